@@ -1,0 +1,36 @@
+/* applier.h — the daemon's side of the applier: starts logknock-apply,
+ * writes requests, reads replies, restarts it when it dies.
+ * It knows nothing of logs; it is told what to open and close. */
+#ifndef LOGKNOCK_APPLIER_H
+#define LOGKNOCK_APPLIER_H
+
+#include <stdint.h>
+#include <systemd/sd-event.h>
+
+#include "apply_proto.h"
+
+struct applier;
+
+/* Called for each reply: ok != 0, or the applier's error message. */
+typedef void (*applier_reply_fn)(void *ctx, uint64_t id, int ok, const char *msg);
+
+/* Starts argv[0] (an absolute path) with argv, its stdin and stdout as the
+ * protocol pipes, its stderr inherited. With ev, replies are read as they
+ * come and a dead applier is restarted (with back-off); without ev, replies
+ * are read by applier_drain(). NULL on failure (message already logged). */
+struct applier *applier_new(sd_event *ev, char *const argv[], applier_reply_fn cb, void *ctx);
+
+/* Sends one request. 0, or -1 (applier gone; logged). */
+int applier_send(struct applier *a, const struct apply_cmd *cmd);
+
+/* Blocks until every request sent has its reply or timeout_ms passes.
+ * Returns the number still unanswered. */
+int applier_drain(struct applier *a, int timeout_ms);
+
+/* Requests sent and not yet answered. */
+unsigned applier_pending(const struct applier *a);
+
+/* Closes the applier's stdin, waits for it to exit (up to 5 s, then SIGKILL). */
+void applier_free(struct applier *a);
+
+#endif

@@ -1,0 +1,44 @@
+/* doors.h — door definitions and the per-source sequence state.
+ * Doors know nothing of where a knock came from; they are fed knocks with
+ * their times and told when time passes. Memory is fixed at creation:
+ * at most max_sources sources are tracked, and when a new source needs a
+ * slot the one whose attempt is closest to expiring is dropped. */
+#ifndef LOGKNOCK_DOORS_H
+#define LOGKNOCK_DOORS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "config.h"
+#include "knock.h"
+
+struct doors;
+
+/* A source completed DOOR's sequence with knock K (K->time_us is the time). */
+typedef void (*doors_open_fn)(void *ctx, const struct door_conf *door, const struct knock *k);
+
+struct doors_stats {
+	uint64_t knocks;	/* knocks fed */
+	uint64_t duplicates;	/* repeated knocks counted once */
+	uint64_t ignored;	/* TCP knocks with the wrong flags */
+	uint64_t resets;	/* attempts reset by a wrong knock */
+	uint64_t expired;	/* attempts whose window ran out */
+	uint64_t evicted;	/* sources dropped to make room */
+	uint64_t opened;	/* sequences completed */
+};
+
+struct doors *doors_new(const struct door_conf *doors, size_t ndoors, size_t max_sources,
+			doors_open_fn cb, void *ctx);
+void doors_free(struct doors *d);
+
+/* Feeds one knock. Expire up to k->time_us first (doors_expire). */
+void doors_feed(struct doors *d, const struct knock *k);
+/* Ends attempts whose window has passed at NOW and forgets idle sources. */
+void doors_expire(struct doors *d, int64_t now);
+/* Earliest time at which doors_expire has work; INT64_MAX if none. */
+int64_t doors_next_deadline(const struct doors *d);
+
+size_t doors_tracked(const struct doors *d);
+const struct doors_stats *doors_stats(const struct doors *d);
+
+#endif

@@ -1,0 +1,88 @@
+/* knock.c — formatting of knock fields, shared by replay output, logs and the applier. */
+#include "knock.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+
+const char *knock_addr_str(int family, const uint8_t *addr, char buf[KNOCK_ADDRSTRLEN])
+{
+	/* glibc's inet_ntop already prints RFC 5952 form for IPv6. */
+	if (!inet_ntop(family, addr, buf, KNOCK_ADDRSTRLEN))
+		snprintf(buf, KNOCK_ADDRSTRLEN, "?");
+	return buf;
+}
+
+int64_t knock_days_from_civil(int64_t y, unsigned m, unsigned d)
+{
+	/* Howard Hinnant's days_from_civil. */
+	y -= m <= 2;
+	int64_t era = (y >= 0 ? y : y - 399) / 400;
+	unsigned yoe = (unsigned)(y - era * 400);
+	unsigned doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
+	unsigned doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+	return era * 146097 + (int64_t)doe - 719468;
+}
+
+static void civil_from_days(int64_t z, int64_t *y, unsigned *m, unsigned *d)
+{
+	z += 719468;
+	int64_t era = (z >= 0 ? z : z - 146096) / 146097;
+	unsigned doe = (unsigned)(z - era * 146097);
+	unsigned yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+	unsigned doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+	unsigned mp = (5 * doy + 2) / 153;
+	*d = doy - (153 * mp + 2) / 5 + 1;
+	*m = mp < 10 ? mp + 3 : mp - 9;
+	*y = (int64_t)yoe + era * 400 + (*m <= 2);
+}
+
+const char *knock_time_str(int64_t t, char buf[KNOCK_TIMESTRLEN])
+{
+	int64_t secs = t / 1000000, us = t % 1000000;
+	if (us < 0) {
+		us += 1000000;
+		secs--;
+	}
+	int64_t days = secs / 86400, sod = secs % 86400;
+	if (sod < 0) {
+		sod += 86400;
+		days--;
+	}
+	int64_t y;
+	unsigned m, d;
+	civil_from_days(days, &y, &m, &d);
+	snprintf(buf, KNOCK_TIMESTRLEN, "%04lld-%02u-%02uT%02u:%02u:%02u.%06uZ", (long long)y, m, d,
+		 (unsigned)(sod / 3600), (unsigned)(sod / 60 % 60), (unsigned)(sod % 60), (unsigned)us);
+	return buf;
+}
+
+const char *knock_proto_str(int proto)
+{
+	switch (proto) {
+	case IPPROTO_TCP: return "tcp";
+	case IPPROTO_UDP: return "udp";
+	case IPPROTO_ICMP: return "icmp";
+	case IPPROTO_ICMPV6: return "icmpv6";
+	default: return "?";
+	}
+}
+
+const char *knock_flags_str(uint8_t flags, char buf[40])
+{
+	static const char *const names[8] = {"FIN", "SYN", "RST", "PSH", "ACK", "URG", "ECE", "CWR"};
+	size_t n = 0;
+	buf[0] = '\0';
+	for (int bit = 7; bit >= 0; bit--) {
+		if (!(flags & (1u << bit)))
+			continue;
+		if (n)
+			buf[n++] = ' ';
+		memcpy(buf + n, names[bit], 3);
+		n += 3;
+		buf[n] = '\0';
+	}
+	return buf;
+}
