@@ -1,0 +1,364 @@
+/* doors.c — where a door decides.
+ *
+ * Per source (address) we keep, in a slot of a pool fixed at start:
+ *   - for every door, the attempt in progress: next step and start time;
+ *   - the last few knocks, to count a retransmitted SYN once.
+ * Sources are found through a hash table with a secret seed (sources are
+ * chosen by strangers) and ordered in a min-heap by their next deadline,
+ * which serves both the expiry timer and eviction: when the pool is full
+ * the source whose attempt is closest to expiring makes room.
+ */
+#include "doors.h"
+
+#include <netinet/in.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <time.h>
+
+#define RECENT 4
+
+struct attempt {
+	int64_t start;
+	uint16_t step;		/* next step expected; 0: no attempt */
+};
+
+struct recent {
+	int64_t time;
+	uint16_t port, sport;
+	uint8_t proto;
+};
+
+struct src {
+	int32_t hnext;		/* hash chain, or free list */
+	int32_t heap_pos;	/* -1: slot free */
+	int64_t deadline;
+	int64_t last;		/* time of the last knock recorded */
+	uint8_t family;
+	uint8_t nrecent;
+	uint8_t addr[16];
+	struct recent recent[RECENT];
+	struct attempt att[];	/* one per door */
+};
+
+struct doors {
+	const struct door_conf *door;
+	size_t ndoors;
+	int64_t max_dedup;
+	size_t max, stride;
+	unsigned char *pool;
+	int32_t *bucket;
+	uint32_t bucket_mask;
+	int32_t *heap;
+	size_t heap_n;
+	int32_t free_head;
+	uint64_t seed[2];
+	doors_open_fn cb;
+	void *ctx;
+	struct doors_stats stats;
+};
+
+static struct src *slot(const struct doors *d, int32_t i)
+{
+	return (struct src *)(d->pool + (size_t)i * d->stride);
+}
+
+/* ---- hash ----------------------------------------------------------------- */
+
+static uint64_t mix(uint64_t h)
+{
+	h ^= h >> 33;
+	h *= 0xff51afd7ed558ccdULL;
+	h ^= h >> 33;
+	h *= 0xc4ceb9fe1a85ec53ULL;
+	h ^= h >> 33;
+	return h;
+}
+
+static uint32_t hash(const struct doors *d, int family, const uint8_t *addr)
+{
+	uint64_t w0, w1;
+	memcpy(&w0, addr, 8);
+	memcpy(&w1, addr + 8, 8);
+	uint64_t h = mix(d->seed[0] ^ w0 ^ (uint64_t)family);
+	h = mix(h ^ w1 ^ d->seed[1]);
+	return (uint32_t)h & d->bucket_mask;
+}
+
+static int32_t lookup(const struct doors *d, int family, const uint8_t *addr)
+{
+	for (int32_t i = d->bucket[hash(d, family, addr)]; i >= 0; i = slot(d, i)->hnext) {
+		struct src *s = slot(d, i);
+		if (s->family == family && memcmp(s->addr, addr, 16) == 0)
+			return i;
+	}
+	return -1;
+}
+
+/* ---- heap by deadline ------------------------------------------------------ */
+
+static void heap_set(struct doors *d, size_t pos, int32_t i)
+{
+	d->heap[pos] = i;
+	slot(d, i)->heap_pos = (int32_t)pos;
+}
+
+static void heap_fix(struct doors *d, size_t pos)
+{
+	int32_t i = d->heap[pos];
+	int64_t key = slot(d, i)->deadline;
+	while (pos > 0 && slot(d, d->heap[(pos - 1) / 2])->deadline > key) {
+		heap_set(d, pos, d->heap[(pos - 1) / 2]);
+		pos = (pos - 1) / 2;
+	}
+	for (;;) {
+		size_t c = 2 * pos + 1;
+		if (c >= d->heap_n)
+			break;
+		if (c + 1 < d->heap_n && slot(d, d->heap[c + 1])->deadline < slot(d, d->heap[c])->deadline)
+			c++;
+		if (slot(d, d->heap[c])->deadline >= key)
+			break;
+		heap_set(d, pos, d->heap[c]);
+		pos = c;
+	}
+	heap_set(d, pos, i);
+}
+
+/* ---- slots ------------------------------------------------------------------ */
+
+static void release(struct doors *d, int32_t i)
+{
+	struct src *s = slot(d, i);
+	int32_t *pp = &d->bucket[hash(d, s->family, s->addr)];
+	while (*pp != i)
+		pp = &slot(d, *pp)->hnext;
+	*pp = s->hnext;
+
+	size_t pos = (size_t)s->heap_pos;
+	d->heap_n--;
+	if (pos != d->heap_n) {
+		heap_set(d, pos, d->heap[d->heap_n]);
+		heap_fix(d, pos);
+	}
+	s->heap_pos = -1;
+	s->hnext = d->free_head;
+	d->free_head = i;
+}
+
+static int32_t acquire(struct doors *d, int family, const uint8_t *addr, int64_t now)
+{
+	if (d->free_head < 0) {
+		/* Full: the source closest to its deadline makes room. */
+		release(d, d->heap[0]);
+		d->stats.evicted++;
+	}
+	int32_t i = d->free_head;
+	struct src *s = slot(d, i);
+	d->free_head = s->hnext;
+	memset(s, 0, d->stride);
+	s->family = (uint8_t)family;
+	memcpy(s->addr, addr, 16);
+	s->last = now;
+	s->deadline = now;
+	uint32_t b = hash(d, family, addr);
+	s->hnext = d->bucket[b];
+	d->bucket[b] = i;
+	heap_set(d, d->heap_n++, i);
+	return i;
+}
+
+/* Recomputes a source's deadline; frees it when nothing is left to wait for. */
+static void settle(struct doors *d, int32_t i)
+{
+	struct src *s = slot(d, i);
+	int64_t dl = INT64_MAX;
+	for (size_t j = 0; j < d->ndoors; j++)
+		if (s->att[j].step && s->att[j].start + d->door[j].window_us < dl)
+			dl = s->att[j].start + d->door[j].window_us;
+	if (dl == INT64_MAX) {
+		if (d->max_dedup == 0 || s->nrecent == 0) {
+			release(d, i);
+			return;
+		}
+		dl = s->last + d->max_dedup;
+	}
+	s->deadline = dl;
+	heap_fix(d, (size_t)s->heap_pos);
+}
+
+/* ---- public ------------------------------------------------------------------ */
+
+struct doors *doors_new(const struct door_conf *door, size_t ndoors, size_t max_sources, doors_open_fn cb,
+			void *ctx)
+{
+	if (max_sources < 1 || max_sources > (1u << 30))
+		return NULL;
+	struct doors *d = calloc(1, sizeof *d);
+	if (!d)
+		return NULL;
+	d->door = door;
+	d->ndoors = ndoors;
+	d->max = max_sources;
+	d->stride = (sizeof(struct src) + ndoors * sizeof(struct attempt) + 15) & ~(size_t)15;
+	d->cb = cb;
+	d->ctx = ctx;
+	for (size_t j = 0; j < ndoors; j++)
+		if (door[j].dedup_us > d->max_dedup)
+			d->max_dedup = door[j].dedup_us;
+	size_t nb = 16;
+	while (nb < 2 * max_sources)
+		nb *= 2;
+	d->bucket_mask = (uint32_t)(nb - 1);
+	d->pool = calloc(max_sources, d->stride);
+	d->bucket = malloc(nb * sizeof *d->bucket);
+	d->heap = malloc(max_sources * sizeof *d->heap);
+	if (!d->pool || !d->bucket || !d->heap) {
+		doors_free(d);
+		return NULL;
+	}
+	memset(d->bucket, 0xff, nb * sizeof *d->bucket);
+	for (size_t i = 0; i < max_sources; i++) {
+		slot(d, (int32_t)i)->hnext = i + 1 < max_sources ? (int32_t)i + 1 : -1;
+		slot(d, (int32_t)i)->heap_pos = -1;
+	}
+	d->free_head = 0;
+	if (getrandom(d->seed, sizeof d->seed, 0) != sizeof d->seed) {
+		d->seed[0] = (uint64_t)time(NULL);
+		d->seed[1] = (uint64_t)(uintptr_t)d;
+	}
+	return d;
+}
+
+void doors_free(struct doors *d)
+{
+	if (!d)
+		return;
+	free(d->pool);
+	free(d->bucket);
+	free(d->heap);
+	free(d);
+}
+
+static int step_is(const struct port_spec *step, const struct knock *k)
+{
+	return step->proto == k->proto && step->port == k->port;
+}
+
+void doors_feed(struct doors *d, const struct knock *k)
+{
+	int64_t now = k->time_us;
+	d->stats.knocks++;
+	int32_t i = lookup(d, k->family, k->src);
+	struct src *s = i >= 0 ? slot(d, i) : NULL;
+
+	/* How long ago the same knock (proto, port, source port) was seen. */
+	int64_t age = INT64_MAX;
+	for (unsigned r = 0; s && r < s->nrecent; r++) {
+		const struct recent *rc = &s->recent[r];
+		if (rc->proto == k->proto && rc->port == k->port && rc->sport == k->sport && now - rc->time < age)
+			age = now - rc->time;
+	}
+
+	int touched = 0, dup = 0, ignored = 0;
+	for (size_t j = 0; j < d->ndoors; j++) {
+		const struct door_conf *dc = &d->door[j];
+		if (age < INT64_MAX && age >= 0 && age <= dc->dedup_us) {
+			dup = 1;
+			continue;
+		}
+		if (k->proto == IPPROTO_TCP &&
+		    ((k->flags & dc->flags_set) != dc->flags_set || (k->flags & dc->flags_clear))) {
+			ignored = 1;
+			continue;
+		}
+		struct attempt *a = s ? &s->att[j] : NULL;
+		if (a && a->step && now - a->start >= dc->window_us) {
+			a->step = 0;	/* its timer has not run yet: expired all the same */
+			d->stats.expired++;
+		}
+		if (a && a->step) {
+			touched = 1;
+			if (step_is(&dc->seq[a->step], k)) {
+				if (++a->step == dc->nseq) {
+					a->step = 0;
+					d->stats.opened++;
+					d->cb(d->ctx, dc, k);
+				}
+				continue;
+			}
+			a->step = 0;
+			d->stats.resets++;
+		}
+		if (step_is(&dc->seq[0], k)) {
+			touched = 1;
+			if (dc->nseq == 1) {
+				d->stats.opened++;
+				d->cb(d->ctx, dc, k);
+				continue;
+			}
+			if (!s) {
+				i = acquire(d, k->family, k->src, now);
+				s = slot(d, i);
+			}
+			s->att[j].step = 1;
+			s->att[j].start = now;
+		}
+	}
+	d->stats.duplicates += (uint64_t)dup;
+	d->stats.ignored += (uint64_t)(ignored && !dup);
+
+	if (!s && touched && d->max_dedup) {
+		/* A one-step door opened: remember the knock so that its
+		 * retransmission does not open it again. */
+		i = acquire(d, k->family, k->src, now);
+		s = slot(d, i);
+	}
+	if (!s)
+		return;
+	if (touched && !dup) {
+		unsigned r = s->nrecent < RECENT ? s->nrecent++ : 0;
+		if (r == 0 && s->nrecent == RECENT) {
+			/* Ring full: overwrite the oldest. */
+			for (unsigned q = 1; q < RECENT; q++)
+				if (s->recent[q].time < s->recent[r].time)
+					r = q;
+		}
+		s->recent[r] = (struct recent){.time = now, .port = k->port, .sport = k->sport, .proto = k->proto};
+		if (now > s->last)
+			s->last = now;
+	}
+	settle(d, i);
+}
+
+void doors_expire(struct doors *d, int64_t now)
+{
+	while (d->heap_n && slot(d, d->heap[0])->deadline <= now) {
+		int32_t i = d->heap[0];
+		struct src *s = slot(d, i);
+		for (size_t j = 0; j < d->ndoors; j++) {
+			if (s->att[j].step && s->att[j].start + d->door[j].window_us <= now) {
+				s->att[j].step = 0;
+				d->stats.expired++;
+			}
+		}
+		if (s->last + d->max_dedup <= now)
+			s->nrecent = 0;
+		settle(d, i);
+	}
+}
+
+int64_t doors_next_deadline(const struct doors *d)
+{
+	return d->heap_n ? slot(d, d->heap[0])->deadline : INT64_MAX;
+}
+
+size_t doors_tracked(const struct doors *d)
+{
+	return d->heap_n;
+}
+
+const struct doors_stats *doors_stats(const struct doors *d)
+{
+	return &d->stats;
+}

@@ -1,0 +1,183 @@
+/* engine.c — joins parser, doors, grants and applier; writes the JSON lines. */
+#include "engine.h"
+
+#include <netinet/in.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include "doors.h"
+#include "grants.h"
+#include "log.h"
+
+struct engine {
+	struct parser *parser;
+	struct doors *doors;
+	struct grants *grants;
+	struct applier *ap;
+	FILE *out;
+	int print_events;
+	int64_t clock;
+	struct engine_stats stats;
+};
+
+static void print_knock(struct engine *e, const struct knock *k)
+{
+	char t[KNOCK_TIMESTRLEN], s[KNOCK_ADDRSTRLEN], d[KNOCK_ADDRSTRLEN], f[40];
+	fprintf(e->out, "{\"event\":\"knock\",\"time\":\"%s\",\"src\":\"%s\",\"dst\":\"%s\",\"proto\":\"%s\",",
+		knock_time_str(k->time_us, t), knock_addr_str(k->family, k->src, s),
+		knock_addr_str(k->family, k->dst, d), knock_proto_str(k->proto));
+	if (k->proto == IPPROTO_ICMP || k->proto == IPPROTO_ICMPV6)
+		fprintf(e->out, "\"type\":%u,\"code\":%u}\n", k->port, k->icmp_code);
+	else if (k->proto == IPPROTO_TCP)
+		fprintf(e->out, "\"sport\":%u,\"dport\":%u,\"flags\":\"%s\"}\n", k->sport, k->port,
+			knock_flags_str(k->flags, f));
+	else
+		fprintf(e->out, "\"sport\":%u,\"dport\":%u}\n", k->sport, k->port);
+}
+
+static void on_grant(void *ctx, enum grant_event ev, const struct grant *g, int64_t now)
+{
+	static const char *const name[] = {"open", "extend", "close"};
+	struct engine *e = ctx;
+	char t[KNOCK_TIMESTRLEN], x[KNOCK_TIMESTRLEN], s[KNOCK_ADDRSTRLEN];
+	knock_addr_str(g->family, g->src, s);
+	if (e->out) {
+		fprintf(e->out, "{\"event\":\"%s\",\"time\":\"%s\",\"door\":\"%s\",\"src\":\"%s\",\"proto\":\"%s\",\"port\":%u",
+			name[ev], knock_time_str(now, t), g->door->name, s, knock_proto_str(g->proto), g->port);
+		if (ev == GRANT_CLOSE)
+			fputs("}\n", e->out);
+		else
+			fprintf(e->out, ",\"expires\":\"%s\"}\n", knock_time_str(g->expires_us, x));
+	}
+	if (ev == GRANT_OPEN)
+		e->stats.opened++;
+	else if (ev == GRANT_EXTEND)
+		e->stats.extended++;
+	else
+		e->stats.closed++;
+	log_debug("%s door %s for %s %s/%u", name[ev], g->door->name, s, knock_proto_str(g->proto), g->port);
+
+	if (!e->ap)
+		return;
+	struct apply_cmd cmd = {
+		.op = ev == GRANT_CLOSE ? APPLY_CLOSE : APPLY_OPEN,
+		.id = g->id,
+		.family = g->family,
+		.proto = g->proto,
+		.port = g->port,
+	};
+	memcpy(cmd.addr, g->src, sizeof cmd.addr);
+	snprintf(cmd.door, sizeof cmd.door, "%s", g->door->name);
+	if (ev != GRANT_CLOSE) {
+		/* Seconds left, rounded up: the firewall may keep it a little
+		 * longer, the daemon's own close ends it on time. */
+		int64_t left = (g->expires_us - now + 999999) / 1000000;
+		cmd.seconds = (uint32_t)(left < 1 ? 1 : left > 31536000 ? 31536000 : left);
+	}
+	applier_send(e->ap, &cmd);
+}
+
+static void on_open(void *ctx, const struct door_conf *door, const struct knock *k)
+{
+	struct engine *e = ctx;
+	size_t refused = grants_open(e->grants, door, k->family, k->src, k->time_us);
+	if (refused) {
+		char s[KNOCK_ADDRSTRLEN];
+		e->stats.refused += refused;
+		log_warn("door %s: %zu port(s) not opened for %s: %s grants are open already (max_grants)",
+			 door->name, refused, knock_addr_str(k->family, k->src, s), "too many");
+	}
+}
+
+struct engine *engine_new(const struct config *cfg, struct applier *ap, FILE *out, int print_events, char *err,
+			  size_t errlen)
+{
+	struct engine *e = calloc(1, sizeof *e);
+	if (!e) {
+		snprintf(err, errlen, "out of memory");
+		return NULL;
+	}
+	e->ap = ap;
+	e->out = out;
+	e->print_events = print_events;
+	e->clock = INT64_MIN;
+	if (!(e->parser = parse_new(cfg, err, errlen)))
+		goto fail;
+	e->doors = doors_new(cfg->doors, cfg->ndoors, cfg->max_sources, on_open, e);
+	e->grants = grants_new(cfg->max_grants, on_grant, e);
+	if (!e->doors || !e->grants) {
+		snprintf(err, errlen, "out of memory for %zu sources", cfg->max_sources);
+		goto fail;
+	}
+	return e;
+fail:
+	engine_free(e);
+	return NULL;
+}
+
+void engine_free(struct engine *e)
+{
+	if (!e)
+		return;
+	parse_free(e->parser);
+	doors_free(e->doors);
+	grants_free(e->grants);
+	free(e);
+}
+
+void engine_advance(struct engine *e, int64_t now)
+{
+	if (now > e->clock)
+		e->clock = now;
+	/* Grants and attempts expire in time order; only grants say so. */
+	grants_expire(e->grants, e->clock);
+	doors_expire(e->doors, e->clock);
+}
+
+enum parse_result engine_line(struct engine *e, enum source_format fmt, const char *line, size_t len,
+			      int64_t ref_us, const char **why)
+{
+	struct knock k;
+	e->stats.lines++;
+	enum parse_result r = parse_line(e->parser, fmt, line, len, ref_us, &k, why);
+	if (r == PARSE_BAD)
+		e->stats.bad++;
+	if (r != PARSE_KNOCK)
+		return r;
+	e->stats.knocks++;
+	if (k.time_us > e->clock)
+		engine_advance(e, k.time_us);
+	if (e->print_events && e->out)
+		print_knock(e, &k);
+	doors_feed(e->doors, &k);
+	return r;
+}
+
+int64_t engine_next_deadline(const struct engine *e)
+{
+	int64_t a = doors_next_deadline(e->doors), b = grants_next_deadline(e->grants);
+	return a < b ? a : b;
+}
+
+void engine_finish(struct engine *e)
+{
+	int64_t t;
+	while ((t = engine_next_deadline(e)) != INT64_MAX)
+		engine_advance(e, t);
+}
+
+int64_t engine_clock(const struct engine *e)
+{
+	return e->clock;
+}
+
+const struct engine_stats *engine_stats(const struct engine *e)
+{
+	return &e->stats;
+}
+
+size_t engine_tracked_sources(const struct engine *e)
+{
+	return doors_tracked(e->doors);
+}

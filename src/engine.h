@@ -1,0 +1,48 @@
+/* engine.h — the pipeline: line → parse → doors → grants → applier.
+ * The one place that joins the modules; it owns no I/O loop, so the same
+ * engine serves replay (clock from the log) and the live daemon (clock from
+ * the system, timers in sd-event). */
+#ifndef LOGKNOCK_ENGINE_H
+#define LOGKNOCK_ENGINE_H
+
+#include <stdint.h>
+#include <stdio.h>
+
+#include "applier.h"
+#include "config.h"
+#include "parse.h"
+
+struct engine_stats {
+	uint64_t lines;
+	uint64_t knocks;
+	uint64_t bad;		/* knock lines skipped as malformed */
+	uint64_t opened;	/* grants opened */
+	uint64_t extended;
+	uint64_t closed;
+	uint64_t refused;	/* grants refused: table full */
+};
+
+struct engine;
+
+/* JSON decisions go to OUT (NULL: none); with print_events every knock too.
+ * AP may be NULL (nothing is applied). Returns NULL with err set. */
+struct engine *engine_new(const struct config *cfg, struct applier *ap, FILE *out, int print_events, char *err,
+			  size_t errlen);
+void engine_free(struct engine *e);
+
+/* One line. Returns the parser's verdict; *why says why a line was skipped. */
+enum parse_result engine_line(struct engine *e, enum source_format fmt, const char *line, size_t len,
+			      int64_t ref_us, const char **why);
+/* Lets time pass up to NOW: expires attempts, closes grants. */
+void engine_advance(struct engine *e, int64_t now);
+/* The next time engine_advance has work; INT64_MAX if none. */
+int64_t engine_next_deadline(const struct engine *e);
+/* Lets all remaining time pass (end of a replay): every grant closes. */
+void engine_finish(struct engine *e);
+/* The latest time seen in the log or passed to engine_advance. */
+int64_t engine_clock(const struct engine *e);
+
+const struct engine_stats *engine_stats(const struct engine *e);
+size_t engine_tracked_sources(const struct engine *e);
+
+#endif
