@@ -6,7 +6,7 @@
  *   → ok ID | error ID message
  *
  * ID is a decimal 1..2^63-1, FAMILY inet|inet6, SRC an address of that family
- * (inet_pton), PROTO tcp|udp|icmp|icmpv6, PORT 0..65535 (ICMP type 0..255),
+ * (inet_pton), PROTO tcp|udp|icmp|icmpv6, PORT 1..65535 (ICMP type 0..255),
  * SECONDS 1..31536000, DOOR [A-Za-z0-9_.-]{1,64}. Fields are separated by one
  * space; a line is at most APPLY_LINE_MAX bytes with its newline. Anything
  * else is rejected. Both sides use this one parser and formatter. */

@@ -1,0 +1,300 @@
+#!/bin/sh
+# applier.sh — logknock-apply as a whole program: requests on stdin, one reply
+# per request on stdout, the log backend's lines on stderr, and the command
+# backend running argument templates with execve (never a shell).
+
+APPLY=${LOGKNOCK_APPLY:-}
+if [ -z "$APPLY" ] || [ ! -x "$APPLY" ]; then
+	echo "1..0 # SKIP logknock-apply not built"
+	exit 0
+fi
+
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/logknock-applier.XXXXXX") || exit 1
+tmp=$(cd "$tmp" && pwd -P) || exit 1	# absolute, no symlinks
+trap 'rm -rf "$tmp"' EXIT
+trap 'exit 1' HUP INT TERM
+
+# Nothing may hang: every run is bounded.
+if command -v timeout >/dev/null 2>&1; then
+	bound="timeout 30"
+else
+	bound=
+fi
+apply() {
+	$bound "$APPLY" "$@"
+}
+
+n=0
+failed=0
+ok() {
+	n=$((n + 1))
+	echo "ok $n - $1"
+}
+not_ok() {
+	n=$((n + 1))
+	failed=$((failed + 1))
+	echo "not ok $n - $1"
+}
+# check DESC COMMAND...: ok when the command succeeds
+check() {
+	desc=$1
+	shift
+	if "$@"; then ok "$desc"; else not_ok "$desc"; fi
+}
+# same DESC EXPECTED-FILE GOT-FILE: byte for byte
+same() {
+	if cmp -s "$2" "$3"; then
+		ok "$1"
+	else
+		not_ok "$1"
+		diff "$2" "$3" | sed 's/^/# /'
+	fi
+}
+# has_line FILE LINE: FILE holds LINE exactly
+has_line() {
+	grep -Fxq -e "$2" "$1"
+}
+
+# ---- log backend ----------------------------------------------------------
+
+cat >"$tmp/in" <<'EOF'
+open 17 inet 192.0.2.2 tcp 22 30 ssh
+close 17 inet 192.0.2.2 tcp 22 ssh
+open 18 inet6 2001:0db8:0000:0000:0000:0000:0000:0002 udp 53 60
+open 19 inet 192.0.2.2 icmp 8 5 ping
+flush 20
+this is not a request
+open 21 inet6 192.0.2.2 tcp 22 30
+open 22 inet 192.0.2.2 tcp 70000 30
+open  23 inet 192.0.2.2 tcp 22 30
+
+close 24 inet6 ::1 icmpv6 128
+EOF
+cat >"$tmp/want" <<'EOF'
+ok 17
+ok 17
+ok 18
+ok 19
+ok 20
+error 0 unknown request 'this' (open, close or flush)
+error 21 bad inet6 address '192.0.2.2'
+error 22 bad port '70000' (1..65535)
+error 0 empty field at offset 5 (fields are separated by one space)
+error 0 empty line
+ok 24
+EOF
+apply --backend log <"$tmp/in" >"$tmp/out" 2>"$tmp/err"
+check "log backend exits 0 at end of input" test $? -eq 0
+same "log backend: one reply per line, in order" "$tmp/want" "$tmp/out"
+check "log backend logs an open" has_line "$tmp/err" "logknock-apply: log: open 17 inet 192.0.2.2 tcp 22 30 ssh"
+check "log backend logs a close" has_line "$tmp/err" "logknock-apply: log: close 17 inet 192.0.2.2 tcp 22 ssh"
+check "log backend logs IPv6 in RFC 5952 form" \
+	has_line "$tmp/err" "logknock-apply: log: open 18 inet6 2001:db8::2 udp 53 60"
+check "log backend logs icmp" has_line "$tmp/err" "logknock-apply: log: open 19 inet 192.0.2.2 icmp 8 5 ping"
+check "log backend logs a flush" has_line "$tmp/err" "logknock-apply: log: flush 20"
+check "log backend logs icmpv6 close" has_line "$tmp/err" "logknock-apply: log: close 24 inet6 ::1 icmpv6 128"
+check "log backend logs nothing for rejected lines" \
+	test "$(grep -c '^logknock-apply: log:' "$tmp/err")" -eq 6
+
+# A last line without its newline still counts; an overlong line is skipped
+# up to its newline and the next line works.
+long=$(printf '%300s' '' | tr ' ' 9)
+printf 'open %s inet 192.0.2.2 tcp 22 30\nflush 5\nflush 6' "$long" |
+	apply --backend log >"$tmp/out" 2>/dev/null
+printf 'error 0 line too long\nok 5\nok 6\n' >"$tmp/want"
+same "overlong line refused, the rest answered, last line without newline" "$tmp/want" "$tmp/out"
+
+# Input that is empty gives no output and exit 0.
+apply --backend log </dev/null >"$tmp/out" 2>/dev/null
+check "empty input: exit 0" test $? -eq 0
+check "empty input: no output" test ! -s "$tmp/out"
+
+# ---- usage ------------------------------------------------------------------
+
+apply </dev/null >/dev/null 2>"$tmp/err"
+check "no --backend: exit 2" test $? -eq 2
+for b in nft iptables ipset; do
+	apply --backend $b </dev/null >/dev/null 2>"$tmp/err"
+	st=$?
+	check "--backend $b: exit 2" test $st -eq 2
+	check "--backend $b: says it is not built in" \
+		has_line "$tmp/err" "logknock-apply: backend $b is not built into this applier yet"
+done
+apply --backend pf </dev/null >/dev/null 2>&1
+check "unknown backend: exit 2" test $? -eq 2
+apply --backend command --open /bin/true </dev/null >/dev/null 2>&1
+check "command backend without --close: exit 2" test $? -eq 2
+apply --backend command --open true --close /bin/true </dev/null >/dev/null 2>&1
+check "command backend with a relative command: exit 2" test $? -eq 2
+apply --backend command --timeout 0 --open /bin/true --close /bin/true </dev/null >/dev/null 2>&1
+check "--timeout 0: exit 2" test $? -eq 2
+apply --backend command --timeout 5s --open /bin/true --close /bin/true </dev/null >/dev/null 2>&1
+check "--timeout 5s: exit 2" test $? -eq 2
+apply --backend log --open /bin/true </dev/null >/dev/null 2>&1
+check "--open with the log backend: exit 2" test $? -eq 2
+apply --backend log extra </dev/null >/dev/null 2>&1
+check "extra argument: exit 2" test $? -eq 2
+
+# ---- command backend ------------------------------------------------------
+
+# The helper appends its arguments, each in brackets, to a file; the door
+# name picks a behaviour.
+cat >"$tmp/helper" <<'EOF'
+#!/bin/sh
+log=$1
+shift
+line=
+for a in "$@"; do line="$line[$a]"; done
+printf '%s\n' "$line" >>"$log"
+case "$*" in
+*door=fail*) echo "helper: refusing to do it" >&2; echo "second line" >&2; exit 3 ;;
+*door=sleep*) sleep 30; exit 0 ;;
+*door=kill*) kill -9 $$ ;;
+*door=env*) env >"$log.env" ;;
+*door=stdin*) cat >"$log.stdin" ;;
+esac
+exit 0
+EOF
+chmod +x "$tmp/helper"
+
+calls=$tmp/calls
+# shellcheck disable=SC2016 # literal on purpose: it must never be expanded
+evil='$(touch '"$tmp"'/pwned); rm -rf '"$tmp"' ; `touch '"$tmp"'/pwned2` | true'
+set -- --backend command \
+	--open "$tmp/helper" --open "$calls" --open open --open "%FAMILY%" --open "%IP%" \
+	--open "%PROTO%/%PORT%" --open "for=%SECONDS%s" --open "door=%DOOR%" --open "$evil" \
+	--open "%UNKNOWN% 100%" --open "" \
+	--close "$tmp/helper" --close "$calls" --close close --close "%IP%" --close "%PROTO%/%PORT%" \
+	--close "door=%DOOR%" --close "s=%SECONDS%"
+
+cat >"$tmp/in" <<'EOF'
+open 1 inet 192.0.2.2 tcp 22 30 ssh
+open 1 inet 192.0.2.2 tcp 22 60 ssh
+open 2 inet6 2001:db8::2 udp 53 45
+close 3 inet 198.51.100.7 tcp 443 web
+open 4 inet 192.0.2.3 tcp 22 30 fail
+garbage
+open 5 inet 192.0.2.4 tcp 22 30 kill
+open 6 inet 192.0.2.5 icmp 8 10 env
+open 7 inet 192.0.2.6 tcp 22 10 stdin
+close 2 inet6 2001:db8::2 udp 53
+flush 9
+EOF
+LOGKNOCK_TEST_SECRET=1 apply "$@" <"$tmp/in" >"$tmp/out" 2>"$tmp/err"
+check "command backend exits 0 at end of input" test $? -eq 0
+cat >"$tmp/want" <<EOF
+ok 1
+ok 1
+ok 2
+ok 3
+error 4 $tmp/helper exited with status 3: helper: refusing to do it
+error 0 unknown request 'garbage' (open, close or flush)
+error 5 $tmp/helper killed by signal 9
+ok 6
+ok 7
+ok 2
+ok 9
+EOF
+same "command backend: replies" "$tmp/want" "$tmp/out"
+
+E=$evil
+cat >"$tmp/want" <<EOF
+[open][inet][192.0.2.2][tcp/22][for=30s][door=ssh][$E][%UNKNOWN% 100%][]
+[open][inet6][2001:db8::2][udp/53][for=45s][door=][$E][%UNKNOWN% 100%][]
+[close][198.51.100.7][tcp/443][door=web][s=0]
+[open][inet][192.0.2.3][tcp/22][for=30s][door=fail][$E][%UNKNOWN% 100%][]
+[open][inet][192.0.2.4][tcp/22][for=30s][door=kill][$E][%UNKNOWN% 100%][]
+[open][inet][192.0.2.5][icmp/8][for=10s][door=env][$E][%UNKNOWN% 100%][]
+[open][inet][192.0.2.6][tcp/22][for=10s][door=stdin][$E][%UNKNOWN% 100%][]
+[close][2001:db8::2][udp/53][door=][s=0]
+EOF
+# flush closes what is still open (1, 6, 7), in no particular order
+head -n 8 "$calls" >"$tmp/got"
+same "templates substituted exactly, second open of an ID runs nothing" "$tmp/want" "$tmp/got"
+cat >"$tmp/want" <<'EOF'
+[close][192.0.2.2][tcp/22][door=ssh][s=0]
+[close][192.0.2.5][icmp/8][door=env][s=0]
+[close][192.0.2.6][tcp/22][door=stdin][s=0]
+EOF
+tail -n +9 "$calls" | sort >"$tmp/got"
+same "flush closes every ID still open, and only those" "$tmp/want" "$tmp/got"
+check "shell metacharacters are passed literally, never run" \
+	test ! -e "$tmp/pwned" -a ! -e "$tmp/pwned2" -a -x "$tmp/helper"
+check "environment is PATH only" has_line "$calls.env" "PATH=/usr/sbin:/usr/bin:/sbin:/bin"
+# shellcheck disable=SC2016
+check "the applier's environment does not leak" \
+	sh -c '! grep -q LOGKNOCK_TEST_SECRET "$1"' sh "$calls.env"
+check "stdin of a command is /dev/null" test -f "$calls.stdin" -a ! -s "$calls.stdin"
+check "each command run is logged" \
+	test "$(grep -Ec '^logknock-apply: (open|close) [0-9]+: running ' "$tmp/err")" -eq 11
+check "a failure is logged with its message" \
+	has_line "$tmp/err" "logknock-apply: error: open 4: $tmp/helper exited with status 3: helper: refusing to do it"
+
+# After flush nothing is open: a flush runs nothing, a close still runs.
+: >"$calls"
+printf 'open 1 inet 192.0.2.2 tcp 22 30 a\nflush 2\nflush 3\nclose 1 inet 192.0.2.2 tcp 22 a\n' |
+	apply "$@" >"$tmp/out" 2>/dev/null
+printf 'ok 1\nok 2\nok 3\nok 1\n' >"$tmp/want"
+same "flush twice, close after flush: replies" "$tmp/want" "$tmp/out"
+check "flush twice, close after flush: open, close, close" \
+	test "$(cut -c1-7 "$calls" | tr '\n' ' ')" = "[open][ [close] [close] "
+
+# A failed close makes flush fail, naming how many.
+: >"$calls"
+printf 'open 1 inet 192.0.2.2 tcp 22 30 x\nopen 2 inet 192.0.2.3 tcp 22 30 fail\nopen 3 inet 192.0.2.4 tcp 22 30 y\nflush 4\n' |
+	apply --backend command --open "$tmp/helper" --open "$calls" --open "door=x" \
+		--close "$tmp/helper" --close "$calls" --close "door=%DOOR%" >"$tmp/out" 2>/dev/null
+printf 'ok 1\nok 2\nok 3\nerror 4 flush: close failed for 1 of 3 rules\n' >"$tmp/want"
+same "flush reports failed closes" "$tmp/want" "$tmp/out"
+
+# An ID open for one rule cannot be reused for another.
+printf 'open 1 inet 192.0.2.2 tcp 22 30\nopen 1 inet 192.0.2.9 tcp 22 30\n' |
+	apply "$@" >"$tmp/out" 2>/dev/null
+printf 'ok 1\nerror 1 id already open for another rule\n' >"$tmp/want"
+same "an open ID is not reused for another rule" "$tmp/want" "$tmp/out"
+
+# A substituted argument longer than 4096 bytes is refused.
+big=$(printf '%4090s' '' | tr ' ' a)
+printf 'open 1 inet 192.0.2.2 tcp 22 30\nopen 2 inet 192.0.2.3 tcp 22 30\n' |
+	apply --backend command --open "$tmp/helper" --open "$calls" --open "$big%DOOR%" \
+		--close /bin/true >"$tmp/out" 2>/dev/null
+printf 'ok 1\nok 2\n' >"$tmp/want"
+same "an argument of 4090 bytes is fine" "$tmp/want" "$tmp/out"
+printf 'open 1 inet 192.0.2.2 tcp 22 30\n' |
+	apply --backend command --open "$tmp/helper" --open "$calls" --open "$big%IP%" \
+		--close /bin/true >"$tmp/out" 2>/dev/null
+printf 'error 1 argument longer than 4096 bytes after substitution\n' >"$tmp/want"
+same "an argument over 4096 bytes after substitution is refused" "$tmp/want" "$tmp/out"
+
+# A program that does not exist.
+printf 'open 1 inet 192.0.2.2 tcp 22 30\n' |
+	apply --backend command --open "$tmp/nonexistent" --close /bin/true >"$tmp/out" 2>/dev/null
+printf 'error 1 %s/nonexistent exited with status 127: cannot execute: No such file or directory\n' "$tmp" >"$tmp/want"
+same "a missing program is an error, not a crash" "$tmp/want" "$tmp/out"
+
+# /usr/bin/env as the command: runs and succeeds.
+if [ -x /usr/bin/env ]; then
+	printf 'open 1 inet 192.0.2.2 tcp 22 30\nclose 1 inet 192.0.2.2 tcp 22\n' |
+		apply --backend command --open /usr/bin/env --open "IP=%IP%" --close /usr/bin/env \
+			>"$tmp/out" 2>/dev/null
+	printf 'ok 1\nok 1\n' >"$tmp/want"
+	same "/usr/bin/env as the command" "$tmp/want" "$tmp/out"
+else
+	ok "/usr/bin/env as the command # SKIP no /usr/bin/env"
+fi
+
+# A command that outlives --timeout is killed and reported, quickly.
+: >"$calls"
+start=$(date +%s)
+printf 'open 1 inet 192.0.2.2 tcp 22 30 sleep\nopen 2 inet 192.0.2.3 tcp 22 30 ok\n' |
+	apply --backend command --timeout 300 --open "$tmp/helper" --open "$calls" --open "door=%DOOR%" \
+		--close /bin/true >"$tmp/out" 2>"$tmp/err"
+end=$(date +%s)
+printf 'error 1 command timed out after 300 ms\nok 2\n' >"$tmp/want"
+same "a command past --timeout is killed and reported" "$tmp/want" "$tmp/out"
+check "the timeout does not hang the applier (took $((end - start)) s)" test $((end - start)) -lt 10
+check "the timeout is logged" has_line "$tmp/err" "logknock-apply: error: open 1: command timed out after 300 ms"
+check "the next request still runs after a timeout" test "$(wc -l <"$calls")" -eq 2
+
+echo "1..$n"
+[ "$failed" -eq 0 ]
