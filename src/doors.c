@@ -16,7 +16,11 @@
 #include <sys/random.h>
 #include <time.h>
 
-#define RECENT 4
+/* Knocks remembered per source for de-duplication: enough for two attempts
+ * at the longest sequence (a mistyped one and its retry), so that the
+ * retransmission of any step is still known (at least 8, at most 33). */
+#define RECENT_MIN 8
+#define RECENT_MAX 33
 
 struct attempt {
 	int64_t start;
@@ -37,15 +41,15 @@ struct src {
 	uint8_t family;
 	uint8_t nrecent;
 	uint8_t addr[16];
-	struct recent recent[RECENT];
-	struct attempt att[];	/* one per door */
+	struct attempt att[];	/* one per door, then nrecent_max struct recent */
 };
 
 struct doors {
 	const struct door_conf *door;
 	size_t ndoors;
 	int64_t max_dedup;
-	size_t max, stride;
+	size_t max, stride, recent_off;
+	unsigned nrecent_max;
 	unsigned char *pool;
 	int32_t *bucket;
 	uint32_t bucket_mask;
@@ -61,6 +65,11 @@ struct doors {
 static struct src *slot(const struct doors *d, int32_t i)
 {
 	return (struct src *)(d->pool + (size_t)i * d->stride);
+}
+
+static struct recent *recents(const struct doors *d, struct src *s)
+{
+	return (struct recent *)((unsigned char *)s + d->recent_off);
 }
 
 /* ---- hash ----------------------------------------------------------------- */
@@ -200,12 +209,19 @@ struct doors *doors_new(const struct door_conf *door, size_t ndoors, size_t max_
 	d->door = door;
 	d->ndoors = ndoors;
 	d->max = max_sources;
-	d->stride = (sizeof(struct src) + ndoors * sizeof(struct attempt) + 15) & ~(size_t)15;
 	d->cb = cb;
 	d->ctx = ctx;
-	for (size_t j = 0; j < ndoors; j++)
+	size_t longest = 0;
+	for (size_t j = 0; j < ndoors; j++) {
 		if (door[j].dedup_us > d->max_dedup)
 			d->max_dedup = door[j].dedup_us;
+		if (door[j].nseq > longest)
+			longest = door[j].nseq;
+	}
+	size_t want = 2 * longest + 2;
+	d->nrecent_max = want < RECENT_MIN ? RECENT_MIN : want > RECENT_MAX ? RECENT_MAX : (unsigned)want;
+	d->recent_off = (sizeof(struct src) + ndoors * sizeof(struct attempt) + 7) & ~(size_t)7;
+	d->stride = (d->recent_off + d->nrecent_max * sizeof(struct recent) + 15) & ~(size_t)15;
 	size_t nb = 16;
 	while (nb < 2 * max_sources)
 		nb *= 2;
@@ -255,7 +271,7 @@ void doors_feed(struct doors *d, const struct knock *k)
 	/* How long ago the same knock (proto, port, source port) was seen. */
 	int64_t age = INT64_MAX;
 	for (unsigned r = 0; s && r < s->nrecent; r++) {
-		const struct recent *rc = &s->recent[r];
+		const struct recent *rc = &recents(d, s)[r];
 		if (rc->proto == k->proto && rc->port == k->port && rc->sport == k->sport && now - rc->time < age)
 			age = now - rc->time;
 	}
@@ -317,14 +333,18 @@ void doors_feed(struct doors *d, const struct knock *k)
 	if (!s)
 		return;
 	if (touched && !dup) {
-		unsigned r = s->nrecent < RECENT ? s->nrecent++ : 0;
-		if (r == 0 && s->nrecent == RECENT) {
-			/* Ring full: overwrite the oldest. */
-			for (unsigned q = 1; q < RECENT; q++)
-				if (s->recent[q].time < s->recent[r].time)
+		struct recent *rc = recents(d, s);
+		unsigned r = s->nrecent;
+		if (r < d->nrecent_max) {
+			s->nrecent++;
+		} else {
+			/* Full: the oldest gives way. */
+			r = 0;
+			for (unsigned q = 1; q < d->nrecent_max; q++)
+				if (rc[q].time < rc[r].time)
 					r = q;
 		}
-		s->recent[r] = (struct recent){.time = now, .port = k->port, .sport = k->sport, .proto = k->proto};
+		rc[r] = (struct recent){.time = now, .port = k->port, .sport = k->sport, .proto = k->proto};
 		if (now > s->last)
 			s->last = now;
 	}

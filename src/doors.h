@@ -31,7 +31,9 @@ struct doors *doors_new(const struct door_conf *doors, size_t ndoors, size_t max
 			doors_open_fn cb, void *ctx);
 void doors_free(struct doors *d);
 
-/* Feeds one knock. Expire up to k->time_us first (doors_expire). */
+/* Feeds one knock. The caller runs doors_expire(k->time_us) first so that
+ * timers fire in order; an attempt whose window has passed is treated as
+ * expired here all the same. */
 void doors_feed(struct doors *d, const struct knock *k);
 /* Ends attempts whose window has passed at NOW and forgets idle sources. */
 void doors_expire(struct doors *d, int64_t now);
