@@ -1,0 +1,1036 @@
+/* config.c — the YAML configuration (libyaml's document API) as plain structs.
+ *
+ * The file is read whole (at most CONFIG_MAX_BYTES), loaded as one YAML
+ * document, then walked section by section. Every node keeps its mark, so
+ * each error names the node that is wrong: "FILE:LINE:COL: message", with
+ * LINE and COL 1-based. The first error stops the load; config_load then
+ * frees whatever it had built. */
+#include "config.h"
+
+#include "apply_proto.h"
+#include "knock.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <netinet/in.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+#include <yaml.h>
+
+#ifndef LOGKNOCK_STATEDIR
+#define LOGKNOCK_STATEDIR "/var/lib/logknock"
+#endif
+
+/* Limits against hostile or runaway configurations. */
+#define CONFIG_MAX_BYTES (1024 * 1024)
+#define CONFIG_MAX_DOORS 256
+#define CONFIG_MAX_SOURCES 64
+#define CONFIG_MAX_PATTERNS 64
+#define CONFIG_MAX_PREFIXES 16
+#define CONFIG_MAX_PREFIX_LEN 64
+#define CONFIG_MAX_PORTS 32	/* steps of a sequence; ports a door opens */
+#define CONFIG_MAX_ARGV 64
+#define CONFIG_MAX_ARG_LEN 1024
+#define CONFIG_MAX_DEPTH 16	/* a real configuration needs 4 */
+#define CONFIG_MAX_ANCHORS 256	/* anchors and aliases together */
+
+#define US_PER_MS INT64_C(1000)
+#define US_PER_S (1000 * US_PER_MS)
+#define US_PER_M (60 * US_PER_S)
+#define US_PER_H (60 * US_PER_M)
+#define US_MAX_DURATION (365 * 24 * US_PER_H)
+
+#define DEFAULT_WINDOW_US (10 * US_PER_S)
+#define DEFAULT_DURATION_US (30 * US_PER_S)
+#define DEFAULT_DEDUP_US (2 * US_PER_S)
+#define DEFAULT_TIMEOUT_US (5 * US_PER_S)
+#define DEFAULT_MAX_SOURCES 65536
+#define DEFAULT_MAX_GRANTS 4096
+
+#define MSG_BAD_PORT "expected tcp/N or udp/N with N 1-65535, or icmp/T, icmpv6/T"
+#define MSG_BAD_DURATION "expected a number with ms, s, m or h"
+
+/* Room for a user's value quoted in a message (see show()). */
+#define SHOW_MAX 64
+typedef char show_buf[SHOW_MAX + 4];
+
+struct ctx {
+	const char *path;
+	yaml_document_t *doc;
+	struct config *cfg;
+	char *err;
+	size_t errlen;
+};
+
+/* ---- numbers ---------------------------------------------------------- */
+
+/* S[0..LEN) as a decimal number of digits only, at most MAX. */
+static int parse_decimal(const char *s, size_t len, uint64_t max, uint64_t *out)
+{
+	uint64_t v = 0;
+
+	if (len == 0)
+		return -1;
+	for (size_t i = 0; i < len; i++) {
+		if (s[i] < '0' || s[i] > '9')
+			return -1;
+		uint64_t d = (uint64_t)(s[i] - '0');
+		if (d > max || v > (max - d) / 10)
+			return -1;
+		v = v * 10 + d;
+	}
+	*out = v;
+	return 0;
+}
+
+/* The unit of a duration, as microseconds; 0 if UNIT is none of ours. */
+static int64_t duration_unit(const char *unit)
+{
+	if (strcmp(unit, "ms") == 0)
+		return US_PER_MS;
+	if (strcmp(unit, "s") == 0)
+		return US_PER_S;
+	if (strcmp(unit, "m") == 0)
+		return US_PER_M;
+	if (strcmp(unit, "h") == 0)
+		return US_PER_H;
+	return 0;
+}
+
+int64_t config_parse_duration(const char *s)
+{
+	if (!s)
+		return -1;
+	size_t ndigits = strspn(s, "0123456789");
+	int64_t unit = duration_unit(s + ndigits);
+	uint64_t v;
+
+	if (unit == 0)
+		return -1;
+	/* Bounding the number by max/unit keeps the product in range. */
+	if (parse_decimal(s, ndigits, (uint64_t)(US_MAX_DURATION / unit), &v) < 0)
+		return -1;
+	return (int64_t)v * unit;
+}
+
+int config_parse_port_spec(const char *s, struct port_spec *out)
+{
+	static const struct {
+		const char *name;
+		uint8_t proto;
+		uint64_t min, max;
+	} protos[] = {
+		{"tcp", IPPROTO_TCP, 1, 65535},
+		{"udp", IPPROTO_UDP, 1, 65535},
+		{"icmp", IPPROTO_ICMP, 0, 255},
+		{"icmpv6", IPPROTO_ICMPV6, 0, 255},
+	};
+	const char *slash;
+	uint64_t v;
+
+	if (!s || !out || !(slash = strchr(s, '/')))
+		return -1;
+	for (size_t i = 0; i < sizeof protos / sizeof protos[0]; i++) {
+		size_t len = strlen(protos[i].name);
+		if ((size_t)(slash - s) != len || memcmp(s, protos[i].name, len) != 0)
+			continue;
+		if (parse_decimal(slash + 1, strlen(slash + 1), protos[i].max, &v) < 0 ||
+		    v < protos[i].min)
+			return -1;
+		out->proto = protos[i].proto;
+		out->port = (uint16_t)v;
+		return 0;
+	}
+	return -1;
+}
+
+/* "SYN,!ACK" → flags that must be set and flags that must be clear; "any"
+ * → no condition. On error, the offending token is copied into BAD. */
+static int parse_tcp_flags(const char *s, uint8_t *set, uint8_t *clear, show_buf bad)
+{
+	static const struct {
+		const char *name;
+		uint8_t bit;
+	} flags[] = {
+		{"FIN", KNOCK_FIN}, {"SYN", KNOCK_SYN}, {"RST", KNOCK_RST}, {"PSH", KNOCK_PSH},
+		{"ACK", KNOCK_ACK}, {"URG", KNOCK_URG}, {"ECE", KNOCK_ECE}, {"CWR", KNOCK_CWR},
+	};
+	static const char space[] = " \t";
+	uint8_t want_set = 0, want_clear = 0;
+	const char *p = s + strspn(s, space);
+
+	if (strncasecmp(p, "any", 3) == 0 && p[3 + strspn(p + 3, space)] == '\0') {
+		*set = *clear = 0;
+		return 0;
+	}
+	for (;;) {
+		size_t len = strcspn(p, ",");
+		const char *next = p + len;
+		while (len > 0 && strchr(space, p[len - 1]))
+			len--;
+		bool neg = len > 0 && p[0] == '!';
+		const char *name = p + neg;
+		size_t nlen = len - neg;
+		size_t i;
+
+		for (i = 0; i < sizeof flags / sizeof flags[0]; i++)
+			if (nlen == 3 && strncasecmp(name, flags[i].name, 3) == 0)
+				break;
+		if (i == sizeof flags / sizeof flags[0] ||
+		    ((neg ? want_set : want_clear) & flags[i].bit)) {
+			size_t n = len < SHOW_MAX ? len : SHOW_MAX;
+			memcpy(bad, p, n);
+			bad[n] = '\0';
+			return -1;
+		}
+		*(neg ? &want_clear : &want_set) |= flags[i].bit;
+		if (*next == '\0')
+			break;
+		p = next + 1 + strspn(next + 1, space);
+	}
+	*set = want_set;
+	*clear = want_clear;
+	return 0;
+}
+
+/* ---- errors ----------------------------------------------------------- */
+
+__attribute__((format(printf, 3, 0)))
+static int vfail_at(struct ctx *c, yaml_mark_t m, const char *fmt, va_list ap)
+{
+	int n = snprintf(c->err, c->errlen, "%s:%zu:%zu: ", c->path, m.line + 1, m.column + 1);
+	if (n >= 0 && (size_t)n < c->errlen)
+		vsnprintf(c->err + n, c->errlen - (size_t)n, fmt, ap);
+	return -1;
+}
+
+__attribute__((format(printf, 3, 4)))
+static int fail_at(struct ctx *c, yaml_mark_t m, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vfail_at(c, m, fmt, ap);
+	va_end(ap);
+	return -1;
+}
+
+/* Reports an error at NODE's first character; returns -1. */
+__attribute__((format(printf, 3, 4)))
+static int fail(struct ctx *c, const yaml_node_t *node, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vfail_at(c, node->start_mark, fmt, ap);
+	va_end(ap);
+	return -1;
+}
+
+/* Errors that have no position in the file. */
+__attribute__((format(printf, 2, 3)))
+static int fail_file(struct ctx *c, const char *fmt, ...)
+{
+	va_list ap;
+	int n = snprintf(c->err, c->errlen, "%s: ", c->path);
+	if (n >= 0 && (size_t)n < c->errlen) {
+		va_start(ap, fmt);
+		vsnprintf(c->err + n, c->errlen - (size_t)n, fmt, ap);
+		va_end(ap);
+	}
+	return -1;
+}
+
+static int fail_oom(struct ctx *c)
+{
+	return fail_file(c, "out of memory");
+}
+
+/* A user's string made safe to quote in a one-line message: control bytes
+ * become '?', and long values are cut with "...". */
+static const char *show(const char *s, show_buf buf)
+{
+	size_t i;
+	for (i = 0; s[i] && i < SHOW_MAX; i++)
+		buf[i] = ((unsigned char)s[i] < 0x20 || s[i] == 0x7f) ? '?' : s[i];
+	strcpy(buf + i, s[i] ? "..." : "");
+	return buf;
+}
+
+/* ---- YAML nodes ------------------------------------------------------- */
+
+static yaml_node_t *node_at(struct ctx *c, int index)
+{
+	return yaml_document_get_node(c->doc, index);
+}
+
+static const char *scalar(const yaml_node_t *n)
+{
+	return (const char *)n->data.scalar.value;
+}
+
+/* A scalar that is not a YAML null and holds no NUL byte. */
+static bool is_string(const yaml_node_t *n)
+{
+	if (!n || n->type != YAML_SCALAR_NODE || strlen(scalar(n)) != n->data.scalar.length)
+		return false;
+	if (n->data.scalar.style != YAML_PLAIN_SCALAR_STYLE)
+		return true;
+	static const char *const nulls[] = {"", "~", "null", "Null", "NULL"};
+	for (size_t i = 0; i < sizeof nulls / sizeof nulls[0]; i++)
+		if (strcmp(scalar(n), nulls[i]) == 0)
+			return false;
+	return true;
+}
+
+static bool is_abs_path(const yaml_node_t *n)
+{
+	return is_string(n) && scalar(n)[0] == '/';
+}
+
+static size_t seq_len(const yaml_node_t *n)
+{
+	return (size_t)(n->data.sequence.items.top - n->data.sequence.items.start);
+}
+
+static yaml_node_t *seq_item(struct ctx *c, const yaml_node_t *n, size_t i)
+{
+	return node_at(c, n->data.sequence.items.start[i]);
+}
+
+/* The value of KEY in mapping MAP (and its key node in *KEYNODE), or NULL. */
+static yaml_node_t *map_get(struct ctx *c, const yaml_node_t *map, const char *key,
+			    yaml_node_t **keynode)
+{
+	for (yaml_node_pair_t *p = map->data.mapping.pairs.start; p < map->data.mapping.pairs.top; p++) {
+		yaml_node_t *k = node_at(c, p->key);
+		if (is_string(k) && strcmp(scalar(k), key) == 0) {
+			if (keynode)
+				*keynode = k;
+			return node_at(c, p->value);
+		}
+	}
+	return NULL;
+}
+
+static bool in_list(const char *s, const char *const *list)
+{
+	for (; *list; list++)
+		if (strcmp(s, *list) == 0)
+			return true;
+	return false;
+}
+
+/* Every key of MAP is a string from KEYS, and none appears twice. As all
+ * earlier keys are known and distinct, the duplicate search stays short. */
+static int check_keys(struct ctx *c, const yaml_node_t *map, const char *const *keys, const char *where)
+{
+	yaml_node_pair_t *start = map->data.mapping.pairs.start;
+	show_buf shown;
+
+	for (yaml_node_pair_t *p = start; p < map->data.mapping.pairs.top; p++) {
+		yaml_node_t *k = node_at(c, p->key);
+		if (!is_string(k))
+			return fail(c, k, "%sexpected a key name", where);
+		if (!in_list(scalar(k), keys))
+			return fail(c, k, "%sunknown key '%s'", where, show(scalar(k), shown));
+		for (yaml_node_pair_t *q = start; q < p; q++) {
+			yaml_node_t *prev = node_at(c, q->key);
+			if (strcmp(scalar(prev), scalar(k)) == 0)
+				return fail(c, k, "%sduplicate key '%s' (first at %zu:%zu)", where, scalar(k),
+					    prev->start_mark.line + 1, prev->start_mark.column + 1);
+		}
+	}
+	return 0;
+}
+
+static int get_bool(const yaml_node_t *n, bool *out)
+{
+	static const char *const yes[] = {"true", "yes", "on"}, *const no[] = {"false", "no", "off"};
+	if (!is_string(n))
+		return -1;
+	for (size_t i = 0; i < 3; i++) {
+		if (strcasecmp(scalar(n), yes[i]) == 0)
+			return *out = true, 0;
+		if (strcasecmp(scalar(n), no[i]) == 0)
+			return *out = false, 0;
+	}
+	return -1;
+}
+
+/* A duration value; WHERE and KEY name it in messages. */
+static int get_duration(struct ctx *c, const yaml_node_t *n, const char *where, const char *key,
+			int64_t *out)
+{
+	show_buf shown;
+	if (!is_string(n))
+		return fail(c, n, "%s%s: expected a duration like 10s", where, key);
+	*out = config_parse_duration(scalar(n));
+	if (*out >= 0)
+		return 0;
+	size_t ndigits = strspn(scalar(n), "0123456789");
+	if (ndigits > 0 && duration_unit(scalar(n) + ndigits) != 0)
+		return fail(c, n, "%s%s: bad duration '%s': more than 365 days", where, key,
+			    show(scalar(n), shown));
+	return fail(c, n, "%s%s: bad duration '%s': " MSG_BAD_DURATION, where, key, show(scalar(n), shown));
+}
+
+static int get_count(struct ctx *c, const yaml_node_t *n, const char *key, uint64_t max, size_t *out)
+{
+	uint64_t v;
+	if (!is_string(n) || parse_decimal(scalar(n), strlen(scalar(n)), max, &v) < 0 || v == 0)
+		return fail(c, n, "%s: expected a number from 1 to %" PRIu64, key, max);
+	*out = (size_t)v;
+	return 0;
+}
+
+static int dup_string(struct ctx *c, const yaml_node_t *n, char **out)
+{
+	if (!(*out = strdup(scalar(n))))
+		return fail_oom(c);
+	return 0;
+}
+
+/* ---- sources ---------------------------------------------------------- */
+
+static int load_source(struct ctx *c, const yaml_node_t *m, size_t index)
+{
+	static const char *const keys[] = {"file", "journal", "kmsg", "format", NULL};
+	static const char *const kinds[] = {"file", "journal", "kmsg"};	/* enum source_kind order */
+	struct config *cfg = c->cfg;
+	struct source_conf s = {.format = FORMAT_SYSLOG};
+	yaml_node_t *kind_val = NULL, *v, *k;
+	const char *arg = NULL;
+	bool enabled = true;
+	char where[32];
+
+	snprintf(where, sizeof where, "source #%zu: ", index + 1);
+	if (m->type != YAML_MAPPING_NODE)
+		return fail(c, m, "%sexpected a mapping like {file: /var/log/kern.log}", where);
+	if (check_keys(c, m, keys, where) < 0)
+		return -1;
+	for (yaml_node_pair_t *p = m->data.mapping.pairs.start; p < m->data.mapping.pairs.top; p++) {
+		k = node_at(c, p->key);
+		for (size_t i = 0; i < 3; i++) {
+			if (strcmp(scalar(k), kinds[i]) != 0)
+				continue;
+			if (kind_val)
+				return fail(c, k, "%sexpected exactly one of file, journal or kmsg", where);
+			kind_val = node_at(c, p->value);
+			s.kind = (enum source_kind)i;
+		}
+	}
+	if (!kind_val)
+		return fail(c, m, "%sexpected exactly one of file, journal or kmsg", where);
+	s.line = (int)m->start_mark.line + 1;
+	s.col = (int)m->start_mark.column + 1;
+
+	switch (s.kind) {
+	case SOURCE_FILE:
+		if (!is_abs_path(kind_val))
+			return fail(c, kind_val, "%sfile: expected an absolute path", where);
+		arg = scalar(kind_val);
+		break;
+	case SOURCE_JOURNAL:
+		if (!is_string(kind_val) || strcmp(scalar(kind_val), "kernel") != 0)
+			return fail(c, kind_val, "%sjournal: expected kernel", where);
+		arg = "kernel";
+		break;
+	case SOURCE_KMSG:
+		if (get_bool(kind_val, &enabled) < 0)
+			return fail(c, kind_val, "%skmsg: expected true or false", where);
+		break;
+	}
+
+	if ((v = map_get(c, m, "format", &k))) {
+		if (s.kind != SOURCE_FILE)
+			return fail(c, k, "%sformat: only file sources have a format", where);
+		if (is_string(v) && strcmp(scalar(v), "syslog") == 0)
+			s.format = FORMAT_SYSLOG;
+		else if (is_string(v) && strcmp(scalar(v), "ulogd") == 0)
+			s.format = FORMAT_ULOGD;
+		else
+			return fail(c, v, "%sformat: expected syslog or ulogd", where);
+	}
+
+	for (size_t i = 0; i < cfg->nsources; i++) {
+		const struct source_conf *o = &cfg->sources[i];
+		if (o->kind == s.kind && (o->arg == arg || (o->arg && arg && strcmp(o->arg, arg) == 0)))
+			return fail(c, m, "%sthe same source as at %d:%d", where, o->line, o->col);
+	}
+	if (!enabled)
+		return 0;	/* kmsg: false */
+	if (arg && !(s.arg = strdup(arg)))
+		return fail_oom(c);
+	cfg->sources[cfg->nsources++] = s;
+	return 0;
+}
+
+static int load_sources(struct ctx *c, const yaml_node_t *list)
+{
+	struct config *cfg = c->cfg;
+
+	if (list->type != YAML_SEQUENCE_NODE)
+		return fail(c, list, "sources: expected a list of sources");
+	size_t n = seq_len(list);
+	if (n > CONFIG_MAX_SOURCES)
+		return fail(c, list, "sources: too many sources (at most %d)", CONFIG_MAX_SOURCES);
+	if (n == 0)
+		return 0;
+	if (!(cfg->sources = calloc(n, sizeof *cfg->sources)))
+		return fail_oom(c);
+	for (size_t i = 0; i < n; i++)
+		if (load_source(c, seq_item(c, list, i), i) < 0)
+			return -1;
+	return 0;
+}
+
+/* ---- prefix, patterns ------------------------------------------------- */
+
+static int load_prefix(struct ctx *c, const yaml_node_t *v)
+{
+	static const char expected[] = "prefix: expected a non-empty string or a list of them";
+	struct config *cfg = c->cfg;
+	size_t n = 1;
+
+	if (v->type == YAML_SEQUENCE_NODE) {
+		n = seq_len(v);
+		if (n == 0)
+			return fail(c, v, "%s", expected);
+		if (n > CONFIG_MAX_PREFIXES)
+			return fail(c, v, "prefix: too many prefixes (at most %d)", CONFIG_MAX_PREFIXES);
+	} else if (v->type != YAML_SCALAR_NODE) {
+		return fail(c, v, "%s", expected);
+	}
+	if (!(cfg->prefixes = calloc(n + 1, sizeof *cfg->prefixes)))
+		return fail_oom(c);
+	for (size_t i = 0; i < n; i++) {
+		const yaml_node_t *item = v->type == YAML_SEQUENCE_NODE ? seq_item(c, v, i) : v;
+		if (!is_string(item) || scalar(item)[0] == '\0')
+			return fail(c, item, "%s", expected);
+		if (item->data.scalar.length > CONFIG_MAX_PREFIX_LEN)
+			return fail(c, item, "prefix: longer than %d bytes", CONFIG_MAX_PREFIX_LEN);
+		if (strpbrk(scalar(item), "\r\n"))
+			return fail(c, item, "prefix: must not contain a line break");
+		if (dup_string(c, item, &cfg->prefixes[i]) < 0)
+			return -1;
+		cfg->nprefixes++;
+	}
+	return 0;
+}
+
+static int load_patterns(struct ctx *c, const yaml_node_t *list)
+{
+	struct config *cfg = c->cfg;
+
+	if (list->type != YAML_SEQUENCE_NODE)
+		return fail(c, list, "patterns: expected a list of regular expressions");
+	size_t n = seq_len(list);
+	if (n > CONFIG_MAX_PATTERNS)
+		return fail(c, list, "patterns: too many patterns (at most %d)", CONFIG_MAX_PATTERNS);
+	if (n == 0)
+		return 0;
+	if (!(cfg->patterns = calloc(n, sizeof *cfg->patterns)))
+		return fail_oom(c);
+	for (size_t i = 0; i < n; i++) {
+		const yaml_node_t *item = seq_item(c, list, i);
+		struct pattern_conf *p = &cfg->patterns[i];
+		if (!is_string(item) || scalar(item)[0] == '\0')
+			return fail(c, item, "patterns: expected a non-empty regular expression");
+		if (dup_string(c, item, &p->regex) < 0)
+			return -1;
+		p->line = (int)item->start_mark.line + 1;
+		p->col = (int)item->start_mark.column + 1;
+		cfg->npatterns++;
+	}
+	return 0;
+}
+
+/* ---- applier ---------------------------------------------------------- */
+
+/* Each %WORD% in a template must be one we expand; a lone % is literal. */
+static int check_placeholders(struct ctx *c, const yaml_node_t *n, const char *where)
+{
+	static const char *const known[] = {"IP", "PROTO", "PORT", "DOOR", "FAMILY", "SECONDS", NULL};
+	static const char word[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_";
+	const char *p = scalar(n);
+
+	while ((p = strchr(p, '%'))) {
+		size_t len = strspn(p + 1, word);
+		if (len == 0 || p[1 + len] != '%') {
+			p++;
+			continue;
+		}
+		char name[16];
+		if (len >= sizeof name || (memcpy(name, p + 1, len), name[len] = '\0', !in_list(name, known)))
+			return fail(c, n, "%sunknown placeholder '%.*s' (known: %%IP%% %%PROTO%% %%PORT%% "
+				    "%%DOOR%% %%FAMILY%% %%SECONDS%%)", where, (int)(len < SHOW_MAX ? len + 2 : SHOW_MAX), p);
+		p += len + 2;
+	}
+	return 0;
+}
+
+/* A command template: a list of strings, the first an absolute path. */
+static int load_argv(struct ctx *c, const yaml_node_t *list, const char *where, char ***out)
+{
+	if (list->type != YAML_SEQUENCE_NODE || seq_len(list) == 0)
+		return fail(c, list, "%sexpected a list like [/usr/sbin/iptables, -I, INPUT, -s, %%IP%%, ...]",
+			    where);
+	size_t n = seq_len(list);
+	if (n > CONFIG_MAX_ARGV)
+		return fail(c, list, "%stoo many arguments (at most %d)", where, CONFIG_MAX_ARGV);
+	char **argv = calloc(n + 1, sizeof *argv);
+	if (!argv)
+		return fail_oom(c);
+	*out = argv;	/* the config owns it from here, even half-filled */
+	for (size_t i = 0; i < n; i++) {
+		const yaml_node_t *item = seq_item(c, list, i);
+		if (!is_string(item))
+			return fail(c, item, "%sexpected a string", where);
+		if (item->data.scalar.length > CONFIG_MAX_ARG_LEN)
+			return fail(c, item, "%sargument longer than %d bytes", where, CONFIG_MAX_ARG_LEN);
+		if (i == 0 && scalar(item)[0] != '/')
+			return fail(c, item, "%sthe program must be an absolute path", where);
+		if (check_placeholders(c, item, where) < 0 || dup_string(c, item, &argv[i]) < 0)
+			return -1;
+	}
+	return 0;
+}
+
+static int load_applier(struct ctx *c, const yaml_node_t *m)
+{
+	static const char *const keys[] = {"backend", "program", "open", "close", "timeout", NULL};
+	static const char *const backends[] = {"log", "command", "nft", "iptables", "ipset", NULL};	/* enum order */
+	struct applier_conf *a = &c->cfg->applier;
+	yaml_node_t *v, *k, *open, *close;
+
+	if (m->type != YAML_MAPPING_NODE)
+		return fail(c, m, "applier: expected a mapping like {backend: nft}");
+	if (check_keys(c, m, keys, "applier: ") < 0)
+		return -1;
+	if ((v = map_get(c, m, "backend", NULL))) {
+		size_t i;
+		for (i = 0; backends[i]; i++)
+			if (is_string(v) && strcmp(scalar(v), backends[i]) == 0)
+				break;
+		if (!backends[i])
+			return fail(c, v, "applier: backend: expected log, command, nft, iptables or ipset");
+		a->backend = (enum applier_backend)i;
+	}
+	if ((v = map_get(c, m, "program", NULL))) {
+		if (!is_abs_path(v))
+			return fail(c, v, "applier: program: expected an absolute path");
+		if (dup_string(c, v, &a->program) < 0)
+			return -1;
+	}
+	if ((v = map_get(c, m, "timeout", NULL))) {
+		if (get_duration(c, v, "applier: ", "timeout", &a->timeout_us) < 0)
+			return -1;
+		if (a->timeout_us <= 0 || a->timeout_us > US_PER_H)
+			return fail(c, v, "applier: timeout: must be more than 0 and at most 1h");
+	}
+	if ((open = map_get(c, m, "open", &k)) && a->backend != BACKEND_COMMAND)
+		return fail(c, k, "applier: open: only for backend: command");
+	if ((close = map_get(c, m, "close", &k)) && a->backend != BACKEND_COMMAND)
+		return fail(c, k, "applier: close: only for backend: command");
+	if (a->backend == BACKEND_COMMAND && (!open || !close))
+		return fail(c, m, "applier: backend command needs both 'open' and 'close'");
+	if (open && load_argv(c, open, "applier: open: ", &a->open_argv) < 0)
+		return -1;
+	if (close && load_argv(c, close, "applier: close: ", &a->close_argv) < 0)
+		return -1;
+	return 0;
+}
+
+/* ---- doors ------------------------------------------------------------ */
+
+/* A list of port specs: a door's sequence (steps may repeat) or the ports
+ * it opens (each once). */
+static int load_ports(struct ctx *c, const yaml_node_t *list, const char *where, const char *key,
+		      const char *example, bool unique, struct port_spec **out, size_t *nout)
+{
+	show_buf shown;
+
+	if (list->type != YAML_SEQUENCE_NODE)
+		return fail(c, list, "%s%s: expected a list like %s", where, key, example);
+	size_t n = seq_len(list);
+	if (n == 0 || n > CONFIG_MAX_PORTS)
+		return fail(c, list, "%s%s: expected 1 to %d entries", where, key, CONFIG_MAX_PORTS);
+	if (!(*out = calloc(n, sizeof **out)))
+		return fail_oom(c);
+	for (size_t i = 0; i < n; i++) {
+		const yaml_node_t *item = seq_item(c, list, i);
+		struct port_spec *ps = &(*out)[i];
+		if (!is_string(item))
+			return fail(c, item, "%s%s: expected a port like tcp/22", where, key);
+		if (config_parse_port_spec(scalar(item), ps) < 0)
+			return fail(c, item, "%s%s: bad port '%s': " MSG_BAD_PORT, where, key,
+				    show(scalar(item), shown));
+		for (size_t j = 0; unique && j < i; j++)
+			if ((*out)[j].proto == ps->proto && (*out)[j].port == ps->port)
+				return fail(c, item, "%s%s: '%s' is listed twice", where, key, scalar(item));
+	}
+	*nout = n;
+	return 0;
+}
+
+static int load_door(struct ctx *c, const yaml_node_t *m, size_t index)
+{
+	static const char *const keys[] = {"name", "sequence", "window", "open", "duration", "dedup",
+					   "tcp_flags", NULL};
+	struct door_conf *d = &c->cfg->doors[index];
+	yaml_node_t *name, *v;
+	char where[96];
+	show_buf bad, shown;
+
+	snprintf(where, sizeof where, "door #%zu: ", index + 1);
+	if (m->type != YAML_MAPPING_NODE)
+		return fail(c, m, "%sexpected a mapping with name, sequence and open", where);
+	name = map_get(c, m, "name", NULL);
+	if (is_string(name) && apply_door_name_valid(scalar(name)))
+		snprintf(where, sizeof where, "door '%s': ", scalar(name));
+	if (check_keys(c, m, keys, where) < 0)
+		return -1;
+
+	if (!name)
+		return fail(c, m, "%smissing 'name'", where);
+	if (!is_string(name) || !apply_door_name_valid(scalar(name)))
+		return fail(c, name, "%sname: expected 1 to %d letters, digits, '_', '.' or '-'", where,
+			    APPLY_DOOR_MAX);
+	for (size_t j = 0; j < index; j++)
+		if (strcmp(c->cfg->doors[j].name, scalar(name)) == 0)
+			return fail(c, name, "%sduplicate door name (first at %d:%d)", where,
+				    c->cfg->doors[j].line, c->cfg->doors[j].col);
+	if (dup_string(c, name, &d->name) < 0)
+		return -1;
+	d->line = (int)m->start_mark.line + 1;
+	d->col = (int)m->start_mark.column + 1;
+
+	if (!(v = map_get(c, m, "sequence", NULL)))
+		return fail(c, m, "%smissing 'sequence'", where);
+	if (load_ports(c, v, where, "sequence", "[tcp/7000, udp/8000]", false, &d->seq, &d->nseq) < 0)
+		return -1;
+	if (!(v = map_get(c, m, "open", NULL)))
+		return fail(c, m, "%smissing 'open'", where);
+	if (load_ports(c, v, where, "open", "[tcp/22]", true, &d->open, &d->nopen) < 0)
+		return -1;
+
+	d->window_us = DEFAULT_WINDOW_US;
+	if ((v = map_get(c, m, "window", NULL))) {
+		if (get_duration(c, v, where, "window", &d->window_us) < 0)
+			return -1;
+		if (d->window_us <= 0 || d->window_us > US_PER_H)
+			return fail(c, v, "%swindow: must be more than 0 and at most 1h", where);
+	}
+	d->duration_us = DEFAULT_DURATION_US;
+	if ((v = map_get(c, m, "duration", NULL))) {
+		if (get_duration(c, v, where, "duration", &d->duration_us) < 0)
+			return -1;
+		if (d->duration_us <= 0)
+			return fail(c, v, "%sduration: must be more than 0", where);
+	}
+	/* The default never exceeds a short window; an explicit value must not. */
+	d->dedup_us = DEFAULT_DEDUP_US < d->window_us ? DEFAULT_DEDUP_US : d->window_us;
+	if ((v = map_get(c, m, "dedup", NULL))) {
+		if (get_duration(c, v, where, "dedup", &d->dedup_us) < 0)
+			return -1;
+		if (d->dedup_us > d->window_us)
+			return fail(c, v, "%sdedup: must not be longer than the window", where);
+	}
+	d->flags_set = KNOCK_SYN;
+	d->flags_clear = KNOCK_ACK;
+	if ((v = map_get(c, m, "tcp_flags", NULL))) {
+		if (!is_string(v))
+			return fail(c, v, "%stcp_flags: expected flags like \"SYN,!ACK\", or any", where);
+		if (parse_tcp_flags(scalar(v), &d->flags_set, &d->flags_clear, bad) < 0)
+			return fail(c, v, "%stcp_flags: bad flag '%s': expected any, or FIN SYN RST PSH ACK URG ECE "
+				    "CWR separated by commas, '!' before a flag that must be clear, each flag once",
+				    where, show(bad, shown));
+	}
+	return 0;
+}
+
+static int load_doors(struct ctx *c, const yaml_node_t *list)
+{
+	struct config *cfg = c->cfg;
+
+	if (list->type != YAML_SEQUENCE_NODE)
+		return fail(c, list, "doors: expected a list of doors");
+	size_t n = seq_len(list);
+	if (n == 0)
+		return fail(c, list, "doors: expected at least one door");
+	if (n > CONFIG_MAX_DOORS)
+		return fail(c, list, "doors: too many doors (at most %d)", CONFIG_MAX_DOORS);
+	if (!(cfg->doors = calloc(n, sizeof *cfg->doors)))
+		return fail_oom(c);
+	cfg->ndoors = n;	/* zeroed entries free cleanly if we stop early */
+	for (size_t i = 0; i < n; i++)
+		if (load_door(c, seq_item(c, list, i), i) < 0)
+			return -1;
+	return 0;
+}
+
+/* ---- the whole file --------------------------------------------------- */
+
+static int load_root(struct ctx *c, const yaml_node_t *root)
+{
+	static const char *const keys[] = {"sources", "prefix", "patterns", "applier", "state_dir",
+					   "max_sources", "max_grants", "doors", NULL};
+	struct config *cfg = c->cfg;
+	yaml_node_t *v;
+
+	if (!root || root->type != YAML_MAPPING_NODE)
+		return fail_at(c, (yaml_mark_t){0}, "expected a mapping at the top level");
+	if (check_keys(c, root, keys, "") < 0)
+		return -1;
+
+	cfg->applier.backend = BACKEND_LOG;
+	cfg->applier.timeout_us = DEFAULT_TIMEOUT_US;
+	cfg->max_sources = DEFAULT_MAX_SOURCES;
+	cfg->max_grants = DEFAULT_MAX_GRANTS;
+
+	if ((v = map_get(c, root, "sources", NULL)) && load_sources(c, v) < 0)
+		return -1;
+	if ((v = map_get(c, root, "prefix", NULL)) && load_prefix(c, v) < 0)
+		return -1;
+	if ((v = map_get(c, root, "patterns", NULL)) && load_patterns(c, v) < 0)
+		return -1;
+	if ((v = map_get(c, root, "applier", NULL)) && load_applier(c, v) < 0)
+		return -1;
+	if ((v = map_get(c, root, "state_dir", NULL))) {
+		if (!is_abs_path(v))
+			return fail(c, v, "state_dir: expected an absolute path");
+		if (dup_string(c, v, &cfg->state_dir) < 0)
+			return -1;
+	}
+	if ((v = map_get(c, root, "max_sources", NULL)) &&
+	    get_count(c, v, "max_sources", 10000000, &cfg->max_sources) < 0)
+		return -1;
+	if ((v = map_get(c, root, "max_grants", NULL)) &&
+	    get_count(c, v, "max_grants", 1000000, &cfg->max_grants) < 0)
+		return -1;
+	if (!(v = map_get(c, root, "doors", NULL)))
+		return fail(c, root, "missing 'doors'");
+	if (load_doors(c, v) < 0)
+		return -1;
+	if (cfg->nprefixes == 0 && cfg->npatterns == 0)
+		return fail(c, root, "missing 'prefix' (needed unless 'patterns' is given)");
+	if (!cfg->state_dir && !(cfg->state_dir = strdup(LOGKNOCK_STATEDIR)))
+		return fail_oom(c);
+	return 0;
+}
+
+/* libyaml's reader errors carry a byte offset instead of a mark. */
+static yaml_mark_t mark_of_offset(const unsigned char *buf, size_t len, size_t offset)
+{
+	yaml_mark_t m = {0};
+	for (size_t i = 0; i < offset && i < len; i++) {
+		if (buf[i] == '\n') {
+			m.line++;
+			m.column = 0;
+		} else if ((buf[i] & 0xc0) != 0x80) {
+			m.column++;
+		}
+	}
+	return m;
+}
+
+static int fail_yaml(struct ctx *c, const yaml_parser_t *p, const unsigned char *buf, size_t len)
+{
+	const char *problem = p->problem ? p->problem : "syntax error";
+
+	/* libyaml's loader leaves error unset when some allocations fail. */
+	if (p->error == YAML_MEMORY_ERROR || p->error == YAML_NO_ERROR)
+		return fail_oom(c);
+	if (p->error == YAML_READER_ERROR)
+		return fail_at(c, mark_of_offset(buf, len, p->problem_offset), "%s (byte 0x%X)", problem,
+			       (unsigned)p->problem_value & 0xff);
+	if (p->context)
+		return fail_at(c, p->problem_mark, "%s (%s at %zu:%zu)", problem, p->context,
+			       p->context_mark.line + 1, p->context_mark.column + 1);
+	return fail_at(c, p->problem_mark, "%s", problem);
+}
+
+/* The whole file, at most CONFIG_MAX_BYTES. */
+static int read_file(struct ctx *c, unsigned char **out, size_t *outlen)
+{
+	int fd = open(c->path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+	if (fd < 0)
+		return fail_file(c, "cannot open: %s", strerror(errno));
+	unsigned char *buf = malloc(CONFIG_MAX_BYTES + 1);
+	size_t len = 0;
+	if (!buf) {
+		close(fd);
+		return fail_oom(c);
+	}
+	while (len <= CONFIG_MAX_BYTES) {
+		ssize_t r = read(fd, buf + len, CONFIG_MAX_BYTES + 1 - len);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0) {
+			int e = errno;
+			close(fd);
+			free(buf);
+			return fail_file(c, "cannot read: %s", strerror(e));
+		}
+		if (r == 0)
+			break;
+		len += (size_t)r;
+	}
+	close(fd);
+	if (len > CONFIG_MAX_BYTES) {
+		free(buf);
+		return fail_file(c, "too large (more than %d bytes)", CONFIG_MAX_BYTES);
+	}
+	*out = buf;
+	*outlen = len;
+	return 0;
+}
+
+/* libyaml's scanner slows down quadratically with nesting, and its loader
+ * with the number of anchors and aliases. A first pass over the events
+ * bounds both, stopping early, before the document is loaded. */
+static int check_shape(struct ctx *c, const unsigned char *buf, size_t len)
+{
+	yaml_parser_t parser;
+	yaml_event_t ev;
+	int depth = 0, anchors = 0, rc = 0;
+	bool done = false;
+
+	if (!yaml_parser_initialize(&parser))
+		return fail_oom(c);
+	yaml_parser_set_input_string(&parser, buf, len);
+	do {
+		if (!yaml_parser_parse(&parser, &ev)) {
+			rc = fail_yaml(c, &parser, buf, len);
+			break;
+		}
+		switch (ev.type) {
+		case YAML_SEQUENCE_START_EVENT:
+		case YAML_MAPPING_START_EVENT:
+			if (++depth > CONFIG_MAX_DEPTH)
+				rc = fail_at(c, ev.start_mark, "nested more than %d levels deep", CONFIG_MAX_DEPTH);
+			anchors += (ev.type == YAML_SEQUENCE_START_EVENT ? ev.data.sequence_start.anchor
+					: ev.data.mapping_start.anchor) != NULL;
+			break;
+		case YAML_SEQUENCE_END_EVENT:
+		case YAML_MAPPING_END_EVENT:
+			depth--;
+			break;
+		case YAML_SCALAR_EVENT:
+			anchors += ev.data.scalar.anchor != NULL;
+			break;
+		case YAML_ALIAS_EVENT:
+			anchors++;
+			break;
+		default:
+			break;
+		}
+		if (rc == 0 && anchors > CONFIG_MAX_ANCHORS)
+			rc = fail_at(c, ev.start_mark, "too many anchors and aliases (at most %d)",
+				     CONFIG_MAX_ANCHORS);
+		done = ev.type == YAML_STREAM_END_EVENT;
+		yaml_event_delete(&ev);
+	} while (rc == 0 && !done);
+	yaml_parser_delete(&parser);
+	return rc;
+}
+
+/* Loads the one document of BUF, refusing a second one, and walks it. */
+static int load_yaml(struct ctx *c, const unsigned char *buf, size_t len)
+{
+	yaml_parser_t parser;
+	yaml_document_t doc, extra;
+	int rc = -1;
+
+	if (!yaml_parser_initialize(&parser))
+		return fail_oom(c);
+	yaml_parser_set_input_string(&parser, buf, len);
+	if (!yaml_parser_load(&parser, &doc)) {
+		fail_yaml(c, &parser, buf, len);
+		goto out_parser;
+	}
+	if (!yaml_parser_load(&parser, &extra)) {
+		fail_yaml(c, &parser, buf, len);
+		goto out_doc;
+	}
+	if (yaml_document_get_root_node(&extra))
+		fail_at(c, extra.start_mark, "expected a single YAML document");
+	else {
+		c->doc = &doc;
+		rc = load_root(c, yaml_document_get_root_node(&doc));
+		c->doc = NULL;
+	}
+	yaml_document_delete(&extra);
+out_doc:
+	yaml_document_delete(&doc);
+out_parser:
+	yaml_parser_delete(&parser);
+	return rc;
+}
+
+int config_load(const char *path, struct config *cfg, char *err, size_t errlen)
+{
+	struct ctx c = {
+		.path = path ? path : "(null)",
+		.cfg = cfg,
+		.err = err,
+		.errlen = err ? errlen : 0,
+	};
+	unsigned char *buf = NULL;
+	size_t len = 0;
+	int rc;
+
+	if (c.errlen)
+		err[0] = '\0';
+	memset(cfg, 0, sizeof *cfg);
+	if (!(cfg->path = strdup(c.path)))
+		return fail_oom(&c);
+	rc = read_file(&c, &buf, &len);
+	if (rc == 0)
+		rc = check_shape(&c, buf, len);
+	if (rc == 0)
+		rc = load_yaml(&c, buf, len);
+	free(buf);
+	if (rc < 0)
+		config_free(cfg);
+	return rc;
+}
+
+static void free_argv(char **argv)
+{
+	for (char **p = argv; p && *p; p++)
+		free(*p);
+	free(argv);
+}
+
+void config_free(struct config *cfg)
+{
+	if (!cfg)
+		return;
+	free(cfg->path);
+	for (size_t i = 0; i < cfg->nsources; i++)
+		free(cfg->sources[i].arg);
+	free(cfg->sources);
+	for (size_t i = 0; i < cfg->nprefixes; i++)
+		free(cfg->prefixes[i]);
+	free(cfg->prefixes);
+	for (size_t i = 0; i < cfg->npatterns; i++)
+		free(cfg->patterns[i].regex);
+	free(cfg->patterns);
+	free(cfg->applier.program);
+	free_argv(cfg->applier.open_argv);
+	free_argv(cfg->applier.close_argv);
+	for (size_t i = 0; i < cfg->ndoors; i++) {
+		free(cfg->doors[i].name);
+		free(cfg->doors[i].seq);
+		free(cfg->doors[i].open);
+	}
+	free(cfg->doors);
+	free(cfg->state_dir);
+	memset(cfg, 0, sizeof *cfg);
+}
