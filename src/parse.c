@@ -102,13 +102,23 @@ static int scan_proto(const char *s, size_t n)
 
 static int scan_flag(const char *s, size_t n)
 {
-	static const char names[8][4] = {"FIN", "SYN", "RST", "PSH", "ACK", "URG", "ECE", "CWR"};
 	if (n != 3)
 		return 0;
-	for (int i = 0; i < 8; i++)
-		if (strncasecmp(s, names[i], 3) == 0)
-			return 1 << i;
-	return 0;
+	uint32_t w = (uint32_t)toupper((unsigned char)s[0]) << 16 | (uint32_t)toupper((unsigned char)s[1]) << 8 |
+		     (uint32_t)toupper((unsigned char)s[2]);
+#define W(a, b, c) ((uint32_t)(a) << 16 | (uint32_t)(b) << 8 | (uint32_t)(c))
+	switch (w) {
+	case W('F', 'I', 'N'): return KNOCK_FIN;
+	case W('S', 'Y', 'N'): return KNOCK_SYN;
+	case W('R', 'S', 'T'): return KNOCK_RST;
+	case W('P', 'S', 'H'): return KNOCK_PSH;
+	case W('A', 'C', 'K'): return KNOCK_ACK;
+	case W('U', 'R', 'G'): return KNOCK_URG;
+	case W('E', 'C', 'E'): return KNOCK_ECE;
+	case W('C', 'W', 'R'): return KNOCK_CWR;
+	default: return 0;
+	}
+#undef W
 }
 
 /* ---- timestamps --------------------------------------------------------- */
@@ -325,9 +335,10 @@ static enum parse_result parse_fields(const char *s, const char *end, struct kno
 			s++;
 		if (s == end || *s == '[')
 			break;	/* "[SRC=... ]": the packet quoted by an ICMP error */
-		const char *w = s;
-		while (s < end && *s != ' ')
-			s++;
+		const char *w = s, *eq = NULL;
+		for (; s < end && *s != ' '; s++)
+			if (*s == '=' && !eq)
+				eq = s;
 		size_t wn = (size_t)(s - w);
 		if (wn == 3 && !memcmp(w, "OPT", 3) && s + 1 < end && s[1] == '(') {
 			const char *close = memchr(s, ')', (size_t)(end - s));
@@ -338,7 +349,6 @@ static enum parse_result parse_fields(const char *s, const char *end, struct kno
 			s = close + 1;
 			continue;
 		}
-		const char *eq = memchr(w, '=', wn);
 		if (!eq) {
 			flags |= (uint8_t)scan_flag(w, wn);
 			continue;
