@@ -35,7 +35,7 @@ struct knock {
 const char *knock_addr_str(int family, const uint8_t *addr, char buf[KNOCK_ADDRSTRLEN]);
 
 /* RFC 3339 UTC with microseconds: "2026-11-26T14:47:35.758063Z". */
-#define KNOCK_TIMESTRLEN 32
+#define KNOCK_TIMESTRLEN 48
 const char *knock_time_str(int64_t time_us, char buf[KNOCK_TIMESTRLEN]);
 
 /* "tcp", "udp", "icmp", "icmpv6" */

@@ -1,0 +1,20 @@
+#!/bin/sh
+# Installs what logknock needs to build and test on Debian 12 (as root).
+# Does nothing when everything is there already.
+set -e
+pkgs="build-essential autoconf automake pkg-config ca-certificates
+libyaml-dev libpcre2-dev libsystemd-dev libinotifytools0-dev libcmocka-dev
+python3 iproute2"
+missing=
+for p in $pkgs; do
+	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing="$missing $p"
+done
+[ -z "$missing" ] && exit 0
+if [ "$(id -u)" -ne 0 ]; then
+	echo "debian-deps.sh: missing packages:$missing (run as root, or install them)" >&2
+	exit 1
+fi
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+# shellcheck disable=SC2086
+apt-get install -y -qq --no-install-recommends $missing >/dev/null

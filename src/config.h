@@ -1,0 +1,93 @@
+/* config.h — the YAML configuration (libyaml) as plain structs.
+ * Every error is reported once as "FILE:LINE:COL: message". */
+#ifndef LOGKNOCK_CONFIG_H
+#define LOGKNOCK_CONFIG_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* A port specification: "tcp/22", "udp/8000", "icmp/8", "icmpv6/128". */
+struct port_spec {
+	uint8_t proto;		/* IPPROTO_TCP, IPPROTO_UDP, IPPROTO_ICMP, IPPROTO_ICMPV6 */
+	uint16_t port;		/* port, or ICMP type */
+};
+
+enum source_kind { SOURCE_FILE, SOURCE_JOURNAL, SOURCE_KMSG };
+
+/* How lines of a source are laid out (see parse.h). */
+enum source_format {
+	FORMAT_SYSLOG,		/* syslog files and journalctl output: tag must be "kernel" */
+	FORMAT_ULOGD,		/* ulogd2 LOGEMU: "TIME HOST PREFIX IN=..." with no tag */
+};
+
+struct source_conf {
+	enum source_kind kind;
+	char *arg;		/* file path; journal match ("kernel"); NULL for kmsg */
+	enum source_format format;
+	int line, col;
+};
+
+/* A user-defined PCRE2 pattern with named groups src, dst, proto, sport,
+ * dport (and optionally time). */
+struct pattern_conf {
+	char *regex;
+	int line, col;
+};
+
+enum applier_backend {
+	BACKEND_LOG,		/* write each command, change nothing */
+	BACKEND_COMMAND,	/* run argument templates with execve */
+	BACKEND_NFT,
+	BACKEND_IPTABLES,
+	BACKEND_IPSET,
+};
+
+struct applier_conf {
+	enum applier_backend backend;
+	char *program;		/* path of logknock-apply; NULL: the built-in default */
+	char **open_argv;	/* command backend: NULL-terminated template */
+	char **close_argv;
+	int64_t timeout_us;	/* time limit for one command (default 5 s) */
+};
+
+struct door_conf {
+	char *name;
+	struct port_spec *seq;
+	size_t nseq;
+	struct port_spec *open;
+	size_t nopen;
+	int64_t window_us;	/* whole sequence, from its first knock (default 10 s) */
+	int64_t duration_us;	/* how long the ports stay open (default 30 s) */
+	int64_t dedup_us;	/* same knock repeated within this counts once (default 2 s) */
+	uint8_t flags_set;	/* TCP knocks must have these flags (KNOCK_*; default SYN) */
+	uint8_t flags_clear;	/* ... and not these (default ACK) */
+	int line, col;
+};
+
+struct config {
+	char *path;
+	struct source_conf *sources;
+	size_t nsources;
+	char **prefixes;	/* "prefix:" (a string or a list of strings) */
+	size_t nprefixes;
+	struct pattern_conf *patterns;
+	size_t npatterns;
+	struct applier_conf applier;
+	struct door_conf *doors;
+	size_t ndoors;
+	size_t max_sources;	/* sources tracked at once (default 65536) */
+	size_t max_grants;	/* grants open at once (default 4096) */
+	char *state_dir;	/* default LOGKNOCK_STATEDIR */
+};
+
+/* Loads PATH into *cfg (zeroed first). Returns 0, or -1 with err holding
+ * "PATH:LINE:COL: message" (NUL-terminated, truncated to errlen). */
+int config_load(const char *path, struct config *cfg, char *err, size_t errlen);
+void config_free(struct config *cfg);
+
+/* "10s", "250ms", "5m", "1h" → microseconds; -1 if malformed or out of range. */
+int64_t config_parse_duration(const char *s);
+/* "tcp/22" → spec; -1 if malformed. */
+int config_parse_port_spec(const char *s, struct port_spec *out);
+
+#endif

@@ -1,0 +1,303 @@
+/* logknockd.c — command line, start-up, replay, shutdown. */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "engine.h"
+#include "log.h"
+
+#ifndef LOGKNOCK_SYSCONFDIR
+#define LOGKNOCK_SYSCONFDIR "/etc/logknock"
+#endif
+#ifndef LOGKNOCK_LIBEXECDIR
+#define LOGKNOCK_LIBEXECDIR "/usr/libexec/logknock"
+#endif
+
+#define EXIT_RUNTIME 1
+#define EXIT_USAGE 2
+
+/* A log line longer than this is skipped with a warning. */
+#define LINE_MAX_LEN 8192
+#define READ_BUF (1 << 20)
+/* Replay warns about this many skipped lines, then only counts them. */
+#define REPLAY_WARN_MAX 50
+
+struct options {
+	const char *config;
+	const char *replay;
+	enum source_format format;
+	int check_config;
+	int print_events;
+};
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"Usage: logknockd [-c FILE] [--check-config] [--replay FILE|-] [--print-events]\n"
+		"                 [--format syslog|ulogd] [-v] [-q]\n"
+		"\n"
+		"  -c, --config FILE   configuration (default %s/logknockd.yaml)\n"
+		"      --check-config  load the configuration, report errors, exit\n"
+		"      --replay FILE   read FILE (or - for stdin) from start to end, take the clock\n"
+		"                      from its timestamps, apply nothing, print decisions as JSON lines\n"
+		"      --print-events  with --replay: also print every knock parsed\n"
+		"      --format FMT    with --replay: how lines are laid out: syslog (default; also\n"
+		"                      journalctl output) or ulogd (ulogd2 LOGEMU, no kernel tag)\n"
+		"  -v, --verbose       more messages (repeat for debug)\n"
+		"  -q, --quiet         warnings and errors only\n"
+		"  -h, --help          this text\n"
+		"      --version       print the version\n",
+		LOGKNOCK_SYSCONFDIR);
+}
+
+static int64_t now_us(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+static double mono_s(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* The applier: the configured program, $LOGKNOCK_APPLY, the one next to this
+ * binary (a build tree), or the installed one. */
+static const char *applier_path(const struct config *cfg, char *buf, size_t len)
+{
+	if (cfg->applier.program)
+		return cfg->applier.program;
+	const char *env = getenv("LOGKNOCK_APPLY");
+	if (env && *env == '/')
+		return env;
+	ssize_t n = readlink("/proc/self/exe", buf, len - 1);
+	if (n > 0) {
+		buf[n] = '\0';
+		char *slash = strrchr(buf, '/');
+		if (slash && (size_t)(slash - buf) + sizeof "/logknock-apply" <= len) {
+			strcpy(slash, "/logknock-apply");
+			if (access(buf, X_OK) == 0)
+				return buf;
+		}
+	}
+	return LOGKNOCK_LIBEXECDIR "/logknock-apply";
+}
+
+static void on_reply(void *ctx, uint64_t id, int ok, const char *msg)
+{
+	unsigned *failed = ctx;
+	if (!ok) {
+		(*failed)++;
+		log_err("applier: request %llu failed: %s", (unsigned long long)id, msg);
+	}
+}
+
+/* Reads FD to the end, one line at a time, without allocating per line. */
+static int replay_fd(struct engine *e, int fd, const char *name, enum source_format fmt, int64_t ref_us,
+		     uint64_t *skipped)
+{
+	char *buf = malloc(READ_BUF);
+	if (!buf) {
+		log_err("out of memory");
+		return -1;
+	}
+	size_t have = 0;
+	unsigned long lineno = 0;
+	int overlong = 0, eof = 0;
+	while (!eof) {
+		ssize_t n = read(fd, buf + have, READ_BUF - have);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			log_err("%s: read: %s", name, strerror(errno));
+			free(buf);
+			return -1;
+		}
+		if (n == 0) {
+			eof = 1;
+			if (have && !overlong)
+				buf[have++] = '\n';	/* a last line without newline */
+		}
+		have += (size_t)n;
+		char *p = buf, *end = buf + have, *nl;
+		while ((nl = memchr(p, '\n', (size_t)(end - p)))) {
+			lineno++;
+			size_t len = (size_t)(nl - p);
+			if (overlong || len > LINE_MAX_LEN) {
+				if (++*skipped <= REPLAY_WARN_MAX)
+					log_warn("%s:%lu: skipped: line longer than %d bytes", name, lineno, LINE_MAX_LEN);
+				overlong = 0;
+			} else {
+				const char *why;
+				if (engine_line(e, fmt, p, len, ref_us, &why) == PARSE_BAD &&
+				    ++*skipped <= REPLAY_WARN_MAX)
+					log_warn("%s:%lu: skipped: %s", name, lineno, why);
+			}
+			p = nl + 1;
+		}
+		have = (size_t)(end - p);
+		if (have == READ_BUF) {
+			/* No newline in a full buffer: drop it, skip to the next newline. */
+			overlong = 1;
+			have = 0;
+		} else if (have && p != buf) {
+			memmove(buf, p, have);
+		}
+	}
+	free(buf);
+	return 0;
+}
+
+static int run_replay(const struct config *cfg, const struct options *o)
+{
+	int fd = 0;
+	const char *name = "-";
+	int64_t ref = now_us();
+	if (strcmp(o->replay, "-") != 0) {
+		name = o->replay;
+		fd = open(name, O_RDONLY | O_CLOEXEC);
+		struct stat st;
+		if (fd < 0 || fstat(fd, &st) < 0) {
+			log_err("%s: cannot open: %s", name, strerror(errno));
+			return EXIT_RUNTIME;
+		}
+		/* Year-less stamps are placed before the file's last change. */
+		ref = (int64_t)st.st_mtim.tv_sec * 1000000 + st.st_mtim.tv_nsec / 1000;
+	}
+
+	char pathbuf[PATH_MAX];
+	char *argv[] = {(char *)applier_path(cfg, pathbuf, sizeof pathbuf), "--backend", "log", NULL};
+	unsigned failed = 0;
+	struct applier *ap = applier_new(NULL, argv, on_reply, &failed);
+	if (!ap) {
+		if (fd)
+			close(fd);
+		return EXIT_RUNTIME;
+	}
+
+	char err[1024];
+	struct engine *e = engine_new(cfg, ap, stdout, o->print_events, err, sizeof err);
+	if (!e) {
+		log_err("%s", err);
+		applier_free(ap);
+		if (fd)
+			close(fd);
+		return EXIT_USAGE;
+	}
+	uint64_t skipped = 0;
+	double t0 = mono_s();
+	int rc = replay_fd(e, fd, name, o->format, ref, &skipped);
+	engine_finish(e);
+	double secs = mono_s() - t0;
+	fflush(stdout);
+	unsigned unanswered = (unsigned)applier_drain(ap, 10000);
+
+	const struct engine_stats *s = engine_stats(e);
+	if (skipped > REPLAY_WARN_MAX)
+		log_warn("%llu more lines skipped", (unsigned long long)(skipped - REPLAY_WARN_MAX));
+	fprintf(stderr,
+		"logknockd: replay: %llu lines, %llu knocks, %llu skipped, %llu opened, %llu extended, "
+		"%llu closed in %.3f s (%.0f lines/s)\n",
+		(unsigned long long)s->lines, (unsigned long long)s->knocks, (unsigned long long)skipped,
+		(unsigned long long)s->opened, (unsigned long long)s->extended, (unsigned long long)s->closed, secs,
+		secs > 0 ? (double)s->lines / secs : 0.0);
+	if (unanswered || failed) {
+		log_err("applier: %u requests unanswered, %u failed", unanswered, failed);
+		rc = -1;
+	}
+	engine_free(e);
+	applier_free(ap);
+	if (fd)
+		close(fd);
+	return rc ? EXIT_RUNTIME : 0;
+}
+
+int main(int argc, char **argv)
+{
+	enum { OPT_CHECK = 256, OPT_REPLAY, OPT_EVENTS, OPT_FORMAT, OPT_VERSION };
+	static const struct option longopts[] = {
+		{"config", required_argument, NULL, 'c'},
+		{"check-config", no_argument, NULL, OPT_CHECK},
+		{"replay", required_argument, NULL, OPT_REPLAY},
+		{"print-events", no_argument, NULL, OPT_EVENTS},
+		{"format", required_argument, NULL, OPT_FORMAT},
+		{"verbose", no_argument, NULL, 'v'},
+		{"quiet", no_argument, NULL, 'q'},
+		{"help", no_argument, NULL, 'h'},
+		{"version", no_argument, NULL, OPT_VERSION},
+		{0},
+	};
+	struct options o = {.config = LOGKNOCK_SYSCONFDIR "/logknockd.yaml", .format = FORMAT_SYSLOG};
+	log_init("logknockd");
+	int c;
+	while ((c = getopt_long(argc, argv, "c:vqh", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'c': o.config = optarg; break;
+		case OPT_CHECK: o.check_config = 1; break;
+		case OPT_REPLAY: o.replay = optarg; break;
+		case OPT_EVENTS: o.print_events = 1; break;
+		case OPT_FORMAT:
+			if (strcmp(optarg, "syslog") == 0)
+				o.format = FORMAT_SYSLOG;
+			else if (strcmp(optarg, "ulogd") == 0)
+				o.format = FORMAT_ULOGD;
+			else {
+				fprintf(stderr, "logknockd: --format: expected syslog or ulogd, not '%s'\n", optarg);
+				return EXIT_USAGE;
+			}
+			break;
+		case 'v': log_verbosity++; break;
+		case 'q': log_verbosity = LOG_LVL_WARN; break;
+		case 'h': usage(stdout); return 0;
+		case OPT_VERSION: puts("logknockd " PACKAGE_VERSION); return 0;
+		default: usage(stderr); return EXIT_USAGE;
+		}
+	}
+	if (optind != argc) {
+		fprintf(stderr, "logknockd: unexpected argument '%s'\n", argv[optind]);
+		usage(stderr);
+		return EXIT_USAGE;
+	}
+	if (o.print_events && !o.replay) {
+		fprintf(stderr, "logknockd: --print-events goes with --replay\n");
+		return EXIT_USAGE;
+	}
+
+	struct config cfg;
+	char err[1024];
+	if (config_load(o.config, &cfg, err, sizeof err) < 0) {
+		fprintf(stderr, "%s\n", err);
+		return EXIT_USAGE;
+	}
+	int rc;
+	if (o.check_config) {
+		/* Compile the patterns too: a bad regex is a config error. */
+		struct parser *p = parse_new(&cfg, err, sizeof err);
+		if (p) {
+			printf("%s: ok (%zu doors, %zu sources)\n", o.config, cfg.ndoors, cfg.nsources);
+			rc = 0;
+		} else {
+			fprintf(stderr, "%s\n", err);
+			rc = EXIT_USAGE;
+		}
+		parse_free(p);
+	} else if (o.replay) {
+		rc = run_replay(&cfg, &o);
+	} else {
+		fprintf(stderr, "logknockd: following live logs is not built yet; use --replay FILE\n");
+		rc = EXIT_USAGE;
+	}
+	config_free(&cfg);
+	return rc;
+}
