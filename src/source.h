@@ -1,0 +1,46 @@
+/* source.h — where lines come from: files (inotify), journald, /dev/kmsg.
+ * A source reads its lines inside the daemon's sd-event loop and hands each
+ * one to a callback; it knows nothing of what a line means. It remembers
+ * its position under the state directory, so that after a restart (even
+ * after kill -9) reading resumes after the last line handed out, and lines
+ * of the last warm_us before that are read again with warm=1: only to
+ * rebuild door attempts, never to open anything. */
+#ifndef LOGKNOCK_SOURCE_H
+#define LOGKNOCK_SOURCE_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <systemd/sd-event.h>
+
+#include "config.h"
+
+/* One line (without its newline). ref_us: the time a line without a stamp
+ * of its own gets (the journal's realtime stamp, or the time it was read). */
+typedef void (*source_line_fn)(void *ctx, const char *line, size_t len, enum source_format fmt, int64_t ref_us,
+			       int warm);
+
+struct source;
+struct source_ops {
+	/* Saves the position now (sync: fsync too) and frees everything. */
+	void (*free)(struct source *s);
+};
+struct source {
+	const struct source_ops *ops;
+};
+
+/* Each returns NULL after logging why (the daemon then exits 1).
+ * state_dir may be NULL: positions are neither read nor saved. */
+struct source *source_file_new(sd_event *ev, const struct source_conf *sc, const char *state_dir, int64_t warm_us,
+			       source_line_fn cb, void *ctx);
+struct source *source_journal_new(sd_event *ev, const struct source_conf *sc, const char *state_dir,
+				  int64_t warm_us, source_line_fn cb, void *ctx);
+struct source *source_kmsg_new(sd_event *ev, const struct source_conf *sc, const char *state_dir, int64_t warm_us,
+			       source_line_fn cb, void *ctx);
+
+static inline void source_free(struct source *s)
+{
+	if (s)
+		s->ops->free(s);
+}
+
+#endif

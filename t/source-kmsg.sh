@@ -1,0 +1,184 @@
+#!/bin/sh
+# The /dev/kmsg source: real kernel knock lines arrive at once, records that
+# user space wrote into /dev/kmsg never do (whatever priority they claim),
+# and a restart (clean or kill -9) resumes after the last record handed out.
+. "${top_srcdir:-$(dirname "$0")/..}/t/lib.sh"
+. "$top_srcdir/t/netns.sh"
+
+DRIVER=$top_builddir/t/source-jdriver
+TAB=$(printf '\t')
+PREFIX=LKK$netns_id
+STATE=$TMP/state
+driver_pid=
+
+cleanup() {
+	if [ -n "$driver_pid" ]; then
+		kill "$driver_pid" 2>/dev/null
+		wait "$driver_pid" 2>/dev/null
+	fi
+	netns_cleanup
+	rm -rf "$TMP"
+}
+trap cleanup EXIT
+
+[ "$(id -u)" = 0 ] || skip_all "not root"
+[ -x "$DRIVER" ] || skip_all "source-jdriver not built ($DRIVER)"
+[ -r /dev/kmsg ] && [ -w /dev/kmsg ] || skip_all "no /dev/kmsg"
+netns_setup || skip_all "$netns_error"
+netns_log_rule "$PREFIX" 7001 7002 7003 7004 7005 7006 7007 7008 7009 ||
+	skip_all "cannot add an nftables log rule"
+
+plan 14
+
+sleep_step() { sleep 0.02; }
+# wait_for FILE PATTERN MS: until a line of FILE matches the basic regex PATTERN, at most MS.
+wait_for() {
+	i=0
+	while [ $i -lt $(($3 / 20)) ]; do
+		grep -q "$2" "$1" 2>/dev/null && return 0
+		i=$((i + 1))
+		sleep_step
+	done
+	grep -q "$2" "$1" 2>/dev/null
+}
+start_driver() { # OUT WARM_MS
+	: >"$1"
+	"$DRIVER" kmsg "$STATE" "$2" >"$1" 2>"$1.err" &
+	driver_pid=$!
+	wait_for "$1.err" '^READY$' 5000
+}
+stop_driver() { # [SIGNAL]; sets driver_rc
+	kill -"${1:-TERM}" "$driver_pid" 2>/dev/null
+	wait "$driver_pid" 2>/dev/null
+	driver_rc=$?
+	driver_pid=
+}
+# count FILE KIND PORT: lines of KIND (L or W) for a knock of ours to PORT.
+count() { grep -c "^$2$TAB$PREFIX .*DPT=$3 " "$1"; }
+# kmsg_dump: every record of the kernel log buffer, raw ("PRI,SEQ,TS,FLAGS;MESSAGE").
+kmsg_dump() { dd if=/dev/kmsg bs=16384 iflag=nonblock 2>/dev/null; }
+# in_kmsg PATTERN: a record of the kernel log buffer (any facility) matches.
+in_kmsg() { kmsg_dump | grep -q "$1"; }
+
+mkdir "$STATE"
+
+# (a) A knock logged by the kernel arrives within a second.
+check "driver started" start_driver "$TMP/out1" 0
+netns_knock tcp 7001
+if wait_for "$TMP/out1" "^L$TAB$PREFIX IN=.*DPT=7001 " 1000; then
+	ok "(a) real kernel knock line delivered as L within 1 s"
+else
+	fail "(a) real kernel knock line delivered as L within 1 s"
+	diag "$TMP/out1" "$TMP/out1.err"
+fi
+netns_knock udp 7002 6
+if wait_for "$TMP/out1" "^L$TAB$PREFIX IN=.*SRC=2001:0db8:0000:0000:0000:0000:0000:0002 .*DPT=7002 " 1000; then
+	ok "(a) IPv6 UDP knock delivered as L within 1 s"
+else
+	fail "(a) IPv6 UDP knock delivered as L within 1 s"
+fi
+
+# (b) Records written into /dev/kmsg by user space: without a priority
+# (LOG_USER), with "<0>" (kern.emerg, which the kernel turns into
+# facility 1) and with an explicit facility. They are in the buffer, but
+# never handed out.
+forged="$PREFIX IN=x OUT= SRC=192.0.2.66 DST=192.0.2.1 PROTO=TCP SPT=1 DPT=7000 SYN"
+echo "$forged" >/dev/kmsg
+echo "<0>$forged" >/dev/kmsg
+echo "<4>$forged" >/dev/kmsg
+echo "<28>$forged" >/dev/kmsg
+kmsg_dump | grep ";$PREFIX IN=x .*SRC=192.0.2.66" >"$TMP/forged"
+check "(b) the four forgeries are in the kernel log buffer (found $(grep -c . "$TMP/forged"))" \
+	[ "$(grep -c . "$TMP/forged")" = 4 ]
+check "(b) the kernel gave none of them facility 0" sh -c '! grep -q "^[0-7]," "$1"' - "$TMP/forged"
+netns_knock udp 7003
+wait_for "$TMP/out1" "^L$TAB$PREFIX IN=.*DPT=7003 " 1000
+check "(b) a real knock sent after the forgeries arrived" [ "$(count "$TMP/out1" L 7003)" = 1 ]
+if grep -q "192.0.2.66" "$TMP/out1"; then
+	fail "(b) forged records were not delivered"
+	diag "$TMP/out1"
+else
+	ok "(b) forged records were not delivered"
+fi
+
+# (c) Clean stop, knocks while down, start again: those once as L, nothing
+# before them again.
+stop_driver TERM
+netns_knock udp 7004
+netns_knock tcp 7005
+in_kmsg "$PREFIX IN=.*DPT=7005 " || diag "$TMP/out1.err"
+start_driver "$TMP/out2" 0
+netns_knock udp 7006
+wait_for "$TMP/out2" "^L$TAB$PREFIX IN=.*DPT=7006 " 1000
+if [ "$(count "$TMP/out2" L 7004)" = 1 ] && [ "$(count "$TMP/out2" L 7005)" = 1 ] &&
+	[ "$(count "$TMP/out2" L 7006)" = 1 ]; then
+	ok "(c) knocks sent while stopped delivered once as L after the restart"
+else
+	fail "(c) knocks sent while stopped delivered once as L after the restart"
+	diag "$TMP/out2" "$TMP/out2.err"
+fi
+if [ "$(grep -c "^[LW]$TAB$PREFIX .*DPT=700[1-3] " "$TMP/out2")" = 0 ]; then
+	ok "(c) earlier knocks not repeated (no warm period asked for)"
+else
+	fail "(c) earlier knocks not repeated (no warm period asked for)"
+	diag "$TMP/out2"
+fi
+
+# (c') With a warm period: earlier records again as W, in order, before the new ones.
+stop_driver TERM
+netns_knock udp 7007
+in_kmsg "$PREFIX IN=.*DPT=7007 " || :
+start_driver "$TMP/out3" 60000
+netns_knock udp 7008
+wait_for "$TMP/out3" "^L$TAB$PREFIX IN=.*DPT=7008 " 1000
+if [ "$(count "$TMP/out3" L 7007)" = 1 ] && [ "$(count "$TMP/out3" W 7001)" = 1 ] &&
+	[ "$(count "$TMP/out3" W 7006)" = 1 ] && [ "$(grep -c "^L$TAB$PREFIX .*DPT=700[1-6] " "$TMP/out3")" = 0 ] &&
+	[ "$(grep -c "192.0.2.66" "$TMP/out3")" = 0 ] &&
+	[ "$(grep -n "^W$TAB$PREFIX .*DPT=7006 " "$TMP/out3" | cut -d: -f1)" -lt \
+		"$(grep -n "^L$TAB$PREFIX .*DPT=7007 " "$TMP/out3" | cut -d: -f1)" ]; then
+	ok "(c') warm records again as W (never forged ones), new ones once as L"
+else
+	fail "(c') warm records again as W (never forged ones), new ones once as L"
+	diag "$TMP/out3" "$TMP/out3.err"
+fi
+
+# (d) kill -9.
+stop_driver KILL
+netns_knock udp 7009
+in_kmsg "$PREFIX IN=.*DPT=7009 " || :
+start_driver "$TMP/out4" 0
+wait_for "$TMP/out4" "^L$TAB$PREFIX IN=.*DPT=7009 " 1000
+# a marker from the kernel itself, to know everything before it was read
+netns_knock tcp 7001
+wait_for "$TMP/out4" "^L$TAB$PREFIX IN=.*DPT=7001 " 1000
+if [ "$(count "$TMP/out4" L 7009)" = 1 ] && [ "$(grep -c "^L$TAB$PREFIX .*DPT=700[2-8] " "$TMP/out4")" = 0 ]; then
+	ok "(d) after kill -9: the knock sent while down once as L, nothing repeated"
+else
+	fail "(d) after kill -9: the knock sent while down once as L, nothing repeated"
+	diag "$TMP/out4" "$TMP/out4.err"
+fi
+
+# The state file: boot id, then sequence number and realtime stamp.
+f=$(ls "$STATE"/kmsg-kmsg-* 2>/dev/null | head -n 1)
+if [ -n "$f" ] && [ "$(sed -n 1p "$f")" = "$(cat /proc/sys/kernel/random/boot_id)" ] &&
+	sed -n 2p "$f" | grep -Eq '^[0-9]+ [0-9]{16}$'; then
+	ok "state file holds the boot id, a sequence number and a realtime stamp"
+else
+	fail "state file holds the boot id, a sequence number and a realtime stamp"
+fi
+
+# Another boot's position: start at the end, nothing old handed out.
+stop_driver TERM
+printf '00000000-0000-0000-0000-000000000000\n1 1\n' >"$f"
+start_driver "$TMP/out5" 60000
+netns_knock udp 7002
+wait_for "$TMP/out5" "^L$TAB$PREFIX IN=.*DPT=7002 " 1000
+if [ "$(grep -c "^[LW]$TAB$PREFIX " "$TMP/out5")" = 1 ] && [ "$(count "$TMP/out5" L 7002)" = 1 ]; then
+	ok "position of another boot: starts at the end"
+else
+	fail "position of another boot: starts at the end"
+	diag "$TMP/out5"
+fi
+stop_driver TERM
+check "driver exits 0 on SIGTERM" [ "$driver_rc" = 0 ]
+done_testing
