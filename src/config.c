@@ -431,8 +431,9 @@ static int load_source(struct ctx *c, const yaml_node_t *m, size_t index)
 
 	switch (s.kind) {
 	case SOURCE_FILE:
-		if (!is_abs_path(kind_val))
-			return fail(c, kind_val, "%sfile: expected an absolute path", where);
+		/* "-" is standard input: for pipes such as tail -F or journalctl -f. */
+		if (!is_abs_path(kind_val) && !(is_string(kind_val) && strcmp(scalar(kind_val), "-") == 0))
+			return fail(c, kind_val, "%sfile: expected an absolute path, or - for standard input", where);
 		arg = scalar(kind_val);
 		break;
 	case SOURCE_JOURNAL:
@@ -779,7 +780,7 @@ static int load_doors(struct ctx *c, const yaml_node_t *list)
 static int load_root(struct ctx *c, const yaml_node_t *root)
 {
 	static const char *const keys[] = {"sources", "prefix", "patterns", "applier", "state_dir",
-					   "max_sources", "max_grants", "doors", NULL};
+					   "max_sources", "max_grants", "keep_open_on_exit", "doors", NULL};
 	struct config *cfg = c->cfg;
 	yaml_node_t *v;
 
@@ -813,6 +814,12 @@ static int load_root(struct ctx *c, const yaml_node_t *root)
 	if ((v = map_get(c, root, "max_grants", NULL)) &&
 	    get_count(c, v, "max_grants", 1000000, &cfg->max_grants) < 0)
 		return -1;
+	if ((v = map_get(c, root, "keep_open_on_exit", NULL))) {
+		bool b;
+		if (get_bool(v, &b) < 0)
+			return fail(c, v, "keep_open_on_exit: expected true or false");
+		cfg->keep_open_on_exit = b;
+	}
 	if (!(v = map_get(c, root, "doors", NULL)))
 		return fail(c, root, "missing 'doors'");
 	if (load_doors(c, v) < 0)

@@ -78,6 +78,7 @@ struct config {
 	size_t max_sources;	/* sources tracked at once (default 65536) */
 	size_t max_grants;	/* grants open at once (default 4096) */
 	char *state_dir;	/* default LOGKNOCK_STATEDIR */
+	int keep_open_on_exit;	/* leave grants open when the daemon stops (default: close them) */
 };
 
 /* Loads PATH into *cfg (zeroed first). Returns 0, or -1 with err holding

@@ -10,6 +10,8 @@
  */
 #include "doors.h"
 
+#include "log.h"
+
 #include <netinet/in.h>
 #include <stdlib.h>
 #include <string.h>
@@ -256,6 +258,16 @@ void doors_free(struct doors *d)
 	free(d);
 }
 
+/* -v -v: every change of an attempt, for an admin finding out why a door
+ * did not open. */
+static void trace(const struct door_conf *dc, int family, const uint8_t *addr, const char *what, unsigned step)
+{
+	if (log_verbosity < LOG_LVL_DEBUG)
+		return;
+	char s[KNOCK_ADDRSTRLEN];
+	log_debug("door %s: %s %s (step %u of %zu)", dc->name, knock_addr_str(family, addr, s), what, step, dc->nseq);
+}
+
 static int step_is(const struct port_spec *step, const struct knock *k)
 {
 	return step->proto == k->proto && step->port == k->port;
@@ -290,6 +302,7 @@ void doors_feed(struct doors *d, const struct knock *k)
 		}
 		struct attempt *a = s ? &s->att[j] : NULL;
 		if (a && a->step && now - a->start >= dc->window_us) {
+			trace(dc, k->family, k->src, "ran out of time", a->step);
 			a->step = 0;	/* its timer has not run yet: expired all the same */
 			d->stats.expired++;
 		}
@@ -297,22 +310,28 @@ void doors_feed(struct doors *d, const struct knock *k)
 			touched = 1;
 			if (step_is(&dc->seq[a->step], k)) {
 				if (++a->step == dc->nseq) {
+					trace(dc, k->family, k->src, "completed the sequence", a->step);
 					a->step = 0;
 					d->stats.opened++;
 					d->cb(d->ctx, dc, k);
+				} else {
+					trace(dc, k->family, k->src, "advanced", a->step);
 				}
 				continue;
 			}
+			trace(dc, k->family, k->src, "knocked on a wrong port: reset", a->step);
 			a->step = 0;
 			d->stats.resets++;
 		}
 		if (step_is(&dc->seq[0], k)) {
 			touched = 1;
 			if (dc->nseq == 1) {
+				trace(dc, k->family, k->src, "completed the sequence", 1);
 				d->stats.opened++;
 				d->cb(d->ctx, dc, k);
 				continue;
 			}
+			trace(dc, k->family, k->src, "started", 1);
 			if (!s) {
 				i = acquire(d, k->family, k->src, now);
 				s = slot(d, i);
@@ -358,6 +377,7 @@ void doors_expire(struct doors *d, int64_t now)
 		struct src *s = slot(d, i);
 		for (size_t j = 0; j < d->ndoors; j++) {
 			if (s->att[j].step && s->att[j].start + d->door[j].window_us <= now) {
+				trace(&d->door[j], s->family, s->addr, "ran out of time", s->att[j].step);
 				s->att[j].step = 0;
 				d->stats.expired++;
 			}
@@ -381,4 +401,39 @@ size_t doors_tracked(const struct doors *d)
 const struct doors_stats *doors_stats(const struct doors *d)
 {
 	return &d->stats;
+}
+
+static int same_door(const struct door_conf *a, const struct door_conf *b)
+{
+	return strcmp(a->name, b->name) == 0 && a->nseq == b->nseq &&
+	       memcmp(a->seq, b->seq, a->nseq * sizeof *a->seq) == 0 && a->window_us == b->window_us &&
+	       a->dedup_us == b->dedup_us && a->flags_set == b->flags_set && a->flags_clear == b->flags_clear;
+}
+
+void doors_migrate(struct doors *to, const struct doors *from)
+{
+	/* For each new door, the old door with the same definition, if any. */
+	for (size_t h = 0; h < from->heap_n; h++) {
+		struct src *os = slot(from, from->heap[h]);
+		int32_t i = -1;
+		for (size_t j = 0; j < to->ndoors; j++) {
+			for (size_t k = 0; k < from->ndoors; k++) {
+				if (!os->att[k].step || !same_door(&to->door[j], &from->door[k]))
+					continue;
+				if (i < 0 && (i = lookup(to, os->family, os->addr)) < 0)
+					i = acquire(to, os->family, os->addr, os->last);
+				slot(to, i)->att[j] = os->att[k];
+			}
+		}
+		if (i < 0 && os->nrecent)
+			i = acquire(to, os->family, os->addr, os->last);
+		if (i < 0)
+			continue;
+		struct src *ns = slot(to, i);
+		unsigned n = os->nrecent < to->nrecent_max ? os->nrecent : to->nrecent_max;
+		memcpy(recents(to, ns), recents(from, os), n * sizeof(struct recent));
+		ns->nrecent = (uint8_t)n;
+		ns->last = os->last;
+		settle(to, i);
+	}
 }

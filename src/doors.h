@@ -40,6 +40,11 @@ void doors_expire(struct doors *d, int64_t now);
 /* Earliest time at which doors_expire has work; INT64_MAX if none. */
 int64_t doors_next_deadline(const struct doors *d);
 
+/* After a reload: carries the attempts at doors whose definition did not
+ * change (same name, sequence, window, dedup and flags) and the recent
+ * knocks of every source from FROM into TO (a new, empty table). */
+void doors_migrate(struct doors *to, const struct doors *from);
+
 size_t doors_tracked(const struct doors *d);
 const struct doors_stats *doors_stats(const struct doors *d);
 

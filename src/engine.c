@@ -17,6 +17,7 @@ struct engine {
 	struct applier *ap;
 	FILE *out;
 	int print_events;
+	int warm;		/* lines read again after a restart: rebuild, never open */
 	int64_t clock;
 	struct engine_stats stats;
 };
@@ -44,7 +45,7 @@ static void on_grant(void *ctx, enum grant_event ev, const struct grant *g, int6
 	knock_addr_str(g->family, g->src, s);
 	if (e->out) {
 		fprintf(e->out, "{\"event\":\"%s\",\"time\":\"%s\",\"door\":\"%s\",\"src\":\"%s\",\"proto\":\"%s\",\"port\":%u",
-			name[ev], knock_time_str(now, t), g->door->name, s, knock_proto_str(g->proto), g->port);
+			name[ev], knock_time_str(now, t), g->door, s, knock_proto_str(g->proto), g->port);
 		if (ev == GRANT_CLOSE)
 			fputs("}\n", e->out);
 		else
@@ -56,7 +57,14 @@ static void on_grant(void *ctx, enum grant_event ev, const struct grant *g, int6
 		e->stats.extended++;
 	else
 		e->stats.closed++;
-	log_debug("%s door %s for %s %s/%u", name[ev], g->door->name, s, knock_proto_str(g->proto), g->port);
+	/* Replay prints decisions as JSON; the daemon says them in its log. */
+	if (ev == GRANT_CLOSE)
+		log_msg(e->out ? LOG_LVL_DEBUG : LOG_LVL_INFO, "door %s: closed %s/%u for %s", g->door,
+			knock_proto_str(g->proto), g->port, s);
+	else
+		log_msg(e->out ? LOG_LVL_DEBUG : LOG_LVL_INFO, "door %s: %s %s/%u for %s until %s", g->door,
+			ev == GRANT_OPEN ? "opened" : "extended", knock_proto_str(g->proto), g->port, s,
+			knock_time_str(g->expires_us, x));
 
 	if (!e->ap)
 		return;
@@ -68,7 +76,7 @@ static void on_grant(void *ctx, enum grant_event ev, const struct grant *g, int6
 		.port = g->port,
 	};
 	memcpy(cmd.addr, g->src, sizeof cmd.addr);
-	snprintf(cmd.door, sizeof cmd.door, "%s", g->door->name);
+	snprintf(cmd.door, sizeof cmd.door, "%s", g->door);
 	if (ev != GRANT_CLOSE) {
 		/* Seconds left, rounded up: the firewall may keep it a little
 		 * longer, the daemon's own close ends it on time. */
@@ -81,12 +89,18 @@ static void on_grant(void *ctx, enum grant_event ev, const struct grant *g, int6
 static void on_open(void *ctx, const struct door_conf *door, const struct knock *k)
 {
 	struct engine *e = ctx;
+	char s[KNOCK_ADDRSTRLEN];
+	if (e->warm) {
+		/* This success was acted on before the restart. */
+		log_debug("door %s: sequence of %s seen again while catching up", door->name,
+			  knock_addr_str(k->family, k->src, s));
+		return;
+	}
 	size_t refused = grants_open(e->grants, door, k->family, k->src, k->time_us);
 	if (refused) {
-		char s[KNOCK_ADDRSTRLEN];
 		e->stats.refused += refused;
-		log_warn("door %s: %zu port(s) not opened for %s: %s grants are open already (max_grants)",
-			 door->name, refused, knock_addr_str(k->family, k->src, s), "too many");
+		log_warn("door %s: %zu port(s) not opened for %s: max_grants grants are open already", door->name,
+			 refused, knock_addr_str(k->family, k->src, s));
 	}
 }
 
@@ -148,10 +162,49 @@ enum parse_result engine_line(struct engine *e, enum source_format fmt, const ch
 	e->stats.knocks++;
 	if (k.time_us > e->clock)
 		engine_advance(e, k.time_us);
-	if (e->print_events && e->out)
+	if (e->print_events && e->out && !e->warm)
 		print_knock(e, &k);
+	if (log_verbosity >= LOG_LVL_DEBUG) {
+		char s[KNOCK_ADDRSTRLEN], t[KNOCK_TIMESTRLEN];
+		log_debug("knock %s %s/%u from %s%s", knock_time_str(k.time_us, t), knock_proto_str(k.proto), k.port,
+			  knock_addr_str(k.family, k.src, s), e->warm ? " (catching up)" : "");
+	}
 	doors_feed(e->doors, &k);
 	return r;
+}
+
+void engine_close_all(struct engine *e, int64_t now)
+{
+	grants_close_all(e->grants, now);
+}
+
+size_t engine_open_grants(const struct engine *e)
+{
+	return grants_count(e->grants);
+}
+
+void engine_set_warm(struct engine *e, int warm)
+{
+	e->warm = warm;
+}
+
+int engine_reload(struct engine *e, const struct config *cfg, char *err, size_t errlen)
+{
+	struct parser *p = parse_new(cfg, err, errlen);
+	if (!p)
+		return -1;
+	struct doors *d = doors_new(cfg->doors, cfg->ndoors, cfg->max_sources, on_open, e);
+	if (!d) {
+		parse_free(p);
+		snprintf(err, errlen, "out of memory for %zu sources", cfg->max_sources);
+		return -1;
+	}
+	doors_migrate(d, e->doors);
+	parse_free(e->parser);
+	doors_free(e->doors);
+	e->parser = p;
+	e->doors = d;
+	return 0;
 }
 
 int64_t engine_next_deadline(const struct engine *e)

@@ -33,6 +33,13 @@ void engine_free(struct engine *e);
 /* One line. Returns the parser's verdict; *why says why a line was skipped. */
 enum parse_result engine_line(struct engine *e, enum source_format fmt, const char *line, size_t len,
 			      int64_t ref_us, const char **why);
+/* Lines that follow are read again after a restart (warm != 0): they
+ * rebuild door attempts and open nothing. */
+void engine_set_warm(struct engine *e, int warm);
+/* Takes a new configuration's prefixes, patterns and doors; attempts at
+ * unchanged doors and open grants survive. -1 with err set: nothing changed.
+ * CFG must outlive the engine or the next reload. */
+int engine_reload(struct engine *e, const struct config *cfg, char *err, size_t errlen);
 /* Lets time pass up to NOW: expires attempts, closes grants. */
 void engine_advance(struct engine *e, int64_t now);
 /* The next time engine_advance has work; INT64_MAX if none. */
@@ -41,6 +48,10 @@ int64_t engine_next_deadline(const struct engine *e);
 void engine_finish(struct engine *e);
 /* The latest time seen in the log or passed to engine_advance. */
 int64_t engine_clock(const struct engine *e);
+
+/* Closes every open grant now (the daemon stops). */
+void engine_close_all(struct engine *e, int64_t now);
+size_t engine_open_grants(const struct engine *e);
 
 const struct engine_stats *engine_stats(const struct engine *e);
 size_t engine_tracked_sources(const struct engine *e);

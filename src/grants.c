@@ -6,6 +6,7 @@
  * expiry is cached for the per-line check. */
 #include "grants.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -72,8 +73,9 @@ size_t grants_open(struct grants *t, const struct door_conf *door, int family, c
 			continue;
 		}
 		g = &t->g[t->n++];
-		*g = (struct grant){.id = t->next_id++, .door = door, .family = (uint8_t)family,
-				    .proto = ps->proto, .port = ps->port, .opened_us = now, .expires_us = until};
+		*g = (struct grant){.id = t->next_id++, .family = (uint8_t)family, .proto = ps->proto,
+				    .port = ps->port, .opened_us = now, .expires_us = until};
+		snprintf(g->door, sizeof g->door, "%s", door->name);
 		memcpy(g->src, src, 16);
 		t->cb(t->ctx, GRANT_OPEN, g, now);
 	}
@@ -93,6 +95,15 @@ void grants_expire(struct grants *t, int64_t now)
 		recompute(t);
 		t->cb(t->ctx, GRANT_CLOSE, &g, g.expires_us);
 	}
+}
+
+void grants_close_all(struct grants *t, int64_t now)
+{
+	while (t->n) {
+		struct grant g = t->g[--t->n];
+		t->cb(t->ctx, GRANT_CLOSE, &g, now);
+	}
+	recompute(t);
 }
 
 int64_t grants_next_deadline(const struct grants *t)

@@ -8,9 +8,12 @@
 
 #include "config.h"
 
+#define GRANT_DOOR_MAX 64
+
 struct grant {
 	uint64_t id;
-	const struct door_conf *door;	/* the door that opened it */
+	char door[GRANT_DOOR_MAX + 1];	/* name of the door that opened it (a copy:
+					   grants outlive a reloaded configuration) */
 	uint8_t family;
 	uint8_t proto;
 	uint16_t port;
@@ -33,6 +36,8 @@ size_t grants_open(struct grants *g, const struct door_conf *door, int family, c
 		   int64_t now);
 /* Closes grants whose time has come, in order of expiry. */
 void grants_expire(struct grants *g, int64_t now);
+/* Closes every grant now (the daemon stops). */
+void grants_close_all(struct grants *g, int64_t now);
 int64_t grants_next_deadline(const struct grants *g);
 size_t grants_count(const struct grants *g);
 

@@ -1,19 +1,30 @@
-/* log.c — one place that writes messages. */
+/* log.c — one place that writes messages: stderr in the foreground; under
+ * systemd, when stderr is the journal's stream, each line carries its level
+ * as a "<N>" prefix (sd-daemon(3)) so that journalctl -p works. */
 #include "log.h"
 
 #include <stdio.h>
+#include <stdlib.h>
+#include <sys/stat.h>
 
 int log_verbosity = LOG_LVL_INFO;
 static const char *log_prog = "logknock";
+static int log_to_journal;
 
 void log_init(const char *progname)
 {
 	log_prog = progname;
+	const char *js = getenv("JOURNAL_STREAM");
+	unsigned long long dev, ino;
+	struct stat st;
+	log_to_journal = js && sscanf(js, "%llu:%llu", &dev, &ino) == 2 && fstat(2, &st) == 0 &&
+			 (unsigned long long)st.st_dev == dev && (unsigned long long)st.st_ino == ino;
 }
 
 void log_msg(int level, const char *fmt, ...)
 {
 	static const char *const tag[] = {"error: ", "warning: ", "", ""};
+	static const char *const prio[] = {"<3>", "<4>", "<6>", "<7>"};
 	if (level > log_verbosity)
 		return;
 	char buf[1024];
@@ -23,5 +34,8 @@ void log_msg(int level, const char *fmt, ...)
 	va_end(ap);
 	/* One write per message, so that lines from the daemon and the
 	 * applier sharing stderr never interleave. */
-	fprintf(stderr, "%s: %s%s\n", log_prog, tag[level], buf);
+	if (log_to_journal)
+		fprintf(stderr, "%s%s%s\n", prio[level], tag[level], buf);
+	else
+		fprintf(stderr, "%s: %s%s\n", log_prog, tag[level], buf);
 }

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "daemon.h"
 #include "engine.h"
 #include "log.h"
 
@@ -33,6 +34,7 @@
 struct options {
 	const char *config;
 	const char *replay;
+	const char *state_dir;
 	enum source_format format;
 	int check_config;
 	int print_events;
@@ -41,10 +43,16 @@ struct options {
 static void usage(FILE *f)
 {
 	fprintf(f,
-		"Usage: logknockd [-c FILE] [--check-config] [--replay FILE|-] [--print-events]\n"
-		"                 [--format syslog|ulogd] [-v] [-q]\n"
+		"Usage: logknockd [-c FILE] [--state-dir DIR] [-v] [-q]\n"
+		"       logknockd [-c FILE] --check-config\n"
+		"       logknockd [-c FILE] --replay FILE|- [--print-events] [--format syslog|ulogd]\n"
+		"\n"
+		"Without --replay or --check-config, follows the configured sources in the\n"
+		"foreground until SIGTERM or SIGINT; SIGHUP reloads the configuration.\n"
 		"\n"
 		"  -c, --config FILE   configuration (default %s/logknockd.yaml)\n"
+		"      --state-dir DIR where positions in the logs are kept (default: state_dir\n"
+		"                      of the configuration, or /var/lib/logknock)\n"
 		"      --check-config  load the configuration, report errors, exit\n"
 		"      --replay FILE   read FILE (or - for stdin) from start to end, take the clock\n"
 		"                      from its timestamps, apply nothing, print decisions as JSON lines\n"
@@ -225,13 +233,14 @@ static int run_replay(const struct config *cfg, const struct options *o)
 
 int main(int argc, char **argv)
 {
-	enum { OPT_CHECK = 256, OPT_REPLAY, OPT_EVENTS, OPT_FORMAT, OPT_VERSION };
+	enum { OPT_CHECK = 256, OPT_REPLAY, OPT_EVENTS, OPT_FORMAT, OPT_VERSION, OPT_STATE };
 	static const struct option longopts[] = {
 		{"config", required_argument, NULL, 'c'},
 		{"check-config", no_argument, NULL, OPT_CHECK},
 		{"replay", required_argument, NULL, OPT_REPLAY},
 		{"print-events", no_argument, NULL, OPT_EVENTS},
 		{"format", required_argument, NULL, OPT_FORMAT},
+		{"state-dir", required_argument, NULL, OPT_STATE},
 		{"verbose", no_argument, NULL, 'v'},
 		{"quiet", no_argument, NULL, 'q'},
 		{"help", no_argument, NULL, 'h'},
@@ -247,6 +256,7 @@ int main(int argc, char **argv)
 		case OPT_CHECK: o.check_config = 1; break;
 		case OPT_REPLAY: o.replay = optarg; break;
 		case OPT_EVENTS: o.print_events = 1; break;
+		case OPT_STATE: o.state_dir = optarg; break;
 		case OPT_FORMAT:
 			if (strcmp(optarg, "syslog") == 0)
 				o.format = FORMAT_SYSLOG;
@@ -295,8 +305,10 @@ int main(int argc, char **argv)
 	} else if (o.replay) {
 		rc = run_replay(&cfg, &o);
 	} else {
-		fprintf(stderr, "logknockd: following live logs is not built yet; use --replay FILE\n");
-		rc = EXIT_USAGE;
+		char pathbuf[PATH_MAX];
+		struct daemon_opts d = {.config = o.config, .state_dir = o.state_dir,
+					.applier_path = applier_path(&cfg, pathbuf, sizeof pathbuf)};
+		rc = daemon_run(&cfg, &d);
 	}
 	config_free(&cfg);
 	return rc;

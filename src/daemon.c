@@ -1,0 +1,363 @@
+/* daemon.c — the live daemon: one sd-event loop holding the sources, the
+ * applier, one timer for the engine's next deadline, and the signals.
+ * Nothing polls and nothing sleeps: every input is a descriptor in the loop.
+ *
+ *   SIGHUP           reload the configuration (a bad one is reported and the
+ *                    running one kept; attempts at unchanged doors survive)
+ *   SIGTERM, SIGINT  stop: positions saved, open grants closed (unless
+ *                    keep_open_on_exit: true)
+ */
+#include "daemon.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <systemd/sd-daemon.h>
+#include <systemd/sd-event.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "applier.h"
+#include "engine.h"
+#include "log.h"
+#include "source.h"
+
+#define MAX_SOURCES 64
+/* Malformed lines: at most this many warnings a minute, then a count. */
+#define BAD_WARN_PER_MIN 10
+
+struct daemon;
+
+/* What a source's lines are handed to. */
+struct source_ctx {
+	struct daemon *d;
+	int skip_warm;	/* started by a reload: the engine kept its attempts */
+};
+
+struct daemon {
+	sd_event *ev;
+	const struct daemon_opts *o;
+	struct config cfg;
+	const char *state_dir;	/* NULL: positions are not kept */
+	struct engine *engine;
+	struct applier *ap;
+	struct source *src[MAX_SOURCES];
+	struct source_ctx src_ctx[MAX_SOURCES];
+	size_t nsrc;
+	sd_event_source *timer;
+	uint64_t timer_at;
+	uint64_t bad_window, bad_in_window, bad_hidden;
+	unsigned failed;
+};
+
+static int64_t realtime_us(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+/* ---- lines ----------------------------------------------------------------- */
+
+static void warn_bad(struct daemon *d, const char *why, const char *line, size_t len)
+{
+	uint64_t minute = (uint64_t)realtime_us() / 60000000;
+	if (minute != d->bad_window) {
+		if (d->bad_hidden)
+			log_warn("%llu more malformed knock lines skipped in the last minute",
+				 (unsigned long long)d->bad_hidden);
+		d->bad_window = minute;
+		d->bad_in_window = d->bad_hidden = 0;
+	}
+	if (++d->bad_in_window > BAD_WARN_PER_MIN) {
+		d->bad_hidden++;
+		return;
+	}
+	/* The line is attacker-shaped: print a bounded, printable excerpt. */
+	char ex[121];
+	size_t n = len < sizeof ex - 1 ? len : sizeof ex - 1;
+	for (size_t i = 0; i < n; i++)
+		ex[i] = line[i] >= 0x20 && line[i] < 0x7f ? line[i] : '?';
+	ex[n] = '\0';
+	log_warn("skipped: %s: %s%s", why, ex, len > n ? "..." : "");
+}
+
+static void on_line(void *ctx, const char *line, size_t len, enum source_format fmt, int64_t ref_us, int warm)
+{
+	struct source_ctx *sctx = ctx;
+	struct daemon *d = sctx->d;
+	const char *why;
+	if (warm && sctx->skip_warm)
+		return;
+	engine_set_warm(d->engine, warm);
+	if (engine_line(d->engine, fmt, line, len, ref_us, &why) == PARSE_BAD && !warm)
+		warn_bad(d, why, line, len);
+	engine_set_warm(d->engine, 0);
+}
+
+/* ---- time ------------------------------------------------------------------ */
+
+static int on_timer(sd_event_source *s, uint64_t usec, void *userdata)
+{
+	struct daemon *d = userdata;
+	d->timer_at = 0;
+	engine_advance(d->engine, (int64_t)usec);
+	return 0;
+}
+
+/* After every dispatch: the timer follows the engine's next deadline. */
+static int on_post(sd_event_source *s, void *userdata)
+{
+	struct daemon *d = userdata;
+	int64_t next = engine_next_deadline(d->engine);
+	if (next == INT64_MAX) {
+		if (d->timer_at) {
+			sd_event_source_set_enabled(d->timer, SD_EVENT_OFF);
+			d->timer_at = 0;
+		}
+		return 0;
+	}
+	uint64_t at = next < 0 ? 1 : (uint64_t)next;
+	if (at != d->timer_at) {
+		sd_event_source_set_time(d->timer, at);
+		sd_event_source_set_enabled(d->timer, SD_EVENT_ONESHOT);
+		d->timer_at = at;
+	}
+	return 0;
+}
+
+/* ---- the applier ------------------------------------------------------------- */
+
+static void on_reply(void *ctx, uint64_t id, int ok, const char *msg)
+{
+	struct daemon *d = ctx;
+	if (!ok) {
+		d->failed++;
+		log_err("applier: request %llu failed: %s", (unsigned long long)id, msg);
+	}
+}
+
+/* The applier's command line for the configured backend. */
+static char **applier_argv(const struct config *cfg, const char *path)
+{
+	const struct applier_conf *a = &cfg->applier;
+	size_t n = 0;
+	for (char **p = a->open_argv; p && *p; p++)
+		n += 2;
+	for (char **p = a->close_argv; p && *p; p++)
+		n += 2;
+	char **argv = calloc(n + 8, sizeof *argv);
+	static char timeout[24];
+	if (!argv)
+		return NULL;
+	size_t i = 0;
+	argv[i++] = (char *)path;
+	argv[i++] = "--backend";
+	if (a->backend == BACKEND_LOG) {
+		argv[i++] = "log";
+		return argv;
+	}
+	argv[i++] = "command";
+	snprintf(timeout, sizeof timeout, "%lld", (long long)(a->timeout_us / 1000));
+	argv[i++] = "--timeout";
+	argv[i++] = timeout;
+	for (char **p = a->open_argv; p && *p; p++) {
+		argv[i++] = "--open";
+		argv[i++] = *p;
+	}
+	for (char **p = a->close_argv; p && *p; p++) {
+		argv[i++] = "--close";
+		argv[i++] = *p;
+	}
+	return argv;
+}
+
+/* ---- sources ------------------------------------------------------------------- */
+
+static int64_t longest_window(const struct config *cfg)
+{
+	int64_t w = 0;
+	for (size_t i = 0; i < cfg->ndoors; i++)
+		if (cfg->doors[i].window_us > w)
+			w = cfg->doors[i].window_us;
+	return w;
+}
+
+static void sources_free(struct daemon *d)
+{
+	for (size_t i = 0; i < d->nsrc; i++)
+		source_free(d->src[i]);
+	d->nsrc = 0;
+}
+
+/* A restarted source reads the lines of the longest window before its saved
+ * position again, to rebuild door attempts; after a reload (skip_warm) the
+ * engine still has them, so those lines are dropped. */
+static int sources_start(struct daemon *d, int skip_warm)
+{
+	int failed = 0;
+	int64_t warm_us = longest_window(&d->cfg);
+	for (size_t i = 0; i < d->cfg.nsources && d->nsrc < MAX_SOURCES; i++) {
+		const struct source_conf *sc = &d->cfg.sources[i];
+		struct source_ctx *ctx = &d->src_ctx[d->nsrc];
+		*ctx = (struct source_ctx){.d = d, .skip_warm = skip_warm};
+		struct source *s = NULL;
+		switch (sc->kind) {
+		case SOURCE_FILE: s = source_file_new(d->ev, sc, d->state_dir, warm_us, on_line, ctx); break;
+		case SOURCE_JOURNAL: s = source_journal_new(d->ev, sc, d->state_dir, warm_us, on_line, ctx); break;
+		case SOURCE_KMSG: s = source_kmsg_new(d->ev, sc, d->state_dir, warm_us, on_line, ctx); break;
+		}
+		if (s)
+			d->src[d->nsrc++] = s;
+		else
+			failed++;
+	}
+	return failed ? -1 : 0;
+}
+
+/* ---- signals --------------------------------------------------------------------- */
+
+static void notify_status(struct daemon *d, const char *what)
+{
+	const struct engine_stats *st = engine_stats(d->engine);
+	sd_notifyf(0, "%sSTATUS=%s: %zu sources, %llu knocks, %zu grants open", what, "following",
+		   d->nsrc, (unsigned long long)st->knocks, engine_open_grants(d->engine));
+}
+
+static int on_hup(sd_event_source *s, const struct signalfd_siginfo *si, void *userdata)
+{
+	struct daemon *d = userdata;
+	sd_notify(0, "RELOADING=1\nSTATUS=reloading");
+	struct config next;
+	char err[1024];
+	if (config_load(d->o->config, &next, err, sizeof err) < 0) {
+		log_err("reload: %s; keeping the running configuration", err);
+		notify_status(d, "READY=1\n");
+		return 0;
+	}
+	if (engine_reload(d->engine, &next, err, sizeof err) < 0) {
+		log_err("reload: %s; keeping the running configuration", err);
+		config_free(&next);
+		notify_status(d, "READY=1\n");
+		return 0;
+	}
+	if (next.applier.backend != d->cfg.applier.backend)
+		log_warn("reload: the applier's settings take effect at the next restart");
+	/* Sources are started again from their saved positions. */
+	sources_free(d);
+	config_free(&d->cfg);
+	d->cfg = next;
+	if (sources_start(d, 1) < 0)
+		log_err("reload: some sources could not be started; following the others");
+	log_info("reloaded %s: %zu doors, %zu sources", d->o->config, d->cfg.ndoors, d->nsrc);
+	notify_status(d, "READY=1\n");
+	return 0;
+}
+
+static int on_stop(sd_event_source *s, const struct signalfd_siginfo *si, void *userdata)
+{
+	struct daemon *d = userdata;
+	log_info("stopping on signal %u", si->ssi_signo);
+	return sd_event_exit(d->ev, 0);
+}
+
+/* ---- start and stop ----------------------------------------------------------------- */
+
+static const char *prepare_state_dir(const char *dir)
+{
+	if (!dir)
+		return NULL;
+	if (mkdir(dir, 0700) < 0 && errno != EEXIST) {
+		log_warn("state directory %s: %s: positions will not be kept across restarts", dir, strerror(errno));
+		return NULL;
+	}
+	if (access(dir, W_OK) < 0)
+		log_warn("state directory %s is not writable: positions will not be kept across restarts", dir);
+	return dir;
+}
+
+int daemon_run(struct config *cfg, const struct daemon_opts *o)
+{
+	struct daemon d = {.o = o, .cfg = *cfg};
+	memset(cfg, 0, sizeof *cfg);	/* the daemon owns it now */
+	int rc = 1;
+	char **argv = NULL;
+	sd_event_source *post = NULL;
+
+	if (d.cfg.applier.backend != BACKEND_LOG && d.cfg.applier.backend != BACKEND_COMMAND) {
+		log_err("%s: applier backend not available in this version: use log or command", o->config);
+		config_free(&d.cfg);
+		return 2;
+	}
+	if (d.cfg.nsources == 0) {
+		log_err("%s: no sources to follow (sources:)", o->config);
+		config_free(&d.cfg);
+		return 2;
+	}
+	d.state_dir = prepare_state_dir(o->state_dir ? o->state_dir : d.cfg.state_dir);
+
+	sigset_t mask;
+	sigemptyset(&mask);
+	sigaddset(&mask, SIGTERM);
+	sigaddset(&mask, SIGINT);
+	sigaddset(&mask, SIGHUP);
+	sigprocmask(SIG_BLOCK, &mask, NULL);
+	int r = sd_event_default(&d.ev);
+	if (r < 0) {
+		log_err("sd_event: %s", strerror(-r));
+		goto out;
+	}
+	if (sd_event_add_signal(d.ev, NULL, SIGTERM, on_stop, &d) < 0 ||
+	    sd_event_add_signal(d.ev, NULL, SIGINT, on_stop, &d) < 0 ||
+	    sd_event_add_signal(d.ev, NULL, SIGHUP, on_hup, &d) < 0 ||
+	    sd_event_add_time(d.ev, &d.timer, CLOCK_REALTIME, UINT64_MAX, 0, on_timer, &d) < 0 ||
+	    sd_event_add_post(d.ev, &post, on_post, &d) < 0) {
+		log_err("cannot set up the event loop");
+		goto out;
+	}
+	sd_event_source_set_enabled(d.timer, SD_EVENT_OFF);
+
+	if (!(argv = applier_argv(&d.cfg, o->applier_path)) ||
+	    !(d.ap = applier_new(d.ev, argv, on_reply, &d)))
+		goto out;
+	char err[1024];
+	if (!(d.engine = engine_new(&d.cfg, d.ap, NULL, 0, err, sizeof err))) {
+		log_err("%s", err);
+		rc = 2;
+		goto out;
+	}
+	if (sources_start(&d, 0) < 0)
+		goto out;
+
+	log_info("following %zu sources with %zu doors (state in %s)", d.nsrc, d.cfg.ndoors,
+		 d.state_dir ? d.state_dir : "nowhere");
+	notify_status(&d, "READY=1\n");
+	r = sd_event_loop(d.ev);
+	sd_notify(0, "STOPPING=1\nSTATUS=stopping");
+	rc = r < 0 ? 1 : 0;
+	if (r < 0)
+		log_err("event loop: %s", strerror(-r));
+
+out:
+	sources_free(&d);
+	if (d.engine && !d.cfg.keep_open_on_exit && engine_open_grants(d.engine)) {
+		log_info("closing %zu open grants", engine_open_grants(d.engine));
+		engine_close_all(d.engine, realtime_us());
+	}
+	if (d.ap) {
+		if (applier_drain(d.ap, 5000))
+			log_warn("the applier did not answer every request before stopping");
+		applier_free(d.ap);
+	}
+	engine_free(d.engine);
+	free(argv);
+	sd_event_source_disable_unref(post);
+	sd_event_source_disable_unref(d.timer);
+	sd_event_unref(d.ev);
+	config_free(&d.cfg);
+	return rc;
+}

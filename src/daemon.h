@@ -1,0 +1,17 @@
+/* daemon.h — the live daemon (everything but --replay and --check-config). */
+#ifndef LOGKNOCK_DAEMON_H
+#define LOGKNOCK_DAEMON_H
+
+#include "config.h"
+
+struct daemon_opts {
+	const char *config;		/* path, for reloads */
+	const char *state_dir;		/* --state-dir, or NULL: the configuration's */
+	const char *applier_path;	/* logknock-apply */
+};
+
+/* Runs until SIGTERM or SIGINT. Takes CFG over (and frees it).
+ * Returns the exit status: 0, 1 runtime failure, 2 configuration error. */
+int daemon_run(struct config *cfg, const struct daemon_opts *o);
+
+#endif

@@ -1,0 +1,178 @@
+#!/bin/sh
+# The live daemon on a followed file: knocks appended to the log open a door
+# through the command backend, grants close on time, forged lines open
+# nothing, reloads keep a running configuration, a restart after kill -9
+# loses and repeats nothing, and SIGTERM closes what is open.
+. "${top_srcdir:-$(dirname "$0")/..}/t/lib.sh"
+need_binaries
+plan 17
+
+LOG=$TMP/kern.log
+STATE=$TMP/state
+CMDS=$TMP/cmds
+: >"$LOG"
+: >"$CMDS"
+mkdir "$STATE"
+cat >"$TMP/rec.sh" <<EOF
+#!/bin/sh
+printf '%s\n' "\$*" >>"$CMDS"
+EOF
+chmod 755 "$TMP/rec.sh"
+
+write_conf() { # extra doors on stdin
+	cat >"$TMP/conf.yaml" <<EOF
+sources:
+  - file: $LOG
+prefix: "KNOCK "
+applier:
+  backend: command
+  open: [$TMP/rec.sh, open, "%DOOR%", "%FAMILY%", "%IP%", "%PROTO%", "%PORT%", "%SECONDS%"]
+  close: [$TMP/rec.sh, close, "%DOOR%", "%IP%", "%PROTO%", "%PORT%"]
+  timeout: 2s
+doors:
+  - name: ssh
+    sequence: [tcp/7000, tcp/8000, tcp/9000]
+    window: 20s
+    open: [tcp/22]
+    duration: 2s
+EOF
+	cat >>"$TMP/conf.yaml"
+}
+
+# knock SRC DPORT [TAG]: appends the line the kernel's LOG target writes for
+# a SYN from SRC, as rsyslog stores it (RFC 3339 stamp of now).
+sport=40000
+knock() {
+	sport=$((sport + 1))
+	printf '%s vm %s: [ 93.717774] KNOCK IN=kn-s OUT= MAC=62:92:44:cb:fb:5c:fe:65:11:35:87:ec:08:00 SRC=%s DST=192.0.2.1 LEN=60 TOS=0x00 PREC=0x00 TTL=64 ID=36861 DF PROTO=TCP SPT=%d DPT=%d WINDOW=64240 RES=0x00 SYN URGP=0 \n' \
+		"$(date -u +%Y-%m-%dT%H:%M:%S.%6N+00:00)" "${3:-kernel}" "$1" "$sport" "$2" >>"$LOG"
+}
+
+# wait_for FILE PATTERN [SECONDS]: true as soon as FILE has a line matching.
+wait_for() {
+	i=0
+	while [ $i -lt $((${3:-5} * 50)) ]; do
+		grep -q -- "$2" "$1" 2>/dev/null && return 0
+		sleep 0.02
+		i=$((i + 1))
+	done
+	return 1
+}
+count() { grep -c -- "$2" "$1" 2>/dev/null; }
+
+PID=
+start() {
+	"$LOGKNOCKD" -v -c "$TMP/conf.yaml" --state-dir "$STATE" >>"$TMP/d.out" 2>>"$TMP/d.err" &
+	PID=$!
+	wait_for "$TMP/d.err" "following 1 sources" 5
+}
+stop_daemon() { # stop_daemon SIGNAL: the daemon we started, and its exit status
+	kill "-$1" "$PID" 2>/dev/null
+	wait "$PID"
+	st=$?
+	PID=
+	return $st
+}
+trap '[ -n "$PID" ] && kill -KILL "$PID" 2>/dev/null; rm -rf "$TMP"' EXIT
+
+write_conf </dev/null
+check "daemon starts and follows the file" start
+
+knock 192.0.2.2 7000
+knock 192.0.2.2 8000
+knock 192.0.2.2 9000
+check "a sequence runs the open command with its arguments" \
+	wait_for "$CMDS" "^open ssh inet 192.0.2.2 tcp 22 2$"
+check "the grant closes on time (2 s)" wait_for "$CMDS" "^close ssh 192.0.2.2 tcp 22$" 5
+
+knock 192.0.2.66 7000 evil
+knock 192.0.2.66 8000 evil
+knock 192.0.2.66 9000 evil
+knock 192.0.2.3 7000
+knock 192.0.2.3 8000
+knock 192.0.2.3 9000
+wait_for "$CMDS" "^open ssh inet 192.0.2.3 " >/dev/null
+check "lines of another program (a forgery) open nothing; a real sequence after them does" \
+	sh -c "grep -q '^open ssh inet 192.0.2.3 ' '$CMDS' && ! grep -q 192.0.2.66 '$CMDS'"
+
+# A partial sequence and a wrong knock.
+knock 192.0.2.5 7000
+knock 192.0.2.5 8000
+knock 192.0.2.5 8001
+knock 192.0.2.5 9000
+sleep 0.3
+check "a wrong knock resets the attempt" sh -c "! grep -q 192.0.2.5 '$CMDS'"
+
+# Reload with a bad configuration: reported, the running one kept.
+printf 'doors: [\n' >"$TMP/conf.yaml"
+kill -HUP "$PID"
+check "reload with a bad configuration is reported as FILE:LINE:COL" \
+	wait_for "$TMP/d.err" "reload: $TMP/conf.yaml:[0-9]*:[0-9]*: .*keeping the running configuration"
+knock 192.0.2.6 7000
+knock 192.0.2.6 8000
+knock 192.0.2.6 9000
+check "after a bad reload the running doors still open" wait_for "$CMDS" "^open ssh inet 192.0.2.6 "
+
+# Reload with a good configuration: a new door; an attempt in progress at
+# the unchanged door survives.
+knock 192.0.2.7 7000
+knock 192.0.2.7 8000
+wait_for "$TMP/d.err" "knock .* tcp/8000 from 192.0.2.7" >/dev/null
+write_conf <<EOF
+  - name: web
+    sequence: [tcp/7004]
+    open: [tcp/443]
+    duration: 2s
+EOF
+kill -HUP "$PID"
+check "reload with a good configuration" wait_for "$TMP/d.err" "reloaded $TMP/conf.yaml: 2 doors"
+knock 192.0.2.8 7004
+check "a door added by the reload opens" wait_for "$CMDS" "^open web inet 192.0.2.8 tcp 443 2$"
+knock 192.0.2.7 9000
+check "an attempt begun before the reload completes after it" wait_for "$CMDS" "^open ssh inet 192.0.2.7 "
+
+# kill -9 in the middle of a sequence; the last knock arrives while down.
+knock 192.0.2.9 7000
+knock 192.0.2.9 8000
+wait_for "$TMP/d.err" "knock .* tcp/8000 from 192.0.2.9" >/dev/null
+sleep 0.2 # the position is saved after the batch
+stop_daemon KILL
+knock 192.0.2.9 9000
+check "restart after kill -9" start
+check "a knock logged while the daemon was down completes the sequence" \
+	wait_for "$CMDS" "^open ssh inet 192.0.2.9 "
+sleep 0.5
+check "no line is processed twice: every door opened once per source" \
+	sh -c "[ \$(grep -c '^open ' '$CMDS') -eq \$(grep '^open ' '$CMDS' | sort -u | wc -l) ]"
+
+# SIGTERM with a grant open: it is closed before the daemon exits.
+knock 192.0.2.10 7004
+wait_for "$CMDS" "^open web inet 192.0.2.10 " >/dev/null
+stop_daemon TERM
+check "SIGTERM: exit status 0" [ $? -eq 0 ]
+check "SIGTERM closes the open grants" grep -q "^close web 192.0.2.10 tcp 443$" "$CMDS"
+
+# Standard input as a source (file: -), as with journalctl -f | logknockd.
+sed -e "s#- file: $LOG#- file: \"-\"#" "$TMP/conf.yaml" >"$TMP/stdin.yaml"
+LOG=$TMP/pipe.log
+: >"$LOG"
+knock 192.0.2.11 7000
+knock 192.0.2.11 8000
+knock 192.0.2.11 9000
+(cat "$LOG"; sleep 2) | "$LOGKNOCKD" -c "$TMP/stdin.yaml" --state-dir "$STATE" 2>"$TMP/stdin.err" &
+PID=$!
+check "standard input as a source" wait_for "$CMDS" "^open ssh inet 192.0.2.11 " 5
+stop_daemon TERM
+
+# No sources: a configuration error.
+sed -i '/^sources:/,/^prefix/{/^prefix/!d}' "$TMP/conf.yaml"
+"$LOGKNOCKD" -c "$TMP/conf.yaml" --state-dir "$STATE" 2>"$TMP/ns.err"
+check "no sources: exit 2 with a message" sh -c "[ $? -eq 2 ] && grep -q 'no sources' '$TMP/ns.err'"
+
+if [ $tap_failed -gt 0 ]; then
+	echo "# daemon stderr:"
+	tail -40 "$TMP/d.err" | diag
+	echo "# commands:"
+	diag "$CMDS"
+fi
+done_testing
