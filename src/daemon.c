@@ -10,6 +10,7 @@
 #include "daemon.h"
 
 #include <errno.h>
+#include <netinet/in.h>
 #include <limits.h>
 #include <signal.h>
 #include <stdio.h>
@@ -144,34 +145,54 @@ static void on_reply(void *ctx, uint64_t id, int ok, const char *msg)
 /* The applier's command line for the configured backend. */
 static char **applier_argv(const struct config *cfg, const char *path)
 {
+	static const char *const names[] = {"log", "command", "nft", "iptables", "ipset"};
+	static char timeout[24], guard[64][12];
 	const struct applier_conf *a = &cfg->applier;
-	size_t n = 0;
+	size_t n = 0, ng = 0;
 	for (char **p = a->open_argv; p && *p; p++)
 		n += 2;
 	for (char **p = a->close_argv; p && *p; p++)
 		n += 2;
-	char **argv = calloc(n + 8, sizeof *argv);
-	static char timeout[24];
+	char **argv = calloc(n + 2 * 64 + 8, sizeof *argv);
 	if (!argv)
 		return NULL;
 	size_t i = 0;
 	argv[i++] = (char *)path;
 	argv[i++] = "--backend";
-	if (a->backend == BACKEND_LOG) {
-		argv[i++] = "log";
+	argv[i++] = (char *)names[a->backend];
+	if (a->backend == BACKEND_LOG)
 		return argv;
-	}
-	argv[i++] = "command";
 	snprintf(timeout, sizeof timeout, "%lld", (long long)(a->timeout_us / 1000));
 	argv[i++] = "--timeout";
 	argv[i++] = timeout;
-	for (char **p = a->open_argv; p && *p; p++) {
-		argv[i++] = "--open";
-		argv[i++] = *p;
+	if (a->backend == BACKEND_COMMAND) {
+		for (char **p = a->open_argv; p && *p; p++) {
+			argv[i++] = "--open";
+			argv[i++] = *p;
+		}
+		for (char **p = a->close_argv; p && *p; p++) {
+			argv[i++] = "--close";
+			argv[i++] = *p;
+		}
+		return argv;
 	}
-	for (char **p = a->close_argv; p && *p; p++) {
-		argv[i++] = "--close";
-		argv[i++] = *p;
+	/* Firewall backends close the ports the doors open to everyone else. */
+	for (size_t d = 0; d < cfg->ndoors; d++) {
+		for (size_t p = 0; p < cfg->doors[d].nopen; p++) {
+			const struct port_spec *ps = &cfg->doors[d].open[p];
+			if (ps->proto != IPPROTO_TCP && ps->proto != IPPROTO_UDP)
+				continue;
+			char g[12];
+			snprintf(g, sizeof g, "%s/%u", ps->proto == IPPROTO_TCP ? "tcp" : "udp", ps->port);
+			size_t k = 0;
+			while (k < ng && strcmp(guard[k], g) != 0)
+				k++;
+			if (k < ng || ng == 64)
+				continue;
+			memcpy(guard[ng], g, sizeof g);
+			argv[i++] = "--guard";
+			argv[i++] = guard[ng++];
+		}
 	}
 	return argv;
 }
@@ -288,11 +309,6 @@ int daemon_run(struct config *cfg, const struct daemon_opts *o)
 	char **argv = NULL;
 	sd_event_source *post = NULL;
 
-	if (d.cfg.applier.backend != BACKEND_LOG && d.cfg.applier.backend != BACKEND_COMMAND) {
-		log_err("%s: applier backend not available in this version: use log or command", o->config);
-		config_free(&d.cfg);
-		return 2;
-	}
 	if (d.cfg.nsources == 0) {
 		log_err("%s: no sources to follow (sources:)", o->config);
 		config_free(&d.cfg);

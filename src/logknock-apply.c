@@ -1,14 +1,15 @@
-/* logknock-apply.c — the privileged helper: reads requests of the applier
- * protocol (apply_proto.h) on stdin, applies each with one backend, answers
- * "ok ID" or "error ID message" on stdout, one line per request, in order.
+/* logknock-apply.c — the privileged helper, where the firewall is touched:
+ * reads requests of the applier protocol (apply_proto.h) on stdin, applies
+ * each with one backend (apply_backend.h), answers "ok ID" or "error ID
+ * message" on stdout, one line per request, in order.
  *
  *   logknock-apply --backend log
  *   logknock-apply --backend command [--timeout MS] --open ARG... --close ARG...
  *
- * The command backend runs knockd-style argument templates with fork and
- * execve, never a shell. Placeholders inside each ARG: %IP% %PROTO% %PORT%
- * %DOOR% %FAMILY% %SECONDS% (%SECONDS% is 0 for close, %DOOR% may be empty);
- * any other text, '%' included, is copied as it is. */
+ * It keeps the set of IDs it has opened: an open for an ID already open only
+ * refreshes its time (that is how the daemon extends a grant), and a flush
+ * removes what is open. */
+#include "apply_backend.h"
 #include "apply_proto.h"
 #include "log.h"
 
@@ -33,20 +34,15 @@
 #include <time.h>
 #include <unistd.h>
 
-#define ARG_MAX_LEN 4096		/* one substituted argument, without its NUL */
+#define ARG_MAX_LEN 4096		/* one template argument, without its NUL */
 #define OPEN_MAX_IDS 65536		/* IDs remembered as open */
-#define STDERR_KEEP 200			/* bytes of a command's stderr kept */
-#define KILL_GRACE_MS 1000		/* SIGTERM → SIGKILL */
 #define TIMEOUT_DEFAULT_MS 5000
 #define TIMEOUT_MAX_MS 600000
 
-enum backend { BACKEND_LOG, BACKEND_COMMAND };
-
 struct app {
-	enum backend backend;
-	char **open_t, **close_t;	/* templates from the command line (not owned) */
-	size_t nopen, nclose;
-	int timeout_ms;
+	const struct apply_backend *be;
+	void *st;			/* the backend's state */
+	struct apply_options o;
 	/* IDs open: a dense array with a hash index (linear probing). */
 	struct apply_cmd *ents;
 	size_t n, cap;
@@ -54,7 +50,6 @@ struct app {
 	size_t nslots;			/* power of two, > 2 * n */
 };
 
-static char *const child_env[] = {"PATH=/usr/sbin:/usr/bin:/sbin:/bin", NULL};
 
 /* ---- the set of open IDs ------------------------------------------------ */
 
@@ -157,13 +152,6 @@ static void set_remove(struct app *a, uint64_t id)
 
 /* ---- small helpers ------------------------------------------------------ */
 
-static int64_t now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static int write_all(int fd, const char *buf, size_t len)
 {
 	while (len > 0) {
@@ -177,14 +165,6 @@ static int write_all(int fd, const char *buf, size_t len)
 		len -= (size_t)w;
 	}
 	return 0;
-}
-
-/* Replaces control characters, so that a message stays one protocol line. */
-static void sanitize(char *s)
-{
-	for (; *s; s++)
-		if ((unsigned char)*s < 0x20 || (unsigned char)*s == 0x7f)
-			*s = '?';
 }
 
 /* Writes "ok ID" or "error ID message", cut to fit one protocol line. */
@@ -204,7 +184,7 @@ static void reply(uint64_t id, int ok, const char *msg)
 		size_t mlen = strnlen(msg, room);
 		memcpy(line + n, msg, mlen);
 		line[n + mlen] = '\0';
-		sanitize(line + n);
+		apply_sanitize(line + n);
 		line[n + mlen] = '\n';
 		line[n + mlen + 1] = '\0';
 		n += (int)mlen + 1;
@@ -215,371 +195,144 @@ static void reply(uint64_t id, int ok, const char *msg)
 	}
 }
 
-static const char *proto_name(uint8_t proto)
-{
-	switch (proto) {
-	case IPPROTO_TCP:
-		return "tcp";
-	case IPPROTO_UDP:
-		return "udp";
-	case IPPROTO_ICMP:
-		return "icmp";
-	default:
-		return "icmpv6";
-	}
-}
-
-/* ---- templates ---------------------------------------------------------- */
-
-/* Substitutes the placeholders of one template argument. A new string, or
- * NULL with err set. */
-static char *subst(const char *t, const struct apply_cmd *c, char *err, size_t errlen)
-{
-	char addr[INET6_ADDRSTRLEN], port[8], secs[16];
-	if (!inet_ntop(c->family, c->addr, addr, sizeof addr)) {
-		snprintf(err, errlen, "cannot format address");
-		return NULL;
-	}
-	snprintf(port, sizeof port, "%u", (unsigned)c->port);
-	snprintf(secs, sizeof secs, "%lu", (unsigned long)(c->op == APPLY_OPEN ? c->seconds : 0));
-	const struct {
-		const char *name, *value;
-	} ph[] = {
-		{"%IP%", addr},
-		{"%PROTO%", proto_name(c->proto)},
-		{"%PORT%", port},
-		{"%DOOR%", c->door},
-		{"%FAMILY%", c->family == AF_INET ? "inet" : "inet6"},
-		{"%SECONDS%", secs},
-	};
-	char buf[ARG_MAX_LEN + 1];
-	size_t len = 0;
-	while (*t) {
-		const char *val = NULL;
-		size_t skip = 1;
-		if (*t == '%') {
-			for (size_t i = 0; i < sizeof ph / sizeof ph[0]; i++) {
-				size_t nl = strlen(ph[i].name);
-				if (strncmp(t, ph[i].name, nl) == 0) {
-					val = ph[i].value;
-					skip = nl;
-					break;
-				}
-			}
-		}
-		size_t vlen = val ? strlen(val) : 1;
-		if (len + vlen > ARG_MAX_LEN) {
-			snprintf(err, errlen, "argument longer than %d bytes after substitution", ARG_MAX_LEN);
-			return NULL;
-		}
-		memcpy(buf + len, val ? val : t, vlen);
-		len += vlen;
-		t += skip;
-	}
-	buf[len] = '\0';
-	char *s = strdup(buf);
-	if (!s)
-		snprintf(err, errlen, "out of memory");
-	return s;
-}
-
-static void free_argv(char **argv)
-{
-	if (!argv)
-		return;
-	for (char **p = argv; *p; p++)
-		free(*p);
-	free(argv);
-}
-
-static char **build_argv(char **tmpl, size_t n, const struct apply_cmd *c, char *err, size_t errlen)
-{
-	char **argv = calloc(n + 1, sizeof *argv);
-	if (!argv) {
-		snprintf(err, errlen, "out of memory");
-		return NULL;
-	}
-	for (size_t i = 0; i < n; i++) {
-		argv[i] = subst(tmpl[i], c, err, errlen);
-		if (!argv[i]) {
-			free_argv(argv);
-			return NULL;
-		}
-	}
-	if (argv[0][0] != '/') {
-		snprintf(err, errlen, "command is not an absolute path");
-		free_argv(argv);
-		return NULL;
-	}
-	return argv;
-}
-
-/* The command line for the log, shell-like quoting only for readability. */
-static void describe_argv(char *const *argv, char *buf, size_t buflen)
-{
-	size_t len = 0;
-	buf[0] = '\0';
-	for (size_t i = 0; argv[i]; i++) {
-		const char *a = argv[i];
-		bool quote = !*a || strpbrk(a, " \t'\"\\$;&|<>()`*?~") != NULL;
-		int n = snprintf(buf + len, buflen - len, "%s%s%s%s", i ? " " : "", quote ? "'" : "", a,
-				 quote ? "'" : "");
-		if (n < 0 || (size_t)n >= buflen - len) {
-			if (buflen >= 4)
-				memcpy(buf + buflen - 4, "...", 4);
-			break;
-		}
-		len += (size_t)n;
-	}
-	sanitize(buf);
-}
-
-/* ---- running a command -------------------------------------------------- */
-
-struct capture {
-	char buf[STDERR_KEEP + 1];
-	size_t len;
-};
-
-/* Reads what is there; returns 0 at EOF or on error, 1 if the pipe stays open. */
-static int capture_read(int fd, struct capture *cap)
-{
-	char chunk[1024];
-	for (;;) {
-		ssize_t r = read(fd, chunk, sizeof chunk);
-		if (r < 0) {
-			if (errno == EINTR)
-				continue;
-			return errno == EAGAIN || errno == EWOULDBLOCK;
-		}
-		if (r == 0)
-			return 0;
-		size_t keep = STDERR_KEEP - cap->len;
-		if ((size_t)r < keep)
-			keep = (size_t)r;
-		memcpy(cap->buf + cap->len, chunk, keep);
-		cap->len += keep;
-		cap->buf[cap->len] = '\0';
-	}
-}
-
-/* Waits for pid until deadline (ms, monotonic). 1 when reaped, 0 at the
- * deadline. Reads errfd meanwhile while *errfd >= 0. */
-static int wait_child(pid_t pid, int pidfd, int *errfd, struct capture *cap, int64_t deadline, int *status)
-{
-	for (;;) {
-		pid_t w = waitpid(pid, status, WNOHANG);
-		if (w == pid)
-			return 1;
-		if (w < 0 && errno != EINTR) {
-			*status = 0;
-			return 1;	/* cannot happen for our own child */
-		}
-		int64_t left = deadline - now_ms();
-		if (left <= 0)
-			return 0;
-		struct pollfd pfd[2];
-		nfds_t nfd = 0;
-		if (*errfd >= 0)
-			pfd[nfd++] = (struct pollfd){.fd = *errfd, .events = POLLIN};
-		if (pidfd >= 0)
-			pfd[nfd++] = (struct pollfd){.fd = pidfd, .events = POLLIN};
-		int slice = (int)(left > INT_MAX ? INT_MAX : left);
-		if (pidfd < 0 && slice > 10)
-			slice = 10;	/* no pidfd: look at the child every 10 ms */
-		int r = poll(pfd, nfd, slice);
-		if (r < 0 && errno != EINTR)
-			return 0;
-		if (r > 0 && *errfd >= 0 && pfd[0].revents) {
-			if (!capture_read(*errfd, cap)) {
-				close(*errfd);
-				*errfd = -1;
-			}
-		}
-	}
-}
-
-/* Runs argv; 0 on exit status 0, else -1 with msg set. */
-static int run_argv(const struct app *a, char *const argv[], char *msg, size_t msglen)
-{
-	int errp[2];
-	if (pipe2(errp, O_CLOEXEC) < 0) {
-		snprintf(msg, msglen, "cannot create pipe: %s", strerror(errno));
-		return -1;
-	}
-	pid_t pid = fork();
-	if (pid < 0) {
-		snprintf(msg, msglen, "cannot fork: %s", strerror(errno));
-		close(errp[0]);
-		close(errp[1]);
-		return -1;
-	}
-	if (pid == 0) {
-		/* Its own process group, so that a timeout kills what it started too. */
-		setpgid(0, 0);
-		sigset_t none;
-		sigemptyset(&none);
-		sigprocmask(SIG_SETMASK, &none, NULL);
-		signal(SIGPIPE, SIG_DFL);
-		int nul = open("/dev/null", O_RDWR);
-		if (nul < 0 || dup2(nul, STDIN_FILENO) < 0 || dup2(nul, STDOUT_FILENO) < 0 ||
-		    dup2(errp[1], STDERR_FILENO) < 0)
-			_exit(127);
-		close_range(3, ~0U, 0);
-		execve(argv[0], argv, child_env);
-		int e = errno;
-		static const char pre[] = "cannot execute: ";
-		const char *es = strerror(e);
-		(void)!write(STDERR_FILENO, pre, sizeof pre - 1);
-		(void)!write(STDERR_FILENO, es, strlen(es));
-		_exit(127);
-	}
-	setpgid(pid, pid);	/* also here, against the race; may fail after exec */
-	close(errp[1]);
-	int errfd = errp[0];
-	fcntl(errfd, F_SETFL, fcntl(errfd, F_GETFL) | O_NONBLOCK);
-	int pidfd = pidfd_open(pid, 0);
-
-	struct capture cap = {.len = 0};
-	cap.buf[0] = '\0';
-	int status = 0;
-	bool timed_out = false;
-	if (!wait_child(pid, pidfd, &errfd, &cap, now_ms() + a->timeout_ms, &status)) {
-		timed_out = true;
-		if (kill(-pid, SIGTERM) < 0)
-			kill(pid, SIGTERM);
-		if (!wait_child(pid, pidfd, &errfd, &cap, now_ms() + KILL_GRACE_MS, &status)) {
-			if (kill(-pid, SIGKILL) < 0)
-				kill(pid, SIGKILL);
-			while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
-				;
-		}
-		kill(-pid, SIGKILL);	/* whatever else is left of its group */
-	}
-	if (errfd >= 0) {
-		capture_read(errfd, &cap);	/* what is left; never blocks */
-		close(errfd);
-	}
-	if (pidfd >= 0)
-		close(pidfd);
-
-	if (timed_out) {
-		snprintf(msg, msglen, "command timed out after %d ms", a->timeout_ms);
-		return -1;
-	}
-	if (WIFEXITED(status) && WEXITSTATUS(status) == 0)
-		return 0;
-
-	/* First line of stderr, trimmed. */
-	char *nl = strchr(cap.buf, '\n');
-	if (nl)
-		*nl = '\0';
-	size_t l = strlen(cap.buf);
-	while (l > 0 && (cap.buf[l - 1] == ' ' || cap.buf[l - 1] == '\r' || cap.buf[l - 1] == '\t'))
-		cap.buf[--l] = '\0';
-	sanitize(cap.buf);
-	const char *sep = l ? ": " : "";
-	if (WIFEXITED(status))
-		snprintf(msg, msglen, "%s exited with status %d%s%s", argv[0], WEXITSTATUS(status), sep, cap.buf);
-	else if (WIFSIGNALED(status))
-		snprintf(msg, msglen, "%s killed by signal %d%s%s", argv[0], WTERMSIG(status), sep, cap.buf);
-	else
-		snprintf(msg, msglen, "%s failed%s%s", argv[0], sep, cap.buf);
-	return -1;
-}
-
-/* Runs the open or close templates for c; logs the command and its outcome. */
-static int run_templates(const struct app *a, bool open, const struct apply_cmd *c, char *msg, size_t msglen)
-{
-	const char *what = open ? "open" : "close";
-	char **argv = build_argv(open ? a->open_t : a->close_t, open ? a->nopen : a->nclose, c, msg, msglen);
-	if (!argv) {
-		log_err("%s %llu: %s", what, (unsigned long long)c->id, msg);
-		return -1;
-	}
-	char desc[900];
-	describe_argv(argv, desc, sizeof desc);
-	log_info("%s %llu: running %s", what, (unsigned long long)c->id, desc);
-	int r = run_argv(a, argv, msg, msglen);
-	if (r == 0)
-		log_info("%s %llu: ok", what, (unsigned long long)c->id);
-	else
-		log_err("%s %llu: %s", what, (unsigned long long)c->id, msg);
-	free_argv(argv);
-	return r;
-}
-
 static bool same_rule(const struct apply_cmd *x, const struct apply_cmd *y)
 {
 	return x->family == y->family && x->proto == y->proto && x->port == y->port &&
 	       memcmp(x->addr, y->addr, x->family == AF_INET ? 4 : 16) == 0;
 }
 
+/* ---- the log backend: says what it would do, changes nothing ---------------- */
+
+static void *log_create(const struct apply_options *o, char *err, size_t errlen)
+{
+	return (void *)o;
+}
+
+static int log_request(const struct apply_cmd *c, const char *prefix)
+{
+	char buf[APPLY_LINE_MAX + 1];
+	int n = apply_format(c, buf, sizeof buf);
+	if (n > 0)
+		log_info("log: %s%.*s", prefix, n - 1, buf);
+	return 0;
+}
+
+static int log_open(void *st, const struct apply_cmd *c, int refresh, char *msg, size_t msglen)
+{
+	return log_request(c, "");
+}
+
+static int log_close(void *st, const struct apply_cmd *c, char *msg, size_t msglen)
+{
+	return log_request(c, "");
+}
+
+static int log_flush(void *st, const struct apply_cmd *c, char *msg, size_t msglen)
+{
+	return log_request(c, "");
+}
+
+static void log_destroy(void *st)
+{
+}
+
+const struct apply_backend apply_backend_log = {
+	.name = "log",
+	.create = log_create,
+	.open = log_open,
+	.close = log_close,
+	.flush = log_flush,
+	.destroy = log_destroy,
+};
+
+static const struct apply_backend *const backends[] = {
+	&apply_backend_log,
+	&apply_backend_command,
+};
+
 /* ---- requests ------------------------------------------------------------ */
 
-static void handle_command(struct app *a, const struct apply_cmd *c)
+static void do_open(struct app *a, const struct apply_cmd *c)
 {
-	char msg[512];
+	char msg[512] = "";
 	unsigned long long id = (unsigned long long)c->id;
-	switch (c->op) {
-	case APPLY_OPEN: {
-		long idx = set_find(a, c->id, NULL);
-		if (idx >= 0) {
-			struct apply_cmd *e = &a->ents[idx];
-			if (!same_rule(e, c)) {
-				log_err("open %llu: id already open for another rule", id);
-				reply(c->id, 0, "id already open for another rule");
-				return;
-			}
-			e->seconds = c->seconds;
-			log_info("open %llu: already open, nothing to run", id);
-			reply(c->id, 1, NULL);
+	long idx = set_find(a, c->id, NULL);
+	if (idx >= 0) {
+		struct apply_cmd *e = &a->ents[idx];
+		if (!same_rule(e, c)) {
+			log_err("open %llu: id already open for another rule", id);
+			reply(c->id, 0, "id already open for another rule");
 			return;
 		}
-		if (set_reserve(a) < 0) {
-			snprintf(msg, sizeof msg, "too many open rules (at most %d)", OPEN_MAX_IDS);
-			log_err("open %llu: %s", id, msg);
+		if (a->be->open(a->st, c, 1, msg, sizeof msg) < 0) {
+			log_err("open %llu: refresh failed: %s", id, msg);
 			reply(c->id, 0, msg);
 			return;
 		}
-		if (run_templates(a, true, c, msg, sizeof msg) < 0) {
-			reply(c->id, 0, msg);
-			return;
-		}
-		set_add(a, c);
+		e->seconds = c->seconds;
 		reply(c->id, 1, NULL);
 		return;
 	}
-	case APPLY_CLOSE:
-		/* Run even for an ID we do not know: the daemon may have restarted. */
-		if (run_templates(a, false, c, msg, sizeof msg) < 0) {
-			reply(c->id, 0, msg);
-			return;
-		}
-		set_remove(a, c->id);
-		reply(c->id, 1, NULL);
+	if (set_reserve(a) < 0) {
+		snprintf(msg, sizeof msg, "too many open rules (at most %d)", OPEN_MAX_IDS);
+		log_err("open %llu: %s", id, msg);
+		reply(c->id, 0, msg);
 		return;
-	case APPLY_FLUSH: {
-		size_t total = a->n, failed = 0;
-		log_info("flush %llu: closing %zu rule%s", id, total, total == 1 ? "" : "s");
-		/* Backwards: a removal moves the last entry, already done, into the hole. */
-		for (size_t i = a->n; i-- > 0;) {
-			struct apply_cmd e = a->ents[i];
-			e.op = APPLY_CLOSE;
-			if (run_templates(a, false, &e, msg, sizeof msg) < 0)
-				failed++;
-			else
-				set_remove(a, e.id);
-		}
-		if (failed) {
-			snprintf(msg, sizeof msg, "flush: close failed for %zu of %zu rules", failed, total);
+	}
+	if (a->be->open(a->st, c, 0, msg, sizeof msg) < 0) {
+		log_err("open %llu: %s", id, msg);
+		reply(c->id, 0, msg);
+		return;
+	}
+	set_add(a, c);
+	reply(c->id, 1, NULL);
+}
+
+static void do_close(struct app *a, const struct apply_cmd *c)
+{
+	char msg[512] = "";
+	/* Even for an ID we do not know: the daemon may have restarted. */
+	if (a->be->close(a->st, c, msg, sizeof msg) < 0) {
+		log_err("close %llu: %s", (unsigned long long)c->id, msg);
+		reply(c->id, 0, msg);
+		return;
+	}
+	set_remove(a, c->id);
+	reply(c->id, 1, NULL);
+}
+
+static void do_flush(struct app *a, const struct apply_cmd *c)
+{
+	char msg[512] = "";
+	unsigned long long id = (unsigned long long)c->id;
+	if (a->be->flush) {
+		if (a->be->flush(a->st, c, msg, sizeof msg) < 0) {
 			log_err("flush %llu: %s", id, msg);
 			reply(c->id, 0, msg);
-		} else {
-			reply(c->id, 1, NULL);
+			return;
 		}
+		while (a->n)
+			set_remove(a, a->ents[a->n - 1].id);
+		reply(c->id, 1, NULL);
 		return;
 	}
+	size_t total = a->n, failed = 0;
+	log_info("flush %llu: closing %zu rule%s", id, total, total == 1 ? "" : "s");
+	/* Backwards: a removal moves the last entry, already done, into the hole. */
+	for (size_t i = a->n; i-- > 0;) {
+		struct apply_cmd e = a->ents[i];
+		e.op = APPLY_CLOSE;
+		if (a->be->close(a->st, &e, msg, sizeof msg) < 0)
+			failed++;
+		else
+			set_remove(a, e.id);
+	}
+	if (failed) {
+		snprintf(msg, sizeof msg, "flush: close failed for %zu of %zu rules", failed, total);
+		log_err("flush %llu: %s", id, msg);
+		reply(c->id, 0, msg);
+	} else {
+		reply(c->id, 1, NULL);
 	}
 }
 
@@ -593,18 +346,11 @@ static void handle_line(struct app *a, const char *line, size_t len)
 		reply(c.id, 0, err);
 		return;
 	}
-	if (a->backend == BACKEND_LOG) {
-		char buf[APPLY_LINE_MAX + 1];
-		int n = apply_format(&c, buf, sizeof buf);
-		if (n <= 0) {
-			reply(c.id, 0, "cannot format request");
-			return;
-		}
-		log_info("log: %.*s", n - 1, buf);
-		reply(c.id, 1, NULL);
-		return;
+	switch (c.op) {
+	case APPLY_OPEN: do_open(a, &c); break;
+	case APPLY_CLOSE: do_close(a, &c); break;
+	case APPLY_FLUSH: do_flush(a, &c); break;
 	}
-	handle_command(a, &c);
 }
 
 static void serve(struct app *a)
@@ -722,10 +468,12 @@ int main(int argc, char **argv)
 		{"timeout", required_argument, NULL, 't'},
 		{"open", required_argument, NULL, 'o'},
 		{"close", required_argument, NULL, 'c'},
+		{"guard", required_argument, NULL, 'g'},
+		{"name", required_argument, NULL, 'n'},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
-	struct app a = {.timeout_ms = TIMEOUT_DEFAULT_MS};
+	struct app a = {.o = {.timeout_ms = TIMEOUT_DEFAULT_MS, .name = "logknock"}};
 	const char *backend = NULL;
 	bool timeout_set = false;
 	int opt;
@@ -740,7 +488,7 @@ int main(int argc, char **argv)
 			long v = (optarg[0] >= '0' && optarg[0] <= '9') ? strtol(optarg, &end, 10) : -1;
 			if (v < 1 || v > TIMEOUT_MAX_MS || errno || *end)
 				fatal_usage("bad --timeout '%s' (milliseconds, 1..600000)", optarg);
-			a.timeout_ms = (int)v;
+			a.o.timeout_ms = (int)v;
 			timeout_set = true;
 			break;
 		}
@@ -748,11 +496,35 @@ int main(int argc, char **argv)
 		case 'c':
 			if (strlen(optarg) > ARG_MAX_LEN)
 				fatal_usage("argument template longer than 4096 bytes: '%.40s...'", optarg);
-			if (push(opt == 'o' ? &a.open_t : &a.close_t, opt == 'o' ? &a.nopen : &a.nclose, optarg) < 0) {
+			if (push(opt == 'o' ? &a.o.open_t : &a.o.close_t, opt == 'o' ? &a.o.nopen : &a.o.nclose,
+				 optarg) < 0) {
 				log_err("out of memory");
 				return 1;
 			}
 			break;
+		case 'g': {
+			/* tcp/N or udp/N, N 1..65535 */
+			unsigned long port = 0;
+			char *end = NULL;
+			int proto = strncmp(optarg, "tcp/", 4) == 0 ? IPPROTO_TCP
+				    : strncmp(optarg, "udp/", 4) == 0 ? IPPROTO_UDP : 0;
+			if (proto && optarg[4] >= '1' && optarg[4] <= '9' && strlen(optarg + 4) <= 5)
+				port = strtoul(optarg + 4, &end, 10);
+			if (!proto || !end || *end || port < 1 || port > 65535)
+				fatal_usage("bad --guard '%s' (tcp/N or udp/N)", optarg);
+			if (a.o.nguard == APPLY_GUARD_MAX)
+				fatal_usage("too many --guard ports (at most %d)", APPLY_GUARD_MAX);
+			a.o.guard[a.o.nguard].proto = (uint8_t)proto;
+			a.o.guard[a.o.nguard++].port = (uint16_t)port;
+			break;
+		}
+		case 'n': {
+			size_t n = strlen(optarg);
+			if (n < 1 || n > 28 || strspn(optarg, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-") != n)
+				fatal_usage("bad --name '%s' (letters, digits, _ and -, at most 28)", optarg);
+			a.o.name = optarg;
+			break;
+		}
 		case 'h':
 			usage(stdout);
 			return 0;
@@ -765,23 +537,19 @@ int main(int argc, char **argv)
 		fatal_usage("unexpected argument '%s'", argv[optind]);
 	if (!backend)
 		fatal_usage("--backend is required");
-	if (strcmp(backend, "log") == 0) {
-		a.backend = BACKEND_LOG;
-		if (a.nopen || a.nclose || timeout_set)
-			fatal_usage("--open, --close and --timeout belong to --backend command");
-	} else if (strcmp(backend, "command") == 0) {
-		a.backend = BACKEND_COMMAND;
-		if (!a.nopen || !a.nclose)
-			fatal_usage("--backend command needs --open and --close templates");
-		if (a.open_t[0][0] != '/')
-			fatal_usage("--open: the command '%s' must be an absolute path", a.open_t[0]);
-		if (a.close_t[0][0] != '/')
-			fatal_usage("--close: the command '%s' must be an absolute path", a.close_t[0]);
-	} else if (strcmp(backend, "nft") == 0 || strcmp(backend, "iptables") == 0 || strcmp(backend, "ipset") == 0) {
-		fprintf(stderr, "logknock-apply: backend %s is not built into this applier yet\n", backend);
+	for (size_t i = 0; i < sizeof backends / sizeof *backends && !a.be; i++)
+		if (strcmp(backends[i]->name, backend) == 0)
+			a.be = backends[i];
+	if (!a.be)
+		fatal_usage("unknown backend '%s'", backend);
+	if (a.be != &apply_backend_command && (a.o.nopen || a.o.nclose))
+		fatal_usage("--open and --close belong to --backend command");
+	if (a.be == &apply_backend_log && timeout_set)
+		fatal_usage("--timeout does not apply to --backend log");
+	char err[512];
+	if (!(a.st = a.be->create(&a.o, err, sizeof err))) {
+		fprintf(stderr, "logknock-apply: %s\n", err);
 		return 2;
-	} else {
-		fatal_usage("unknown backend '%s' (log, command, nft, iptables, ipset)", backend);
 	}
 
 	serve(&a);
@@ -790,7 +558,8 @@ int main(int argc, char **argv)
 		log_info("exiting with %zu rule%s still open", a.n, a.n == 1 ? "" : "s");
 	free(a.ents);
 	free(a.slots);
-	free(a.open_t);
-	free(a.close_t);
+	a.be->destroy(a.st);
+	free(a.o.open_t);
+	free(a.o.close_t);
 	return 0;
 }

@@ -1,0 +1,56 @@
+/* apply_backend.h — how logknock-apply changes the firewall. The protocol
+ * loop (logknock-apply.c) keeps the set of IDs it has opened and calls one
+ * backend; a backend only knows how to add and remove one rule. */
+#ifndef LOGKNOCK_APPLY_BACKEND_H
+#define LOGKNOCK_APPLY_BACKEND_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "apply_proto.h"
+
+#define APPLY_GUARD_MAX 64
+
+/* The applier's command line, as the daemon builds it from the config. */
+struct apply_options {
+	int timeout_ms;			/* --timeout: one external command */
+	char **open_t, **close_t;	/* --open/--close: command templates */
+	size_t nopen, nclose;
+	struct {
+		uint8_t proto;		/* IPPROTO_TCP, IPPROTO_UDP */
+		uint16_t port;
+	} guard[APPLY_GUARD_MAX];	/* --guard tcp/22: ports the doors open, */
+	size_t nguard;			/* closed to everyone without a grant */
+	const char *name;		/* --name: table, chain or set name (default "logknock") */
+};
+
+struct apply_backend {
+	const char *name;
+	/* Sets up (idempotently: a previous run may have left its table or
+	 * chain). NULL with err set on failure. */
+	void *(*create)(const struct apply_options *o, char *err, size_t errlen);
+	/* Adds the rule of C for c->seconds. refresh: the ID is open already
+	 * and only its time is new (firewalls that expire rules themselves
+	 * need the new timeout). 0, or -1 with the firewall's message. */
+	int (*open)(void *st, const struct apply_cmd *c, int refresh, char *msg, size_t msglen);
+	int (*close)(void *st, const struct apply_cmd *c, char *msg, size_t msglen);
+	/* Removes every rule this backend ever added, known to this process or
+	 * not (what a crashed run left). NULL: close each known ID instead. */
+	int (*flush)(void *st, const struct apply_cmd *c, char *msg, size_t msglen);
+	void (*destroy)(void *st);
+};
+
+extern const struct apply_backend apply_backend_log;
+extern const struct apply_backend apply_backend_command;
+
+/* Runs ARGV (argv[0] an absolute path) with execve — never a shell — a
+ * minimal environment, stdin and stdout on /dev/null, its stderr captured,
+ * under a time limit (SIGTERM, then SIGKILL to its process group).
+ * 0 on exit status 0; else -1 with msg: the status and its stderr's first line. */
+int apply_run(char *const argv[], int timeout_ms, char *msg, size_t msglen);
+/* ARGV as one line for the log, quoted where it helps reading. */
+void apply_describe_argv(char *const *argv, char *buf, size_t buflen);
+/* Replaces control characters so that a message stays one line. */
+void apply_sanitize(char *s);
+
+#endif
