@@ -51,9 +51,11 @@ struct applier {
 	int wfd, rfd;		/* -1: closed */
 	uint64_t started_us;	/* CLOCK_MONOTONIC */
 
-	/* Pending request IDs in the order sent: ids[head .. head+count). */
-	uint64_t *ids;
+	/* Pending requests in the order sent: ids[head .. head+count). */
+	struct apply_cmd *ids;
 	size_t head, count, cap;
+	unsigned readies;	/* "ready" lines seen: each after the first is a restart */
+	applier_restart_fn restart_cb;
 
 	char line[APPLY_LINE_MAX];
 	size_t linelen;
@@ -85,7 +87,7 @@ static int pending_reserve(struct applier *a)
 			return 0;
 	}
 	size_t ncap = a->cap ? a->cap * 2 : 64;
-	uint64_t *n = realloc(a->ids, ncap * sizeof *n);
+	struct apply_cmd *n = realloc(a->ids, ncap * sizeof *n);
 	if (!n)
 		return -1;
 	a->ids = n;
@@ -93,10 +95,10 @@ static int pending_reserve(struct applier *a)
 	return 0;
 }
 
-/* Removes and returns the pending ID at position k (0 is the oldest). */
-static uint64_t pending_take(struct applier *a, size_t k)
+/* Removes and returns the pending request at position k (0 is the oldest). */
+static struct apply_cmd pending_take(struct applier *a, size_t k)
 {
-	uint64_t id = a->ids[a->head + k];
+	struct apply_cmd id = a->ids[a->head + k];
 	if (k == 0) {
 		a->head++;
 	} else {
@@ -112,9 +114,9 @@ static uint64_t pending_take(struct applier *a, size_t k)
 static void pending_fail_all(struct applier *a, const char *msg)
 {
 	while (a->count > 0) {
-		uint64_t id = pending_take(a, 0);
+		struct apply_cmd p = pending_take(a, 0);
 		if (a->cb)
-			a->cb(a->ctx, id, 0, msg);
+			a->cb(a->ctx, &p, 0, msg);
 	}
 }
 
@@ -130,6 +132,18 @@ static void sanitize(char *s)
 static void dispatch_line(struct applier *a, const char *line, size_t len, bool overlong)
 {
 	struct apply_reply r;
+	if (!overlong && len == 5 && memcmp(line, "ready", 5) == 0) {
+		/* A new applier process: the first at start, any later one after
+		 * a crash (its keeper or we restarted it). What the old one had
+		 * not answered is lost; the daemon sends its grants again. */
+		if (a->readies++ == 0)
+			return;
+		log_warn("the applier restarted");
+		pending_fail_all(a, "applier restarted");
+		if (a->restart_cb)
+			a->restart_cb(a->ctx);
+		return;
+	}
 	if (overlong || apply_parse_reply(line, len, &r) < 0) {
 		char shown[64];
 		snprintf(shown, sizeof shown, "%.*s", (int)(len < 48 ? len : 48), line);
@@ -137,9 +151,9 @@ static void dispatch_line(struct applier *a, const char *line, size_t len, bool 
 		log_err("garbled reply from the applier: '%s%s'", shown, overlong || len > 48 ? "..." : "");
 		if (a->count == 0)
 			return;
-		uint64_t id = pending_take(a, 0);
+		struct apply_cmd p = pending_take(a, 0);
 		if (a->cb)
-			a->cb(a->ctx, id, 0, "garbled reply from the applier");
+			a->cb(a->ctx, &p, 0, "garbled reply from the applier");
 		return;
 	}
 	if (r.id == 0) {
@@ -148,17 +162,17 @@ static void dispatch_line(struct applier *a, const char *line, size_t len, bool 
 			log_err("applier: %s", r.msg);
 			return;
 		}
-		uint64_t id = pending_take(a, 0);
+		struct apply_cmd p = pending_take(a, 0);
 		if (a->cb)
-			a->cb(a->ctx, id, 0, r.msg);
+			a->cb(a->ctx, &p, 0, r.msg);
 		return;
 	}
 	for (size_t k = 0; k < a->count; k++) {
-		if (a->ids[a->head + k] != r.id)
+		if (a->ids[a->head + k].id != r.id)
 			continue;
-		pending_take(a, k);
+		struct apply_cmd p = pending_take(a, k);
 		if (a->cb)
-			a->cb(a->ctx, r.id, r.ok, r.ok ? NULL : r.msg);
+			a->cb(a->ctx, &p, r.ok, r.ok ? NULL : r.msg);
 		return;
 	}
 	log_warn("applier answered request %llu, which is not pending", (unsigned long long)r.id);
@@ -504,7 +518,7 @@ int applier_send(struct applier *a, const struct apply_cmd *cmd)
 		mark_down(a, "applier stopped");
 		return -1;
 	}
-	a->ids[a->head + a->count++] = cmd->id;
+	a->ids[a->head + a->count++] = *cmd;
 	return 0;
 }
 
@@ -527,6 +541,11 @@ int applier_drain(struct applier *a, int timeout_ms)
 		}
 	}
 	return (int)a->count;
+}
+
+void applier_on_restart(struct applier *a, applier_restart_fn fn)
+{
+	a->restart_cb = fn;
 }
 
 unsigned applier_pending(const struct applier *a)

@@ -11,8 +11,12 @@
 
 struct applier;
 
-/* Called for each reply: ok != 0, or the applier's error message. */
-typedef void (*applier_reply_fn)(void *ctx, uint64_t id, int ok, const char *msg);
+/* Called for each reply to request CMD: ok != 0, or the applier's error
+ * message. */
+typedef void (*applier_reply_fn)(void *ctx, const struct apply_cmd *cmd, int ok, const char *msg);
+/* Called when a new applier process announced itself ("ready") after the
+ * first: the rules it should hold must be sent again. */
+typedef void (*applier_restart_fn)(void *ctx);
 
 /* Starts argv[0] (an absolute path) with argv, its stdin and stdout as the
  * protocol pipes, its stderr inherited. With ev, replies are read as they
@@ -26,6 +30,8 @@ int applier_send(struct applier *a, const struct apply_cmd *cmd);
 /* Blocks until every request sent has its reply or timeout_ms passes.
  * Returns the number still unanswered. */
 int applier_drain(struct applier *a, int timeout_ms);
+
+void applier_on_restart(struct applier *a, applier_restart_fn fn);
 
 /* Requests sent and not yet answered. */
 unsigned applier_pending(const struct applier *a);

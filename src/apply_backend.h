@@ -42,6 +42,9 @@ struct apply_backend {
 
 extern const struct apply_backend apply_backend_log;
 extern const struct apply_backend apply_backend_command;
+extern const struct apply_backend apply_backend_nft;
+extern const struct apply_backend apply_backend_iptables;
+extern const struct apply_backend apply_backend_ipset;
 
 /* Runs ARGV (argv[0] an absolute path) with execve — never a shell — a
  * minimal environment, stdin and stdout on /dev/null, its stderr captured,

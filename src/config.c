@@ -604,7 +604,7 @@ static int load_argv(struct ctx *c, const yaml_node_t *list, const char *where, 
 
 static int load_applier(struct ctx *c, const yaml_node_t *m)
 {
-	static const char *const keys[] = {"backend", "program", "open", "close", "timeout", NULL};
+	static const char *const keys[] = {"backend", "program", "command", "open", "close", "timeout", NULL};
 	static const char *const backends[] = {"log", "command", "nft", "iptables", "ipset", NULL};	/* enum order */
 	struct applier_conf *a = &c->cfg->applier;
 	yaml_node_t *v, *k, *open, *close;
@@ -634,6 +634,10 @@ static int load_applier(struct ctx *c, const yaml_node_t *m)
 		if (a->timeout_us <= 0 || a->timeout_us > US_PER_H)
 			return fail(c, v, "applier: timeout: must be more than 0 and at most 1h");
 	}
+	/* command: how to start the applier without root, e.g. through sudo -n;
+	 * the applier's own arguments follow. */
+	if ((v = map_get(c, m, "command", NULL)) && load_argv(c, v, "applier: command: ", &a->command_argv) < 0)
+		return -1;
 	if ((open = map_get(c, m, "open", &k)) && a->backend != BACKEND_COMMAND)
 		return fail(c, k, "applier: open: only for backend: command");
 	if ((close = map_get(c, m, "close", &k)) && a->backend != BACKEND_COMMAND)
@@ -780,7 +784,7 @@ static int load_doors(struct ctx *c, const yaml_node_t *list)
 static int load_root(struct ctx *c, const yaml_node_t *root)
 {
 	static const char *const keys[] = {"sources", "prefix", "patterns", "applier", "state_dir",
-					   "max_sources", "max_grants", "keep_open_on_exit", "doors", NULL};
+					   "max_sources", "max_grants", "keep_open_on_exit", "user", "doors", NULL};
 	struct config *cfg = c->cfg;
 	yaml_node_t *v;
 
@@ -814,6 +818,14 @@ static int load_root(struct ctx *c, const yaml_node_t *root)
 	if ((v = map_get(c, root, "max_grants", NULL)) &&
 	    get_count(c, v, "max_grants", 1000000, &cfg->max_grants) < 0)
 		return -1;
+	if ((v = map_get(c, root, "user", NULL))) {
+		const char *u = is_string(v) ? scalar(v) : "";
+		size_t n = strlen(u);
+		if (n < 1 || n > 32 || strspn(u, "abcdefghijklmnopqrstuvwxyz0123456789_-") != n || u[0] == '-')
+			return fail(c, v, "user: expected a user name");
+		if (dup_string(c, v, &cfg->user) < 0)
+			return -1;
+	}
 	if ((v = map_get(c, root, "keep_open_on_exit", NULL))) {
 		bool b;
 		if (get_bool(v, &b) < 0)
@@ -1032,6 +1044,7 @@ void config_free(struct config *cfg)
 	free(cfg->applier.program);
 	free_argv(cfg->applier.open_argv);
 	free_argv(cfg->applier.close_argv);
+	free_argv(cfg->applier.command_argv);
 	for (size_t i = 0; i < cfg->ndoors; i++) {
 		free(cfg->doors[i].name);
 		free(cfg->doors[i].seq);
@@ -1039,5 +1052,6 @@ void config_free(struct config *cfg)
 	}
 	free(cfg->doors);
 	free(cfg->state_dir);
+	free(cfg->user);
 	memset(cfg, 0, sizeof *cfg);
 }

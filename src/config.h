@@ -47,6 +47,7 @@ struct applier_conf {
 	char *program;		/* path of logknock-apply; NULL: the built-in default */
 	char **open_argv;	/* command backend: NULL-terminated template */
 	char **close_argv;
+	char **command_argv;	/* run the applier through this, e.g. [/usr/bin/sudo, -n]; NULL: directly */
 	int64_t timeout_us;	/* time limit for one command (default 5 s) */
 };
 
@@ -79,6 +80,7 @@ struct config {
 	size_t max_grants;	/* grants open at once (default 4096) */
 	char *state_dir;	/* default LOGKNOCK_STATEDIR */
 	int keep_open_on_exit;	/* leave grants open when the daemon stops (default: close them) */
+	char *user;		/* started as root: run as this user once the applier runs */
 };
 
 /* Loads PATH into *cfg (zeroed first). Returns 0, or -1 with err holding

@@ -10,7 +10,12 @@
 #include "daemon.h"
 
 #include <errno.h>
+#include <grp.h>
+#include <linux/capability.h>
 #include <netinet/in.h>
+#include <pwd.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
 #include <limits.h>
 #include <signal.h>
 #include <stdio.h>
@@ -26,8 +31,16 @@
 #include "engine.h"
 #include "log.h"
 #include "source.h"
+#include "state.h"
 
 #define MAX_SOURCES 64
+/* Requests the firewall refused are tried again this often, this many times. */
+#define RETRY_US (2 * 1000000ULL)
+#define RETRY_OPEN_MAX 3
+#define RETRY_CLOSE_MAX 5
+#define RETRY_QUEUE 256
+#define GRANTS_STATE "grants"
+#define GRANTS_STATE_MAX (1 << 20)
 /* Malformed lines: at most this many warnings a minute, then a count. */
 #define BAD_WARN_PER_MIN 10
 
@@ -51,9 +64,21 @@ struct daemon {
 	size_t nsrc;
 	sd_event_source *timer;
 	uint64_t timer_at;
+	/* Requests to try again: a refused open (while its grant is open) or
+	 * a refused close (the rule may still be in the firewall). */
+	struct retry {
+		struct apply_cmd cmd;
+		unsigned attempts;
+		uint64_t due;	/* CLOCK_MONOTONIC */
+	} retry[RETRY_QUEUE];
+	size_t nretry;
+	sd_event_source *retry_timer;
+	int grants_save_failed;
 	uint64_t bad_window, bad_in_window, bad_hidden;
 	unsigned failed;
 };
+
+static void grants_save(struct daemon *d, int sync);
 
 static int64_t realtime_us(void)
 {
@@ -114,6 +139,8 @@ static int on_timer(sd_event_source *s, uint64_t usec, void *userdata)
 static int on_post(sd_event_source *s, void *userdata)
 {
 	struct daemon *d = userdata;
+	if (engine_grants_dirty(d->engine))
+		grants_save(d, 0);
 	int64_t next = engine_next_deadline(d->engine);
 	if (next == INT64_MAX) {
 		if (d->timer_at) {
@@ -133,13 +160,138 @@ static int on_post(sd_event_source *s, void *userdata)
 
 /* ---- the applier ------------------------------------------------------------- */
 
-static void on_reply(void *ctx, uint64_t id, int ok, const char *msg)
+static uint64_t monotonic_us(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
+}
+
+static void retry_arm(struct daemon *d)
+{
+	uint64_t first = UINT64_MAX;
+	for (size_t i = 0; i < d->nretry; i++)
+		if (d->retry[i].due < first)
+			first = d->retry[i].due;
+	if (first == UINT64_MAX) {
+		sd_event_source_set_enabled(d->retry_timer, SD_EVENT_OFF);
+		return;
+	}
+	sd_event_source_set_time(d->retry_timer, first);
+	sd_event_source_set_enabled(d->retry_timer, SD_EVENT_ONESHOT);
+}
+
+static int on_retry(sd_event_source *s, uint64_t usec, void *userdata)
+{
+	struct daemon *d = userdata;
+	for (size_t i = 0; i < d->nretry;) {
+		struct retry *r = &d->retry[i];
+		if (r->due > usec) {
+			i++;
+			continue;
+		}
+		struct apply_cmd cmd = r->cmd;
+		d->retry[i] = d->retry[--d->nretry];
+		if (cmd.op == APPLY_OPEN)
+			engine_resend_grant(d->engine, cmd.id, realtime_us());	/* nothing if it closed meanwhile */
+		else
+			applier_send(d->ap, &cmd);
+	}
+	retry_arm(d);
+	return 0;
+}
+
+static void on_reply(void *ctx, const struct apply_cmd *cmd, int ok, const char *msg)
 {
 	struct daemon *d = ctx;
-	if (!ok) {
-		d->failed++;
-		log_err("applier: request %llu failed: %s", (unsigned long long)id, msg);
+	if (ok || cmd->op == APPLY_FLUSH) {
+		if (!ok)
+			log_err("applier: flush failed: %s", msg);
+		for (size_t i = 0; i < d->nretry; i++)
+			if (d->retry[i].cmd.id == cmd->id && d->retry[i].cmd.op == cmd->op)
+				d->retry[i] = d->retry[--d->nretry];
+		return;
 	}
+	int open = cmd->op == APPLY_OPEN;
+	if (open && !engine_grant_open(d->engine, cmd->id))
+		return;	/* closed meanwhile */
+	size_t i = 0;
+	while (i < d->nretry && !(d->retry[i].cmd.id == cmd->id && d->retry[i].cmd.op == cmd->op))
+		i++;
+	if (i == d->nretry) {
+		if (d->nretry == RETRY_QUEUE) {
+			log_err("applier: %s %llu failed (%s) and too many requests wait for a retry: given up",
+				open ? "open" : "close", (unsigned long long)cmd->id, msg);
+			if (open)
+				engine_grant_failed(d->engine, cmd->id);
+			return;
+		}
+		d->retry[d->nretry++] = (struct retry){.cmd = *cmd};
+	}
+	struct retry *r = &d->retry[i];
+	unsigned max = open ? RETRY_OPEN_MAX : RETRY_CLOSE_MAX;
+	if (++r->attempts > max) {
+		log_err("applier: %s %llu failed %u times (%s): given up%s", open ? "open" : "close",
+			(unsigned long long)cmd->id, max, msg,
+			open ? "" : "; the rule may still be in the firewall");
+		if (open)
+			engine_grant_failed(d->engine, cmd->id);
+		d->retry[i] = d->retry[--d->nretry];
+		retry_arm(d);
+		return;
+	}
+	log_warn("applier: %s %llu failed (%s); trying again in %llu s", open ? "open" : "close",
+		 (unsigned long long)cmd->id, msg, (unsigned long long)(RETRY_US / 1000000));
+	r->due = monotonic_us() + RETRY_US;
+	retry_arm(d);
+}
+
+static void on_applier_restart(void *ctx)
+{
+	struct daemon *d = ctx;
+	log_info("sending the %zu open grants to the new applier", engine_open_grants(d->engine));
+	engine_resend_grants(d->engine, realtime_us());
+}
+
+/* ---- grants on disk ----------------------------------------------------------- */
+
+static void grants_save(struct daemon *d, int sync)
+{
+	if (!d->state_dir)
+		return;
+	static char buf[GRANTS_STATE_MAX];
+	ssize_t n = engine_dump_grants(d->engine, buf, sizeof buf);
+	if (n < 0 || state_write(d->state_dir, GRANTS_STATE, buf, (size_t)n, sync) < 0) {
+		if (!d->grants_save_failed)
+			log_warn("cannot save the open grants in %s: %s", d->state_dir,
+				 n < 0 ? "too many" : strerror(errno));
+		d->grants_save_failed = 1;
+		return;
+	}
+	d->grants_save_failed = 0;
+}
+
+/* The grants a previous run left: closed in the firewall, and opened again
+ * for the time they have left. Before that, flush removes whatever else
+ * the firewall still holds from that run. */
+static void grants_load(struct daemon *d)
+{
+	struct apply_cmd flush = {.op = APPLY_FLUSH, .id = UINT64_MAX >> 1};
+	applier_send(d->ap, &flush);
+	if (!d->state_dir)
+		return;
+	static char buf[GRANTS_STATE_MAX];
+	char err[256];
+	if (state_read(d->state_dir, GRANTS_STATE, buf, sizeof buf) < 0) {
+		if (errno != ENOENT)
+			log_warn("cannot read the saved grants: %s", strerror(errno));
+		return;
+	}
+	int n = engine_restore_grants(d->engine, buf, realtime_us(), err, sizeof err);
+	if (n < 0)
+		log_warn("%s/%s: %s: saved grants ignored", d->state_dir, GRANTS_STATE, err);
+	else if (n > 0)
+		log_info("%d grants saved by the previous run, %zu still open", n, engine_open_grants(d->engine));
 }
 
 /* The applier's command line for the configured backend. */
@@ -153,10 +305,15 @@ static char **applier_argv(const struct config *cfg, const char *path)
 		n += 2;
 	for (char **p = a->close_argv; p && *p; p++)
 		n += 2;
-	char **argv = calloc(n + 2 * 64 + 8, sizeof *argv);
+	size_t nprefix = 0;
+	for (char **p = a->command_argv; p && *p; p++)
+		nprefix++;
+	char **argv = calloc(nprefix + n + 2 * 64 + 8, sizeof *argv);
 	if (!argv)
 		return NULL;
 	size_t i = 0;
+	for (char **p = a->command_argv; p && *p; p++)
+		argv[i++] = *p;	/* e.g. /usr/bin/sudo -n */
 	argv[i++] = (char *)path;
 	argv[i++] = "--backend";
 	argv[i++] = (char *)names[a->backend];
@@ -286,9 +443,50 @@ static int on_stop(sd_event_source *s, const struct signalfd_siginfo *si, void *
 	return sd_event_exit(d->ev, 0);
 }
 
+/* ---- privileges --------------------------------------------------------------------- */
+
+/* The process that reads attacker-shaped log lines keeps no privilege: once
+ * the applier runs (it keeps what it needs) and the sources are open, a
+ * daemon started as root becomes the configured user, and every capability
+ * (effective, permitted, inheritable, ambient) is dropped — also the
+ * CAP_NET_ADMIN a systemd unit grants as an ambient capability, which the
+ * applier inherited. */
+static int drop_privileges(const struct config *cfg)
+{
+	if (geteuid() == 0 && cfg->user) {
+		struct passwd *pw = getpwnam(cfg->user);
+		if (!pw) {
+			log_err("user %s: no such user", cfg->user);
+			return -1;
+		}
+		if (pw->pw_uid == 0) {
+			log_err("user %s: is root; name an unprivileged user", cfg->user);
+			return -1;
+		}
+		if (initgroups(pw->pw_name, pw->pw_gid) < 0 || setgid(pw->pw_gid) < 0 || setuid(pw->pw_uid) < 0) {
+			log_err("cannot become user %s: %s", cfg->user, strerror(errno));
+			return -1;
+		}
+	} else if (geteuid() == 0) {
+		log_warn("running as root: set 'user:' so that the process reading logs is not root");
+	}
+	prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0);
+	struct __user_cap_header_struct h = {.version = _LINUX_CAPABILITY_VERSION_3};
+	struct __user_cap_data_struct none[2] = {{0}};
+	if (syscall(SYS_capset, &h, none) < 0) {
+		log_err("cannot drop capabilities: %s", strerror(errno));
+		return -1;
+	}
+	/* A restarted applier started through sudo needs new privileges. */
+	if (!cfg->applier.command_argv)
+		prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0);
+	log_info("reading logs as uid %u with no capabilities", (unsigned)getuid());
+	return 0;
+}
+
 /* ---- start and stop ----------------------------------------------------------------- */
 
-static const char *prepare_state_dir(const char *dir)
+static const char *prepare_state_dir(const char *dir, const char *user)
 {
 	if (!dir)
 		return NULL;
@@ -296,7 +494,11 @@ static const char *prepare_state_dir(const char *dir)
 		log_warn("state directory %s: %s: positions will not be kept across restarts", dir, strerror(errno));
 		return NULL;
 	}
-	if (access(dir, W_OK) < 0)
+	/* Started as root, the daemon writes its state as the user it becomes. */
+	struct passwd *pw = user && geteuid() == 0 ? getpwnam(user) : NULL;
+	if (pw && chown(dir, pw->pw_uid, pw->pw_gid) < 0)
+		log_warn("state directory %s: chown: %s", dir, strerror(errno));
+	if (!pw && access(dir, W_OK) < 0)
 		log_warn("state directory %s is not writable: positions will not be kept across restarts", dir);
 	return dir;
 }
@@ -314,7 +516,7 @@ int daemon_run(struct config *cfg, const struct daemon_opts *o)
 		config_free(&d.cfg);
 		return 2;
 	}
-	d.state_dir = prepare_state_dir(o->state_dir ? o->state_dir : d.cfg.state_dir);
+	d.state_dir = prepare_state_dir(o->state_dir ? o->state_dir : d.cfg.state_dir, d.cfg.user);
 
 	sigset_t mask;
 	sigemptyset(&mask);
@@ -331,22 +533,26 @@ int daemon_run(struct config *cfg, const struct daemon_opts *o)
 	    sd_event_add_signal(d.ev, NULL, SIGINT, on_stop, &d) < 0 ||
 	    sd_event_add_signal(d.ev, NULL, SIGHUP, on_hup, &d) < 0 ||
 	    sd_event_add_time(d.ev, &d.timer, CLOCK_REALTIME, UINT64_MAX, 0, on_timer, &d) < 0 ||
+	    sd_event_add_time(d.ev, &d.retry_timer, CLOCK_MONOTONIC, UINT64_MAX, 0, on_retry, &d) < 0 ||
 	    sd_event_add_post(d.ev, &post, on_post, &d) < 0) {
 		log_err("cannot set up the event loop");
 		goto out;
 	}
 	sd_event_source_set_enabled(d.timer, SD_EVENT_OFF);
+	sd_event_source_set_enabled(d.retry_timer, SD_EVENT_OFF);
 
 	if (!(argv = applier_argv(&d.cfg, o->applier_path)) ||
 	    !(d.ap = applier_new(d.ev, argv, on_reply, &d)))
 		goto out;
 	char err[1024];
+	applier_on_restart(d.ap, on_applier_restart);
 	if (!(d.engine = engine_new(&d.cfg, d.ap, NULL, 0, err, sizeof err))) {
 		log_err("%s", err);
 		rc = 2;
 		goto out;
 	}
-	if (sources_start(&d, 0) < 0)
+	grants_load(&d);
+	if (sources_start(&d, 0) < 0 || drop_privileges(&d.cfg) < 0)
 		goto out;
 
 	log_info("following %zu sources with %zu doors (state in %s)", d.nsrc, d.cfg.ndoors,
@@ -369,10 +575,13 @@ out:
 			log_warn("the applier did not answer every request before stopping");
 		applier_free(d.ap);
 	}
+	if (d.engine)
+		grants_save(&d, 1);
 	engine_free(d.engine);
 	free(argv);
 	sd_event_source_disable_unref(post);
 	sd_event_source_disable_unref(d.timer);
+	sd_event_source_disable_unref(d.retry_timer);
 	sd_event_unref(d.ev);
 	config_free(&d.cfg);
 	return rc;

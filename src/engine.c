@@ -18,6 +18,7 @@ struct engine {
 	FILE *out;
 	int print_events;
 	int warm;		/* lines read again after a restart: rebuild, never open */
+	int grants_dirty;	/* the table changed since engine_grants_dirty() */
 	int64_t clock;
 	struct engine_stats stats;
 };
@@ -35,6 +36,22 @@ static void print_knock(struct engine *e, const struct knock *k)
 			knock_flags_str(k->flags, f));
 	else
 		fprintf(e->out, "\"sport\":%u,\"dport\":%u}\n", k->sport, k->port);
+}
+
+static void send_cmd(struct engine *e, enum apply_op op, const struct grant *g, int64_t now)
+{
+	if (!e->ap)
+		return;
+	struct apply_cmd cmd = {.op = op, .id = g->id, .family = g->family, .proto = g->proto, .port = g->port};
+	memcpy(cmd.addr, g->src, sizeof cmd.addr);
+	snprintf(cmd.door, sizeof cmd.door, "%s", g->door);
+	if (op == APPLY_OPEN) {
+		/* Seconds left, rounded up: the firewall may keep it a little
+		 * longer, the daemon's own close ends it on time. */
+		int64_t left = (g->expires_us - now + 999999) / 1000000;
+		cmd.seconds = (uint32_t)(left < 1 ? 1 : left > 31536000 ? 31536000 : left);
+	}
+	applier_send(e->ap, &cmd);
 }
 
 static void on_grant(void *ctx, enum grant_event ev, const struct grant *g, int64_t now)
@@ -66,24 +83,8 @@ static void on_grant(void *ctx, enum grant_event ev, const struct grant *g, int6
 			ev == GRANT_OPEN ? "opened" : "extended", knock_proto_str(g->proto), g->port, s,
 			knock_time_str(g->expires_us, x));
 
-	if (!e->ap)
-		return;
-	struct apply_cmd cmd = {
-		.op = ev == GRANT_CLOSE ? APPLY_CLOSE : APPLY_OPEN,
-		.id = g->id,
-		.family = g->family,
-		.proto = g->proto,
-		.port = g->port,
-	};
-	memcpy(cmd.addr, g->src, sizeof cmd.addr);
-	snprintf(cmd.door, sizeof cmd.door, "%s", g->door);
-	if (ev != GRANT_CLOSE) {
-		/* Seconds left, rounded up: the firewall may keep it a little
-		 * longer, the daemon's own close ends it on time. */
-		int64_t left = (g->expires_us - now + 999999) / 1000000;
-		cmd.seconds = (uint32_t)(left < 1 ? 1 : left > 31536000 ? 31536000 : left);
-	}
-	applier_send(e->ap, &cmd);
+	e->grants_dirty = 1;
+	send_cmd(e, ev == GRANT_CLOSE ? APPLY_CLOSE : APPLY_OPEN, g, now);
 }
 
 static void on_open(void *ctx, const struct door_conf *door, const struct knock *k)
@@ -181,6 +182,85 @@ void engine_close_all(struct engine *e, int64_t now)
 size_t engine_open_grants(const struct engine *e)
 {
 	return grants_count(e->grants);
+}
+
+int engine_grants_dirty(struct engine *e)
+{
+	int d = e->grants_dirty;
+	e->grants_dirty = 0;
+	return d;
+}
+
+ssize_t engine_dump_grants(const struct engine *e, char *buf, size_t len)
+{
+	return grants_dump(e->grants, buf, len);
+}
+
+int engine_restore_grants(struct engine *e, const char *text, int64_t now, char *err, size_t errlen)
+{
+	size_t before = grants_count(e->grants);
+	int n = grants_restore(e->grants, text, err, errlen);
+	if (n < 0)
+		return -1;
+	/* Each restored grant is closed first (the firewall may hold it from
+	 * the previous run, and commands are not idempotent), then opened
+	 * again for the time it has left. */
+	for (size_t i = before; i < grants_count(e->grants);) {
+		const struct grant *g = grants_at(e->grants, i);
+		send_cmd(e, APPLY_CLOSE, g, now);
+		if (g->expires_us > now) {
+			send_cmd(e, APPLY_OPEN, g, now);
+			i++;
+		} else {
+			grants_drop(e->grants, g->id);
+		}
+	}
+	e->grants_dirty = 1;
+	return n;
+}
+
+void engine_resend_grants(struct engine *e, int64_t now)
+{
+	/* Close first: a new applier does not know what the old one added,
+	 * and a command backend's open is not idempotent. */
+	for (size_t i = 0; i < grants_count(e->grants); i++) {
+		send_cmd(e, APPLY_CLOSE, grants_at(e->grants, i), now);
+		send_cmd(e, APPLY_OPEN, grants_at(e->grants, i), now);
+	}
+}
+
+int engine_resend_grant(struct engine *e, uint64_t id, int64_t now)
+{
+	for (size_t i = 0; i < grants_count(e->grants); i++) {
+		if (grants_at(e->grants, i)->id == id) {
+			send_cmd(e, APPLY_OPEN, grants_at(e->grants, i), now);
+			return 1;
+		}
+	}
+	return 0;
+}
+
+void engine_grant_failed(struct engine *e, uint64_t id)
+{
+	for (size_t i = 0; i < grants_count(e->grants); i++) {
+		const struct grant *g = grants_at(e->grants, i);
+		if (g->id != id)
+			continue;
+		char s[KNOCK_ADDRSTRLEN];
+		log_err("door %s: %s/%u for %s could not be opened; the grant is dropped", g->door,
+			knock_proto_str(g->proto), g->port, knock_addr_str(g->family, g->src, s));
+		grants_drop(e->grants, id);
+		e->grants_dirty = 1;
+		return;
+	}
+}
+
+int engine_grant_open(const struct engine *e, uint64_t id)
+{
+	for (size_t i = 0; i < grants_count(e->grants); i++)
+		if (grants_at(e->grants, i)->id == id)
+			return 1;
+	return 0;
 }
 
 void engine_set_warm(struct engine *e, int warm)

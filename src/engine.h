@@ -7,6 +7,7 @@
 
 #include <stdint.h>
 #include <stdio.h>
+#include <sys/types.h>
 
 #include "applier.h"
 #include "config.h"
@@ -49,6 +50,23 @@ void engine_finish(struct engine *e);
 /* The latest time seen in the log or passed to engine_advance. */
 int64_t engine_clock(const struct engine *e);
 
+/* Grants and the firewall. Whether the table changed since the last call
+ * (then the daemon saves it). */
+int engine_grants_dirty(struct engine *e);
+ssize_t engine_dump_grants(const struct engine *e, char *buf, size_t len);
+/* Takes the grants a previous run saved: each is closed in the firewall and
+ * opened again for the time it has left; expired ones stay closed. Returns
+ * how many were read, or -1 with err set. */
+int engine_restore_grants(struct engine *e, const char *text, int64_t now, char *err, size_t errlen);
+/* Sends every open grant to the applier again (it restarted): close, then
+ * open for the time it has left. */
+void engine_resend_grants(struct engine *e, int64_t now);
+/* Sends the open request of grant ID again; 0 if it is no longer open. */
+int engine_resend_grant(struct engine *e, uint64_t id, int64_t now);
+/* The applier could not open grant ID: forget it (with an error message). */
+void engine_grant_failed(struct engine *e, uint64_t id);
+/* Whether grant ID is open. */
+int engine_grant_open(const struct engine *e, uint64_t id);
 /* Closes every open grant now (the daemon stops). */
 void engine_close_all(struct engine *e, int64_t now);
 size_t engine_open_grants(const struct engine *e);

@@ -6,9 +6,14 @@
  * expiry is cached for the per-line check. */
 #include "grants.h"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+
+#include "knock.h"
 
 struct grants {
 	struct grant *g;
@@ -114,4 +119,93 @@ int64_t grants_next_deadline(const struct grants *t)
 size_t grants_count(const struct grants *t)
 {
 	return t->n;
+}
+
+const struct grant *grants_at(const struct grants *t, size_t i)
+{
+	return i < t->n ? &t->g[i] : NULL;
+}
+
+void grants_drop(struct grants *t, uint64_t id)
+{
+	for (size_t i = 0; i < t->n; i++) {
+		if (t->g[i].id == id) {
+			t->g[i] = t->g[--t->n];
+			recompute(t);
+			return;
+		}
+	}
+}
+
+ssize_t grants_dump(const struct grants *t, char *buf, size_t len)
+{
+	size_t n = 0;
+	for (size_t i = 0; i < t->n; i++) {
+		const struct grant *g = &t->g[i];
+		char a[KNOCK_ADDRSTRLEN];
+		int w = snprintf(buf + n, len - n, "%llu %s %s %s %u %lld %lld %s\n", (unsigned long long)g->id,
+				 g->family == AF_INET ? "inet" : "inet6", knock_addr_str(g->family, g->src, a),
+				 knock_proto_str(g->proto), g->port, (long long)g->opened_us, (long long)g->expires_us,
+				 g->door);
+		if (w < 0 || (size_t)w >= len - n)
+			return -1;
+		n += (size_t)w;
+	}
+	if (n < len)
+		buf[n] = '\0';
+	return (ssize_t)n;
+}
+
+int grants_restore(struct grants *t, const char *text, char *err, size_t errlen)
+{
+	int count = 0, lineno = 0;
+	const char *p = text;
+	while (*p) {
+		const char *nl = strchr(p, '\n');
+		size_t len = nl ? (size_t)(nl - p) : strlen(p);
+		char line[256];
+		lineno++;
+		if (len >= sizeof line) {
+			snprintf(err, errlen, "line %d: too long", lineno);
+			return -1;
+		}
+		memcpy(line, p, len);
+		line[len] = '\0';
+		p += len + (nl ? 1 : 0);
+		if (!len)
+			continue;
+		unsigned long long id;
+		char fam[8], addr[64], proto[8], door[GRANT_DOOR_MAX + 1];
+		unsigned port;
+		long long opened, expires;
+		int end = 0;
+		struct grant g = {0};
+		if (sscanf(line, "%llu %7s %63s %7s %u %lld %lld %64s%n", &id, fam, addr, proto, &port, &opened,
+			   &expires, door, &end) != 8 || line[end] != '\0' || id == 0 || port > 65535) {
+			snprintf(err, errlen, "line %d: malformed", lineno);
+			return -1;
+		}
+		g.family = strcmp(fam, "inet") == 0 ? AF_INET : strcmp(fam, "inet6") == 0 ? AF_INET6 : 0;
+		g.proto = strcmp(proto, "tcp") == 0 ? IPPROTO_TCP : strcmp(proto, "udp") == 0 ? IPPROTO_UDP
+			  : strcmp(proto, "icmp") == 0 ? IPPROTO_ICMP : strcmp(proto, "icmpv6") == 0 ? IPPROTO_ICMPV6 : 0;
+		if (!g.family || !g.proto || inet_pton(g.family, addr, g.src) != 1) {
+			snprintf(err, errlen, "line %d: malformed", lineno);
+			return -1;
+		}
+		if (t->n == t->max) {
+			snprintf(err, errlen, "more grants than max_grants");
+			return -1;
+		}
+		g.id = id;
+		g.port = (uint16_t)port;
+		g.opened_us = opened;
+		g.expires_us = expires;
+		snprintf(g.door, sizeof g.door, "%s", door);
+		t->g[t->n++] = g;
+		if (id >= t->next_id)
+			t->next_id = id + 1;
+		count++;
+	}
+	recompute(t);
+	return count;
 }

@@ -5,6 +5,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "config.h"
 
@@ -40,5 +41,20 @@ void grants_expire(struct grants *g, int64_t now);
 void grants_close_all(struct grants *g, int64_t now);
 int64_t grants_next_deadline(const struct grants *g);
 size_t grants_count(const struct grants *g);
+/* The I-th open grant (0 <= i < grants_count), e.g. to send them again to a
+ * restarted applier. */
+const struct grant *grants_at(const struct grants *g, size_t i);
+/* Forgets grant ID without a close event (the firewall refused it). */
+void grants_drop(struct grants *g, uint64_t id);
+
+/* Persistence: the table as text, one grant a line:
+ *   ID FAMILY ADDRESS PROTO PORT OPENED_US EXPIRES_US DOOR
+ * grants_dump writes it into BUF (returns the length, or -1 if it does not
+ * fit); grants_restore reads such text back, taking every grant whatever its
+ * expiry (the caller closes the expired ones), and returns how many, or -1
+ * with a message in err for a malformed line. IDs continue after the
+ * largest restored. */
+ssize_t grants_dump(const struct grants *g, char *buf, size_t len);
+int grants_restore(struct grants *g, const char *text, char *err, size_t errlen);
 
 #endif

@@ -13,6 +13,7 @@
 #include "config.h"
 #include "daemon.h"
 #include "engine.h"
+#include "knockd_import.h"
 #include "log.h"
 
 #ifndef LOGKNOCK_SYSCONFDIR
@@ -46,6 +47,7 @@ static void usage(FILE *f)
 		"Usage: logknockd [-c FILE] [--state-dir DIR] [-v] [-q]\n"
 		"       logknockd [-c FILE] --check-config\n"
 		"       logknockd [-c FILE] --replay FILE|- [--print-events] [--format syslog|ulogd]\n"
+		"       logknockd --import-knockd /etc/knockd.conf > logknockd.yaml\n"
 		"\n"
 		"Without --replay or --check-config, follows the configured sources in the\n"
 		"foreground until SIGTERM or SIGINT; SIGHUP reloads the configuration.\n"
@@ -59,6 +61,8 @@ static void usage(FILE *f)
 		"      --print-events  with --replay: also print every knock parsed\n"
 		"      --format FMT    with --replay: how lines are laid out: syslog (default; also\n"
 		"                      journalctl output) or ulogd (ulogd2 LOGEMU, no kernel tag)\n"
+		"      --import-knockd FILE  print a configuration equivalent to knockd's FILE;\n"
+		"                      what cannot be carried over is named on stderr\n"
 		"  -v, --verbose       more messages (repeat for debug)\n"
 		"  -q, --quiet         warnings and errors only\n"
 		"  -h, --help          this text\n"
@@ -102,12 +106,12 @@ static const char *applier_path(const struct config *cfg, char *buf, size_t len)
 	return LOGKNOCK_LIBEXECDIR "/logknock-apply";
 }
 
-static void on_reply(void *ctx, uint64_t id, int ok, const char *msg)
+static void on_reply(void *ctx, const struct apply_cmd *cmd, int ok, const char *msg)
 {
 	unsigned *failed = ctx;
 	if (!ok) {
 		(*failed)++;
-		log_err("applier: request %llu failed: %s", (unsigned long long)id, msg);
+		log_err("applier: request %llu failed: %s", (unsigned long long)cmd->id, msg);
 	}
 }
 
@@ -233,7 +237,7 @@ static int run_replay(const struct config *cfg, const struct options *o)
 
 int main(int argc, char **argv)
 {
-	enum { OPT_CHECK = 256, OPT_REPLAY, OPT_EVENTS, OPT_FORMAT, OPT_VERSION, OPT_STATE };
+	enum { OPT_CHECK = 256, OPT_REPLAY, OPT_EVENTS, OPT_FORMAT, OPT_VERSION, OPT_STATE, OPT_IMPORT };
 	static const struct option longopts[] = {
 		{"config", required_argument, NULL, 'c'},
 		{"check-config", no_argument, NULL, OPT_CHECK},
@@ -241,6 +245,7 @@ int main(int argc, char **argv)
 		{"print-events", no_argument, NULL, OPT_EVENTS},
 		{"format", required_argument, NULL, OPT_FORMAT},
 		{"state-dir", required_argument, NULL, OPT_STATE},
+		{"import-knockd", required_argument, NULL, OPT_IMPORT},
 		{"verbose", no_argument, NULL, 'v'},
 		{"quiet", no_argument, NULL, 'q'},
 		{"help", no_argument, NULL, 'h'},
@@ -257,6 +262,10 @@ int main(int argc, char **argv)
 		case OPT_REPLAY: o.replay = optarg; break;
 		case OPT_EVENTS: o.print_events = 1; break;
 		case OPT_STATE: o.state_dir = optarg; break;
+		case OPT_IMPORT:
+			/* Migration: print an equivalent configuration, say what
+			 * could not be carried over. */
+			return knockd_import(optarg, stdout, stderr);
 		case OPT_FORMAT:
 			if (strcmp(optarg, "syslog") == 0)
 				o.format = FORMAT_SYSLOG;

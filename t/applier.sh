@@ -20,8 +20,14 @@ if command -v timeout >/dev/null 2>&1; then
 else
 	bound=
 fi
+# Each worker first says "ready" (checked below); the other tests look at
+# the replies after it.
 apply() {
-	$bound "$APPLY" "$@"
+	{
+		$bound "$APPLY" "$@"
+		echo $? >"$tmp/rc"
+	} | sed '1{/^ready$/d;}'
+	return "$(cat "$tmp/rc")"
 }
 
 n=0
@@ -128,6 +134,36 @@ apply --backend log --open /bin/true </dev/null >/dev/null 2>&1
 check "--open with the log backend: exit 2" test $? -eq 2
 apply --backend log extra </dev/null >/dev/null 2>&1
 check "extra argument: exit 2" test $? -eq 2
+
+# ---- the keeper: a crashed worker is replaced ---------------------------------
+
+printf 'open 1 inet 192.0.2.2 tcp 22 30\n' | $bound "$APPLY" --backend log >"$tmp/out" 2>/dev/null
+printf 'ready\nok 1\n' >"$tmp/want"
+same "a worker says ready before its first reply" "$tmp/want" "$tmp/out"
+
+if command -v pgrep >/dev/null 2>&1; then
+	mkfifo "$tmp/fifo"
+	$bound "$APPLY" --backend log <"$tmp/fifo" >"$tmp/kout" 2>"$tmp/kerr" &
+	keeper=$!
+	exec 7>"$tmp/fifo"
+	printf 'open 1 inet 192.0.2.2 tcp 22 30\n' >&7
+	i=0
+	while [ $i -lt 250 ] && ! grep -q '^ok 1$' "$tmp/kout"; do sleep 0.02; i=$((i + 1)); done
+	worker=$(pgrep -P "$(pgrep -P "$keeper" -x logknock-apply || echo "$keeper")" -x logknock-apply || pgrep -P "$keeper" -x logknock-apply)
+	[ -n "$worker" ] && kill -KILL $worker
+	i=0
+	while [ $i -lt 250 ] && [ "$(grep -c '^ready$' "$tmp/kout")" -lt 2 ]; do sleep 0.02; i=$((i + 1)); done
+	printf 'open 2 inet 192.0.2.3 tcp 22 30\n' >&7
+	i=0
+	while [ $i -lt 250 ] && ! grep -q '^ok 2$' "$tmp/kout"; do sleep 0.02; i=$((i + 1)); done
+	exec 7>&-
+	wait $keeper
+	printf 'ready\nok 1\nready\nok 2\n' >"$tmp/want"
+	same "a killed worker is replaced: ready again, later requests answered" "$tmp/want" "$tmp/kout"
+	check "the keeper says the worker was killed" grep -q "worker killed by signal 9" "$tmp/kerr"
+else
+	ok "# SKIP pgrep missing: keeper restart not tested"
+fi
 
 # ---- command backend ------------------------------------------------------
 

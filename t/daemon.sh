@@ -5,7 +5,7 @@
 # loses and repeats nothing, and SIGTERM closes what is open.
 . "${top_srcdir:-$(dirname "$0")/..}/t/lib.sh"
 need_binaries
-plan 17
+plan 19
 
 LOG=$TMP/kern.log
 STATE=$TMP/state
@@ -58,7 +58,16 @@ wait_for() {
 	done
 	return 1
 }
-count() { grep -c -- "$2" "$1" 2>/dev/null; }
+# wait_count FILE PATTERN N: true as soon as FILE has N lines matching.
+wait_count() {
+	i=0
+	while [ $i -lt 250 ]; do
+		[ "$(grep -c -- "$2" "$1" 2>/dev/null)" -ge "$3" ] && return 0
+		sleep 0.02
+		i=$((i + 1))
+	done
+	return 1
+}
 
 PID=
 start() {
@@ -123,15 +132,21 @@ write_conf <<EOF
     sequence: [tcp/7004]
     open: [tcp/443]
     duration: 2s
+  - name: long
+    sequence: [tcp/7005]
+    open: [tcp/8443]
+    duration: 60s
 EOF
 kill -HUP "$PID"
-check "reload with a good configuration" wait_for "$TMP/d.err" "reloaded $TMP/conf.yaml: 2 doors"
+check "reload with a good configuration" wait_for "$TMP/d.err" "reloaded $TMP/conf.yaml: 3 doors"
 knock 192.0.2.8 7004
 check "a door added by the reload opens" wait_for "$CMDS" "^open web inet 192.0.2.8 tcp 443 2$"
 knock 192.0.2.7 9000
 check "an attempt begun before the reload completes after it" wait_for "$CMDS" "^open ssh inet 192.0.2.7 "
 
 # kill -9 in the middle of a sequence; the last knock arrives while down.
+knock 192.0.2.12 7005
+wait_for "$CMDS" "^open long inet 192.0.2.12 tcp 8443 60$" >/dev/null
 knock 192.0.2.9 7000
 knock 192.0.2.9 8000
 wait_for "$TMP/d.err" "knock .* tcp/8000 from 192.0.2.9" >/dev/null
@@ -142,8 +157,16 @@ check "restart after kill -9" start
 check "a knock logged while the daemon was down completes the sequence" \
 	wait_for "$CMDS" "^open ssh inet 192.0.2.9 "
 sleep 0.5
-check "no line is processed twice: every door opened once per source" \
-	sh -c "[ \$(grep -c '^open ' '$CMDS') -eq \$(grep '^open ' '$CMDS' | sort -u | wc -l) ]"
+check "no line is processed twice: every sequence was recognised once" \
+	sh -c "[ \$(grep -c 'door [a-z]*: opened' '$TMP/d.err') -eq \$(grep -o 'door [a-z]*: opened .* for [0-9.]*' '$TMP/d.err' | sort -u | wc -l) ]"
+check "grants open at the kill are taken over: closed, then opened again for the time left" \
+	sh -c "grep -q 'grants saved by the previous run' '$TMP/d.err' && grep -A1 '^close long 192.0.2.12 tcp 8443$' '$CMDS' | grep -q '^open long inet 192.0.2.12 tcp 8443 [0-9]*$' && [ \$(grep -c '^open long inet 192.0.2.12 ' '$CMDS') -eq 2 ]"
+
+# The applier's worker crashes: a new one takes over the open grants.
+worker=$(pgrep -P "$(pgrep -P "$PID" -x logknock-apply)" -x logknock-apply)
+kill -KILL $worker
+check "a crashed applier is replaced and the open grants are sent to it again" \
+	wait_count "$CMDS" "^open long inet 192.0.2.12 " 3
 
 # SIGTERM with a grant open: it is closed before the daemon exits.
 knock 192.0.2.10 7004

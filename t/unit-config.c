@@ -462,6 +462,29 @@ static void test_tcp_flags(void **state)
 	}
 }
 
+static void test_privileges_and_stop(void **state)
+{
+	(void)state;
+	struct config cfg;
+	load_ok("user: logknock\nkeep_open_on_exit: yes\nsources:\n  - file: \"-\"\n"
+		"applier:\n  backend: nft\n  command: [/usr/bin/sudo, -n]\n" PREFIX DOOR, &cfg);
+	assert_string_equal(cfg.user, "logknock");
+	assert_true(cfg.keep_open_on_exit);
+	assert_int_equal(cfg.nsources, 1);
+	assert_string_equal(cfg.sources[0].arg, "-");
+	assert_int_equal(cfg.applier.backend, BACKEND_NFT);
+	assert_string_equal(cfg.applier.command_argv[0], "/usr/bin/sudo");
+	assert_string_equal(cfg.applier.command_argv[1], "-n");
+	assert_null(cfg.applier.command_argv[2]);
+	config_free(&cfg);
+
+	load_ok(PREFIX DOOR, &cfg);
+	assert_null(cfg.user);
+	assert_false(cfg.keep_open_on_exit);
+	assert_null(cfg.applier.command_argv);
+	config_free(&cfg);
+}
+
 static void test_kmsg_false_omitted(void **state)
 {
 	(void)state;
@@ -539,6 +562,11 @@ struct error_case {
 static const struct error_case error_cases[] = {
 	/* the top level */
 	{"empty file", "", ":1:1: expected a mapping at the top level"},
+	{"user not a name", "user: \"root; rm\"\n" PREFIX DOOR, ":1:7: user: expected a user name"},
+	{"keep_open_on_exit not a boolean", "keep_open_on_exit: maybe\n" PREFIX DOOR,
+	 ":1:20: keep_open_on_exit: expected true or false"},
+	{"applier command relative", "applier:\n  command: [sudo, -n]\n" PREFIX DOOR,
+	 ":2:13: applier: command: the program must be an absolute path"},
 	{"only a comment", "# nothing here\n", ":1:1: expected a mapping at the top level"},
 	{"scalar document", "hello\n", ":1:1: expected a mapping at the top level"},
 	{"list document", "- a\n- b\n", ":1:1: expected a mapping at the top level"},
@@ -865,6 +893,7 @@ int main(void)
 		cmocka_unit_test(test_prefix_list),
 		cmocka_unit_test(test_patterns_without_prefix),
 		cmocka_unit_test(test_tcp_flags),
+		cmocka_unit_test(test_privileges_and_stop),
 		cmocka_unit_test(test_kmsg_false_omitted),
 		cmocka_unit_test(test_aliases),
 		cmocka_unit_test(test_limits_ok),
