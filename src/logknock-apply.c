@@ -28,6 +28,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/pidfd.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -37,6 +38,9 @@
 #define ARG_MAX_LEN 4096		/* one template argument, without its NUL */
 #define OPEN_MAX_IDS 65536		/* IDs remembered as open */
 #define TIMEOUT_DEFAULT_MS 5000
+#define KEEPER_BACKOFF_MIN_MS 200	/* a crashed worker is replaced after this, */
+#define KEEPER_BACKOFF_MAX_MS 30000	/* doubling up to this */
+#define KEEPER_STABLE_MS 60000		/* a worker that lived this long resets it */
 #define TIMEOUT_MAX_MS 600000
 
 struct app {
@@ -248,6 +252,7 @@ const struct apply_backend apply_backend_log = {
 static const struct apply_backend *const backends[] = {
 	&apply_backend_log,
 	&apply_backend_command,
+	&apply_backend_nft,
 };
 
 /* ---- requests ------------------------------------------------------------ */
@@ -406,6 +411,8 @@ static void usage(FILE *f)
 	fprintf(f, "usage: logknock-apply --backend log\n"
 		   "       logknock-apply --backend command [--timeout MS] --open ARG [--open ARG...]\n"
 		   "                      --close ARG [--close ARG...]\n"
+		   "       logknock-apply --backend nft|iptables|ipset [--timeout MS] [--name NAME]\n"
+		   "                      --guard tcp/PORT|udp/PORT [--guard ...]\n"
 		   "Reads requests (open/close/flush) on stdin and answers each on stdout.\n"
 		   "Placeholders in ARG: %%IP%% %%PROTO%% %%PORT%% %%DOOR%% %%FAMILY%% %%SECONDS%%\n");
 }
@@ -449,6 +456,69 @@ static void sane_fds(void)
 			close(nul);
 			exit(1);
 		}
+	}
+}
+
+static int64_t now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* One worker: sets the backend up, says "ready", serves until stdin ends.
+ * Exit status 0 at the end of input, 2 when the backend cannot be set up. */
+static int work(struct app *a)
+{
+	prctl(PR_SET_PDEATHSIG, SIGTERM);
+	char err[512];
+	if (!(a->st = a->be->create(&a->o, err, sizeof err))) {
+		fprintf(stderr, "logknock-apply: %s\n", err);
+		return 2;
+	}
+	if (write_all(STDOUT_FILENO, "ready\n", 6) < 0)
+		return 1;
+	serve(a);
+	if (a->n)
+		log_info("exiting with %zu rule%s still open", a->n, a->n == 1 ? "" : "s");
+	free(a->ents);
+	free(a->slots);
+	a->be->destroy(a->st);
+	return 0;
+}
+
+/* The keeper: this process keeps the privileges the daemon gave up and
+ * replaces a worker that crashed, so that a restarted applier can still
+ * change the firewall. Each new worker says "ready"; the daemon then sends
+ * the grants that should be open again. */
+static int keep(struct app *a)
+{
+	unsigned delay_ms = KEEPER_BACKOFF_MIN_MS;
+	for (;;) {
+		int64_t started = now_ms();
+		pid_t w = fork();
+		if (w < 0) {
+			log_err("cannot start a worker: %s", strerror(errno));
+			return 1;
+		}
+		if (w == 0)
+			_exit(work(a));
+		int status;
+		while (waitpid(w, &status, 0) < 0)
+			if (errno != EINTR)
+				return 1;
+		/* An exit is the worker's own decision (end of input, a daemon
+		 * gone, a backend that cannot be set up); only a crash is
+		 * replaced. */
+		if (WIFEXITED(status))
+			return WEXITSTATUS(status);
+		log_err("worker killed by signal %d; starting another in %u ms", WTERMSIG(status), delay_ms);
+		if (now_ms() - started > KEEPER_STABLE_MS)
+			delay_ms = KEEPER_BACKOFF_MIN_MS;
+		struct timespec ts = {.tv_sec = delay_ms / 1000, .tv_nsec = (long)(delay_ms % 1000) * 1000000};
+		while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+			;
+		delay_ms = delay_ms * 2 > KEEPER_BACKOFF_MAX_MS ? KEEPER_BACKOFF_MAX_MS : delay_ms * 2;
 	}
 }
 
@@ -546,20 +616,6 @@ int main(int argc, char **argv)
 		fatal_usage("--open and --close belong to --backend command");
 	if (a.be == &apply_backend_log && timeout_set)
 		fatal_usage("--timeout does not apply to --backend log");
-	char err[512];
-	if (!(a.st = a.be->create(&a.o, err, sizeof err))) {
-		fprintf(stderr, "logknock-apply: %s\n", err);
-		return 2;
-	}
-
-	serve(&a);
-
-	if (a.n)
-		log_info("exiting with %zu rule%s still open", a.n, a.n == 1 ? "" : "s");
-	free(a.ents);
-	free(a.slots);
-	a.be->destroy(a.st);
-	free(a.o.open_t);
-	free(a.o.close_t);
+	return keep(&a);
 	return 0;
 }
