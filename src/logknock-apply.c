@@ -253,6 +253,8 @@ static const struct apply_backend *const backends[] = {
 	&apply_backend_log,
 	&apply_backend_command,
 	&apply_backend_nft,
+	&apply_backend_iptables,
+	&apply_backend_ipset,
 };
 
 /* ---- requests ------------------------------------------------------------ */

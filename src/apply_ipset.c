@@ -1,0 +1,192 @@
+/* apply_ipset.c — the ipset backend: a grant is an entry of a set with its
+ * own timeout, and the kernel removes it when the time is up, even if the
+ * daemon is gone.
+ *
+ *   ipset create logknock4 hash:ip,port family inet timeout 0 -exist   (logknock6: inet6)
+ *   ipset add logknock4 192.0.2.2,tcp:22 timeout 30 -exist            open, and refresh
+ *   ipset del logknock4 192.0.2.2,tcp:22 -exist                       close
+ *   ipset flush logknock4                                             flush
+ *
+ * `-exist` makes an add of an entry already there replace its timeout, which
+ * is what a refresh (and an open re-sent after a restart) needs. The sets are
+ * used by the chain LOGKNOCK of iptables/ip6tables (apply_xt.c):
+ *
+ *   INPUT     -j LOGKNOCK                                           (position 1)
+ *   LOGKNOCK  -m set --match-set logknock4 src,dst -m comment --comment logknock-set -j ACCEPT
+ *             -p tcp --dport 22 -m conntrack --ctstate NEW -m comment --comment logknock-guard -j DROP
+ *
+ * ICMP grants are entries icmp:TYPE/0 (ipv6-icmp:TYPE/0): ipset matches the
+ * code too, and the protocol carries only the type, so only code 0 is let
+ * through (echo request: 8/0, 128/0). */
+#include "apply_backend.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include "apply_xt.h"
+#include "log.h"
+
+#define IPSET "/usr/sbin/ipset"
+#define IPSET_NAME_MAX 31		/* IPSET_MAXNAMELEN - 1 */
+#define IPSET_TIMEOUT_MAX 2147483	/* seconds; the kernel refuses more */
+
+struct ips {
+	char chain[XT_CHAIN_MAX + 1];
+	char set4[IPSET_NAME_MAX + 1], set6[IPSET_NAME_MAX + 1];
+	int timeout_ms;
+};
+
+static const char *set_of(const struct ips *s, int family)
+{
+	return family == AF_INET6 ? s->set6 : s->set4;
+}
+
+/* "192.0.2.2,tcp:22", "2001:db8::2,ipv6-icmp:128/0" */
+static int entry(const struct apply_cmd *c, char *buf, size_t buflen, char *msg, size_t msglen)
+{
+	char addr[INET6_ADDRSTRLEN];
+	if (!inet_ntop(c->family, c->addr, addr, sizeof addr)) {
+		snprintf(msg, msglen, "cannot format address");
+		return -1;
+	}
+	const char *proto, *code = "";
+	switch (c->proto) {
+	case IPPROTO_TCP: proto = "tcp"; break;
+	case IPPROTO_UDP: proto = "udp"; break;
+	case IPPROTO_ICMP: proto = "icmp"; code = "/0"; break;
+	case IPPROTO_ICMPV6: proto = "ipv6-icmp"; code = "/0"; break;
+	default:
+		snprintf(msg, msglen, "unsupported protocol %u", (unsigned)c->proto);
+		return -1;
+	}
+	int n = snprintf(buf, buflen, "%s,%s:%u%s", addr, proto, (unsigned)c->port, code);
+	if (n < 0 || (size_t)n >= buflen) {
+		snprintf(msg, msglen, "entry too long");
+		return -1;
+	}
+	return 0;
+}
+
+static int run(char *const argv[], int timeout_ms, const char *what, unsigned long long id, char *msg,
+	       size_t msglen)
+{
+	char desc[512];
+	apply_describe_argv(argv, desc, sizeof desc);
+	if (apply_run(argv, timeout_ms, msg, msglen) < 0)
+		return -1;
+	if (what)
+		log_info("%s %llu: %s", what, id, desc);
+	else
+		log_info("%s", desc);
+	return 0;
+}
+
+static void *ips_create(const struct apply_options *o, char *err, size_t errlen)
+{
+	struct ips *s = calloc(1, sizeof *s);
+	if (!s) {
+		snprintf(err, errlen, "out of memory");
+		return NULL;
+	}
+	s->timeout_ms = o->timeout_ms;
+	int n4 = snprintf(s->set4, sizeof s->set4, "%s4", o->name);
+	int n6 = snprintf(s->set6, sizeof s->set6, "%s6", o->name);
+	if (n4 < 0 || (size_t)n4 >= sizeof s->set4 || n6 < 0 || (size_t)n6 >= sizeof s->set6 ||
+	    xt_chain_name(o->name, s->chain, sizeof s->chain) < 0) {
+		snprintf(err, errlen, "bad set name '%s'", o->name);
+		free(s);
+		return NULL;
+	}
+	char msg[512];
+	static const int fams[] = {AF_INET, AF_INET6};
+	for (size_t f = 0; f < 2; f++) {
+		/* The sets first: the rules refer to them. */
+		char *mk[] = {IPSET, "create", (char *)set_of(s, fams[f]), "hash:ip,port", "family",
+			      fams[f] == AF_INET ? "inet" : "inet6", "timeout", "0", "-exist", NULL};
+		if (run(mk, s->timeout_ms, NULL, 0, msg, sizeof msg) < 0) {
+			snprintf(err, errlen, "ipset: cannot create set %s: %s", set_of(s, fams[f]), msg);
+			free(s);
+			return NULL;
+		}
+	}
+	for (size_t f = 0; f < 2; f++) {
+		if (xt_setup(fams[f], s->chain, set_of(s, fams[f]), o, msg, sizeof msg) < 0) {
+			snprintf(err, errlen, "ipset: cannot set up chain %s: %s", s->chain, msg);
+			free(s);
+			return NULL;
+		}
+		/* Grant rules in the chain were left by the iptables backend
+		 * (the same chain, before a switch of backend): nothing would
+		 * ever close them. */
+		long n = xt_delete_by_comment(fams[f], s->chain, XT_GRANT_PREFIX, s->timeout_ms, msg, sizeof msg);
+		if (n < 0) {
+			snprintf(err, errlen, "ipset: cannot clean chain %s: %s", s->chain, msg);
+			free(s);
+			return NULL;
+		}
+		if (n > 0)
+			log_warn("%s: removed %ld grant rule%s of the iptables backend from %s", xt_program(fams[f]),
+				 n, n == 1 ? "" : "s", s->chain);
+	}
+	return s;
+}
+
+static int ips_open(void *st, const struct apply_cmd *c, int refresh, char *msg, size_t msglen)
+{
+	struct ips *s = st;
+	unsigned long long id = (unsigned long long)c->id;
+	char ent[96], secs[16];
+	if (entry(c, ent, sizeof ent, msg, msglen) < 0)
+		return -1;
+	uint32_t t = c->seconds;
+	if (t > IPSET_TIMEOUT_MAX) {
+		/* The daemon's close still comes on time; the kernel's end is earlier. */
+		log_warn("open %llu: %lu s is more than ipset allows; the entry expires after %d s unless refreshed",
+			 id, (unsigned long)t, IPSET_TIMEOUT_MAX);
+		t = IPSET_TIMEOUT_MAX;
+	}
+	snprintf(secs, sizeof secs, "%lu", (unsigned long)t);
+	char *argv[] = {IPSET, "add", (char *)set_of(s, c->family), ent, "timeout", secs, "-exist", NULL};
+	return run(argv, s->timeout_ms, refresh ? "open (refresh)" : "open", id, msg, msglen);
+}
+
+static int ips_close(void *st, const struct apply_cmd *c, char *msg, size_t msglen)
+{
+	struct ips *s = st;
+	char ent[96];
+	if (entry(c, ent, sizeof ent, msg, msglen) < 0)
+		return -1;
+	/* -exist: an entry the kernel has already expired is no error. */
+	char *argv[] = {IPSET, "del", (char *)set_of(s, c->family), ent, "-exist", NULL};
+	return run(argv, s->timeout_ms, "close", (unsigned long long)c->id, msg, msglen);
+}
+
+static int ips_flush(void *st, const struct apply_cmd *c, char *msg, size_t msglen)
+{
+	struct ips *s = st;
+	static const int fams[] = {AF_INET, AF_INET6};
+	for (size_t f = 0; f < 2; f++) {
+		char *argv[] = {IPSET, "flush", (char *)set_of(s, fams[f]), NULL};
+		if (run(argv, s->timeout_ms, "flush", (unsigned long long)c->id, msg, msglen) < 0)
+			return -1;
+	}
+	return 0;
+}
+
+static void ips_destroy(void *st)
+{
+	free(st);	/* the sets and rules stay; the kernel expires the entries */
+}
+
+const struct apply_backend apply_backend_ipset = {
+	.name = "ipset",
+	.create = ips_create,
+	.open = ips_open,
+	.close = ips_close,
+	.flush = ips_flush,
+	.destroy = ips_destroy,
+};

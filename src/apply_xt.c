@@ -1,0 +1,455 @@
+/* apply_xt.c — the iptables chain shared by the iptables and ipset backends
+ * (layout in apply_xt.h). Every change goes through apply_run(); only the
+ * two questions whose answer is more than "it worked" — the listing of a
+ * chain (-S) and whether a rule exists (-C, exit status 1 when not) — go
+ * through xt_capture(), which also keeps the command's stdout. */
+#include "apply_xt.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/pidfd.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "log.h"
+
+#define OUTPUT_MAX (64 * 1024 * 1024)	/* stdout kept: a chain of ~500 000 rules */
+#define STDERR_KEEP 200
+#define KILL_GRACE_MS 1000
+#define RULE_TOKENS_MAX 64		/* words of one rule in `iptables -S` */
+
+static char *const child_env[] = {"PATH=/usr/sbin:/usr/bin:/sbin:/bin", NULL};
+
+const char *xt_program(int family)
+{
+	return family == AF_INET6 ? XT_IP6TABLES : XT_IPTABLES;
+}
+
+int xt_chain_name(const char *name, char *buf, size_t buflen)
+{
+	size_t n = strlen(name);
+	if (n < 1 || n > XT_CHAIN_MAX || n >= buflen)
+		return -1;
+	for (size_t i = 0; i <= n; i++)
+		buf[i] = (name[i] >= 'a' && name[i] <= 'z') ? (char)(name[i] - 'a' + 'A') : name[i];
+	return 0;
+}
+
+/* ---- running a command and keeping its output ----------------------------- */
+
+static int64_t now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+struct sink {
+	char *buf;
+	size_t len, cap, max;	/* max: bytes kept; the rest is read and dropped */
+	bool overflow;
+};
+
+/* Reads what is there; 0 at EOF or on error, 1 while the pipe stays open. */
+static int sink_read(int fd, struct sink *s)
+{
+	char chunk[8192];
+	for (;;) {
+		ssize_t r = read(fd, chunk, sizeof chunk);
+		if (r < 0) {
+			if (errno == EINTR)
+				continue;
+			return errno == EAGAIN || errno == EWOULDBLOCK;
+		}
+		if (r == 0)
+			return 0;
+		size_t keep = (size_t)r;
+		if (keep > s->max - s->len) {
+			keep = s->max - s->len;
+			s->overflow = true;
+		}
+		if (s->len + keep + 1 > s->cap) {
+			size_t ncap = s->cap ? s->cap : 4096;
+			while (ncap < s->len + keep + 1)
+				ncap *= 2;
+			char *nb = realloc(s->buf, ncap);
+			if (!nb) {
+				s->overflow = true;
+				continue;
+			}
+			s->buf = nb;
+			s->cap = ncap;
+		}
+		memcpy(s->buf + s->len, chunk, keep);
+		s->len += keep;
+		s->buf[s->len] = '\0';
+	}
+}
+
+int xt_capture(char *const argv[], int timeout_ms, char **out, char *msg, size_t msglen)
+{
+	int outp[2], errp[2];
+	if (out)
+		*out = NULL;
+	if (pipe2(outp, O_CLOEXEC) < 0) {
+		snprintf(msg, msglen, "cannot create pipe: %s", strerror(errno));
+		return -1;
+	}
+	if (pipe2(errp, O_CLOEXEC) < 0) {
+		snprintf(msg, msglen, "cannot create pipe: %s", strerror(errno));
+		close(outp[0]);
+		close(outp[1]);
+		return -1;
+	}
+	pid_t pid = fork();
+	if (pid < 0) {
+		snprintf(msg, msglen, "cannot fork: %s", strerror(errno));
+		close(outp[0]);
+		close(outp[1]);
+		close(errp[0]);
+		close(errp[1]);
+		return -1;
+	}
+	if (pid == 0) {
+		setpgid(0, 0);
+		sigset_t none;
+		sigemptyset(&none);
+		sigprocmask(SIG_SETMASK, &none, NULL);
+		signal(SIGPIPE, SIG_DFL);
+		int nul = open("/dev/null", O_RDONLY);
+		if (nul < 0 || dup2(nul, STDIN_FILENO) < 0 || dup2(outp[1], STDOUT_FILENO) < 0 ||
+		    dup2(errp[1], STDERR_FILENO) < 0)
+			_exit(127);
+		close_range(3, ~0U, 0);
+		execve(argv[0], argv, child_env);
+		static const char pre[] = "cannot execute: ";
+		const char *es = strerror(errno);
+		(void)!write(STDERR_FILENO, pre, sizeof pre - 1);
+		(void)!write(STDERR_FILENO, es, strlen(es));
+		_exit(127);
+	}
+	setpgid(pid, pid);
+	close(outp[1]);
+	close(errp[1]);
+	int fds[2] = {outp[0], errp[0]};
+	for (int i = 0; i < 2; i++)
+		fcntl(fds[i], F_SETFL, fcntl(fds[i], F_GETFL) | O_NONBLOCK);
+	int pidfd = pidfd_open(pid, 0);
+
+	struct sink so = {.max = OUTPUT_MAX}, se = {.max = STDERR_KEEP};
+	int status = 0, stage = 0;	/* stage: 0 running, 1 SIGTERM sent */
+	bool timed_out = false;
+	int64_t deadline = now_ms() + timeout_ms;
+	for (;;) {
+		if (fds[0] < 0 && fds[1] < 0) {
+			pid_t w = waitpid(pid, &status, WNOHANG);
+			if (w == pid)
+				break;
+			if (w < 0 && errno != EINTR) {
+				status = 0;
+				break;
+			}
+		}
+		int64_t left = deadline - now_ms();
+		if (left <= 0) {
+			timed_out = true;
+			if (stage == 0) {
+				if (kill(-pid, SIGTERM) < 0)
+					kill(pid, SIGTERM);
+				stage = 1;
+				deadline = now_ms() + KILL_GRACE_MS;
+				continue;
+			}
+			if (kill(-pid, SIGKILL) < 0)
+				kill(pid, SIGKILL);
+			while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+				;
+			break;
+		}
+		struct pollfd pfd[3];
+		int idx[3];
+		nfds_t n = 0;
+		for (int i = 0; i < 2; i++)
+			if (fds[i] >= 0) {
+				idx[n] = i;
+				pfd[n++] = (struct pollfd){.fd = fds[i], .events = POLLIN};
+			}
+		/* The pidfd only once the pipes are closed: it stays readable. */
+		if (n == 0 && pidfd >= 0) {
+			idx[n] = -1;
+			pfd[n++] = (struct pollfd){.fd = pidfd, .events = POLLIN};
+		}
+		int slice = (int)(left > INT_MAX ? INT_MAX : left);
+		if (n == 0 && slice > 10)
+			slice = 10;
+		int r = poll(pfd, n, slice);
+		if (r < 0)
+			continue;	/* EINTR; the deadline still holds */
+		for (nfds_t i = 0; r > 0 && i < n; i++) {
+			if (idx[i] < 0 || !pfd[i].revents)
+				continue;
+			if (!sink_read(fds[idx[i]], idx[i] == 0 ? &so : &se)) {
+				close(fds[idx[i]]);
+				fds[idx[i]] = -1;
+			}
+		}
+	}
+	if (stage == 1)
+		kill(-pid, SIGKILL);	/* whatever is left of its group */
+	for (int i = 0; i < 2; i++)
+		if (fds[i] >= 0) {
+			sink_read(fds[i], i == 0 ? &so : &se);
+			close(fds[i]);
+		}
+	if (pidfd >= 0)
+		close(pidfd);
+
+	int ret;
+	if (timed_out) {
+		snprintf(msg, msglen, "command timed out after %d ms", timeout_ms);
+		ret = -1;
+	} else if (so.overflow) {
+		snprintf(msg, msglen, "%s: output longer than %d bytes or out of memory", argv[0], OUTPUT_MAX);
+		ret = -1;
+	} else if (WIFEXITED(status) && WEXITSTATUS(status) == 0) {
+		ret = 0;
+	} else {
+		char *e = se.buf ? se.buf : "";
+		char *nl = strchr(e, '\n');
+		if (nl)
+			*nl = '\0';
+		size_t l = strlen(e);
+		while (l > 0 && (e[l - 1] == ' ' || e[l - 1] == '\r' || e[l - 1] == '\t'))
+			e[--l] = '\0';
+		apply_sanitize(e);
+		const char *sep = l ? ": " : "";
+		if (WIFEXITED(status)) {
+			ret = WEXITSTATUS(status);
+			snprintf(msg, msglen, "%s exited with status %d%s%s", argv[0], ret, sep, e);
+		} else {
+			ret = -1;
+			snprintf(msg, msglen, "%s killed by signal %d%s%s", argv[0],
+				 WIFSIGNALED(status) ? WTERMSIG(status) : 0, sep, e);
+		}
+	}
+	free(se.buf);
+	if (ret == 0 && out) {
+		*out = so.buf ? so.buf : strdup("");
+		if (!*out) {
+			snprintf(msg, msglen, "out of memory");
+			return -1;
+		}
+	} else {
+		free(so.buf);
+	}
+	return ret;
+}
+
+/* ---- the listing of a chain -------------------------------------------------- */
+
+/* Splits one line of `iptables -S` into words, in place: "..." quoting (as
+ * iptables writes comments) removed, \" and \\ unescaped. The count, or -1. */
+static int split_rule(char *line, char **tok, int max)
+{
+	int n = 0;
+	char *p = line;
+	for (;;) {
+		while (*p == ' ')
+			p++;
+		if (!*p)
+			return n;
+		if (n == max)
+			return -1;
+		char *w = p, *d = p;
+		tok[n++] = w;
+		if (*p == '"') {
+			p++;
+			for (;;) {
+				if (!*p)
+					return -1;	/* unterminated */
+				if (*p == '\\' && (p[1] == '"' || p[1] == '\\')) {
+					*d++ = p[1];
+					p += 2;
+				} else if (*p == '"') {
+					p++;
+					break;
+				} else {
+					*d++ = *p++;
+				}
+			}
+			if (*p && *p != ' ')
+				return -1;
+		} else {
+			while (*p && *p != ' ')
+				*d++ = *p++;
+		}
+		bool end = !*p;
+		if (!end)
+			p++;
+		*d = '\0';
+		if (end)
+			return n;
+	}
+}
+
+/* The comment of a rule's words, or NULL. */
+static const char *rule_comment(char **tok, int n)
+{
+	for (int i = 0; i + 1 < n; i++)
+		if (strcmp(tok[i], "--comment") == 0)
+			return tok[i + 1];
+	return NULL;
+}
+
+/* `iptables -S CHAIN` into *out (free it). 0, or -1 with msg. */
+static int list_chain(int family, const char *chain, int timeout_ms, char **out, char *msg, size_t msglen)
+{
+	char *argv[] = {(char *)xt_program(family), "-w", "-S", (char *)chain, NULL};
+	return xt_capture(argv, timeout_ms, out, msg, msglen) == 0 ? 0 : -1;
+}
+
+/* Calls fn for every rule ("-A CHAIN ...") of the listing whose comment
+ * starts with prefix, with its words; stops at the first failure. The number
+ * of calls, or -1. */
+static long each_rule(char *listing, const char *chain, const char *prefix,
+		      int (*fn)(void *ctx, char **tok, int n, char *msg, size_t msglen), void *ctx, char *msg,
+		      size_t msglen)
+{
+	long count = 0;
+	size_t plen = strlen(prefix);
+	for (char *line = listing, *next; line && *line; line = next) {
+		next = strchr(line, '\n');
+		if (next)
+			*next++ = '\0';
+		char *tok[RULE_TOKENS_MAX];
+		int n = split_rule(line, tok, RULE_TOKENS_MAX);
+		if (n < 2 || strcmp(tok[0], "-A") != 0 || strcmp(tok[1], chain) != 0)
+			continue;
+		const char *cm = rule_comment(tok, n);
+		if (!cm || strncmp(cm, prefix, plen) != 0)
+			continue;
+		if (fn(ctx, tok, n, msg, msglen) < 0)
+			return -1;
+		count++;
+	}
+	return count;
+}
+
+struct del_ctx {
+	int family, timeout_ms;
+};
+
+/* Deletes the rule of a listing by its specification: "-A CHAIN spec" →
+ * "-D CHAIN spec", which removes the first rule that matches it. */
+static int delete_rule(void *vctx, char **tok, int n, char *msg, size_t msglen)
+{
+	struct del_ctx *d = vctx;
+	char *argv[RULE_TOKENS_MAX + 3];
+	argv[0] = (char *)xt_program(d->family);
+	argv[1] = "-w";
+	argv[2] = "-D";
+	for (int i = 1; i < n; i++)
+		argv[i + 2] = tok[i];
+	argv[n + 2] = NULL;
+	return apply_run(argv, d->timeout_ms, msg, msglen);
+}
+
+long xt_delete_by_comment(int family, const char *chain, const char *prefix, int timeout_ms, char *msg,
+			  size_t msglen)
+{
+	char *listing;
+	if (list_chain(family, chain, timeout_ms, &listing, msg, msglen) < 0)
+		return -1;
+	struct del_ctx d = {.family = family, .timeout_ms = timeout_ms};
+	long r = each_rule(listing, chain, prefix, delete_rule, &d, msg, msglen);
+	free(listing);
+	return r;
+}
+
+/* ---- setting the chain up ----------------------------------------------------- */
+
+static int run(char *const argv[], int timeout_ms, char *msg, size_t msglen)
+{
+	char desc[512];
+	apply_describe_argv(argv, desc, sizeof desc);
+	int r = apply_run(argv, timeout_ms, msg, msglen);
+	if (r == 0)
+		log_debug("ran %s", desc);
+	return r;
+}
+
+int xt_setup(int family, const char *chain, const char *set, const struct apply_options *o, char *msg,
+	     size_t msglen)
+{
+	char *prog = (char *)xt_program(family);
+	char *ch = (char *)chain;
+	int tmo = o->timeout_ms;
+
+	/* The chain: -N fails when it exists, and then the listing works. */
+	char nmsg[256];
+	char *mk[] = {prog, "-w", "-N", ch, NULL};
+	bool made = run(mk, tmo, nmsg, sizeof nmsg) == 0;
+	char *listing;
+	if (list_chain(family, chain, tmo, &listing, msg, msglen) < 0) {
+		if (!made)
+			snprintf(msg, msglen, "%s", nmsg);
+		return -1;
+	}
+	if (made)
+		log_info("%s: created chain %s", prog, chain);
+
+	/* The chain's own rules, appended after whatever is there... */
+	if (set) {
+		char *sr[] = {prog, "-w", "-A", ch, "-m", "set", "--match-set", (char *)set, "src,dst",
+			      "-m", "comment", "--comment", XT_OWN_PREFIX "set", "-j", "ACCEPT", NULL};
+		if (run(sr, tmo, msg, msglen) < 0)
+			goto fail;
+	}
+	for (size_t i = 0; i < o->nguard; i++) {
+		char port[8];
+		snprintf(port, sizeof port, "%u", (unsigned)o->guard[i].port);
+		char *proto = o->guard[i].proto == IPPROTO_UDP ? "udp" : "tcp";
+		char *gr[] = {prog, "-w", "-A", ch, "-p", proto, "--dport", port, "-m", "conntrack",
+			      "--ctstate", "NEW", "-m", "comment", "--comment", XT_OWN_PREFIX "guard",
+			      "-j", "DROP", NULL};
+		if (run(gr, tmo, msg, msglen) < 0)
+			goto fail;
+	}
+	/* ...then those of the listing taken before, the old ones, deleted:
+	 * "-D spec" removes the first match, which is the old copy. Grants stay,
+	 * and at no moment is a guard missing. */
+	struct del_ctx d = {.family = family, .timeout_ms = tmo};
+	long old = each_rule(listing, chain, XT_OWN_PREFIX, delete_rule, &d, msg, msglen);
+	if (old < 0)
+		goto fail;
+	free(listing);
+	log_info("%s: chain %s: %s%zu guard rule%s (%ld old rule%s replaced)", prog, chain,
+		 set ? "set rule, " : "", o->nguard, o->nguard == 1 ? "" : "s", old, old == 1 ? "" : "s");
+
+	/* The jump from INPUT, where the admin may have moved it: left there. */
+	char *chk[] = {prog, "-w", "-C", "INPUT", "-j", ch, NULL};
+	int st = xt_capture(chk, tmo, NULL, msg, msglen);
+	if (st == 1) {
+		char *ins[] = {prog, "-w", "-I", "INPUT", "1", "-j", ch, NULL};
+		if (run(ins, tmo, msg, msglen) < 0)
+			return -1;
+		log_info("%s: inserted -j %s at the top of INPUT", prog, chain);
+	} else if (st != 0) {
+		return -1;
+	}
+	return 0;
+fail:
+	free(listing);
+	return -1;
+}
