@@ -31,7 +31,6 @@
 #define KMSG_RECORD_MAX 16384	/* the kernel formats records into 8 KiB; room for the dictionary */
 #define KMSG_BATCH 4096		/* records per wakeup; the descriptor stays readable for the rest */
 #define KMSG_SKIP_MAX 1000000	/* records read at most to find the end at start-up */
-#define KMSG_SYNC_US 1000000ULL
 #define KMSG_BOOT_ID_LEN 36
 
 struct kmsg_source {
@@ -39,16 +38,14 @@ struct kmsg_source {
 	sd_event *ev;
 	int fd;
 	sd_event_source *io;
-	sd_event_source *sync;
 	source_line_fn cb;
 	void *ctx;
 
-	char *state_dir;	/* NULL: no persistence */
-	char state_name[STATE_NAME_MAX];
+	struct state_file state;
 	char boot_id[KMSG_BOOT_ID_LEN + 1];
 	bool have_pos;
 	uint64_t pos_seq, pos_rt;	/* last record handed out (or passed over) */
-	bool dirty, unsynced, save_failed;
+	bool dirty;		/* position moved since the last save */
 
 	bool have_prev;
 	uint64_t prev_seq;	/* last record read at all: to count losses */
@@ -121,47 +118,20 @@ static int kmsg_parse(const char *rec, size_t n, struct kmsg_record *r)
 	return 0;
 }
 
-static void kmsg_save(struct kmsg_source *ks, int sync)
+static int kmsg_format_state(void *ctx, char *buf, size_t len)
 {
-	if (!ks->state_dir || !ks->have_pos)
-		return;
-	if (!ks->dirty && !(sync && ks->unsynced))
-		return;
-	char buf[128];
-	int n = snprintf(buf, sizeof buf, "%s\n%" PRIu64 " %" PRIu64 "\n", ks->boot_id, ks->pos_seq, ks->pos_rt);
-	if (state_write(ks->state_dir, ks->state_name, buf, (size_t)n, sync) < 0) {
-		if (!ks->save_failed)
-			log_warn("kmsg: cannot save the position in %s/%s: %s (still reading)", ks->state_dir,
-				 ks->state_name, strerror(errno));
-		ks->save_failed = true;
-		return;
-	}
-	if (ks->save_failed)
-		log_info("kmsg: position saved again");
-	ks->save_failed = false;
-	ks->dirty = false;
-	ks->unsynced = !sync;
-}
-
-static int kmsg_on_sync(sd_event_source *s, uint64_t usec, void *userdata)
-{
-	kmsg_save(userdata, 1);
-	return 0;
+	struct kmsg_source *ks = ctx;
+	if (!ks->have_pos)
+		return -1;
+	return snprintf(buf, len, "%s\n%" PRIu64 " %" PRIu64 "\n", ks->boot_id, ks->pos_seq, ks->pos_rt);
 }
 
 static void kmsg_batch_done(struct kmsg_source *ks)
 {
-	if (!ks->state_dir || !ks->dirty)
+	if (!ks->dirty)
 		return;
-	kmsg_save(ks, 0);
-	int on = SD_EVENT_OFF;
-	if (ks->unsynced && ks->sync && sd_event_source_get_enabled(ks->sync, &on) >= 0 && on == SD_EVENT_OFF) {
-		uint64_t now;
-		if (sd_event_now(ks->ev, CLOCK_MONOTONIC, &now) < 0)
-			now = 0;
-		sd_event_source_set_time(ks->sync, now + KMSG_SYNC_US);
-		sd_event_source_set_enabled(ks->sync, SD_EVENT_ONESHOT);
-	}
+	ks->dirty = false;
+	state_file_changed(&ks->state);
 }
 
 static uint64_t kmsg_clock(clockid_t id)
@@ -367,13 +337,11 @@ static void kmsg_free(struct source *s)
 	struct kmsg_source *ks = (struct kmsg_source *)s;
 	if (!ks)
 		return;
-	kmsg_save(ks, 1);
+	state_file_close(&ks->state);
 	sd_event_source_disable_unref(ks->io);
-	sd_event_source_disable_unref(ks->sync);
 	if (ks->fd >= 0)
 		close(ks->fd);
 	sd_event_unref(ks->ev);
-	free(ks->state_dir);
 	free(ks);
 }
 
@@ -405,31 +373,24 @@ struct source *source_kmsg_new(sd_event *ev, const struct source_conf *sc, const
 	}
 
 	bool resume = false;
-	if (state_dir) {
-		ks->state_dir = strdup(state_dir);
-		if (!ks->state_dir) {
-			log_err("kmsg: out of memory");
-			goto fail;
-		}
-		state_name(ks->state_name, "kmsg", "kmsg");
-		if (kmsg_read_boot_id(ks->boot_id) < 0) {
-			log_warn("kmsg: cannot read the boot id from " KMSG_BOOT_ID ": %s; the position is not kept",
-				 strerror(errno));
-			free(ks->state_dir);
-			ks->state_dir = NULL;
-		}
+	if (state_dir && kmsg_read_boot_id(ks->boot_id) < 0) {
+		log_warn("kmsg: cannot read the boot id from " KMSG_BOOT_ID ": %s; the position is not kept",
+			 strerror(errno));
+		state_dir = NULL;
 	}
-	if (ks->state_dir) {
+	if (state_file_init(&ks->state, ev, state_dir, "kmsg", "kmsg", "kmsg", kmsg_format_state, ks) < 0)
+		goto fail;
+	if (state_dir) {
 		char buf[256], boot[KMSG_BOOT_ID_LEN + 1];
 		uint64_t seq, rt;
-		ssize_t n = state_read(ks->state_dir, ks->state_name, buf, sizeof buf);
+		ssize_t n = state_read(state_dir, ks->state.name, buf, sizeof buf);
 		if (n < 0) {
 			if (errno != ENOENT)
 				log_warn("kmsg: cannot read the saved position %s/%s: %s; starting at the end",
-					 ks->state_dir, ks->state_name, strerror(errno));
+					 state_dir, ks->state.name, strerror(errno));
 		} else if (kmsg_parse_state(buf, (size_t)n, boot, &seq, &rt) < 0) {
-			log_warn("kmsg: malformed saved position in %s/%s; starting at the end", ks->state_dir,
-				 ks->state_name);
+			log_warn("kmsg: malformed saved position in %s/%s; starting at the end", state_dir,
+				 ks->state.name);
 		} else if (strcmp(boot, ks->boot_id) != 0) {
 			log_info("kmsg: the saved position is from another boot; starting at the end");
 		} else {
@@ -452,22 +413,17 @@ struct source *source_kmsg_new(sd_event *ev, const struct source_conf *sc, const
 	}
 
 	int r = sd_event_add_io(ev, &ks->io, ks->fd, EPOLLIN, kmsg_on_io, ks);
-	if (r >= 0)
-		r = sd_event_add_time(ev, &ks->sync, CLOCK_MONOTONIC, 0, 0, kmsg_on_sync, ks);
-	if (r >= 0)
-		r = sd_event_source_set_enabled(ks->sync, SD_EVENT_OFF);
 	if (r < 0) {
 		log_err("kmsg: cannot add event sources: %s", strerror(-r));
 		goto fail;
 	}
 	sd_event_source_set_description(ks->io, "kmsg");
-	sd_event_source_set_description(ks->sync, "kmsg-sync");
+	ks->dirty = true;
 	kmsg_batch_done(ks);	/* the end position of a first start, at once */
 	return &ks->base;
 
 fail:
-	ks->dirty = ks->unsynced = false;
-	ks->have_pos = false;
+	ks->have_pos = false;	/* nothing to save */
 	kmsg_free(&ks->base);
 	return NULL;
 }

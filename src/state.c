@@ -1,6 +1,8 @@
 /* state.c — atomic small files under the state directory. */
 #include "state.h"
 
+#include "log.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <stdint.h>
@@ -104,4 +106,70 @@ void state_name(char out[STATE_NAME_MAX], const char *prefix, const char *key)
 				   : '_';
 	}
 	snprintf(out + n, STATE_NAME_MAX - n, "-%08x", h);
+}
+
+#define STATE_SYNC_US 1000000ULL	/* fsync a changed position at most this often */
+
+static void state_file_save(struct state_file *f, int sync)
+{
+	char buf[1024];
+	int n = f->format(f->ctx, buf, sizeof buf);
+	if (!f->dir || n < 0)
+		return;
+	if ((size_t)n >= sizeof buf || state_write(f->dir, f->name, buf, (size_t)n, sync) < 0) {
+		if (!f->failed)
+			log_warn("%s: cannot save the position in %s/%s: %s (still reading; after a restart lines "
+				 "may be read twice or missed)",
+				 f->what, f->dir, f->name, (size_t)n >= sizeof buf ? "too long" : strerror(errno));
+		f->failed = 1;
+		return;
+	}
+	if (f->failed)
+		log_info("%s: saving the position works again", f->what);
+	f->failed = 0;
+}
+
+static int state_file_on_timer(sd_event_source *s, uint64_t usec, void *userdata)
+{
+	state_file_save(userdata, 1);
+	return 0;
+}
+
+int state_file_init(struct state_file *f, sd_event *ev, const char *dir, const char *prefix, const char *key,
+		    const char *what, int (*format)(void *ctx, char *buf, size_t len), void *ctx)
+{
+	*f = (struct state_file){.dir = dir, .format = format, .ctx = ctx};
+	snprintf(f->what, sizeof f->what, "%s", what);
+	state_name(f->name, prefix, key);
+	if (!dir)
+		return 0;
+	int r = sd_event_add_time(ev, &f->timer, CLOCK_MONOTONIC, 0, 100000, state_file_on_timer, f);
+	if (r >= 0)
+		r = sd_event_source_set_enabled(f->timer, SD_EVENT_OFF);
+	if (r < 0) {
+		log_err("%s: cannot set up saving the position: %s", what, strerror(-r));
+		return -1;
+	}
+	return 0;
+}
+
+void state_file_changed(struct state_file *f)
+{
+	if (!f->dir)
+		return;
+	state_file_save(f, 0);
+	int on = SD_EVENT_OFF;
+	uint64_t now;
+	if (f->timer && sd_event_source_get_enabled(f->timer, &on) >= 0 && on == SD_EVENT_OFF &&
+	    sd_event_now(sd_event_source_get_event(f->timer), CLOCK_MONOTONIC, &now) >= 0) {
+		sd_event_source_set_time(f->timer, now + STATE_SYNC_US);
+		sd_event_source_set_enabled(f->timer, SD_EVENT_ONESHOT);
+	}
+}
+
+void state_file_close(struct state_file *f)
+{
+	if (f->dir)
+		state_file_save(f, 1);
+	f->timer = sd_event_source_disable_unref(f->timer);
 }
