@@ -56,7 +56,8 @@ struct daemon {
 	sd_event *ev;
 	const struct daemon_opts *o;
 	struct config cfg;
-	const char *state_dir;	/* NULL: positions are not kept */
+	const char *state_dir;	/* NULL: positions are not kept; else state_dir_buf */
+	char state_dir_buf[PATH_MAX];
 	struct engine *engine;
 	struct applier *ap;
 	struct source *src[MAX_SOURCES];
@@ -516,7 +517,9 @@ int daemon_run(struct config *cfg, const struct daemon_opts *o)
 		config_free(&d.cfg);
 		return 2;
 	}
-	d.state_dir = prepare_state_dir(o->state_dir ? o->state_dir : d.cfg.state_dir, d.cfg.user);
+	/* A copy: the configuration it may come from is replaced by a reload. */
+	snprintf(d.state_dir_buf, sizeof d.state_dir_buf, "%s", o->state_dir ? o->state_dir : d.cfg.state_dir);
+	d.state_dir = prepare_state_dir(d.state_dir_buf, d.cfg.user);
 
 	sigset_t mask;
 	sigemptyset(&mask);

@@ -58,7 +58,6 @@
 #define LINE_MAX_LEN 8192		/* longer lines are skipped */
 #define READ_BUDGET (1024 * 1024)	/* bytes per file per loop iteration */
 #define WARM_RING 64			/* read-time marks kept for warm_offset */
-#define SYNC_INTERVAL_US 1000000ULL	/* fsync the position at most this often */
 
 #define FILE_MASK (IN_MODIFY | IN_ATTRIB | IN_MOVE_SELF | IN_DELETE_SELF)
 #define DIR_MASK                                                                                            \
@@ -105,21 +104,18 @@ struct file_source {
 	int dir_is_parent;
 	sd_event_source *io;	/* inotify fd, or stdin */
 	sd_event_source *kick;	/* one-shot defer: read (more) */
-	sd_event_source *timer;	/* fsync the position, armed only while dirty */
 
 	struct tail cur;	/* the file at the path */
 	struct tail old;	/* the file rotated away, still read while written to */
 
-	char *state_dir;	/* NULL: no positions */
-	char state_file[STATE_NAME_MAX];
+	struct state_file state;
 	int64_t warm_us;
 	off_t warm_start, warm_end;	/* start-up: [warm_start, warm_end) is handed out with warm=1 */
 	struct warm_mark ring[WARM_RING];
 	unsigned ring_head, ring_len;
-	int dirty;		/* written without fsync */
 
 	/* so that a failure is logged once, not once per event */
-	int save_failed, open_errno, watch_errno, read_errno, inotify_errno;
+	int open_errno, watch_errno, read_errno, inotify_errno;
 	int file_perm_checked;
 	int started;		/* source_file_new() has returned */
 };
@@ -214,56 +210,24 @@ static off_t warm_offset(struct file_source *fs)
 
 /* ---- position ------------------------------------------------------------- */
 
-static void save_position(struct file_source *fs, int sync)
+static int format_position(void *ctx, char *buf, size_t len)
 {
-	if (!fs->state_dir || fs->is_stdin || fs->cur.fd < 0)
-		return;
+	struct file_source *fs = ctx;
+	if (fs->is_stdin || fs->cur.fd < 0)
+		return -1;
 	off_t off = fs->cur.offset, warm = warm_offset(fs);
 	if (off < fs->warm_end) {	/* still reading the warm lines again */
 		off = fs->warm_end;
 		warm = fs->warm_start;
 	}
-	char buf[128];
-	int n = snprintf(buf, sizeof buf, "%ju %ju %jd %jd\n", (uintmax_t)fs->cur.dev, (uintmax_t)fs->cur.ino,
-			 (intmax_t)off, (intmax_t)warm);
-	if (state_write(fs->state_dir, fs->state_file, buf, (size_t)n, sync) < 0) {
-		if (!fs->save_failed)
-			log_warn("%s: cannot save the position to %s/%s: %s (still reading; after a restart lines "
-				 "may be read twice or missed)",
-				 fs->path, fs->state_dir, fs->state_file, strerror(errno));
-		fs->save_failed = 1;
-		return;
-	}
-	if (fs->save_failed)
-		log_info("%s: saving the position to %s/%s works again", fs->path, fs->state_dir, fs->state_file);
-	fs->save_failed = 0;
-}
-
-static void mark_dirty(struct file_source *fs)
-{
-	if (!fs->timer || fs->dirty)
-		return;
-	uint64_t now;
-	if (sd_event_now(fs->ev, CLOCK_MONOTONIC, &now) < 0)
-		now = (uint64_t)now_us(CLOCK_MONOTONIC);
-	fs->dirty = 1;
-	sd_event_source_set_time(fs->timer, now + SYNC_INTERVAL_US);
-	sd_event_source_set_enabled(fs->timer, SD_EVENT_ONESHOT);
-}
-
-static int on_sync_timer(sd_event_source *s, uint64_t usec, void *userdata)
-{
-	struct file_source *fs = userdata;
-	fs->dirty = 0;
-	save_position(fs, 1);
-	return 0;
+	return snprintf(buf, len, "%ju %ju %jd %jd\n", (uintmax_t)fs->cur.dev, (uintmax_t)fs->cur.ino,
+			(intmax_t)off, (intmax_t)warm);
 }
 
 /* The position changed: write it now, fsync it within a second. */
 static void position_changed(struct file_source *fs)
 {
-	save_position(fs, 0);
-	mark_dirty(fs);
+	state_file_changed(&fs->state);
 }
 
 /* Parses "dev ino offset warm_offset\n". 0, or -1 if malformed. */
@@ -289,18 +253,18 @@ static int parse_position(const char *s, uintmax_t v[4])
 /* 1 and v filled when a saved position exists, 0 otherwise. */
 static int load_position(struct file_source *fs, uintmax_t v[4])
 {
-	if (!fs->state_dir)
+	if (!fs->state.dir)
 		return 0;
 	char buf[256];
-	if (state_read(fs->state_dir, fs->state_file, buf, sizeof buf) < 0) {
+	if (state_read(fs->state.dir, fs->state.name, buf, sizeof buf) < 0) {
 		if (errno != ENOENT)
 			log_warn("%s: cannot read the saved position %s/%s: %s; starting at the end of the file",
-				 fs->path, fs->state_dir, fs->state_file, strerror(errno));
+				 fs->path, fs->state.dir, fs->state.name, strerror(errno));
 		return 0;
 	}
 	if (parse_position(buf, v) < 0) {
 		log_warn("%s: malformed saved position in %s/%s; starting at the end of the file", fs->path,
-			 fs->state_dir, fs->state_file);
+			 fs->state.dir, fs->state.name);
 		return 0;
 	}
 	if (v[3] > v[2])
@@ -815,10 +779,9 @@ static int start_file(struct file_source *fs)
 static void file_source_free(struct source *s)
 {
 	struct file_source *fs = (struct file_source *)s;
-	save_position(fs, 1);
+	state_file_close(&fs->state);
 	sd_event_source_disable_unref(fs->io);
 	sd_event_source_disable_unref(fs->kick);
-	sd_event_source_disable_unref(fs->timer);
 	if (fs->is_stdin && fs->cur.fd >= 0)
 		fcntl(0, F_SETFL, fs->stdin_flags);
 	tail_close(fs, &fs->old);
@@ -830,7 +793,6 @@ static void file_source_free(struct source *s)
 	free(fs->path);
 	free(fs->parent);
 	free(fs->walk);
-	free(fs->state_dir);
 	sd_event_unref(fs->ev);
 	free(fs);
 }
@@ -861,7 +823,8 @@ static struct file_source *file_source_alloc(sd_event *ev, const struct source_c
 	fs->cur.buf = malloc(READ_BUF + 1);
 	fs->old.buf = fs->is_stdin ? NULL : malloc(READ_BUF + 1);
 	if (!fs->path || !fs->parent || !fs->walk || !fs->cur.buf || (!fs->is_stdin && !fs->old.buf) ||
-	    (state_dir && !fs->is_stdin && !(fs->state_dir = strdup(state_dir)))) {
+	    state_file_init(&fs->state, ev, fs->is_stdin ? NULL : state_dir, "file", sc->arg, sc->arg, format_position,
+			    fs) < 0) {
 		file_source_free(&fs->base);
 		return NULL;
 	}
@@ -869,8 +832,6 @@ static struct file_source *file_source_alloc(sd_event *ev, const struct source_c
 	cut_last(fs->parent);
 	const char *slash = strrchr(fs->path, '/');
 	fs->name = slash ? slash + 1 : fs->path;
-	if (fs->state_dir)
-		state_name(fs->state_file, "file", sc->arg);
 	return fs;
 }
 
@@ -902,10 +863,7 @@ struct source *source_file_new(sd_event *ev, const struct source_conf *sc, const
 		goto fail;
 	}
 	if ((r = sd_event_add_io(ev, &fs->io, fs->ifd, EPOLLIN, on_inotify, fs)) < 0 ||
-	    (r = sd_event_add_defer(ev, &fs->kick, on_kick, fs)) < 0 ||	/* first read, from the loop */
-	    (fs->state_dir && ((r = sd_event_add_time(ev, &fs->timer, CLOCK_MONOTONIC, 0, 100000, on_sync_timer,
-						      fs)) < 0 ||
-			       (r = sd_event_source_set_enabled(fs->timer, SD_EVENT_OFF)) < 0))) {
+	    (r = sd_event_add_defer(ev, &fs->kick, on_kick, fs)) < 0) {	/* first read, from the loop */
 		log_err("%s: sd-event: %s", fs->path, strerror(-r));
 		goto fail;
 	}

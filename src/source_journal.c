@@ -29,7 +29,6 @@
 
 #define JOURNAL_LINE_MAX 8192
 #define JOURNAL_BATCH 4096	/* entries per wakeup; the rest on the next turn of the loop */
-#define JOURNAL_SYNC_US 1000000ULL
 #define JOURNAL_KERNEL_MATCH "_TRANSPORT=kernel"
 #define JOURNAL_FACILITY_MATCH "SYSLOG_FACILITY=0"
 
@@ -40,18 +39,14 @@ struct journal_source {
 	sd_event_source *io;	/* the journal's inotify descriptor */
 	sd_event_source *wake;	/* sd_journal_get_timeout(), when it asks for one */
 	sd_event_source *more;	/* defer: first read, and batches cut at JOURNAL_BATCH */
-	sd_event_source *sync;	/* fsync the position at most once a second */
 	source_line_fn cb;
 	void *ctx;
 	char *key;		/* the match as configured, for messages */
 
-	char *state_dir;	/* NULL: no persistence */
-	char state_name[STATE_NAME_MAX];
+	struct state_file state;
 	char *cursor;		/* last entry handed out (or skipped) */
 	uint64_t cursor_rt;
-	bool dirty;		/* position changed since the last state_write */
-	bool unsynced;		/* ... since the last fsynced state_write */
-	bool save_failed;	/* warned already */
+	bool dirty;		/* position changed since the last save */
 
 	/* Warm phase after a restart: entries are handed out with warm=1
 	 * until the saved cursor has been passed (warm_cursor), or, if that
@@ -63,64 +58,27 @@ struct journal_source {
 
 static int journal_on_time(sd_event_source *s, uint64_t usec, void *userdata);
 
-static void journal_save(struct journal_source *js, int sync)
+static int journal_format_state(void *ctx, char *buf, size_t len)
 {
-	if (!js->state_dir || !js->cursor)
-		return;
-	if (!js->dirty && !(sync && js->unsynced))
-		return;
-	char buf[1024];
-	int n = snprintf(buf, sizeof buf, "%s\n%" PRIu64 "\n", js->cursor, js->cursor_rt);
-	if (n < 0 || (size_t)n >= sizeof buf) {
-		if (!js->save_failed)
-			log_warn("journal %s: cursor too long to save", js->key);
-		js->save_failed = true;
-		return;
-	}
-	if (state_write(js->state_dir, js->state_name, buf, (size_t)n, sync) < 0) {
-		if (!js->save_failed)
-			log_warn("journal %s: cannot save the position in %s/%s: %s (still reading)", js->key,
-				 js->state_dir, js->state_name, strerror(errno));
-		js->save_failed = true;
-		return;
-	}
-	if (js->save_failed)
-		log_info("journal %s: position saved again", js->key);
-	js->save_failed = false;
-	js->dirty = false;
-	if (sync)
-		js->unsynced = false;
-	else
-		js->unsynced = true;
+	struct journal_source *js = ctx;
+	if (!js->cursor)
+		return -1;
+	return snprintf(buf, len, "%s\n%" PRIu64 "\n", js->cursor, js->cursor_rt);
 }
 
-static int journal_on_sync(sd_event_source *s, uint64_t usec, void *userdata)
-{
-	struct journal_source *js = userdata;
-	journal_save(js, 1);
-	return 0;
-}
-
-/* After a batch: cheap save now, fsync within a second. */
+/* After a batch: saved now, fsynced within a second. */
 static void journal_batch_done(struct journal_source *js)
 {
-	if (!js->state_dir || !js->dirty)
+	if (!js->dirty)
 		return;
-	journal_save(js, 0);
-	int on = SD_EVENT_OFF;
-	if (js->unsynced && js->sync && sd_event_source_get_enabled(js->sync, &on) >= 0 && on == SD_EVENT_OFF) {
-		uint64_t now;
-		if (sd_event_now(js->ev, CLOCK_MONOTONIC, &now) < 0)
-			now = 0;
-		sd_event_source_set_time(js->sync, now + JOURNAL_SYNC_US);
-		sd_event_source_set_enabled(js->sync, SD_EVENT_ONESHOT);
-	}
+	js->dirty = false;
+	state_file_changed(&js->state);
 }
 
 /* Remembers the current entry as the position. */
 static void journal_mark(struct journal_source *js, uint64_t rt)
 {
-	if (!js->state_dir)
+	if (!js->state.dir)
 		return;
 	char *c = NULL;
 	int r = sd_journal_get_cursor(js->j, &c);
@@ -253,18 +211,15 @@ static void journal_free(struct source *s)
 	struct journal_source *js = (struct journal_source *)s;
 	if (!js)
 		return;
-	if (js->j)
-		journal_save(js, 1);
+	state_file_close(&js->state);
 	sd_event_source_disable_unref(js->io);
 	sd_event_source_disable_unref(js->wake);
 	sd_event_source_disable_unref(js->more);
-	sd_event_source_disable_unref(js->sync);
 	if (js->j)
 		sd_journal_close(js->j);
 	sd_event_unref(js->ev);
 	free(js->cursor);
 	free(js->warm_cursor);
-	free(js->state_dir);
 	free(js->key);
 	free(js);
 }
@@ -319,14 +274,14 @@ static int journal_position(struct journal_source *js, int64_t warm_us)
 	uint64_t saved_rt = 0;
 	int r;
 
-	if (js->state_dir) {
-		ssize_t n = state_read(js->state_dir, js->state_name, buf, sizeof buf);
+	if (js->state.dir) {
+		ssize_t n = state_read(js->state.dir, js->state.name, buf, sizeof buf);
 		if (n < 0 && errno != ENOENT)
 			log_warn("journal %s: cannot read the saved position %s/%s: %s; starting at the end",
-				 js->key, js->state_dir, js->state_name, strerror(errno));
+				 js->key, js->state.dir, js->state.name, strerror(errno));
 		else if (n >= 0 && journal_parse_state(buf, &cursor, &saved_rt) < 0) {
 			log_warn("journal %s: malformed saved position in %s/%s; starting at the end", js->key,
-				 js->state_dir, js->state_name);
+				 js->state.dir, js->state.name);
 			cursor = NULL;
 		}
 	}
@@ -456,12 +411,10 @@ struct source *source_journal_new(sd_event *ev, const struct source_conf *sc, co
 	js->key = strdup(arg);
 	if (!js->key)
 		goto oom;
-	if (state_dir) {
-		js->state_dir = strdup(state_dir);
-		if (!js->state_dir)
-			goto oom;
-		state_name(js->state_name, "journal", arg);
-	}
+	char what[160];
+	snprintf(what, sizeof what, "journal %s", arg);
+	if (state_file_init(&js->state, ev, state_dir, "journal", arg, what, journal_format_state, js) < 0)
+		goto fail;
 
 	int r = sd_journal_open(&js->j, SD_JOURNAL_LOCAL_ONLY | SD_JOURNAL_SYSTEM);
 	if (r < 0) {
@@ -493,17 +446,12 @@ struct source *source_journal_new(sd_event *ev, const struct source_conf *sc, co
 	r = sd_event_add_io(ev, &js->io, fd, (uint32_t)events, journal_on_io, js);
 	if (r >= 0)
 		r = sd_event_add_defer(ev, &js->more, journal_on_more, js);
-	if (r >= 0)
-		r = sd_event_add_time(ev, &js->sync, CLOCK_MONOTONIC, 0, 0, journal_on_sync, js);
-	if (r >= 0)
-		r = sd_event_source_set_enabled(js->sync, SD_EVENT_OFF);
 	if (r < 0) {
 		log_err("journal %s: cannot add event sources: %s", arg, strerror(-r));
 		goto fail;
 	}
 	sd_event_source_set_description(js->io, "journal");
 	sd_event_source_set_description(js->more, "journal-more");
-	sd_event_source_set_description(js->sync, "journal-sync");
 	if (journal_position(js, warm_us) < 0)
 		goto fail;
 	/* The first read happens in the loop, not here. */
@@ -513,8 +461,9 @@ struct source *source_journal_new(sd_event *ev, const struct source_conf *sc, co
 oom:
 	log_err("journal %s: out of memory", arg);
 fail:
-	js->dirty = false;	/* nothing was read: keep the saved state as it is */
-	js->unsynced = false;
+	/* Nothing was read: the saved state stays as it is. */
+	free(js->cursor);
+	js->cursor = NULL;
 	journal_free(&js->base);
 	return NULL;
 }

@@ -7,6 +7,7 @@
 #include <fcntl.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -138,11 +139,15 @@ static int state_file_on_timer(sd_event_source *s, uint64_t usec, void *userdata
 int state_file_init(struct state_file *f, sd_event *ev, const char *dir, const char *prefix, const char *key,
 		    const char *what, int (*format)(void *ctx, char *buf, size_t len), void *ctx)
 {
-	*f = (struct state_file){.dir = dir, .format = format, .ctx = ctx};
+	*f = (struct state_file){.format = format, .ctx = ctx};
 	snprintf(f->what, sizeof f->what, "%s", what);
 	state_name(f->name, prefix, key);
 	if (!dir)
 		return 0;
+	if (!(f->dir = strdup(dir))) {
+		log_err("%s: out of memory", what);
+		return -1;
+	}
 	int r = sd_event_add_time(ev, &f->timer, CLOCK_MONOTONIC, 0, 100000, state_file_on_timer, f);
 	if (r >= 0)
 		r = sd_event_source_set_enabled(f->timer, SD_EVENT_OFF);
@@ -172,4 +177,6 @@ void state_file_close(struct state_file *f)
 	if (f->dir)
 		state_file_save(f, 1);
 	f->timer = sd_event_source_disable_unref(f->timer);
+	free(f->dir);
+	f->dir = NULL;
 }

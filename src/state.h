@@ -27,7 +27,7 @@ void state_name(char out[STATE_NAME_MAX], const char *prefix, const char *key);
  * the source stops. A failure to write is said once, and once more when
  * writing works again; reading goes on either way. */
 struct state_file {
-	const char *dir;	/* NULL: nothing is kept */
+	char *dir;		/* a copy; NULL: nothing is kept */
 	char name[STATE_NAME_MAX];
 	char what[128];		/* whose position, for messages */
 	/* Formats the state into BUF; its length, or -1 if there is none yet. */
@@ -37,12 +37,12 @@ struct state_file {
 	int failed;
 };
 
-/* The file is DIR/state_name(PREFIX, KEY). 0, or -1 (sd-event error, logged). */
+/* The file is DIR/state_name(PREFIX, KEY). 0, or -1 (logged). */
 int state_file_init(struct state_file *f, sd_event *ev, const char *dir, const char *prefix, const char *key,
 		    const char *what, int (*format)(void *ctx, char *buf, size_t len), void *ctx);
 /* The position changed: written now, fsynced within a second. */
 void state_file_changed(struct state_file *f);
-/* Written and fsynced now; the timer goes (the source stops). */
+/* Written and fsynced now; everything is freed (the source stops). */
 void state_file_close(struct state_file *f);
 
 #endif
