@@ -51,6 +51,11 @@ extern const struct apply_backend apply_backend_ipset;
  * under a time limit (SIGTERM, then SIGKILL to its process group).
  * 0 on exit status 0; else -1 with msg: the status and its stderr's first line. */
 int apply_run(char *const argv[], int timeout_ms, char *msg, size_t msglen);
+/* The same, keeping the command's stdout (when OUT is not NULL, a string the
+ * caller frees, at most 64 MiB). Returns 0 on exit status 0, the exit status
+ * when it is another (e.g. 1 from iptables -C: no such rule), or -1 on any
+ * other failure; msg says what happened when not 0. */
+int apply_run_output(char *const argv[], int timeout_ms, char **out, char *msg, size_t msglen);
 /* ARGV as one line for the log, quoted where it helps reading. */
 void apply_describe_argv(char *const *argv, char *buf, size_t buflen);
 /* Replaces control characters so that a message stays one line. */

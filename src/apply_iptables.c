@@ -126,7 +126,7 @@ static int ipt_open(void *st, const struct apply_cmd *c, int refresh, char *msg,
 	struct grant_rule r;
 	if (grant_argv(&r, "-C", t->chain, c, msg, msglen) < 0)
 		return -1;
-	int present = xt_capture(r.argv, t->timeout_ms, NULL, msg, msglen);
+	int present = apply_run_output(r.argv, t->timeout_ms, NULL, msg, msglen);
 	if (present == 0) {
 		log_info("open %llu: rule %s already in %s, not added again", id, r.comment, t->chain);
 		return 0;
@@ -160,7 +160,7 @@ static int ipt_close(void *st, const struct apply_cmd *c, char *msg, size_t msgl
 	/* Did it fail because the rule is not there (-C: status 1)? */
 	if (grant_argv(&r, "-C", t->chain, c, msg, msglen) < 0)
 		return -1;
-	if (xt_capture(r.argv, t->timeout_ms, NULL, msg, msglen) != 1) {
+	if (apply_run_output(r.argv, t->timeout_ms, NULL, msg, msglen) != 1) {
 		snprintf(msg, msglen, "%s", dmsg);
 		return -1;
 	}

@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #define STDERR_KEEP 200		/* bytes of a command's stderr kept */
+#define OUTPUT_MAX (64 * 1024 * 1024)	/* stdout kept: `iptables -S` of a chain of ~500 000 rules */
 #define KILL_GRACE_MS 1000	/* SIGTERM → SIGKILL */
 
 static char *const child_env[] = {"PATH=/usr/sbin:/usr/bin:/sbin:/bin", NULL};
@@ -59,17 +60,18 @@ void apply_describe_argv(char *const *argv, char *buf, size_t buflen)
 	apply_sanitize(buf);
 }
 
-/* ---- running a command ---------------------------------------------------- */
+/* ---- running a command ------------------------------------------------------ */
 
-struct capture {
-	char buf[STDERR_KEEP + 1];
-	size_t len;
+struct sink {
+	char *buf;
+	size_t len, cap, max;	/* max: bytes kept; the rest is read and dropped */
+	bool overflow;
 };
 
-/* Reads what is there; returns 0 at EOF or on error, 1 if the pipe stays open. */
-static int capture_read(int fd, struct capture *cap)
+/* Reads what is there; 0 at EOF or on error, 1 while the pipe stays open. */
+static int sink_read(int fd, struct sink *s)
 {
-	char chunk[1024];
+	char chunk[8192];
 	for (;;) {
 		ssize_t r = read(fd, chunk, sizeof chunk);
 		if (r < 0) {
@@ -79,137 +81,189 @@ static int capture_read(int fd, struct capture *cap)
 		}
 		if (r == 0)
 			return 0;
-		size_t keep = STDERR_KEEP - cap->len;
-		if ((size_t)r < keep)
-			keep = (size_t)r;
-		memcpy(cap->buf + cap->len, chunk, keep);
-		cap->len += keep;
-		cap->buf[cap->len] = '\0';
-	}
-}
-
-/* Waits for pid until deadline (ms, monotonic). 1 when reaped, 0 at the
- * deadline. Reads errfd meanwhile while *errfd >= 0. */
-static int wait_child(pid_t pid, int pidfd, int *errfd, struct capture *cap, int64_t deadline, int *status)
-{
-	for (;;) {
-		pid_t w = waitpid(pid, status, WNOHANG);
-		if (w == pid)
-			return 1;
-		if (w < 0 && errno != EINTR) {
-			*status = 0;
-			return 1;	/* cannot happen for our own child */
+		size_t keep = (size_t)r;
+		if (keep > s->max - s->len) {
+			keep = s->max - s->len;
+			s->overflow = true;
 		}
-		int64_t left = deadline - now_ms();
-		if (left <= 0)
-			return 0;
-		struct pollfd pfd[2];
-		nfds_t nfd = 0;
-		if (*errfd >= 0)
-			pfd[nfd++] = (struct pollfd){.fd = *errfd, .events = POLLIN};
-		if (pidfd >= 0)
-			pfd[nfd++] = (struct pollfd){.fd = pidfd, .events = POLLIN};
-		int slice = (int)(left > INT_MAX ? INT_MAX : left);
-		if (pidfd < 0 && slice > 10)
-			slice = 10;	/* no pidfd: look at the child every 10 ms */
-		int r = poll(pfd, nfd, slice);
-		if (r < 0 && errno != EINTR)
-			return 0;
-		if (r > 0 && *errfd >= 0 && pfd[0].revents) {
-			if (!capture_read(*errfd, cap)) {
-				close(*errfd);
-				*errfd = -1;
+		if (s->len + keep + 1 > s->cap) {
+			size_t ncap = s->cap ? s->cap : 4096;
+			while (ncap < s->len + keep + 1)
+				ncap *= 2;
+			char *nb = realloc(s->buf, ncap);
+			if (!nb) {
+				s->overflow = true;
+				continue;
 			}
+			s->buf = nb;
+			s->cap = ncap;
 		}
+		memcpy(s->buf + s->len, chunk, keep);
+		s->len += keep;
+		s->buf[s->len] = '\0';
 	}
 }
 
-/* Runs argv; 0 on exit status 0, else -1 with msg set. */
-int apply_run(char *const argv[], int timeout_ms, char *msg, size_t msglen)
+int apply_run_output(char *const argv[], int timeout_ms, char **out, char *msg, size_t msglen)
 {
-	int errp[2];
+	int outp[2], errp[2];
+	if (out)
+		*out = NULL;
+	if (pipe2(outp, O_CLOEXEC) < 0) {
+		snprintf(msg, msglen, "cannot create pipe: %s", strerror(errno));
+		return -1;
+	}
 	if (pipe2(errp, O_CLOEXEC) < 0) {
 		snprintf(msg, msglen, "cannot create pipe: %s", strerror(errno));
+		close(outp[0]);
+		close(outp[1]);
 		return -1;
 	}
 	pid_t pid = fork();
 	if (pid < 0) {
 		snprintf(msg, msglen, "cannot fork: %s", strerror(errno));
+		close(outp[0]);
+		close(outp[1]);
 		close(errp[0]);
 		close(errp[1]);
 		return -1;
 	}
 	if (pid == 0) {
-		/* Its own process group, so that a timeout kills what it started too. */
 		setpgid(0, 0);
 		sigset_t none;
 		sigemptyset(&none);
 		sigprocmask(SIG_SETMASK, &none, NULL);
 		signal(SIGPIPE, SIG_DFL);
-		int nul = open("/dev/null", O_RDWR);
-		if (nul < 0 || dup2(nul, STDIN_FILENO) < 0 || dup2(nul, STDOUT_FILENO) < 0 ||
+		int nul = open("/dev/null", O_RDONLY);
+		if (nul < 0 || dup2(nul, STDIN_FILENO) < 0 || dup2(outp[1], STDOUT_FILENO) < 0 ||
 		    dup2(errp[1], STDERR_FILENO) < 0)
 			_exit(127);
 		close_range(3, ~0U, 0);
 		execve(argv[0], argv, child_env);
-		int e = errno;
 		static const char pre[] = "cannot execute: ";
-		const char *es = strerror(e);
+		const char *es = strerror(errno);
 		(void)!write(STDERR_FILENO, pre, sizeof pre - 1);
 		(void)!write(STDERR_FILENO, es, strlen(es));
 		_exit(127);
 	}
-	setpgid(pid, pid);	/* also here, against the race; may fail after exec */
+	setpgid(pid, pid);
+	close(outp[1]);
 	close(errp[1]);
-	int errfd = errp[0];
-	fcntl(errfd, F_SETFL, fcntl(errfd, F_GETFL) | O_NONBLOCK);
+	int fds[2] = {outp[0], errp[0]};
+	for (int i = 0; i < 2; i++)
+		fcntl(fds[i], F_SETFL, fcntl(fds[i], F_GETFL) | O_NONBLOCK);
 	int pidfd = pidfd_open(pid, 0);
 
-	struct capture cap = {.len = 0};
-	cap.buf[0] = '\0';
-	int status = 0;
+	struct sink so = {.max = out ? OUTPUT_MAX : 0}, se = {.max = STDERR_KEEP};	/* no OUT: stdout is read and dropped */
+	int status = 0, stage = 0;	/* stage: 0 running, 1 SIGTERM sent */
 	bool timed_out = false;
-	if (!wait_child(pid, pidfd, &errfd, &cap, now_ms() + timeout_ms, &status)) {
-		timed_out = true;
-		if (kill(-pid, SIGTERM) < 0)
-			kill(pid, SIGTERM);
-		if (!wait_child(pid, pidfd, &errfd, &cap, now_ms() + KILL_GRACE_MS, &status)) {
+	int64_t deadline = now_ms() + timeout_ms;
+	for (;;) {
+		if (fds[0] < 0 && fds[1] < 0) {
+			pid_t w = waitpid(pid, &status, WNOHANG);
+			if (w == pid)
+				break;
+			if (w < 0 && errno != EINTR) {
+				status = 0;
+				break;
+			}
+		}
+		int64_t left = deadline - now_ms();
+		if (left <= 0) {
+			timed_out = true;
+			if (stage == 0) {
+				if (kill(-pid, SIGTERM) < 0)
+					kill(pid, SIGTERM);
+				stage = 1;
+				deadline = now_ms() + KILL_GRACE_MS;
+				continue;
+			}
 			if (kill(-pid, SIGKILL) < 0)
 				kill(pid, SIGKILL);
 			while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
 				;
+			break;
 		}
-		kill(-pid, SIGKILL);	/* whatever else is left of its group */
+		struct pollfd pfd[3];
+		int idx[3];
+		nfds_t n = 0;
+		for (int i = 0; i < 2; i++)
+			if (fds[i] >= 0) {
+				idx[n] = i;
+				pfd[n++] = (struct pollfd){.fd = fds[i], .events = POLLIN};
+			}
+		/* The pidfd only once the pipes are closed: it stays readable. */
+		if (n == 0 && pidfd >= 0) {
+			idx[n] = -1;
+			pfd[n++] = (struct pollfd){.fd = pidfd, .events = POLLIN};
+		}
+		int slice = (int)(left > INT_MAX ? INT_MAX : left);
+		if (n == 0 && slice > 10)
+			slice = 10;
+		int r = poll(pfd, n, slice);
+		if (r < 0)
+			continue;	/* EINTR; the deadline still holds */
+		for (nfds_t i = 0; r > 0 && i < n; i++) {
+			if (idx[i] < 0 || !pfd[i].revents)
+				continue;
+			if (!sink_read(fds[idx[i]], idx[i] == 0 ? &so : &se)) {
+				close(fds[idx[i]]);
+				fds[idx[i]] = -1;
+			}
+		}
 	}
-	if (errfd >= 0) {
-		capture_read(errfd, &cap);	/* what is left; never blocks */
-		close(errfd);
-	}
+	if (stage == 1)
+		kill(-pid, SIGKILL);	/* whatever is left of its group */
+	for (int i = 0; i < 2; i++)
+		if (fds[i] >= 0) {
+			sink_read(fds[i], i == 0 ? &so : &se);
+			close(fds[i]);
+		}
 	if (pidfd >= 0)
 		close(pidfd);
 
+	int ret;
 	if (timed_out) {
 		snprintf(msg, msglen, "command timed out after %d ms", timeout_ms);
-		return -1;
+		ret = -1;
+	} else if (so.overflow && out) {
+		snprintf(msg, msglen, "%s: output longer than %d bytes or out of memory", argv[0], OUTPUT_MAX);
+		ret = -1;
+	} else if (WIFEXITED(status) && WEXITSTATUS(status) == 0) {
+		ret = 0;
+	} else {
+		char *e = se.buf ? se.buf : "";
+		char *nl = strchr(e, '\n');
+		if (nl)
+			*nl = '\0';
+		size_t l = strlen(e);
+		while (l > 0 && (e[l - 1] == ' ' || e[l - 1] == '\r' || e[l - 1] == '\t'))
+			e[--l] = '\0';
+		apply_sanitize(e);
+		const char *sep = l ? ": " : "";
+		if (WIFEXITED(status)) {
+			ret = WEXITSTATUS(status);
+			snprintf(msg, msglen, "%s exited with status %d%s%s", argv[0], ret, sep, e);
+		} else {
+			ret = -1;
+			snprintf(msg, msglen, "%s killed by signal %d%s%s", argv[0],
+				 WIFSIGNALED(status) ? WTERMSIG(status) : 0, sep, e);
+		}
 	}
-	if (WIFEXITED(status) && WEXITSTATUS(status) == 0)
-		return 0;
-
-	/* First line of stderr, trimmed. */
-	char *nl = strchr(cap.buf, '\n');
-	if (nl)
-		*nl = '\0';
-	size_t l = strlen(cap.buf);
-	while (l > 0 && (cap.buf[l - 1] == ' ' || cap.buf[l - 1] == '\r' || cap.buf[l - 1] == '\t'))
-		cap.buf[--l] = '\0';
-	apply_sanitize(cap.buf);
-	const char *sep = l ? ": " : "";
-	if (WIFEXITED(status))
-		snprintf(msg, msglen, "%s exited with status %d%s%s", argv[0], WEXITSTATUS(status), sep, cap.buf);
-	else if (WIFSIGNALED(status))
-		snprintf(msg, msglen, "%s killed by signal %d%s%s", argv[0], WTERMSIG(status), sep, cap.buf);
-	else
-		snprintf(msg, msglen, "%s failed%s%s", argv[0], sep, cap.buf);
-	return -1;
+	free(se.buf);
+	if (ret == 0 && out) {
+		*out = so.buf ? so.buf : strdup("");
+		if (!*out) {
+			snprintf(msg, msglen, "out of memory");
+			return -1;
+		}
+	} else {
+		free(so.buf);
+	}
+	return ret;
 }
 
+int apply_run(char *const argv[], int timeout_ms, char *msg, size_t msglen)
+{
+	return apply_run_output(argv, timeout_ms, NULL, msg, msglen) == 0 ? 0 : -1;
+}

@@ -2,7 +2,7 @@
  * (layout in apply_xt.h). Every change goes through apply_run(); only the
  * two questions whose answer is more than "it worked" — the listing of a
  * chain (-S) and whether a rule exists (-C, exit status 1 when not) — go
- * through xt_capture(), which also keeps the command's stdout. */
+ * through apply_run_output(), which also keeps the command's stdout. */
 #include "apply_xt.h"
 
 #include <errno.h>
@@ -24,12 +24,8 @@
 
 #include "log.h"
 
-#define OUTPUT_MAX (64 * 1024 * 1024)	/* stdout kept: a chain of ~500 000 rules */
-#define STDERR_KEEP 200
-#define KILL_GRACE_MS 1000
 #define RULE_TOKENS_MAX 64		/* words of one rule in `iptables -S` */
 
-static char *const child_env[] = {"PATH=/usr/sbin:/usr/bin:/sbin:/bin", NULL};
 
 const char *xt_program(int family)
 {
@@ -44,216 +40,6 @@ int xt_chain_name(const char *name, char *buf, size_t buflen)
 	for (size_t i = 0; i <= n; i++)
 		buf[i] = (name[i] >= 'a' && name[i] <= 'z') ? (char)(name[i] - 'a' + 'A') : name[i];
 	return 0;
-}
-
-/* ---- running a command and keeping its output ----------------------------- */
-
-static int64_t now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-struct sink {
-	char *buf;
-	size_t len, cap, max;	/* max: bytes kept; the rest is read and dropped */
-	bool overflow;
-};
-
-/* Reads what is there; 0 at EOF or on error, 1 while the pipe stays open. */
-static int sink_read(int fd, struct sink *s)
-{
-	char chunk[8192];
-	for (;;) {
-		ssize_t r = read(fd, chunk, sizeof chunk);
-		if (r < 0) {
-			if (errno == EINTR)
-				continue;
-			return errno == EAGAIN || errno == EWOULDBLOCK;
-		}
-		if (r == 0)
-			return 0;
-		size_t keep = (size_t)r;
-		if (keep > s->max - s->len) {
-			keep = s->max - s->len;
-			s->overflow = true;
-		}
-		if (s->len + keep + 1 > s->cap) {
-			size_t ncap = s->cap ? s->cap : 4096;
-			while (ncap < s->len + keep + 1)
-				ncap *= 2;
-			char *nb = realloc(s->buf, ncap);
-			if (!nb) {
-				s->overflow = true;
-				continue;
-			}
-			s->buf = nb;
-			s->cap = ncap;
-		}
-		memcpy(s->buf + s->len, chunk, keep);
-		s->len += keep;
-		s->buf[s->len] = '\0';
-	}
-}
-
-int xt_capture(char *const argv[], int timeout_ms, char **out, char *msg, size_t msglen)
-{
-	int outp[2], errp[2];
-	if (out)
-		*out = NULL;
-	if (pipe2(outp, O_CLOEXEC) < 0) {
-		snprintf(msg, msglen, "cannot create pipe: %s", strerror(errno));
-		return -1;
-	}
-	if (pipe2(errp, O_CLOEXEC) < 0) {
-		snprintf(msg, msglen, "cannot create pipe: %s", strerror(errno));
-		close(outp[0]);
-		close(outp[1]);
-		return -1;
-	}
-	pid_t pid = fork();
-	if (pid < 0) {
-		snprintf(msg, msglen, "cannot fork: %s", strerror(errno));
-		close(outp[0]);
-		close(outp[1]);
-		close(errp[0]);
-		close(errp[1]);
-		return -1;
-	}
-	if (pid == 0) {
-		setpgid(0, 0);
-		sigset_t none;
-		sigemptyset(&none);
-		sigprocmask(SIG_SETMASK, &none, NULL);
-		signal(SIGPIPE, SIG_DFL);
-		int nul = open("/dev/null", O_RDONLY);
-		if (nul < 0 || dup2(nul, STDIN_FILENO) < 0 || dup2(outp[1], STDOUT_FILENO) < 0 ||
-		    dup2(errp[1], STDERR_FILENO) < 0)
-			_exit(127);
-		close_range(3, ~0U, 0);
-		execve(argv[0], argv, child_env);
-		static const char pre[] = "cannot execute: ";
-		const char *es = strerror(errno);
-		(void)!write(STDERR_FILENO, pre, sizeof pre - 1);
-		(void)!write(STDERR_FILENO, es, strlen(es));
-		_exit(127);
-	}
-	setpgid(pid, pid);
-	close(outp[1]);
-	close(errp[1]);
-	int fds[2] = {outp[0], errp[0]};
-	for (int i = 0; i < 2; i++)
-		fcntl(fds[i], F_SETFL, fcntl(fds[i], F_GETFL) | O_NONBLOCK);
-	int pidfd = pidfd_open(pid, 0);
-
-	struct sink so = {.max = OUTPUT_MAX}, se = {.max = STDERR_KEEP};
-	int status = 0, stage = 0;	/* stage: 0 running, 1 SIGTERM sent */
-	bool timed_out = false;
-	int64_t deadline = now_ms() + timeout_ms;
-	for (;;) {
-		if (fds[0] < 0 && fds[1] < 0) {
-			pid_t w = waitpid(pid, &status, WNOHANG);
-			if (w == pid)
-				break;
-			if (w < 0 && errno != EINTR) {
-				status = 0;
-				break;
-			}
-		}
-		int64_t left = deadline - now_ms();
-		if (left <= 0) {
-			timed_out = true;
-			if (stage == 0) {
-				if (kill(-pid, SIGTERM) < 0)
-					kill(pid, SIGTERM);
-				stage = 1;
-				deadline = now_ms() + KILL_GRACE_MS;
-				continue;
-			}
-			if (kill(-pid, SIGKILL) < 0)
-				kill(pid, SIGKILL);
-			while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
-				;
-			break;
-		}
-		struct pollfd pfd[3];
-		int idx[3];
-		nfds_t n = 0;
-		for (int i = 0; i < 2; i++)
-			if (fds[i] >= 0) {
-				idx[n] = i;
-				pfd[n++] = (struct pollfd){.fd = fds[i], .events = POLLIN};
-			}
-		/* The pidfd only once the pipes are closed: it stays readable. */
-		if (n == 0 && pidfd >= 0) {
-			idx[n] = -1;
-			pfd[n++] = (struct pollfd){.fd = pidfd, .events = POLLIN};
-		}
-		int slice = (int)(left > INT_MAX ? INT_MAX : left);
-		if (n == 0 && slice > 10)
-			slice = 10;
-		int r = poll(pfd, n, slice);
-		if (r < 0)
-			continue;	/* EINTR; the deadline still holds */
-		for (nfds_t i = 0; r > 0 && i < n; i++) {
-			if (idx[i] < 0 || !pfd[i].revents)
-				continue;
-			if (!sink_read(fds[idx[i]], idx[i] == 0 ? &so : &se)) {
-				close(fds[idx[i]]);
-				fds[idx[i]] = -1;
-			}
-		}
-	}
-	if (stage == 1)
-		kill(-pid, SIGKILL);	/* whatever is left of its group */
-	for (int i = 0; i < 2; i++)
-		if (fds[i] >= 0) {
-			sink_read(fds[i], i == 0 ? &so : &se);
-			close(fds[i]);
-		}
-	if (pidfd >= 0)
-		close(pidfd);
-
-	int ret;
-	if (timed_out) {
-		snprintf(msg, msglen, "command timed out after %d ms", timeout_ms);
-		ret = -1;
-	} else if (so.overflow) {
-		snprintf(msg, msglen, "%s: output longer than %d bytes or out of memory", argv[0], OUTPUT_MAX);
-		ret = -1;
-	} else if (WIFEXITED(status) && WEXITSTATUS(status) == 0) {
-		ret = 0;
-	} else {
-		char *e = se.buf ? se.buf : "";
-		char *nl = strchr(e, '\n');
-		if (nl)
-			*nl = '\0';
-		size_t l = strlen(e);
-		while (l > 0 && (e[l - 1] == ' ' || e[l - 1] == '\r' || e[l - 1] == '\t'))
-			e[--l] = '\0';
-		apply_sanitize(e);
-		const char *sep = l ? ": " : "";
-		if (WIFEXITED(status)) {
-			ret = WEXITSTATUS(status);
-			snprintf(msg, msglen, "%s exited with status %d%s%s", argv[0], ret, sep, e);
-		} else {
-			ret = -1;
-			snprintf(msg, msglen, "%s killed by signal %d%s%s", argv[0],
-				 WIFSIGNALED(status) ? WTERMSIG(status) : 0, sep, e);
-		}
-	}
-	free(se.buf);
-	if (ret == 0 && out) {
-		*out = so.buf ? so.buf : strdup("");
-		if (!*out) {
-			snprintf(msg, msglen, "out of memory");
-			return -1;
-		}
-	} else {
-		free(so.buf);
-	}
-	return ret;
 }
 
 /* ---- the listing of a chain -------------------------------------------------- */
@@ -316,7 +102,7 @@ static const char *rule_comment(char **tok, int n)
 static int list_chain(int family, const char *chain, int timeout_ms, char **out, char *msg, size_t msglen)
 {
 	char *argv[] = {(char *)xt_program(family), "-w", "-S", (char *)chain, NULL};
-	return xt_capture(argv, timeout_ms, out, msg, msglen) == 0 ? 0 : -1;
+	return apply_run_output(argv, timeout_ms, out, msg, msglen) == 0 ? 0 : -1;
 }
 
 /* Calls fn for every rule ("-A CHAIN ...") of the listing whose comment
@@ -439,7 +225,7 @@ int xt_setup(int family, const char *chain, const char *set, const struct apply_
 
 	/* The jump from INPUT, where the admin may have moved it: left there. */
 	char *chk[] = {prog, "-w", "-C", "INPUT", "-j", ch, NULL};
-	int st = xt_capture(chk, tmo, NULL, msg, msglen);
+	int st = apply_run_output(chk, tmo, NULL, msg, msglen);
 	if (st == 1) {
 		char *ins[] = {prog, "-w", "-I", "INPUT", "1", "-j", ch, NULL};
 		if (run(ins, tmo, msg, msglen) < 0)

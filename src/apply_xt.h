@@ -29,12 +29,6 @@ const char *xt_program(int family);
 /* NAME uppercased into buf (the chain of --name). 0, or -1 if it does not fit. */
 int xt_chain_name(const char *name, char *buf, size_t buflen);
 
-/* Runs ARGV like apply_run() (execve, minimal environment, own process
- * group, time limit) but keeps its stdout: *out is a malloc'd, NUL-terminated
- * copy (free it) unless out is NULL. Returns the exit status (0..255), or -1
- * with msg set when it could not run, timed out or was killed. A non-zero
- * status also sets msg (as apply_run does). */
-int xt_capture(char *const argv[], int timeout_ms, char **out, char *msg, size_t msglen);
 
 /* Sets up CHAIN in FAMILY, idempotently: creates it if missing, replaces its
  * own rules (XT_OWN_PREFIX: the set rule when SET is not NULL, then one guard
