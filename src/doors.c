@@ -4,9 +4,13 @@
  *   - for every door, the attempt in progress: next step and start time;
  *   - the last few knocks, to count a retransmitted SYN once.
  * Sources are found through a hash table with a secret seed (sources are
- * chosen by strangers) and ordered in a min-heap by their next deadline,
- * which serves both the expiry timer and eviction: when the pool is full
- * the source whose attempt is closest to expiring makes room.
+ * chosen by strangers) and ordered by their next deadline in two min-heaps,
+ * which serve both the expiry timer and eviction. Heap 0 holds the sources
+ * that have done no more than a first step (what a flood of spoofed
+ * addresses creates), heap 1 those that got further. When the pool is
+ * full, the fresh source closest to expiring makes room; a source that has
+ * progressed is dropped only when no fresh one is left, so a flood of first
+ * steps cannot push out a client in the middle of its sequence.
  */
 #include "doors.h"
 
@@ -38,6 +42,7 @@ struct recent {
 struct src {
 	int32_t hnext;		/* hash chain, or free list */
 	int32_t heap_pos;	/* -1: slot free */
+	uint8_t tier;		/* the heap it is in: 1 when an attempt is past its first step */
 	int64_t deadline;
 	int64_t last;		/* time of the last knock recorded */
 	uint8_t family;
@@ -55,8 +60,8 @@ struct doors {
 	unsigned char *pool;
 	int32_t *bucket;
 	uint32_t bucket_mask;
-	int32_t *heap;
-	size_t heap_n;
+	int32_t *heap[2];
+	size_t heap_n[2];
 	int32_t free_head;
 	uint64_t seed[2];
 	doors_open_fn cb;
@@ -108,32 +113,62 @@ static int32_t lookup(const struct doors *d, int family, const uint8_t *addr)
 
 /* ---- heap by deadline ------------------------------------------------------ */
 
-static void heap_set(struct doors *d, size_t pos, int32_t i)
+static void heap_set(struct doors *d, int t, size_t pos, int32_t i)
 {
-	d->heap[pos] = i;
+	d->heap[t][pos] = i;
 	slot(d, i)->heap_pos = (int32_t)pos;
 }
 
-static void heap_fix(struct doors *d, size_t pos)
+static void heap_fix(struct doors *d, int t, size_t pos)
 {
-	int32_t i = d->heap[pos];
+	int32_t *h = d->heap[t];
+	int32_t i = h[pos];
 	int64_t key = slot(d, i)->deadline;
-	while (pos > 0 && slot(d, d->heap[(pos - 1) / 2])->deadline > key) {
-		heap_set(d, pos, d->heap[(pos - 1) / 2]);
+	while (pos > 0 && slot(d, h[(pos - 1) / 2])->deadline > key) {
+		heap_set(d, t, pos, h[(pos - 1) / 2]);
 		pos = (pos - 1) / 2;
 	}
 	for (;;) {
 		size_t c = 2 * pos + 1;
-		if (c >= d->heap_n)
+		if (c >= d->heap_n[t])
 			break;
-		if (c + 1 < d->heap_n && slot(d, d->heap[c + 1])->deadline < slot(d, d->heap[c])->deadline)
+		if (c + 1 < d->heap_n[t] && slot(d, h[c + 1])->deadline < slot(d, h[c])->deadline)
 			c++;
-		if (slot(d, d->heap[c])->deadline >= key)
+		if (slot(d, h[c])->deadline >= key)
 			break;
-		heap_set(d, pos, d->heap[c]);
+		heap_set(d, t, pos, h[c]);
 		pos = c;
 	}
-	heap_set(d, pos, i);
+	heap_set(d, t, pos, i);
+}
+
+static void heap_remove(struct doors *d, int32_t i)
+{
+	struct src *s = slot(d, i);
+	int t = s->tier;
+	size_t pos = (size_t)s->heap_pos;
+	d->heap_n[t]--;
+	if (pos != d->heap_n[t]) {
+		heap_set(d, t, pos, d->heap[t][d->heap_n[t]]);
+		heap_fix(d, t, pos);
+	}
+	s->heap_pos = -1;
+}
+
+static void heap_add(struct doors *d, int t, int32_t i)
+{
+	slot(d, i)->tier = (uint8_t)t;
+	heap_set(d, t, d->heap_n[t]++, i);
+	heap_fix(d, t, d->heap_n[t] - 1);
+}
+
+/* The source with the earliest deadline of both heaps, or -1. */
+static int32_t heap_first(const struct doors *d)
+{
+	int32_t a = d->heap_n[0] ? d->heap[0][0] : -1, b = d->heap_n[1] ? d->heap[1][0] : -1;
+	if (a < 0 || (b >= 0 && slot(d, b)->deadline < slot(d, a)->deadline))
+		return b;
+	return a;
 }
 
 /* ---- slots ------------------------------------------------------------------ */
@@ -145,14 +180,7 @@ static void release(struct doors *d, int32_t i)
 	while (*pp != i)
 		pp = &slot(d, *pp)->hnext;
 	*pp = s->hnext;
-
-	size_t pos = (size_t)s->heap_pos;
-	d->heap_n--;
-	if (pos != d->heap_n) {
-		heap_set(d, pos, d->heap[d->heap_n]);
-		heap_fix(d, pos);
-	}
-	s->heap_pos = -1;
+	heap_remove(d, i);
 	s->hnext = d->free_head;
 	d->free_head = i;
 }
@@ -160,9 +188,11 @@ static void release(struct doors *d, int32_t i)
 static int32_t acquire(struct doors *d, int family, const uint8_t *addr, int64_t now)
 {
 	if (d->free_head < 0) {
-		/* Full: the source closest to its deadline makes room. */
-		release(d, d->heap[0]);
+		/* Full: the fresh source closest to its deadline makes room. */
+		int t = d->heap_n[0] ? 0 : 1;
+		release(d, d->heap[t][0]);
 		d->stats.evicted++;
+		d->stats.evicted_progressed += (uint64_t)t;
 	}
 	int32_t i = d->free_head;
 	struct src *s = slot(d, i);
@@ -175,7 +205,7 @@ static int32_t acquire(struct doors *d, int family, const uint8_t *addr, int64_t
 	uint32_t b = hash(d, family, addr);
 	s->hnext = d->bucket[b];
 	d->bucket[b] = i;
-	heap_set(d, d->heap_n++, i);
+	heap_add(d, 0, i);
 	return i;
 }
 
@@ -184,9 +214,13 @@ static void settle(struct doors *d, int32_t i)
 {
 	struct src *s = slot(d, i);
 	int64_t dl = INT64_MAX;
-	for (size_t j = 0; j < d->ndoors; j++)
+	int tier = 0;
+	for (size_t j = 0; j < d->ndoors; j++) {
 		if (s->att[j].step && s->att[j].start + d->door[j].window_us < dl)
 			dl = s->att[j].start + d->door[j].window_us;
+		if (s->att[j].step >= 2)
+			tier = 1;
+	}
 	if (dl == INT64_MAX) {
 		if (d->max_dedup == 0 || s->nrecent == 0) {
 			release(d, i);
@@ -195,7 +229,12 @@ static void settle(struct doors *d, int32_t i)
 		dl = s->last + d->max_dedup;
 	}
 	s->deadline = dl;
-	heap_fix(d, (size_t)s->heap_pos);
+	if (tier != s->tier) {
+		heap_remove(d, i);
+		heap_add(d, tier, i);
+	} else {
+		heap_fix(d, tier, (size_t)s->heap_pos);
+	}
 }
 
 /* ---- public ------------------------------------------------------------------ */
@@ -230,8 +269,9 @@ struct doors *doors_new(const struct door_conf *door, size_t ndoors, size_t max_
 	d->bucket_mask = (uint32_t)(nb - 1);
 	d->pool = calloc(max_sources, d->stride);
 	d->bucket = malloc(nb * sizeof *d->bucket);
-	d->heap = malloc(max_sources * sizeof *d->heap);
-	if (!d->pool || !d->bucket || !d->heap) {
+	d->heap[0] = malloc(max_sources * sizeof *d->heap[0]);
+	d->heap[1] = malloc(max_sources * sizeof *d->heap[1]);
+	if (!d->pool || !d->bucket || !d->heap[0] || !d->heap[1]) {
 		doors_free(d);
 		return NULL;
 	}
@@ -254,7 +294,8 @@ void doors_free(struct doors *d)
 		return;
 	free(d->pool);
 	free(d->bucket);
-	free(d->heap);
+	free(d->heap[0]);
+	free(d->heap[1]);
 	free(d);
 }
 
@@ -372,8 +413,8 @@ void doors_feed(struct doors *d, const struct knock *k)
 
 void doors_expire(struct doors *d, int64_t now)
 {
-	while (d->heap_n && slot(d, d->heap[0])->deadline <= now) {
-		int32_t i = d->heap[0];
+	int32_t i;
+	while ((i = heap_first(d)) >= 0 && slot(d, i)->deadline <= now) {
 		struct src *s = slot(d, i);
 		for (size_t j = 0; j < d->ndoors; j++) {
 			if (s->att[j].step && s->att[j].start + d->door[j].window_us <= now) {
@@ -390,12 +431,13 @@ void doors_expire(struct doors *d, int64_t now)
 
 int64_t doors_next_deadline(const struct doors *d)
 {
-	return d->heap_n ? slot(d, d->heap[0])->deadline : INT64_MAX;
+	int32_t i = heap_first(d);
+	return i >= 0 ? slot(d, i)->deadline : INT64_MAX;
 }
 
 size_t doors_tracked(const struct doors *d)
 {
-	return d->heap_n;
+	return d->heap_n[0] + d->heap_n[1];
 }
 
 const struct doors_stats *doors_stats(const struct doors *d)
@@ -413,8 +455,8 @@ static int same_door(const struct door_conf *a, const struct door_conf *b)
 void doors_migrate(struct doors *to, const struct doors *from)
 {
 	/* For each new door, the old door with the same definition, if any. */
-	for (size_t h = 0; h < from->heap_n; h++) {
-		struct src *os = slot(from, from->heap[h]);
+	for (size_t h = 0; h < from->heap_n[0] + from->heap_n[1]; h++) {
+		struct src *os = slot(from, h < from->heap_n[0] ? from->heap[0][h] : from->heap[1][h - from->heap_n[0]]);
 		int32_t i = -1;
 		for (size_t j = 0; j < to->ndoors; j++) {
 			for (size_t k = 0; k < from->ndoors; k++) {

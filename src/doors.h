@@ -2,7 +2,8 @@
  * Doors know nothing of where a knock came from; they are fed knocks with
  * their times and told when time passes. Memory is fixed at creation:
  * at most max_sources sources are tracked, and when a new source needs a
- * slot the one whose attempt is closest to expiring is dropped. */
+ * slot the one closest to expiring is dropped — among those that made no
+ * more than a first step, as long as there are any. */
 #ifndef LOGKNOCK_DOORS_H
 #define LOGKNOCK_DOORS_H
 
@@ -24,6 +25,7 @@ struct doors_stats {
 	uint64_t resets;	/* attempts reset by a wrong knock */
 	uint64_t expired;	/* attempts whose window ran out */
 	uint64_t evicted;	/* sources dropped to make room */
+	uint64_t evicted_progressed;	/* ... of them past a first step (no fresh one was left) */
 	uint64_t opened;	/* sequences completed */
 };
 
