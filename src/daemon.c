@@ -403,8 +403,19 @@ static int sources_start(struct daemon *d, int skip_warm)
 static void notify_status(struct daemon *d, const char *what)
 {
 	const struct engine_stats *st = engine_stats(d->engine);
-	sd_notifyf(0, "%sSTATUS=%s: %zu sources, %llu knocks, %zu grants open", what, "following",
-		   d->nsrc, (unsigned long long)st->knocks, engine_open_grants(d->engine));
+	sd_notifyf(0, "%sSTATUS=following %zu sources: %llu lines, %llu knocks, %llu skipped, %zu attempts, "
+		   "%llu opened, %zu grants open",
+		   what, d->nsrc, (unsigned long long)st->lines, (unsigned long long)st->knocks,
+		   (unsigned long long)st->bad, engine_tracked_sources(d->engine), (unsigned long long)st->opened,
+		   engine_open_grants(d->engine));
+}
+
+/* Under systemd: the counts in `systemctl status`, every few seconds. */
+static int on_status(sd_event_source *s, uint64_t usec, void *userdata)
+{
+	notify_status(userdata, "");
+	sd_event_source_set_time(s, usec + 5000000);
+	return 0;
 }
 
 static int on_hup(sd_event_source *s, const struct signalfd_siginfo *si, void *userdata)
@@ -510,7 +521,7 @@ int daemon_run(struct config *cfg, const struct daemon_opts *o)
 	memset(cfg, 0, sizeof *cfg);	/* the daemon owns it now */
 	int rc = 1;
 	char **argv = NULL;
-	sd_event_source *post = NULL;
+	sd_event_source *post = NULL, *status_timer = NULL;
 
 	if (d.cfg.nsources == 0) {
 		log_err("%s: no sources to follow (sources:)", o->config);
@@ -543,6 +554,14 @@ int daemon_run(struct config *cfg, const struct daemon_opts *o)
 	}
 	sd_event_source_set_enabled(d.timer, SD_EVENT_OFF);
 	sd_event_source_set_enabled(d.retry_timer, SD_EVENT_OFF);
+	/* WatchdogSec= in the unit: sd-event pings the watchdog from the loop. */
+	sd_event_set_watchdog(d.ev, 1);
+	if (getenv("NOTIFY_SOCKET")) {
+		uint64_t now;
+		sd_event_now(d.ev, CLOCK_MONOTONIC, &now);
+		if (sd_event_add_time(d.ev, &status_timer, CLOCK_MONOTONIC, now + 5000000, 0, on_status, &d) >= 0)
+			sd_event_source_set_enabled(status_timer, SD_EVENT_ON);
+	}
 
 	if (!(argv = applier_argv(&d.cfg, o->applier_path)) ||
 	    !(d.ap = applier_new(d.ev, argv, on_reply, &d)))
@@ -583,6 +602,7 @@ out:
 	engine_free(d.engine);
 	free(argv);
 	sd_event_source_disable_unref(post);
+	sd_event_source_disable_unref(status_timer);
 	sd_event_source_disable_unref(d.timer);
 	sd_event_source_disable_unref(d.retry_timer);
 	sd_event_unref(d.ev);
