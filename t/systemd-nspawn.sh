@@ -1,0 +1,346 @@
+#!/bin/sh
+# systemd-nspawn.sh — logknockd.service under a real systemd: a minimal
+# Debian bookworm booted with systemd-nspawn in a network namespace of its
+# own, logknock installed into it with "make install DESTDIR=" from a build
+# configured with --prefix=/usr, the unit started, reloaded and stopped with
+# systemctl inside, knock lines appended to a log bound into the container,
+# and a real TCP connection refused before the knock and let through after.
+#
+#   LOGKNOCK_DESTDIR_BUILD  a build directory configured with
+#                           --prefix=/usr --sysconfdir=/etc --localstatedir=/var
+#                           (required; SKIP without it)
+#   LOGKNOCK_TEST_CACHE     where the debootstrapped root is kept between runs
+#                           (default /var/cache/logknock-test); a root that is
+#                           present and complete is reused, never modified:
+#                           each run boots an overlay of it.
+#
+# Needs root, debootstrap, systemd-nspawn (Debian: systemd-container),
+# nsenter, overlayfs, ip and nft; the first run fetches about 40 MB from the
+# Debian archive. Every wait is bounded; namespaces, mounts and the container
+# are removed on exit, also on failure.
+. "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/netns.sh"
+
+[ "$(id -u)" = 0 ] || skip_all "not root"
+for c in debootstrap systemd-nspawn nsenter mount umount ip nft timeout; do
+	command -v "$c" >/dev/null 2>&1 || skip_all "no $c (apt-get install debootstrap systemd-container)"
+done
+build=${LOGKNOCK_DESTDIR_BUILD:-}
+[ -n "$build" ] && [ -f "$build/Makefile" ] ||
+	skip_all "set LOGKNOCK_DESTDIR_BUILD to a build configured with --prefix=/usr"
+srcdir=$top_srcdir
+[ -f "$srcdir/systemd/logknockd.service.in" ] || skip_all "no systemd/logknockd.service.in under $srcdir"
+
+# ---- the cached root ---------------------------------------------------------
+# procps: /bin/kill, which ExecReload= runs (every real Debian system has it).
+INCLUDE=systemd,systemd-sysv,dbus,nftables,iproute2,procps,libyaml-0-2,libpcre2-8-0,libnftables1,libsystemd0
+CACHE=${LOGKNOCK_TEST_CACHE:-/var/cache/logknock-test}/bookworm
+MARK=.logknock-test-root	# written last: its content says what the root holds
+cache_valid() {
+	[ "$(cat "$CACHE/$MARK" 2>/dev/null)" = "bookworm minbase $INCLUDE" ] &&
+		[ -x "$CACHE/usr/lib/systemd/systemd" ] && [ -x "$CACHE/usr/sbin/nft" ]
+}
+if ! cache_valid; then
+	mkdir -p "${CACHE%/*}" || skip_all "cannot create ${CACHE%/*}"
+	new=$CACHE.new.$$
+	echo "# building $CACHE with debootstrap (once; later runs reuse it)"
+	if ! timeout 900 debootstrap --variant=minbase --include="$INCLUDE" bookworm "$new" \
+		>"$TMP/debootstrap.log" 2>&1; then
+		tail -5 "$TMP/debootstrap.log" | diag
+		rm -rf "$new"
+		skip_all "debootstrap failed (is the Debian archive reachable?)"
+	fi
+	echo "bookworm minbase $INCLUDE" >"$new/$MARK"
+	rm -rf "$CACHE.old.$$"
+	[ -e "$CACHE" ] && mv "$CACHE" "$CACHE.old.$$"
+	mv "$new" "$CACHE" || { rm -rf "$new"; skip_all "cannot move the new root to $CACHE"; }
+	rm -rf "$CACHE.old.$$"
+fi
+
+# ---- per-run things, removed on exit -------------------------------------------
+ROOT=$TMP/root
+NSPAWN=
+LEADER=
+LISTENER=
+mounted=
+cleanup() {
+	if [ -n "$LEADER" ] && kill -0 "$LEADER" 2>/dev/null; then
+		kill -s RTMIN+4 "$LEADER" 2>/dev/null || kill -38 "$LEADER" 2>/dev/null	# systemd: poweroff
+	fi
+	if [ -n "$NSPAWN" ]; then
+		i=0
+		while kill -0 "$NSPAWN" 2>/dev/null && [ $i -lt 150 ]; do sleep 0.2; i=$((i + 1)); done
+		if kill -0 "$NSPAWN" 2>/dev/null; then
+			echo "# the container did not power off in 30 s: killed"
+			[ -n "$LEADER" ] && kill -KILL "$LEADER" 2>/dev/null
+			kill -KILL "$NSPAWN" 2>/dev/null
+			sleep 0.5
+		fi
+	fi
+	[ -n "$LISTENER" ] && kill "$LISTENER" 2>/dev/null
+	if [ -n "$mounted" ]; then
+		umount "$ROOT" 2>/dev/null || umount -l "$ROOT" 2>/dev/null
+	fi
+	netns_cleanup
+	rm -rf "$TMP"
+}
+trap cleanup EXIT
+
+mkdir -p "$ROOT" "$TMP/upper" "$TMP/work" "$TMP/log" || exit 1
+mount -t overlay logknock-test -o "lowerdir=$CACHE,upperdir=$TMP/upper,workdir=$TMP/work" "$ROOT" ||
+	skip_all "overlayfs does not work here"
+mounted=1
+
+# ---- logknock into the root ----------------------------------------------------
+# AUTO*=: : the test installs what is built; it never regenerates the build
+# system of the source tree.
+if ! make -C "$build" install DESTDIR="$ROOT" ACLOCAL=: AUTOCONF=: AUTOMAKE=: AUTOHEADER=: \
+	>"$TMP/install.log" 2>&1; then
+	tail -20 "$TMP/install.log" | diag
+	echo "1..1"
+	fail "make install DESTDIR= from $build"
+	done_testing
+fi
+[ -x "$ROOT/usr/sbin/logknockd" ] && [ -x "$ROOT/usr/libexec/logknock/logknock-apply" ] ||
+	skip_all "set LOGKNOCK_DESTDIR_BUILD to a build configured with --prefix=/usr (and --libexecdir=/usr/libexec)"
+
+# The unit, sysusers.d and tmpfiles.d files: the installed ones when the
+# build installs them, else from the source tree, substituted as Makefile.am does.
+unit=
+for d in usr/lib/systemd/system lib/systemd/system etc/systemd/system; do
+	[ -f "$ROOT/$d/logknockd.service" ] && unit=/$d/logknockd.service
+done
+if [ -z "$unit" ]; then
+	unit=/usr/lib/systemd/system/logknockd.service
+	sed -e 's|@sbindir[@]|/usr/sbin|g' -e 's|@sysconfdir[@]|/etc|g' \
+		"$srcdir/systemd/logknockd.service.in" >"$ROOT$unit"
+fi
+[ -f "$ROOT/usr/lib/sysusers.d/logknock.conf" ] ||
+	cp "$srcdir/systemd/logknock.sysusers" "$ROOT/usr/lib/sysusers.d/logknock.conf"
+[ -f "$ROOT/usr/lib/tmpfiles.d/logknock.conf" ] ||
+	cp "$srcdir/systemd/logknock.tmpfiles" "$ROOT/usr/lib/tmpfiles.d/logknock.conf"
+
+mkdir -p "$ROOT/etc/logknock" "$ROOT/var/log/knock"
+cat >"$ROOT/etc/logknock/logknockd.yaml" <<'EOF'
+sources:
+  - file: /var/log/knock/kern.log
+prefix: "KNOCK "
+user: logknock
+applier:
+  backend: nft
+doors:
+  - name: ssh
+    sequence: [tcp/7000, tcp/8000, tcp/9000]
+    window: 10s
+    open: [tcp/22]
+    duration: 2m
+EOF
+LOG=$TMP/log/kern.log
+: >"$LOG"
+chmod 0755 "$TMP" "$TMP/log"
+chmod 0644 "$LOG"
+
+# ---- network namespaces: the container's nft changes stay in SERVER ------------
+netns_setup || skip_all "$netns_error"
+
+plan 20
+host_table=$(nft list table inet logknock 2>/dev/null | head -1)	# one made by something else
+
+# ---- boot -----------------------------------------------------------------------
+# --register=no --keep-unit: no machined and no host systemd are needed.
+# --console=read-only: the boot messages go to nspawn.log.
+# --capability=CAP_NET_ADMIN: nspawn leaves it out of the container's bounding
+# set unless it makes the network namespace itself; without it the unit's
+# AmbientCapabilities= is silently empty and the applier gets EPERM from netlink.
+setsid systemd-nspawn --boot --register=no --keep-unit --quiet --console=read-only \
+	--capability=CAP_NET_ADMIN \
+	-D "$ROOT" --machine="lk$netns_id" \
+	--network-namespace-path="/run/netns/$NETNS_SERVER" \
+	--bind-ro="$TMP/log:/var/log/knock" \
+	</dev/null >"$TMP/nspawn.log" 2>&1 &
+NSPAWN=$!
+
+# The container's PID 1 as the host sees it: a descendant of nspawn whose
+# PID in its own namespace is 1.
+find_leader() {
+	for st in /proc/[0-9]*/status; do
+		p=${st#/proc/}
+		p=${p%/status}
+		ns=$(sed -n 's/^NSpid:[[:space:]]*//p' "$st" 2>/dev/null)
+		case $ns in *[[:space:]]1) ;; *) continue ;; esac
+		a=$p
+		for _ in 1 2 3 4; do
+			a=$(sed -n 's/^PPid:[[:space:]]*//p' "/proc/$a/status" 2>/dev/null)
+			[ -z "$a" ] && break
+			[ "$a" = "$NSPAWN" ] && { echo "$p"; return 0; }
+		done
+	done
+	return 1
+}
+in_ct() { # in_ct COMMAND...: run COMMAND inside the container, bounded
+	timeout 30 nsenter -t "$LEADER" -m -u -i -n -p -C -r -w -- \
+		env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin LC_ALL=C SYSTEMD_PAGER= SYSTEMD_COLORS=0 "$@"
+}
+in_server() { ip netns exec "$NETNS_SERVER" "$@"; }
+
+i=0
+while [ $i -lt 100 ] && kill -0 "$NSPAWN" 2>/dev/null; do
+	LEADER=$(find_leader) && break
+	sleep 0.2
+	i=$((i + 1))
+done
+state=
+if [ -n "$LEADER" ]; then
+	i=0
+	while [ $i -lt 120 ]; do
+		state=$(in_ct systemctl is-system-running 2>/dev/null)
+		case $state in running | degraded) break ;; esac
+		kill -0 "$NSPAWN" 2>/dev/null || break
+		sleep 0.5
+		i=$((i + 1))
+	done
+fi
+case $state in
+running | degraded) ok "the container booted (system $state)" ;;
+*)
+	fail "the container booted (state '$state', leader '$LEADER')"
+	tail -30 "$TMP/nspawn.log" | diag
+	[ -n "$LEADER" ] && in_ct systemctl --failed --no-legend 2>&1 | diag
+	done_testing
+	;;
+esac
+[ "$state" = degraded ] && in_ct systemctl --failed --no-legend 2>&1 | diag
+
+# ---- the files systemd installed from sysusers.d and tmpfiles.d ------------------
+out=$(in_ct systemd-analyze verify --man=no "$unit" 2>&1)
+if [ $? = 0 ] && [ -z "$out" ]; then ok "systemd-analyze verify $unit: clean"
+else fail "systemd-analyze verify $unit"; echo "$out" | diag; fi
+groups=$(in_ct id -nG logknock 2>&1)
+case " $groups " in
+*" systemd-journal "*) case " $groups " in
+	*" adm "*) ok "sysusers.d: user logknock, in systemd-journal and adm" ;;
+	*) fail "sysusers.d: user logknock, in systemd-journal and adm ($groups)" ;;
+	esac ;;
+*) fail "sysusers.d: user logknock, in systemd-journal and adm ($groups)" ;;
+esac
+lk_uid=$(in_ct id -u logknock)
+check "tmpfiles.d: /var/log/logknock is 0750 root:adm" \
+	test "$(in_ct stat -c '%a %U:%G' /var/log/logknock)" = "750 root:adm"
+
+# ---- a listener on the guarded port, on the host, in the server namespace ---------
+if command -v python3 >/dev/null 2>&1; then
+	in_server python3 -c '
+import socket, sys
+s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("0.0.0.0", 22)); s.listen(16); print("listening", flush=True)
+while True:
+    c, _ = s.accept(); c.sendall(b"SSH-2.0-logknock-test\r\n"); c.close()
+' >"$TMP/listener.out" 2>&1 &
+	LISTENER=$!
+fi
+connect22() { # true when the client gets a TCP connection to 192.0.2.1:22
+	ip netns exec "$NETNS_CLIENT" timeout 2 bash -c 'exec 3<>/dev/tcp/192.0.2.1/22' 2>/dev/null
+}
+
+# ---- start ----------------------------------------------------------------------
+if in_ct systemctl start logknockd >"$TMP/start.out" 2>&1; then ok "systemctl start logknockd"
+else fail "systemctl start logknockd"; diag "$TMP/start.out"; fi
+check "is-active: active" test "$(in_ct systemctl is-active logknockd)" = active
+status=$(in_ct systemctl show -P StatusText logknockd)
+case $status in following*) ok "STATUS= from sd_notify: $status" ;; *) fail "STATUS= from sd_notify: '$status'" ;; esac
+
+MAIN=$(in_ct systemctl show -P MainPID logknockd)
+st=$(in_ct cat "/proc/$MAIN/status" 2>/dev/null)
+uid=$(echo "$st" | sed -n 's/^Uid:[[:space:]]*\([0-9]*\).*/\1/p')
+capeff=$(echo "$st" | sed -n 's/^CapEff:[[:space:]]*//p')
+capprm=$(echo "$st" | sed -n 's/^CapPrm:[[:space:]]*//p')
+capamb=$(echo "$st" | sed -n 's/^CapAmb:[[:space:]]*//p')
+nnp=$(echo "$st" | sed -n 's/^NoNewPrivs:[[:space:]]*//p')
+if [ -n "$uid" ] && [ "$uid" = "$lk_uid" ] && [ "$capeff" = 0000000000000000 ] &&
+	[ "$capprm" = 0000000000000000 ] && [ "$capamb" = 0000000000000000 ] && [ "$nnp" = 1 ]; then
+	ok "the daemon (pid $MAIN) runs as logknock ($uid) with no capability at all"
+else
+	fail "the daemon runs as logknock with no capability (uid '$uid' want '$lk_uid', eff $capeff prm $capprm amb $capamb nnp $nnp)"
+fi
+# The applier: the daemon's child, CAP_NET_ADMIN (bit 12) and nothing else.
+ap=$(in_ct sh -c "for s in /proc/[0-9]*/status; do grep -q '^PPid:[[:space:]]*$MAIN\$' \$s && grep -q '^Name:.*logknock-apply' \$s && { echo \${s%/status}; break; }; done")
+apcap=$(in_ct sed -n 's/^CapEff:[[:space:]]*//p' "$ap/status" 2>/dev/null)
+check "the applier keeps CAP_NET_ADMIN only (CapEff $apcap)" test "$apcap" = 0000000000001000
+
+i=0
+while [ $i -lt 50 ] && ! in_server nft list chain inet logknock guard >/dev/null 2>&1; do sleep 0.1; i=$((i + 1)); done
+check "the applier made table inet logknock in the container's network namespace" \
+	sh -c "ip netns exec $NETNS_SERVER nft list chain inet logknock guard >/dev/null"
+if [ -n "$host_table" ] || ! nft list table inet logknock >/dev/null 2>&1; then
+	ok "the host's own network namespace got no table inet logknock"
+else
+	fail "the host's own network namespace got no table inet logknock"
+fi
+
+if [ -n "$LISTENER" ]; then
+	if connect22; then fail "before the knock: the client cannot connect to port 22"
+	else ok "before the knock: the client cannot connect to port 22"; fi
+else
+	ok "# SKIP no python3 for the listener"
+fi
+
+# ---- knock ------------------------------------------------------------------------
+sport=41000
+knock() { # knock DPORT: the line the kernel's LOG target writes for a SYN from the client
+	sport=$((sport + 1))
+	printf '%s vm kernel: [ 93.717774] KNOCK IN=veth0 OUT= MAC=62:92:44:cb:fb:5c:fe:65:11:35:87:ec:08:00 SRC=192.0.2.2 DST=192.0.2.1 LEN=60 TOS=0x00 PREC=0x00 TTL=64 ID=36861 DF PROTO=TCP SPT=%d DPT=%d WINDOW=64240 RES=0x00 SYN URGP=0 \n' \
+		"$(date -u +%Y-%m-%dT%H:%M:%S.%6N+00:00)" "$sport" "$1" >>"$LOG"
+}
+knock 7000
+knock 8000
+knock 9000
+i=0
+while [ $i -lt 100 ]; do
+	in_server nft list set inet logknock allow4 2>/dev/null | grep -q '192\.0\.2\.2 \. tcp \. 22' && break
+	sleep 0.1
+	i=$((i + 1))
+done
+check "after the knock: allow4 holds 192.0.2.2 . tcp . 22" test $i -lt 100
+if [ -n "$LISTENER" ]; then
+	check "after the knock: the client connects to port 22" connect22
+else
+	ok "# SKIP no python3 for the listener"
+fi
+
+# ---- reload -------------------------------------------------------------------------
+in_ct systemctl reload logknockd >"$TMP/reload.out" 2>&1
+i=0
+while [ $i -lt 50 ]; do
+	in_ct journalctl -u logknockd --no-pager -o cat 2>/dev/null | grep -q 'reloaded' && break
+	sleep 0.2
+	i=$((i + 1))
+done
+if [ $i -lt 50 ] && [ "$(in_ct systemctl is-active logknockd)" = active ]; then
+	ok "systemctl reload: the journal says reloaded, the unit stays active"
+else
+	fail "systemctl reload"
+	diag "$TMP/reload.out"
+	in_ct journalctl -u logknockd --no-pager -o cat 2>&1 | tail -20 | diag
+fi
+check "the grant survives the reload" \
+	sh -c "ip netns exec $NETNS_SERVER nft list set inet logknock allow4 | grep -q '192\\.0\\.2\\.2 \\. tcp \\. 22'"
+
+# ---- stop ---------------------------------------------------------------------------
+in_ct systemctl stop logknockd >"$TMP/stop.out" 2>&1
+res=$(in_ct systemctl show -P Result logknockd)
+act=$(in_ct systemctl is-active logknockd)
+if [ "$act" = inactive ] && [ "$res" = success ]; then ok "systemctl stop: inactive, Result=success"
+else fail "systemctl stop: is-active '$act', Result '$res'"; fi
+check "stop closed the grant: allow4 is empty" \
+	sh -c "! ip netns exec $NETNS_SERVER nft list set inet logknock allow4 | grep -q 'elements'"
+warn=$(in_ct journalctl -u logknockd --no-pager -o cat -p warning 2>/dev/null | head -5)
+if [ -z "$warn" ]; then ok "no warning or error in the unit's journal"
+else fail "no warning or error in the unit's journal"; echo "$warn" | diag; fi
+
+# ---- power off ------------------------------------------------------------------------
+kill -s RTMIN+4 "$LEADER" 2>/dev/null || kill -38 "$LEADER" 2>/dev/null
+i=0
+while kill -0 "$NSPAWN" 2>/dev/null && [ $i -lt 150 ]; do sleep 0.2; i=$((i + 1)); done
+check "the container powered off on SIGRTMIN+4" sh -c "! kill -0 $NSPAWN 2>/dev/null"
+in_ct true >/dev/null 2>&1 || LEADER=
+done_testing
