@@ -548,6 +548,22 @@ void applier_on_restart(struct applier *a, applier_restart_fn fn)
 	a->restart_cb = fn;
 }
 
+int applier_wait_ready(struct applier *a, int timeout_ms)
+{
+	uint64_t deadline = mono_us() + (uint64_t)timeout_ms * 1000ULL;
+	while (a->readies == 0 && a->rfd >= 0) {
+		if (read_replies(a) == 0 || a->readies)
+			break;
+		uint64_t now = mono_us();
+		if (now >= deadline)
+			break;
+		struct pollfd pfd = {.fd = a->rfd, .events = POLLIN};
+		if (poll(&pfd, 1, (int)((deadline - now + 999) / 1000)) < 0 && errno != EINTR)
+			break;
+	}
+	return a->readies ? 0 : -1;
+}
+
 unsigned applier_pending(const struct applier *a)
 {
 	return a ? (unsigned)a->count : 0;

@@ -33,6 +33,10 @@ int applier_drain(struct applier *a, int timeout_ms);
 
 void applier_on_restart(struct applier *a, applier_restart_fn fn);
 
+/* Waits until the applier said "ready" (its backend is set up): 0, or -1
+ * when it did not within timeout_ms or stopped. */
+int applier_wait_ready(struct applier *a, int timeout_ms);
+
 /* Requests sent and not yet answered. */
 unsigned applier_pending(const struct applier *a);
 

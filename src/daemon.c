@@ -566,6 +566,11 @@ int daemon_run(struct config *cfg, const struct daemon_opts *o)
 	if (!(argv = applier_argv(&d.cfg, o->applier_path)) ||
 	    !(d.ap = applier_new(d.ev, argv, on_reply, &d)))
 		goto out;
+	/* READY=1 means the firewall can be changed: wait for the applier's. */
+	if (applier_wait_ready(d.ap, 10000) < 0) {
+		log_err("the applier did not start (see its messages above)");
+		goto out;
+	}
 	char err[1024];
 	applier_on_restart(d.ap, on_applier_restart);
 	if (!(d.engine = engine_new(&d.cfg, d.ap, NULL, 0, err, sizeof err))) {

@@ -5,7 +5,7 @@
 # loses and repeats nothing, and SIGTERM closes what is open.
 . "${top_srcdir:-$(dirname "$0")/..}/t/lib.sh"
 need_binaries
-plan 19
+plan 20
 
 LOG=$TMP/kern.log
 STATE=$TMP/state
@@ -186,6 +186,12 @@ knock 192.0.2.11 9000
 PID=$!
 check "standard input as a source" wait_for "$CMDS" "^open ssh inet 192.0.2.11 " 5
 stop_daemon TERM
+
+# An applier that never becomes ready: the daemon does not claim to serve.
+sed -e "s#^  timeout: 2s#  timeout: 2s\n  program: /bin/false#" "$TMP/conf.yaml" >"$TMP/false.yaml"
+"$LOGKNOCKD" -c "$TMP/false.yaml" --state-dir "$STATE" 2>"$TMP/false.err"
+check "an applier that fails at start: exit 1, never ready" \
+	sh -c "[ $? -eq 1 ] && grep -q 'the applier did not start' '$TMP/false.err'"
 
 # No sources: a configuration error.
 sed -i '/^sources:/,/^prefix/{/^prefix/!d}' "$TMP/conf.yaml"
