@@ -134,12 +134,15 @@ static void dispatch_line(struct applier *a, const char *line, size_t len, bool 
 	struct apply_reply r;
 	if (!overlong && len == 5 && memcmp(line, "ready", 5) == 0) {
 		/* A new applier process: the first at start, any later one after
-		 * a crash (its keeper or we restarted it). What the old one had
-		 * not answered is lost; the daemon sends its grants again. */
+		 * a crash (its keeper replaced the worker, or we restarted the
+		 * keeper). Requests still pending are answered all the same —
+		 * by the new worker, or with an error by the keeper (a request
+		 * the old worker died on), or by mark_down() when the keeper
+		 * itself died — so they stay pending; the daemon sends the
+		 * grants that should be open again. */
 		if (a->readies++ == 0)
 			return;
 		log_warn("the applier restarted");
-		pending_fail_all(a, "applier restarted");
 		if (a->restart_cb)
 			a->restart_cb(a->ctx);
 		return;

@@ -437,11 +437,21 @@ static int on_hup(sd_event_source *s, const struct signalfd_siginfo *si, void *u
 	}
 	if (next.applier.backend != d->cfg.applier.backend)
 		log_warn("reload: the applier's settings take effect at the next restart");
-	/* Sources are started again from their saved positions. */
-	sources_free(d);
+	/* Unchanged sources go on as they are (a source keeps nothing of the
+	 * configuration, and /dev/kmsg could not be opened again once the
+	 * privileges are gone); changed ones start again from their saved
+	 * positions. */
+	int same = next.nsources == d->cfg.nsources;
+	for (size_t i = 0; same && i < next.nsources; i++) {
+		const struct source_conf *a = &next.sources[i], *b = &d->cfg.sources[i];
+		same = a->kind == b->kind && a->format == b->format &&
+		       (a->arg == b->arg || (a->arg && b->arg && strcmp(a->arg, b->arg) == 0));
+	}
+	if (!same)
+		sources_free(d);
 	config_free(&d->cfg);
 	d->cfg = next;
-	if (sources_start(d, 1) < 0)
+	if (!same && sources_start(d, 1) < 0)
 		log_err("reload: some sources could not be started; following the others");
 	log_info("reloaded %s: %zu doors, %zu sources", d->o->config, d->cfg.ndoors, d->nsrc);
 	notify_status(d, "READY=1\n");

@@ -31,6 +31,7 @@
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -433,15 +434,14 @@ static void fatal_usage(const char *fmt, ...)
 	exit(2);
 }
 
-static int push(char ***v, size_t *n, char *arg)
+/* The --open and --close templates: pointers into argv, never more than
+ * argc of them, so room for them is taken once at start. */
+static char **open_v, **close_v;
+
+static void push(char **v, size_t *n, char *arg)
 {
-	char **nv = realloc(*v, (*n + 2) * sizeof *nv);
-	if (!nv)
-		return -1;
-	nv[(*n)++] = arg;
-	nv[*n] = NULL;
-	*v = nv;
-	return 0;
+	v[(*n)++] = arg;
+	v[*n] = NULL;
 }
 
 /* Makes sure fds 0, 1, 2 exist, so that no pipe of ours ends up there. */
@@ -489,39 +489,222 @@ static int work(struct app *a)
 	return 0;
 }
 
-/* The keeper: this process keeps the privileges the daemon gave up and
- * replaces a worker that crashed, so that a restarted applier can still
- * change the firewall. Each new worker says "ready"; the daemon then sends
- * the grants that should be open again. */
-static int keep(struct app *a)
+/* ---- the keeper ------------------------------------------------------------
+ *
+ * This process keeps the privileges the daemon gave up and replaces a worker
+ * that crashed, so that a restarted applier can still change the firewall.
+ * It hands the worker one request at a time and relays its reply: a request
+ * is thus answered exactly once — by the worker, or, when the worker died on
+ * it, by the keeper with an error — and nothing is left half-read. Each new
+ * worker says "ready", which the keeper passes on; the daemon then sends the
+ * grants that should be open again. */
+
+struct worker {
+	pid_t pid;
+	int in, out;		/* its stdin (we write), its stdout (we read) */
+	char buf[APPLY_LINE_MAX + 1];
+	size_t len;
+};
+
+/* Reads one line of the worker's (without newline) into w->buf, waiting at
+ * most timeout_ms (-1: forever). 1, 0 at EOF (it died), -1 on timeout. */
+static int worker_line(struct worker *w, int timeout_ms)
 {
-	unsigned delay_ms = KEEPER_BACKOFF_MIN_MS;
 	for (;;) {
-		int64_t started = now_ms();
-		pid_t w = fork();
-		if (w < 0) {
+		char *nl = memchr(w->buf, '\n', w->len);
+		if (nl) {
+			*nl = '\0';
+			return 1;
+		}
+		if (w->len >= APPLY_LINE_MAX)
+			w->len = 0;	/* cannot happen: replies are short; drop it */
+		struct pollfd p = {.fd = w->out, .events = POLLIN};
+		int r = poll(&p, 1, timeout_ms);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r == 0)
+			return -1;
+		ssize_t n = read(w->out, w->buf + w->len, APPLY_LINE_MAX - w->len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return 0;
+		w->len += (size_t)n;
+	}
+}
+
+/* Drops the line worker_line() returned. */
+static void worker_consume(struct worker *w)
+{
+	size_t used = strlen(w->buf) + 1;
+	memmove(w->buf, w->buf + used, w->len - used);
+	w->len -= used;
+}
+
+/* Reaps a worker whose output ended; its exit status as keep() returns it,
+ * or -1 if it crashed (a signal). */
+static int worker_reap(struct worker *w)
+{
+	int status = 0;
+	close(w->in);
+	close(w->out);
+	while (waitpid(w->pid, &status, 0) < 0 && errno == EINTR)
+		;
+	w->pid = 0;
+	if (WIFSIGNALED(status)) {
+		log_err("worker killed by signal %d", WTERMSIG(status));
+		return -1;
+	}
+	return WIFEXITED(status) ? WEXITSTATUS(status) : 1;
+}
+
+/* Starts a worker and passes its "ready" on. 0, or the exit status the
+ * keeper must end with (the backend cannot be set up). */
+static int worker_start(struct app *a, struct worker *w, unsigned *delay_ms, int64_t *started)
+{
+	for (;;) {
+		int in[2], out[2];
+		if (pipe2(in, O_CLOEXEC) < 0 || pipe2(out, O_CLOEXEC) < 0) {
 			log_err("cannot start a worker: %s", strerror(errno));
 			return 1;
 		}
-		if (w == 0)
+		*started = now_ms();
+		pid_t pid = fork();
+		if (pid < 0) {
+			log_err("cannot start a worker: %s", strerror(errno));
+			return 1;
+		}
+		if (pid == 0) {
+			/* Our ends of its pipes must not stay open in it, or it
+			 * never sees the end of its input. */
+			close(in[1]);
+			close(out[0]);
+			if (dup2(in[0], STDIN_FILENO) < 0 || dup2(out[1], STDOUT_FILENO) < 0)
+				_exit(1);
+			close(in[0]);
+			close(out[1]);
 			_exit(work(a));
-		int status;
-		while (waitpid(w, &status, 0) < 0)
-			if (errno != EINTR)
+		}
+		close(in[0]);
+		close(out[1]);
+		*w = (struct worker){.pid = pid, .in = in[1], .out = out[0]};
+		int r = worker_line(w, -1);
+		if (r == 1 && strcmp(w->buf, "ready") == 0) {
+			worker_consume(w);
+			if (write_all(STDOUT_FILENO, "ready\n", 6) < 0)
 				return 1;
-		/* An exit is the worker's own decision (end of input, a daemon
-		 * gone, a backend that cannot be set up); only a crash is
-		 * replaced. */
-		if (WIFEXITED(status))
-			return WEXITSTATUS(status);
-		log_err("worker killed by signal %d; starting another in %u ms", WTERMSIG(status), delay_ms);
-		if (now_ms() - started > KEEPER_STABLE_MS)
-			delay_ms = KEEPER_BACKOFF_MIN_MS;
-		struct timespec ts = {.tv_sec = delay_ms / 1000, .tv_nsec = (long)(delay_ms % 1000) * 1000000};
+			return 0;
+		}
+		int st = worker_reap(w);
+		if (st >= 0)
+			return st ? st : 1;	/* it could not set the backend up */
+		/* Crashed before it was ready: try again, slower each time. */
+		struct timespec ts = {.tv_sec = *delay_ms / 1000, .tv_nsec = (long)(*delay_ms % 1000) * 1000000};
 		while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
 			;
-		delay_ms = delay_ms * 2 > KEEPER_BACKOFF_MAX_MS ? KEEPER_BACKOFF_MAX_MS : delay_ms * 2;
+		*delay_ms = *delay_ms * 2 > KEEPER_BACKOFF_MAX_MS ? KEEPER_BACKOFF_MAX_MS : *delay_ms * 2;
 	}
+}
+
+/* One request for the worker; its reply, or an error if it died on it. */
+static int relay(struct app *a, struct worker *w, const char *line, size_t len, unsigned *delay_ms,
+		 int64_t *started)
+{
+	struct iovec iov[2] = {{.iov_base = (void *)line, .iov_len = len}, {.iov_base = "\n", .iov_len = 1}};
+	ssize_t n = writev(w->in, iov, 2);
+	int r = n == (ssize_t)len + 1 ? worker_line(w, -1) : 0;
+	if (r == 1) {
+		char out[APPLY_LINE_MAX + 2];
+		int m = snprintf(out, sizeof out, "%s\n", w->buf);
+		worker_consume(w);
+		return write_all(STDOUT_FILENO, out, (size_t)m) < 0 ? 1 : 0;
+	}
+	/* It died on this request: say so, for this request only. */
+	struct apply_cmd c = {0};
+	char err[256];
+	apply_parse(line, len, &c, err, sizeof err);
+	int st = worker_reap(w);
+	reply(c.id, 0, st < 0 ? "applier worker crashed" : "applier worker stopped");
+	if (st >= 0)
+		return st ? st : 1;
+	if (now_ms() - *started > KEEPER_STABLE_MS)
+		*delay_ms = KEEPER_BACKOFF_MIN_MS;
+	return worker_start(a, w, delay_ms, started);
+}
+
+static int keep(struct app *a)
+{
+	signal(SIGPIPE, SIG_IGN);
+	unsigned delay_ms = KEEPER_BACKOFF_MIN_MS;
+	int64_t started;
+	struct worker w;
+	int st = worker_start(a, &w, &delay_ms, &started);
+	if (st)
+		return st;
+	char line[APPLY_LINE_MAX];	/* without newline: at most APPLY_LINE_MAX - 1 */
+	size_t len = 0;
+	bool skipping = false;
+	char chunk[4096];
+	for (;;) {
+		/* Idle: a worker that dies between requests is replaced at once. */
+		struct pollfd p[2] = {{.fd = STDIN_FILENO, .events = POLLIN}, {.fd = w.out, .events = POLLIN}};
+		if (poll(p, 2, -1) < 0) {
+			if (errno == EINTR)
+				continue;
+			log_err("poll: %s", strerror(errno));
+			return 1;
+		}
+		if (p[1].revents) {
+			if ((st = worker_reap(&w)) >= 0)
+				return st ? st : 1;
+			if (now_ms() - started > KEEPER_STABLE_MS)
+				delay_ms = KEEPER_BACKOFF_MIN_MS;
+			if ((st = worker_start(a, &w, &delay_ms, &started)))
+				return st;
+			continue;
+		}
+		if (!p[0].revents)
+			continue;
+		ssize_t r = read(STDIN_FILENO, chunk, sizeof chunk);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0)
+			break;
+		for (ssize_t i = 0; i < r; i++) {
+			char ch = chunk[i];
+			if (ch == '\n') {
+				if (skipping) {
+					log_err("rejected request: line too long");
+					reply(0, 0, "line too long");
+				} else if ((st = relay(a, &w, line, len, &delay_ms, &started))) {
+					return st;
+				}
+				skipping = false;
+				len = 0;
+			} else if (skipping) {
+				continue;
+			} else if (len < sizeof line - 1) {
+				line[len++] = ch;
+			} else {
+				skipping = true;
+				len = 0;
+			}
+		}
+	}
+	/* A last line without its newline still counts. */
+	if (skipping) {
+		log_err("rejected request: line too long");
+		reply(0, 0, "line too long");
+	} else if (len > 0 && (st = relay(a, &w, line, len, &delay_ms, &started))) {
+		return st;
+	}
+	/* End of input: the worker ends too. */
+	close(w.in);
+	int status = 0;
+	while (waitpid(w.pid, &status, 0) < 0 && errno == EINTR)
+		;
+	close(w.out);
+	return WIFEXITED(status) ? WEXITSTATUS(status) : 1;
 }
 
 int main(int argc, char **argv)
@@ -545,7 +728,15 @@ int main(int argc, char **argv)
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
+	open_v = calloc((size_t)argc + 1, sizeof *open_v);
+	close_v = calloc((size_t)argc + 1, sizeof *close_v);
+	if (!open_v || !close_v) {
+		log_err("out of memory");
+		return 1;
+	}
 	struct app a = {.o = {.timeout_ms = TIMEOUT_DEFAULT_MS, .name = "logknock"}};
+	a.o.open_t = open_v;
+	a.o.close_t = close_v;
 	const char *backend = NULL;
 	bool timeout_set = false;
 	int opt;
@@ -568,11 +759,7 @@ int main(int argc, char **argv)
 		case 'c':
 			if (strlen(optarg) > ARG_MAX_LEN)
 				fatal_usage("argument template longer than 4096 bytes: '%.40s...'", optarg);
-			if (push(opt == 'o' ? &a.o.open_t : &a.o.close_t, opt == 'o' ? &a.o.nopen : &a.o.nclose,
-				 optarg) < 0) {
-				log_err("out of memory");
-				return 1;
-			}
+			push(opt == 'o' ? a.o.open_t : a.o.close_t, opt == 'o' ? &a.o.nopen : &a.o.nclose, optarg);
 			break;
 		case 'g': {
 			/* tcp/N or udp/N, N 1..65535 */
@@ -609,7 +796,7 @@ int main(int argc, char **argv)
 		fatal_usage("unexpected argument '%s'", argv[optind]);
 	if (!backend)
 		fatal_usage("--backend is required");
-	for (size_t i = 0; i < sizeof backends / sizeof *backends && !a.be; i++)
+	for (size_t i = 0; i < sizeof backends / sizeof *backends && !a.be; i++)  // NOLINT(bugprone-sizeof-expression)
 		if (strcmp(backends[i]->name, backend) == 0)
 			a.be = backends[i];
 	if (!a.be)
@@ -618,6 +805,8 @@ int main(int argc, char **argv)
 		fatal_usage("--open and --close belong to --backend command");
 	if (a.be == &apply_backend_log && timeout_set)
 		fatal_usage("--timeout does not apply to --backend log");
-	return keep(&a);
-	return 0;
+	int st = keep(&a);
+	free(open_v);
+	free(close_v);
+	return st;
 }

@@ -10,7 +10,7 @@ need_binaries
 [ "$(id -u)" -eq 0 ] || skip_all "needs root"
 command -v setpriv >/dev/null 2>&1 || skip_all "setpriv (util-linux) missing"
 id nobody >/dev/null 2>&1 || skip_all "no user nobody"
-plan 15
+plan 16
 
 NOBODY=$(id -u nobody)
 chmod 755 "$TMP"
@@ -32,6 +32,7 @@ conf() { # conf NAME [extra top-level lines on stdin]
 		cat <<EOF
 sources:
   - file: $LOG
+$SOURCE_EXTRA
 prefix: "KNOCK "
 applier:
   backend: command
@@ -48,21 +49,8 @@ EOF
 	} >"$TMP/$1.yaml"
 }
 
-sport=40000
-knock() {
-	sport=$((sport + 1))
-	printf '%s vm kernel: KNOCK IN=kn-s OUT= MAC=62:92:44:cb:fb:5c:fe:65:11:35:87:ec:08:00 SRC=%s DST=192.0.2.1 LEN=60 TOS=0x00 PREC=0x00 TTL=64 ID=36861 DF PROTO=TCP SPT=%d DPT=%d WINDOW=64240 RES=0x00 SYN URGP=0 \n' \
-		"$(date -u +%Y-%m-%dT%H:%M:%S.%6N+00:00)" "$1" "$sport" "$2" >>"$LOG"
-}
-wait_for() {
-	i=0
-	while [ $i -lt 250 ]; do
-		grep -q -- "$2" "$1" 2>/dev/null && return 0
-		sleep 0.02
-		i=$((i + 1))
-	done
-	return 1
-}
+# knock SRC DPORT: a kernel knock line (knock_line) appended to the followed log.
+knock() { knock_line "$LOG" "$@"; }
 status_field() { # status_field PID FIELD: the value of FIELD in /proc/PID/status
 	awk -v f="$2:" '$1 == f { print $2 }' "/proc/$1/status"
 }
@@ -92,8 +80,10 @@ stop() {
 	PID=
 }
 
-# (a) Started as root with user: nobody.
+# (a) Started as root with user: nobody; /dev/kmsg too, which only root may
+# open when kernel.dmesg_restrict=1.
 APPLIER_EXTRA=
+SOURCE_EXTRA="  - kmsg: true"
 conf root <<EOF
 user: nobody
 EOF
@@ -109,7 +99,13 @@ knock 192.0.2.2 7000
 check "(a) a knock still changes the firewall (as root)" wait_for "$CMDS" "^open 192.0.2.2 uid=0$"
 check "(a) positions are saved by the unprivileged daemon" \
 	sh -c "ls '$TMP/state-root'/file-* >/dev/null 2>&1 && [ \"\$(stat -c %u '$TMP/state-root')\" = $NOBODY ]"
+kill -HUP "$PID"
+wait_for "$TMP/d.err" "reloaded " >/dev/null
+knock 192.0.2.5 7000
+check "(a) a reload keeps every source, /dev/kmsg too, although the daemon could not open it again" \
+	sh -c "grep -q 'reloaded .*2 sources' '$TMP/d.err' && ! grep -q 'could not be started' '$TMP/d.err' && grep -q '^open 192.0.2.5 uid=0' '$CMDS'"
 stop
+SOURCE_EXTRA=
 
 # (b) No root at all: a user with CAP_NET_ADMIN as its only (ambient) capability.
 conf ambient </dev/null
