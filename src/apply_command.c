@@ -94,7 +94,7 @@ static char **build_argv(char **tmpl, size_t n, const struct apply_cmd *c, char 
 			return NULL;
 		}
 	}
-	if (argv[0][0] != '/') {
+	if (n == 0 || argv[0][0] != '/') {
 		snprintf(err, errlen, "command is not an absolute path");
 		free_argv(argv);
 		return NULL;

@@ -250,7 +250,6 @@ static void *nft_create(const struct apply_options *o, char *err, size_t errlen)
 			     s->name, s->name, s->name);
 		if (n < 0 || (size_t)n >= sizeof cmd - len)
 			goto too_long;
-		len += (size_t)n;
 	}
 	char msg[512];
 	if (nft_exec(s, cmd, msg, sizeof msg) < 0) {

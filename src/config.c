@@ -255,9 +255,9 @@ static int fail_oom(struct ctx *c)
 static const char *show(const char *s, show_buf buf)
 {
 	size_t i;
-	for (i = 0; s[i] && i < SHOW_MAX; i++)
+	for (i = 0; i < SHOW_MAX && s[i]; i++)
 		buf[i] = ((unsigned char)s[i] < 0x20 || s[i] == 0x7f) ? '?' : s[i];
-	strcpy(buf + i, s[i] ? "..." : "");
+	strcpy(buf + i, i == SHOW_MAX && s[i] ? "..." : "");
 	return buf;
 }
 

@@ -7,12 +7,14 @@
 #include "grants.h"
 
 #include <arpa/inet.h>
+#include <limits.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 
+#include "apply_proto.h"
 #include "knock.h"
 
 struct grants {
@@ -90,7 +92,7 @@ size_t grants_open(struct grants *t, const struct door_conf *door, int family, c
 
 void grants_expire(struct grants *t, int64_t now)
 {
-	while (t->next_deadline <= now) {
+	while (t->n && t->next_deadline <= now) {
 		size_t first = 0;
 		for (size_t i = 1; i < t->n; i++)
 			if (t->g[i].expires_us < t->g[first].expires_us)
@@ -156,6 +158,22 @@ ssize_t grants_dump(const struct grants *t, char *buf, size_t len)
 	return (ssize_t)n;
 }
 
+/* Digits only, at most maxdigits, no sign: a number as we write it. */
+static int scan_ull(const char *s, size_t maxdigits, unsigned long long *out)
+{
+	size_t n = strlen(s);
+	if (n == 0 || n > maxdigits || strspn(s, "0123456789") != n)
+		return -1;
+	unsigned long long v = 0;
+	for (size_t i = 0; i < n; i++) {
+		if (v > (ULLONG_MAX - (unsigned)(s[i] - '0')) / 10)
+			return -1;
+		v = v * 10 + (unsigned)(s[i] - '0');
+	}
+	*out = v;
+	return 0;
+}
+
 int grants_restore(struct grants *t, const char *text, char *err, size_t errlen)
 {
 	int count = 0, lineno = 0;
@@ -174,33 +192,43 @@ int grants_restore(struct grants *t, const char *text, char *err, size_t errlen)
 		p += len + (nl ? 1 : 0);
 		if (!len)
 			continue;
-		unsigned long long id;
-		char fam[8], addr[64], proto[8], door[GRANT_DOOR_MAX + 1];
-		unsigned port;
-		long long opened, expires;
-		int end = 0;
+		/* Eight fields, each checked as strictly as the applier protocol
+		 * checks them: this file feeds the firewall. */
+		char *f[9], *save = NULL;
+		int nf = 0;
+		for (char *w = strtok_r(line, " ", &save); w && nf < 9; w = strtok_r(NULL, " ", &save))
+			f[nf++] = w;
 		struct grant g = {0};
-		if (sscanf(line, "%llu %7s %63s %7s %u %lld %lld %64s%n", &id, fam, addr, proto, &port, &opened,
-			   &expires, door, &end) != 8 || line[end] != '\0' || id == 0 || port > 65535) {
+		unsigned long long id = 0, opened = 0, expires = 0;
+		unsigned long port = 0;
+		if (nf != 8 || scan_ull(f[0], 19, &id) || id == 0 ||
+		    id > (unsigned long long)INT64_MAX || scan_ull(f[5], 19, &opened) || scan_ull(f[6], 19, &expires) ||
+		    opened > (unsigned long long)INT64_MAX || expires > (unsigned long long)INT64_MAX || expires < opened ||
+		    !apply_door_name_valid(f[7])) {
 			snprintf(err, errlen, "line %d: malformed", lineno);
 			return -1;
 		}
-		g.family = strcmp(fam, "inet") == 0 ? AF_INET : strcmp(fam, "inet6") == 0 ? AF_INET6 : 0;
-		g.proto = strcmp(proto, "tcp") == 0 ? IPPROTO_TCP : strcmp(proto, "udp") == 0 ? IPPROTO_UDP
-			  : strcmp(proto, "icmp") == 0 ? IPPROTO_ICMP : strcmp(proto, "icmpv6") == 0 ? IPPROTO_ICMPV6 : 0;
-		if (!g.family || !g.proto || inet_pton(g.family, addr, g.src) != 1) {
+		g.family = strcmp(f[1], "inet") == 0 ? AF_INET : strcmp(f[1], "inet6") == 0 ? AF_INET6 : 0;
+		g.proto = strcmp(f[3], "tcp") == 0 ? IPPROTO_TCP : strcmp(f[3], "udp") == 0 ? IPPROTO_UDP
+			  : strcmp(f[3], "icmp") == 0 && g.family == AF_INET ? IPPROTO_ICMP
+			  : strcmp(f[3], "icmpv6") == 0 && g.family == AF_INET6 ? IPPROTO_ICMPV6 : 0;
+		int icmp = g.proto == IPPROTO_ICMP || g.proto == IPPROTO_ICMPV6;
+		unsigned long long pn;
+		if (!g.family || !g.proto || strlen(f[2]) >= KNOCK_ADDRSTRLEN || inet_pton(g.family, f[2], g.src) != 1 ||
+		    scan_ull(f[4], 5, &pn) || pn > (icmp ? 255u : 65535u) || (!icmp && pn == 0)) {
 			snprintf(err, errlen, "line %d: malformed", lineno);
 			return -1;
 		}
+		port = (unsigned long)pn;
 		if (t->n == t->max) {
 			snprintf(err, errlen, "more grants than max_grants");
 			return -1;
 		}
 		g.id = id;
 		g.port = (uint16_t)port;
-		g.opened_us = opened;
-		g.expires_us = expires;
-		snprintf(g.door, sizeof g.door, "%s", door);
+		g.opened_us = (int64_t)opened;
+		g.expires_us = (int64_t)expires;
+		snprintf(g.door, sizeof g.door, "%s", f[7]);
 		t->g[t->n++] = g;
 		if (id >= t->next_id)
 			t->next_id = id + 1;

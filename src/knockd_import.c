@@ -151,7 +151,8 @@ static void warnl(struct imp *im, int line, const char *fmt, ...)
 		im->warns = nw;
 		im->capwarn = ncap;
 	}
-	im->warns[im->nwarn++] = (struct warning){.line = line, .seq = im->nwarn, .text = text};
+	size_t k = im->nwarn++;
+	im->warns[k] = (struct warning){.line = line, .seq = k, .text = text};
 }
 
 static int warning_cmp(const void *a, const void *b)

@@ -3,6 +3,7 @@
  * as a "<N>" prefix (sd-daemon(3)) so that journalctl -p works. */
 #include "log.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/stat.h>
@@ -14,11 +15,19 @@ static int log_to_journal;
 void log_init(const char *progname)
 {
 	log_prog = progname;
+	/* JOURNAL_STREAM is "DEVICE:INODE" of the journal's stream on stderr. */
 	const char *js = getenv("JOURNAL_STREAM");
-	unsigned long long dev, ino;
 	struct stat st;
-	log_to_journal = js && sscanf(js, "%llu:%llu", &dev, &ino) == 2 && fstat(2, &st) == 0 &&
-			 (unsigned long long)st.st_dev == dev && (unsigned long long)st.st_ino == ino;
+	char *end;
+	log_to_journal = 0;
+	if (!js || *js < '0' || *js > '9' || fstat(2, &st) < 0)
+		return;
+	errno = 0;
+	unsigned long long dev = strtoull(js, &end, 10);
+	if (errno || *end != ':' || end[1] < '0' || end[1] > '9')
+		return;
+	unsigned long long ino = strtoull(end + 1, &end, 10);
+	log_to_journal = !errno && !*end && (unsigned long long)st.st_dev == dev && (unsigned long long)st.st_ino == ino;
 }
 
 void log_msg(int level, const char *fmt, ...)

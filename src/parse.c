@@ -692,7 +692,9 @@ static enum parse_result parse_json(struct parser *p, const char *line, size_t l
 		memcpy(buf, r, rn);
 		buf[rn] = '\0';
 		rt = strtoull(buf, &endp, 10);
-		if (*endp || rt > (unsigned long long)INT64_MAX)
+		/* No later than the year 9999, like every other stamp: times
+		 * stay far from overflowing when windows are added to them. */
+		if (*endp || rt > 253402300799999999ULL)
 			goto bad;
 		ref_us = (int64_t)rt;
 	}
