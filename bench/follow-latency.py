@@ -28,7 +28,6 @@ Internal modes (used by the harness itself):
 """
 import argparse
 import datetime
-import math
 import os
 import random
 import re
@@ -43,10 +42,13 @@ import sys
 import tempfile
 import time
 
+sys.dont_write_bytecode = True	# no __pycache__ in the tree for lknet
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from lknet import (CLIENT4, JOURNALD, SERVER4, Cleanups, Missing, NetNS, copy_binaries, cpu_times,  # noqa: E402
+                   exit_on_signals, kmsg_proc_readers, log, pct, procs_named, run, start_journald,
+                   start_rsyslogd, stop_popen, tree_binaries)
+
 PROG = "follow-latency"
-JOURNALD = "/lib/systemd/systemd-journald"
-JSOCK = "/run/systemd/journal/socket"
-SERVER4, CLIENT4 = "192.0.2.1", "192.0.2.2"
 PORTS = [47100, 47101, 47102, 47103]	# one door each, used in turn
 OPEN_BASE = 2200			# door rK opens tcp/(OPEN_BASE + K)
 
@@ -104,25 +106,9 @@ def kmsg_reader_main(prefix):
 
 # ---- the harness -----------------------------------------------------------------
 
-class Missing(Exception):
-    pass
-
-
 def die(msg):
     print("%s: %s" % (PROG, msg), file=sys.stderr)
     sys.exit(1)
-
-
-def log(msg):
-    print("# " + msg, file=sys.stderr, flush=True)
-
-
-def run(argv, ok_codes=(0,), **kw):
-    r = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=20, **kw)
-    if r.returncode not in ok_codes:
-        raise RuntimeError("%s: exit %d: %s" % (" ".join(argv), r.returncode,
-                                                 r.stderr.decode(errors="replace").strip()))
-    return r.stdout.decode(errors="replace")
 
 
 class Stream:
@@ -137,26 +123,16 @@ class Stream:
         os.set_blocking(fd, False)
 
 
-class Harness:
+class Harness(Cleanups):
+    prog = PROG
+
     def __init__(self, args):
+        super().__init__()
         self.args = args
-        self.cleanups = []	# (description, fn), run in reverse order
         self.sel = selectors.DefaultSelector()
         self.procs = {}	# name -> Popen of the processes we started
         self.preempted = {}	# source -> involuntary context switches (daemon, bare) in the counted rounds
         self.tmp = None
-
-    # -- cleanup --
-    def at_exit(self, what, fn):
-        self.cleanups.append((what, fn))
-
-    def cleanup(self):
-        while self.cleanups:
-            what, fn = self.cleanups.pop()
-            try:
-                fn()
-            except Exception as e:	# keep cleaning up
-                print("%s: cleanup (%s): %s" % (PROG, what, e), file=sys.stderr)
 
     def stop_proc(self, name, sig=signal.SIGTERM, wait=5.0):
         """Stop exactly the process we started under NAME (by its PID)."""
@@ -165,23 +141,7 @@ class Harness:
             return None
         for s in self.streams_of(p):
             self.drop_stream(s)
-        if p.poll() is None:
-            try:
-                os.kill(p.pid, sig)
-            except ProcessLookupError:
-                pass
-            try:
-                p.wait(wait)
-            except subprocess.TimeoutExpired:
-                os.kill(p.pid, signal.SIGKILL)
-                p.wait(5)
-        for f in (p.stdin, p.stdout, p.stderr):
-            if f:
-                try:
-                    f.close()
-                except OSError:
-                    pass
-        return p.returncode
+        return stop_popen(p, sig, wait)
 
     # -- processes and streams --
     def spawn(self, name, argv, stdin=False, out=None, err=None, **kw):
@@ -278,7 +238,7 @@ class Harness:
         if "journal" in a.sources:
             if not shutil.which("journalctl"):
                 missing.append("journalctl (source journal)")
-            if not journald_pids() and not os.access(JOURNALD, os.X_OK):
+            if not procs_named("systemd-journal") and not os.access(JOURNALD, os.X_OK):
                 missing.append("a running systemd-journald or %s (source journal)" % JOURNALD)
         if not os.path.exists("/proc/sys/net/netfilter/nf_log_all_netns"):
             try:
@@ -291,38 +251,16 @@ class Harness:
             raise Missing("missing: " + "; ".join(missing))
 
     def setup_netns(self):
-        rid = "%04x%04x" % (os.getpid() & 0xffff, random.getrandbits(16))
-        self.rid = rid
-        self.ns_s, self.ns_c = "lkf%ss" % rid, "lkf%sc" % rid
-        veth_s, veth_c = "lkf%sa" % rid, "lkf%sb" % rid	# 3 + 8 + 1 = 12 < IFNAMSIZ
-        for ns in (self.ns_s, self.ns_c):
-            run(["ip", "netns", "add", ns])
-            self.at_exit("netns " + ns, lambda ns=ns: run(["ip", "netns", "del", ns]))
-        run(["ip", "link", "add", veth_s, "netns", self.ns_s, "type", "veth",
-             "peer", "name", veth_c, "netns", self.ns_c])
-        for argv in (["-n", self.ns_s, "link", "set", "lo", "up"],
-                     ["-n", self.ns_c, "link", "set", "lo", "up"],
-                     ["-n", self.ns_s, "addr", "add", SERVER4 + "/24", "dev", veth_s],
-                     ["-n", self.ns_c, "addr", "add", CLIENT4 + "/24", "dev", veth_c],
-                     ["-n", self.ns_s, "link", "set", veth_s, "up"],
-                     ["-n", self.ns_c, "link", "set", veth_c, "up"]):
-            run(["ip"] + argv)
-        # No neighbour resolution inside a timed round.
-        mac = run(["ip", "-n", self.ns_s, "-o", "link", "show", veth_s]).split("link/ether ")[1].split()[0]
-        run(["ip", "-n", self.ns_c, "neigh", "replace", SERVER4, "lladdr", mac, "dev", veth_c, "nud", "permanent"])
-
-        old = open("/proc/sys/net/netfilter/nf_log_all_netns").read().strip()
-        self.sysctl_old = old
-        if old != "1":
-            run(["sysctl", "-q", "-w", "net.netfilter.nf_log_all_netns=1"])
-            self.at_exit("sysctl", lambda: run(["sysctl", "-q", "-w", "net.netfilter.nf_log_all_netns=" + old]))
+        self.net = NetNS("lkf", self.at_exit)
+        rid = self.rid = self.net.rid
+        self.ns_s, self.ns_c = self.net.ns_s, self.net.ns_c
 
         self.prefix = "LKF%s" % rid
         ports = ", ".join(str(p) for p in PORTS)
         rules = ("add table inet lkfollow\n"
                  "add chain inet lkfollow input { type filter hook input priority 0; policy accept; }\n"
                  'add rule inet lkfollow input udp dport { %s } log prefix "%s " drop\n' % (ports, self.prefix))
-        run(["ip", "netns", "exec", self.ns_s, "nft", "-f", "-"], input=rules.encode())
+        run(self.net.in_server(["nft", "-f", "-"]), input=rules.encode())
 
     def start_sender(self):
         self.sent = {}	# sport -> send time
@@ -333,8 +271,7 @@ class Harness:
                 self.sent[int(f[1])] = int(f[2])
             else:
                 raise RuntimeError("sender: " + line.decode(errors="replace"))
-        self.sender = self.spawn("sender", ["ip", "netns", "exec", self.ns_c, sys.executable, "-u",
-                                            os.path.abspath(__file__), "--sender"],
+        self.sender = self.spawn("sender", self.net.helper(__file__, "--sender"),
                                  stdin=True, out=on_sender, err=os.path.join(self.tmp, "sender.err"))
 
     def send(self, sport, dport):
@@ -500,26 +437,7 @@ class Harness:
         if holders:
             raise RuntimeError("another process reads /proc/kmsg (%s): imklog of our rsyslogd would lose "
                                "lines to it" % ", ".join(holders))
-        d = os.path.join(self.tmp, "rsyslog")
-        os.mkdir(d)
-        logf = os.path.join(d, "kern-knock.log")
-        open(logf, "w").close()
-        conf = os.path.join(d, "rsyslog.conf")
-        pidfile = os.path.join(d, "rsyslogd.pid")
-        with open(conf, "w") as f:
-            f.write('$WorkDirectory %s\n'
-                    'module(load="imklog")\n'
-                    ':msg, contains, "%s " action(type="omfile" file="%s" template="RSYSLOG_FileFormat")\n'
-                    '& stop\n' % (d, self.prefix, logf))
-        r = subprocess.run(["rsyslogd", "-N1", "-f", conf], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                           timeout=20)
-        if r.returncode != 0:
-            raise RuntimeError("rsyslogd -N1 -f %s: %s" % (conf, r.stdout.decode(errors="replace").strip()))
-        p = self.spawn("rsyslogd", ["rsyslogd", "-n", "-f", conf, "-i", pidfile],
-                       out=os.path.join(d, "rsyslogd.out"), err=os.path.join(d, "rsyslogd.out"))
-        self.wait_until(lambda: os.path.exists(pidfile) or p.poll() is not None, 10, "rsyslogd to start")
-        if p.poll() is not None:
-            raise RuntimeError("rsyslogd exited: %s" % open(os.path.join(d, "rsyslogd.out")).read().strip())
+        logf = start_rsyslogd(self, os.path.join(self.tmp, "rsyslog"), self.prefix)
         dconf = self.write_conf("file", "file: " + logf)
         try:
             return self.measure("file", rounds, 2.0, (0.01, 0.03),
@@ -528,17 +446,7 @@ class Harness:
             self.stop_proc("rsyslogd")
 
     def run_journal(self, rounds):
-        started = False
-        if not (os.path.exists(JSOCK) and journald_pids()):
-            old = sock_id(JSOCK)
-            p = self.spawn("journald", [JOURNALD], out=os.path.join(self.tmp, "journald.out"),
-                           err=os.path.join(self.tmp, "journald.out"))
-            self.wait_until(lambda: (sock_id(JSOCK) not in (None, old)) or p.poll() is not None, 10,
-                            "systemd-journald to bind %s" % JSOCK)
-            if p.poll() is not None:
-                raise RuntimeError("systemd-journald exited: %s" %
-                                   open(os.path.join(self.tmp, "journald.out")).read().strip())
-            started = True
+        started = start_journald(self, self.tmp)
         self.journald_started = started
         dconf = self.write_conf("journal", "journal: kernel")
         try:
@@ -547,56 +455,6 @@ class Harness:
         finally:
             if started:
                 self.stop_proc("journald")
-
-
-def journald_pids():
-    out = []
-    for d in os.listdir("/proc"):
-        if not d.isdigit():
-            continue
-        try:
-            comm = open("/proc/%s/comm" % d).read().strip()
-            st = open("/proc/%s/stat" % d).read().rsplit(")", 1)[1].split()[0]
-        except OSError:
-            continue
-        if comm == "systemd-journal" and st not in ("Z", "X"):
-            out.append(int(d))
-    return out
-
-
-def kmsg_proc_readers():
-    out = []
-    for d in os.listdir("/proc"):
-        if not d.isdigit() or int(d) == os.getpid():
-            continue
-        try:
-            for fd in os.listdir("/proc/%s/fd" % d):
-                if os.readlink("/proc/%s/fd/%s" % (d, fd)) == "/proc/kmsg":
-                    out.append("%s (pid %s)" % (open("/proc/%s/comm" % d).read().strip(), d))
-                    break
-        except OSError:
-            continue
-    return out
-
-
-def sock_id(path):
-    try:
-        st = os.stat(path)
-        return (st.st_ino, st.st_ctime_ns)
-    except OSError:
-        return None
-
-
-def cpu_times():
-    f = open("/proc/stat").readline().split()[1:]
-    v = [int(x) for x in f]
-    idle = v[3] + v[4]
-    return sum(v[:8]), idle
-
-
-def pct(xs, p):
-    s = sorted(xs)
-    return s[max(0, math.ceil(p / 100 * len(s)) - 1)]
 
 
 def ms(ns):
@@ -624,9 +482,7 @@ def main():
         return kmsg_reader_main(a.kmsg_reader)
 
     top = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    a.logknockd = os.environ.get("LOGKNOCKD") or os.path.join(top, "src", "logknockd")
-    a.apply = os.environ.get("LOGKNOCK_APPLY") or os.path.join(top, "src", "logknock-apply")
-    a.apply = os.path.abspath(a.apply)
+    a.logknockd, a.apply = tree_binaries(__file__)
     a.sources = [s.strip() for s in a.sources.split(",") if s.strip()]
     for s in a.sources:
         if s not in ("kmsg", "file", "journal"):
@@ -634,11 +490,7 @@ def main():
     if a.rounds < 1 or a.journal_rounds < 1 or a.warmup < 1:
         die("--rounds, --journal-rounds and --warmup must be at least 1")
 
-    # Signals end the run through the same clean-up as an error.
-    def on_signal(sig, frame):
-        raise SystemExit(128 + sig)
-    for sig in (signal.SIGTERM, signal.SIGHUP):
-        signal.signal(sig, on_signal)
+    exit_on_signals(signal.SIGTERM, signal.SIGHUP)
 
     h = Harness(a)
     cmdline = " ".join(shlex.quote(x) for x in ["bench/follow-latency"] + sys.argv[1:])
@@ -648,16 +500,7 @@ def main():
         h.check_tools()
         h.tmp = tempfile.mkdtemp(prefix="logknock-follow.")
         h.at_exit("temporary directory", lambda: shutil.rmtree(h.tmp))
-        # Copies: a rebuild of the tree during the run must not pull the
-        # binaries from under the daemon (or mix two builds in one run).
-        a.logknockd_orig = a.logknockd
-        for attr, base in (("logknockd", "logknockd"), ("apply", "logknock-apply")):
-            dst = os.path.join(h.tmp, base)
-            try:
-                shutil.copy2(getattr(a, attr), dst)
-            except OSError as e:
-                raise Missing("cannot copy %s: %s" % (getattr(a, attr), e))
-            setattr(a, attr, dst)
+        copy_binaries(a, h.tmp)
         h.setup_netns()
         h.start_sender()
         h.sport = 20000

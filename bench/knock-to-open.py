@@ -45,7 +45,6 @@ Internal modes:
 """
 import argparse
 import datetime
-import math
 import os
 import random
 import select
@@ -60,12 +59,15 @@ import tempfile
 import threading
 import time
 
+sys.dont_write_bytecode = True	# no __pycache__ in the tree for lknet
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from lknet import (CLIENT4, JOURNALD, SERVER4, Cleanups, Missing, NetNS, copy_binaries, cpu_times,  # noqa: E402
+                   exit_on_signals, kmsg_proc_readers, log, pct, procs_named, run, start_journald,
+                   start_rsyslogd, stop_popen, tree_binaries)
+
 PROG = "knock-to-open"
-JOURNALD = "/lib/systemd/systemd-journald"
-JSOCK = "/run/systemd/journal/socket"
 NFT = "/usr/sbin/nft"
 NSENTER = "/usr/bin/nsenter"
-SERVER4, CLIENT4 = "192.0.2.1", "192.0.2.2"
 KNOCKS = [7000, 8000, 9000]
 OPEN_PORT = 22
 GAP_S = 0.010
@@ -150,65 +152,6 @@ def client_main():
 
 # ---- the harness (host namespace) ----------------------------------------------
 
-class Missing(Exception):
-    pass
-
-
-def log(msg):
-    print("# " + msg, file=sys.stderr, flush=True)
-
-
-def run(argv, ok_codes=(0,), **kw):
-    r = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=30, **kw)
-    if r.returncode not in ok_codes:
-        raise RuntimeError("%s: exit %d: %s" % (" ".join(argv), r.returncode,
-                                                 r.stderr.decode(errors="replace").strip()))
-    return r.stdout.decode(errors="replace")
-
-
-def procs_named(comm):
-    out = []
-    for d in os.listdir("/proc"):
-        if not d.isdigit():
-            continue
-        try:
-            c = open("/proc/%s/comm" % d).read().strip()
-            st = open("/proc/%s/stat" % d).read().rsplit(")", 1)[1].split()[0]
-        except OSError:
-            continue
-        if c == comm and st not in ("Z", "X"):
-            out.append(int(d))
-    return out
-
-
-def kmsg_proc_readers():
-    out = []
-    for d in os.listdir("/proc"):
-        if not d.isdigit() or int(d) == os.getpid():
-            continue
-        try:
-            for fd in os.listdir("/proc/%s/fd" % d):
-                if os.readlink("/proc/%s/fd/%s" % (d, fd)) == "/proc/kmsg":
-                    out.append("%s (pid %s)" % (open("/proc/%s/comm" % d).read().strip(), d))
-                    break
-        except OSError:
-            continue
-    return out
-
-
-def sock_id(path):
-    try:
-        st = os.stat(path)
-        return (st.st_ino, st.st_ctime_ns)
-    except OSError:
-        return None
-
-
-def pct(xs, p):
-    s = sorted(xs)
-    return s[max(0, math.ceil(p / 100 * len(s)) - 1)]
-
-
 class LineReader(threading.Thread):
     """Reads a child's pipe; calls on_line(bytes, t_ns) with the arrival time."""
 
@@ -236,33 +179,24 @@ class LineReader(threading.Thread):
                     self.on_line(ln, t)
 
 
-class Bench:
+class Bench(Cleanups):
+    prog = PROG
+
     def __init__(self, args):
+        super().__init__()
         self.a = args
-        self.cleanups = []
         self.procs = {}
         self.tmp = None
 
-    def at_exit(self, what, fn):
-        self.cleanups.append((what, fn))
-
-    def cleanup(self):
-        while self.cleanups:
-            what, fn = self.cleanups.pop()
-            try:
-                fn()
-            except Exception as e:
-                print("%s: cleanup (%s): %s" % (PROG, what, e), file=sys.stderr)
-
-    def spawn(self, name, argv, stdin=False, stdout=None, stderr=None):
-        """Start ARGV; stdout/stderr: a file path, "pipe", or None (/dev/null)."""
+    def spawn(self, name, argv, stdin=False, out=None, err=None):
+        """Start ARGV; out/err: a file path, "pipe", or None (/dev/null)."""
         def tgt(x):
             if x == "pipe":
                 return subprocess.PIPE
             if x:
                 return open(x, "ab")
             return subprocess.DEVNULL
-        so, se = tgt(stdout), tgt(stderr)
+        so, se = tgt(out), tgt(err)
         try:
             p = subprocess.Popen(argv, stdin=subprocess.PIPE if stdin else subprocess.DEVNULL,
                                  stdout=so, stderr=se, close_fds=True)
@@ -279,23 +213,7 @@ class Bench:
         p = self.procs.pop(name, None)
         if p is None:
             return None
-        if p.poll() is None:
-            try:
-                os.kill(p.pid, signal.SIGTERM)
-            except ProcessLookupError:
-                pass
-            try:
-                p.wait(wait)
-            except subprocess.TimeoutExpired:
-                os.kill(p.pid, signal.SIGKILL)
-                p.wait(5)
-        for f in (p.stdin, p.stdout, p.stderr):
-            if f:
-                try:
-                    f.close()
-                except OSError:
-                    pass
-        return p.returncode
+        return stop_popen(p, wait=wait)
 
     def wait_until(self, cond, timeout, what):
         deadline = time.monotonic() + timeout
@@ -329,30 +247,9 @@ class Bench:
                           % ", ".join(holders))
 
     def setup_netns(self):
-        rid = "%04x%04x" % (os.getpid() & 0xffff, random.getrandbits(16))
-        self.ns_s, self.ns_c = "lko%ss" % rid, "lko%sc" % rid
-        self.veth_s, veth_c = "lko%sa" % rid, "lko%sb" % rid
-        for ns in (self.ns_s, self.ns_c):
-            run(["ip", "netns", "add", ns])
-            self.at_exit("netns " + ns, lambda ns=ns: run(["ip", "netns", "del", ns]))
-        run(["ip", "link", "add", self.veth_s, "netns", self.ns_s, "type", "veth",
-             "peer", "name", veth_c, "netns", self.ns_c])
-        for argv in (["-n", self.ns_s, "link", "set", "lo", "up"],
-                     ["-n", self.ns_c, "link", "set", "lo", "up"],
-                     ["-n", self.ns_s, "addr", "add", SERVER4 + "/24", "dev", self.veth_s],
-                     ["-n", self.ns_c, "addr", "add", CLIENT4 + "/24", "dev", veth_c],
-                     ["-n", self.ns_s, "link", "set", self.veth_s, "up"],
-                     ["-n", self.ns_c, "link", "set", veth_c, "up"]):
-            run(["ip"] + argv)
-        mac_s = run(["ip", "-n", self.ns_s, "-o", "link", "show", self.veth_s]).split("link/ether ")[1].split()[0]
-        mac_c = run(["ip", "-n", self.ns_c, "-o", "link", "show", veth_c]).split("link/ether ")[1].split()[0]
-        run(["ip", "-n", self.ns_c, "neigh", "replace", SERVER4, "lladdr", mac_s, "dev", veth_c, "nud", "permanent"])
-        run(["ip", "-n", self.ns_s, "neigh", "replace", CLIENT4, "lladdr", mac_c, "dev", self.veth_s,
-             "nud", "permanent"])
-        old = open("/proc/sys/net/netfilter/nf_log_all_netns").read().strip()
-        if old != "1":
-            run(["sysctl", "-q", "-w", "net.netfilter.nf_log_all_netns=1"])
-            self.at_exit("sysctl", lambda: run(["sysctl", "-q", "-w", "net.netfilter.nf_log_all_netns=" + old]))
+        self.net = NetNS("lko", self.at_exit)
+        rid = self.net.rid
+        self.ns_s, self.ns_c, self.veth_s = self.net.ns_s, self.net.ns_c, self.net.veth_s
         self.prefix = "KNOCK-%s" % rid
         # the listener on the protected port
         lst = os.path.join(self.tmp, "listener.py")
@@ -363,8 +260,8 @@ class Bench:
                     "open(sys.argv[1], 'w').write('ready\\n')\n"
                     "while True:\n    s.accept()[0].close()\n" % (SERVER4, OPEN_PORT))
         ready = os.path.join(self.tmp, "listener.ready")
-        p = self.spawn("listener", ["ip", "netns", "exec", self.ns_s, sys.executable, lst, ready],
-                       stderr=os.path.join(self.tmp, "listener.err"))
+        p = self.spawn("listener", self.net.in_server([sys.executable, lst, ready]),
+                       err=os.path.join(self.tmp, "listener.err"))
         self.wait_until(lambda: os.path.exists(ready) or p.poll() is not None, 10, "the listener")
         if p.poll() is not None:
             raise RuntimeError("the listener exited: " + open(os.path.join(self.tmp, "listener.err")).read())
@@ -372,7 +269,7 @@ class Bench:
     def ruleset(self, mode):
         """The admin's ruleset: MODE knockd (port 22 closed, a chain knockd
         fills) or logknock (port 22 accepted; the applier's guard closes it)."""
-        in_s = ["ip", "netns", "exec", self.ns_s]
+        in_s = self.net.in_server([])
         run(in_s + [NFT, "flush", "ruleset"])
         rules = ("table inet admin {\n"
                  " chain knockd {\n }\n"
@@ -388,9 +285,8 @@ class Bench:
         run(in_s + [NFT, "-f", "-"], input=rules.encode())
 
     def start_client(self):
-        self.client = self.spawn("client", ["ip", "netns", "exec", self.ns_c, sys.executable, "-u",
-                                            os.path.abspath(__file__), "--client"],
-                                 stdin=True, stdout="pipe", stderr=os.path.join(self.tmp, "client.err"))
+        self.client = self.spawn("client", self.net.helper(__file__, "--client"),
+                                 stdin=True, out="pipe", err=os.path.join(self.tmp, "client.err"))
         self.sport = 20000
 
     def round(self, limit):
@@ -450,8 +346,8 @@ class Bench:
                     "  cmd_timeout = 1\n"
                     "  stop_command = %s flush chain inet admin knockd\n" % (
                         logf, self.veth_s, ",".join("%d:tcp" % p for p in KNOCKS), NFT, OPEN_PORT, NFT))
-        p = self.spawn("knockd", ["ip", "netns", "exec", self.ns_s, "knockd", "-c", conf, "-i", self.veth_s],
-                       stdout=os.path.join(self.tmp, "knockd.out"), stderr=os.path.join(self.tmp, "knockd.out"))
+        p = self.spawn("knockd", self.net.in_server(["knockd", "-c", conf, "-i", self.veth_s]),
+                       out=os.path.join(self.tmp, "knockd.out"), err=os.path.join(self.tmp, "knockd.out"))
         self.wait_until(lambda: (os.path.exists(logf) and "listening" in open(logf).read()) or p.poll() is not None,
                         10, "knockd to start")
         if p.poll() is not None:
@@ -472,7 +368,7 @@ class Bench:
                                           self.a.apply, NSENTER, self.ns_s,
                                           ", ".join("tcp/%d" % p for p in KNOCKS), OPEN_PORT))
         err = os.path.join(self.tmp, name + ".err")
-        p = self.spawn("logknockd-" + name, [self.a.logknockd, "-c", conf], stderr=err)
+        p = self.spawn("logknockd-" + name, [self.a.logknockd, "-c", conf], err=err)
         self.wait_until(lambda: "following 1 sources" in open(err).read() or p.poll() is not None, 10,
                         "logknockd (%s) to start" % name)
         if p.poll() is not None:
@@ -488,22 +384,7 @@ class Bench:
 
     def run_file(self, n):
         self.ruleset("logknock")
-        d = os.path.join(self.tmp, "rsyslog")
-        os.mkdir(d)
-        logf = os.path.join(d, "kern-knock.log")
-        open(logf, "w").close()
-        conf = os.path.join(d, "rsyslog.conf")
-        pidfile = os.path.join(d, "rsyslogd.pid")
-        with open(conf, "w") as f:
-            f.write('$WorkDirectory %s\nmodule(load="imklog")\n'
-                    ':msg, contains, "%s " action(type="omfile" file="%s" template="RSYSLOG_FileFormat")\n'
-                    '& stop\n' % (d, self.prefix, logf))
-        run(["rsyslogd", "-N1", "-f", conf])
-        p = self.spawn("rsyslogd", ["rsyslogd", "-n", "-f", conf, "-i", pidfile],
-                       stdout=os.path.join(d, "rsyslogd.out"), stderr=os.path.join(d, "rsyslogd.out"))
-        self.wait_until(lambda: os.path.exists(pidfile) or p.poll() is not None, 10, "rsyslogd to start")
-        if p.poll() is not None:
-            raise RuntimeError("rsyslogd exited: " + open(os.path.join(d, "rsyslogd.out")).read())
+        logf = start_rsyslogd(self, os.path.join(self.tmp, "rsyslog"), self.prefix)
         try:
             self.start_daemon("file", "file: " + logf)
             try:
@@ -515,16 +396,7 @@ class Bench:
 
     def run_journal(self, n):
         self.ruleset("logknock")
-        started = False
-        if not (os.path.exists(JSOCK) and procs_named("systemd-journal")):
-            old = sock_id(JSOCK)
-            out = os.path.join(self.tmp, "journald.out")
-            p = self.spawn("journald", [JOURNALD], stdout=out, stderr=out)
-            self.wait_until(lambda: sock_id(JSOCK) not in (None, old) or p.poll() is not None, 10,
-                            "systemd-journald to bind " + JSOCK)
-            if p.poll() is not None:
-                raise RuntimeError("systemd-journald exited: " + open(out).read())
-            started = True
+        started = start_journald(self, self.tmp)
         self.journald_started = started
         seen = {}	# SPT -> arrival of the line at journalctl's pipe
         pfx = (self.prefix + " ").encode()
@@ -538,7 +410,7 @@ class Bench:
                         seen.setdefault(int(spt), t)
         try:
             jc = self.spawn("journalctl", ["journalctl", "-f", "-k", "-n", "0", "-o", "cat", "--no-pager"],
-                            stdout="pipe", stderr=os.path.join(self.tmp, "journalctl.err"))
+                            out="pipe", err=os.path.join(self.tmp, "journalctl.err"))
             LineReader(jc.stdout, on_line).start()
             self.start_daemon("journal", "journal: kernel")
             bare = []
@@ -565,11 +437,6 @@ class Bench:
                 self.stop("journald")
 
 
-def cpu_times():
-    v = [int(x) for x in open("/proc/stat").readline().split()[1:]]
-    return sum(v[:8]), v[3] + v[4]
-
-
 def fmt(ns):
     return "%.2f" % (ns / 1e6)
 
@@ -586,19 +453,14 @@ def main():
     a = ap.parse_args()
     if a.client:
         return client_main()
-    top = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    a.logknockd = os.path.abspath(os.environ.get("LOGKNOCKD") or os.path.join(top, "src", "logknockd"))
-    a.apply = os.path.abspath(os.environ.get("LOGKNOCK_APPLY") or os.path.join(top, "src", "logknock-apply"))
+    a.logknockd, a.apply = tree_binaries(__file__)
     a.contenders = [c.strip() for c in a.contenders.split(",") if c.strip()]
     for c in a.contenders:
         if c not in ("knockd", "kmsg", "file", "journal"):
             print("%s: unknown contender %r" % (PROG, c), file=sys.stderr)
             return 2
 
-    def on_signal(sig, frame):
-        raise SystemExit(128 + sig)
-    for sig in (signal.SIGTERM, signal.SIGHUP, signal.SIGINT):
-        signal.signal(sig, on_signal)
+    exit_on_signals(signal.SIGTERM, signal.SIGHUP, signal.SIGINT)
 
     b = Bench(a)
     cmdline = " ".join(shlex.quote(x) for x in ["bench/knock-to-open"] + sys.argv[1:])
@@ -609,11 +471,7 @@ def main():
         b.check_tools()
         b.tmp = tempfile.mkdtemp(prefix="logknock-k2o.")
         b.at_exit("temporary directory", lambda: shutil.rmtree(b.tmp))
-        a.logknockd_orig = a.logknockd
-        for attr, base in (("logknockd", "logknockd"), ("apply", "logknock-apply")):
-            dst = os.path.join(b.tmp, base)
-            shutil.copy2(getattr(a, attr), dst)
-            setattr(a, attr, dst)
+        copy_binaries(a, b.tmp)
         b.setup_netns()
         b.start_client()
         load0 = open("/proc/loadavg").read().split()[:3]

@@ -3,16 +3,10 @@
 # per request on stdout, the log backend's lines on stderr, and the command
 # backend running argument templates with execve (never a shell).
 
-APPLY=${LOGKNOCK_APPLY:-}
-if [ -z "$APPLY" ] || [ ! -x "$APPLY" ]; then
-	echo "1..0 # SKIP logknock-apply not built"
-	exit 0
-fi
-
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/logknock-applier.XXXXXX") || exit 1
-tmp=$(cd "$tmp" && pwd -P) || exit 1	# absolute, no symlinks
-trap 'rm -rf "$tmp"' EXIT
-trap 'exit 1' HUP INT TERM
+. "${top_srcdir:-$(dirname "$0")/..}/t/lib.sh"
+APPLY=$LOGKNOCK_APPLY
+[ -x "$APPLY" ] || skip_all "logknock-apply not built"
+tmp=$(cd "$TMP" && pwd -P) || exit 1	# absolute, no symlinks
 
 # Nothing may hang: every run is bounded.
 if command -v timeout >/dev/null 2>&1; then
@@ -30,32 +24,6 @@ apply() {
 	return "$(cat "$tmp/rc")"
 }
 
-n=0
-failed=0
-ok() {
-	n=$((n + 1))
-	echo "ok $n - $1"
-}
-not_ok() {
-	n=$((n + 1))
-	failed=$((failed + 1))
-	echo "not ok $n - $1"
-}
-# check DESC COMMAND...: ok when the command succeeds
-check() {
-	desc=$1
-	shift
-	if "$@"; then ok "$desc"; else not_ok "$desc"; fi
-}
-# same DESC EXPECTED-FILE GOT-FILE: byte for byte
-same() {
-	if cmp -s "$2" "$3"; then
-		ok "$1"
-	else
-		not_ok "$1"
-		diff "$2" "$3" | sed 's/^/# /'
-	fi
-}
 # has_line FILE LINE: FILE holds LINE exactly
 has_line() {
 	grep -Fxq -e "$2" "$1"
@@ -326,5 +294,5 @@ check "the timeout does not hang the applier (took $((end - start)) s)" test $((
 check "the timeout is logged" has_line "$tmp/err" "logknock-apply: error: open 1: command timed out after 300 ms"
 check "the next request still runs after a timeout" test "$(wc -l <"$calls")" -eq 2
 
-echo "1..$n"
-[ "$failed" -eq 0 ]
+plan "$tap_n"
+done_testing

@@ -41,9 +41,6 @@ netns_setup || skip_all "$netns_error"
 S=$NETNS_SERVER
 C=$NETNS_CLIENT
 
-in_server() { ip netns exec "$S" "$@"; }
-in_client() { ip netns exec "$C" "$@"; }
-
 # ---- the server: the admin's own ruleset and listeners -------------------
 
 in_server nft -f - <<'EOF' || skip_all "cannot load an nftables ruleset in the namespace"
@@ -129,9 +126,7 @@ s.send(b"ping")
 sys.exit(0 if s.recv(64) == b"pong" else 1)
 EOF
 
-ip -n "$C" addr add 192.0.2.3/24 dev "$netns_veth_c" &&
-	ip -n "$C" addr add 2001:db8::3/64 dev "$netns_veth_c" nodad ||
-	skip_all "cannot add a second client address"
+netns_add_other_client || skip_all "cannot add a second client address"
 
 # Not through a shell function: ip netns exec execs python, so $! is its PID.
 ip netns exec "$S" "$PY" "$TMP/server.py" "$TMP/ready" 2>"$TMP/server.err" &

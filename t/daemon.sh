@@ -39,35 +39,8 @@ EOF
 	cat >>"$TMP/conf.yaml"
 }
 
-# knock SRC DPORT [TAG]: appends the line the kernel's LOG target writes for
-# a SYN from SRC, as rsyslog stores it (RFC 3339 stamp of now).
-sport=40000
-knock() {
-	sport=$((sport + 1))
-	printf '%s vm %s: [ 93.717774] KNOCK IN=kn-s OUT= MAC=62:92:44:cb:fb:5c:fe:65:11:35:87:ec:08:00 SRC=%s DST=192.0.2.1 LEN=60 TOS=0x00 PREC=0x00 TTL=64 ID=36861 DF PROTO=TCP SPT=%d DPT=%d WINDOW=64240 RES=0x00 SYN URGP=0 \n' \
-		"$(date -u +%Y-%m-%dT%H:%M:%S.%6N+00:00)" "${3:-kernel}" "$1" "$sport" "$2" >>"$LOG"
-}
-
-# wait_for FILE PATTERN [SECONDS]: true as soon as FILE has a line matching.
-wait_for() {
-	i=0
-	while [ $i -lt $((${3:-5} * 50)) ]; do
-		grep -q -- "$2" "$1" 2>/dev/null && return 0
-		sleep 0.02
-		i=$((i + 1))
-	done
-	return 1
-}
-# wait_count FILE PATTERN N: true as soon as FILE has N lines matching.
-wait_count() {
-	i=0
-	while [ $i -lt 250 ]; do
-		[ "$(grep -c -- "$2" "$1" 2>/dev/null)" -ge "$3" ] && return 0
-		sleep 0.02
-		i=$((i + 1))
-	done
-	return 1
-}
+# knock SRC DPORT [TAG]: a kernel knock line (knock_line) appended to the followed log.
+knock() { knock_line "$LOG" "$@"; }
 
 PID=
 start() {

@@ -27,55 +27,26 @@
 . "${top_srcdir:-$(dirname "$0")/..}/t/lib.sh"
 . "$top_srcdir/t/netns.sh"
 
-JOURNALD=/lib/systemd/systemd-journald
-JSOCK=/run/systemd/journal/socket
 NSENTER=/usr/bin/nsenter
-IPT=/usr/sbin/iptables
-IP6T=/usr/sbin/ip6tables
 DURATION=3			# seconds a door stays open
 BACKENDS="nft iptables ipset"
 
 daemon_pid=
 rsyslogd_pid=
-journald_pid=	# set only when this test started it
-jd_pid=		# the journald relied on (ours or another one)
-listener_pid=
-
-# stop_pid PID: SIGTERM, at most 5 s, then SIGKILL; reaps it. Only PIDs this
-# shell started (children), so a zombie counts as gone.
-stop_pid() {
-	[ -n "$1" ] || return 0
-	kill -TERM "$1" 2>/dev/null || { wait "$1" 2>/dev/null; return 0; }
-	i=0
-	while [ $i -lt 50 ]; do
-		st=$(sed 's/.*) //' "/proc/$1/stat" 2>/dev/null | cut -c1)
-		case $st in '' | Z | X) break ;; esac
-		sleep 0.1
-		i=$((i + 1))
-	done
-	[ $i -lt 50 ] || kill -KILL "$1" 2>/dev/null
-	wait "$1" 2>/dev/null
-	return 0
-}
 
 cleanup() {
 	stop_pid "$daemon_pid"
 	daemon_pid=
 	stop_pid "$rsyslogd_pid"
 	rsyslogd_pid=
-	stop_pid "$listener_pid"
-	listener_pid=
-	stop_pid "$journald_pid"	# set only when this test started it
-	journald_pid=
-	netns_cleanup			# the namespaces take their rulesets and sets with them
+	netns_cleanup			# the listener, our journald; the namespaces take their rulesets and sets with them
 	rm -rf "$TMP"
 }
 trap cleanup EXIT
 
 [ "$(id -u)" = 0 ] || skip_all "not root"
 need_binaries
-PY=$(python3 -c 'import sys; print(sys.executable)' 2>/dev/null)
-[ -n "$PY" ] && [ -x "$PY" ] || skip_all "no python3 (listener and client)"
+command -v python3 >/dev/null 2>&1 || skip_all "no python3 (listener and client)"
 for c in knock logger journalctl rsyslogd setpriv; do
 	command -v $c >/dev/null 2>&1 || skip_all "no $c"
 done
@@ -93,93 +64,22 @@ APPLY=$TMP/bin/logknock-apply
 netns_setup || skip_all "$netns_error"
 S=$NETNS_SERVER
 C=$NETNS_CLIENT
-in_server() { ip netns exec "$S" "$@"; }
-in_client() { ip netns exec "$C" "$@"; }
 # The prefix is unique to the run: the host's kernel log is shared with
 # whatever else runs on this machine, and imklog reads the whole backlog.
 PFX=KNOCK-$netns_id
 
-# A second client address on the same link: "someone else". The IPv6 one is
-# deprecated (preferred_lft 0) so that the knock client never picks it as
-# its source; bound explicitly it still works.
-ip -n "$C" addr add 192.0.2.3/24 dev "$netns_veth_c" &&
-	ip -n "$C" addr add 2001:db8::3/64 dev "$netns_veth_c" nodad preferred_lft 0 ||
-	skip_all "cannot add a second client address"
+# A second client address on the same link: "someone else".
+netns_add_other_client || skip_all "cannot add a second client address"
 
 # ---- the listener on the protected port, and the client ---------------------
 
-cat >"$TMP/listener.py" <<'EOF'
-import os, select, socket, sys
-socks = []
-for fam, addr in ((socket.AF_INET, "192.0.2.1"), (socket.AF_INET6, "2001:db8::1")):
-    s = socket.socket(fam, socket.SOCK_STREAM)
-    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    if fam == socket.AF_INET6:
-        s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
-    s.bind((addr, 22))
-    s.listen(64)
-    socks.append(s)
-with open(sys.argv[1] + ".tmp", "w") as f:
-    f.write("%d\n" % os.getpid())
-os.rename(sys.argv[1] + ".tmp", sys.argv[1])
-while True:
-    for s in select.select(socks, [], [])[0]:
-        c = s.accept()[0]
-        try:
-            c.sendall(b"logknock-e2e\n")
-        except OSError:
-            pass
-        c.close()
-EOF
-# client.py MODE DST SRC SECONDS
-#   once:   one connection attempt (0.5 s); 0 when answered
-#   open:   attempts until one is answered, at most SECONDS; 0 when it was
-#   closed: attempts until one is not answered, at most SECONDS; 0 when so
-# Prints the seconds it took on stdout.
-cat >"$TMP/client.py" <<'EOF'
-import socket, sys, time
-mode, dst, src, limit = sys.argv[1], sys.argv[2], sys.argv[3], float(sys.argv[4])
-fam = socket.AF_INET6 if ":" in dst else socket.AF_INET
-def attempt():
-    s = socket.socket(fam, socket.SOCK_STREAM)
-    s.settimeout(0.5)
-    try:
-        s.bind((src, 0))
-        s.connect((dst, 22))
-        return s.recv(64).startswith(b"logknock-e2e")
-    except OSError:
-        return False
-    finally:
-        s.close()
-t0 = time.monotonic()
-if mode == "once":
-    r = attempt()
-else:
-    want = mode == "open"
-    while True:
-        r = attempt()
-        if r == want or time.monotonic() - t0 >= limit:
-            break
-        time.sleep(0.02)
-    r = r == want
-print("%.2f" % (time.monotonic() - t0))
-sys.exit(0 if r else 1)
-EOF
-ip netns exec "$S" "$PY" "$TMP/listener.py" "$TMP/listener.pid" 2>"$TMP/listener.err" &
-listener_pid=$!	# not through a shell function: ip netns exec execs, so this is python's PID
-i=0
-while [ ! -s "$TMP/listener.pid" ]; do
-	i=$((i + 1))
-	[ $i -le 100 ] || skip_all "listener did not start: $(head -1 "$TMP/listener.err")"
-	sleep 0.05
-done
-[ "$(cat "$TMP/listener.pid")" = "$listener_pid" ] || skip_all "listener PID $(cat "$TMP/listener.pid") is not the one started ($listener_pid)"
+netns_start_server || skip_all "$netns_error"
 
 dst_of() { if [ "$1" = 6 ]; then echo 2001:db8::1; else echo 192.0.2.1; fi; }
 me_of() { if [ "$1" = 6 ]; then echo 2001:db8::2; else echo 192.0.2.2; fi; }
 other_of() { if [ "$1" = 6 ]; then echo 2001:db8::3; else echo 192.0.2.3; fi; }
-# client MODE FAMILY SRC SECONDS
-client() { in_client timeout $(($4 + 2)) "$PY" "$TMP/client.py" "$1" "$(dst_of "$2")" "$3" "$4" >"$TMP/client.out" 2>&1; }
+# client MODE FAMILY SRC SECONDS: netns_try MODE to the server's address of FAMILY.
+client() { netns_try "$1" "$(dst_of "$2")" "$3" "$4"; }
 
 # knock_client FAMILY: the knock client of Debian's knockd package, door ssh.
 knock_client() {
@@ -222,17 +122,9 @@ table inet admin {
 EOF
 }
 admin_xt() {
+	netns_admin_iptables || return 1
 	for t in "$IPT" "$IP6T"; do
-		in_server "$t" -w -P INPUT DROP &&
-			in_server "$t" -w -A INPUT -m conntrack --ctstate ESTABLISHED,RELATED -j ACCEPT &&
-			in_server "$t" -w -A INPUT -i lo -j ACCEPT || return 1
-		if [ "$t" = "$IPT" ]; then
-			in_server "$t" -w -A INPUT -p icmp -j ACCEPT || return 1
-		else
-			in_server "$t" -w -A INPUT -p ipv6-icmp -j ACCEPT || return 1
-		fi
-		in_server "$t" -w -A INPUT -p tcp --dport 22 -j ACCEPT &&
-			in_server "$t" -w -A INPUT -p tcp -m multiport --dports 7000,8000,9000 -j LOG --log-prefix "$PFX " &&
+		in_server "$t" -w -A INPUT -p tcp -m multiport --dports 7000,8000,9000 -j LOG --log-prefix "$PFX " &&
 			in_server "$t" -w -A INPUT -p tcp -m multiport --dports 7000,8000,9000 -j DROP &&
 			in_server "$t" -w -A INPUT -p udp --dport 7004 -j LOG --log-prefix "$PFX " &&
 			in_server "$t" -w -A INPUT -p udp --dport 7004 -j DROP || return 1
@@ -241,63 +133,15 @@ admin_xt() {
 
 # ---- the pipelines: journald and rsyslogd ------------------------------------
 
-# journald_alive: prints the PID of a live (not zombie) systemd-journald
-# (comm is cut to 15 characters); false when there is none.
-journald_alive() {
-	for d in /proc/[0-9]*; do
-		{ read -r comm <"$d/comm"; } 2>/dev/null || continue
-		[ "$comm" = systemd-journal ] || continue
-		{ read -r st <"$d/stat"; } 2>/dev/null || continue
-		case ${st##*) } in Z* | X*) continue ;; esac
-		echo "${d#/proc/}"
-		return 0
-	done
-	return 1
-}
-# ensure_journald: a journald runs (another one, or ours, started now if
-# none does); sets jd_pid to the one relied on, or journal_skip. Called
-# before each journald pipeline: a journald another session started may be
-# gone by then. One that goes away in the middle of a pipeline is reported
-# with the failure (see journald_note).
-ensure_journald() {
-	journal_skip=
-	if [ -S "$JSOCK" ] && jd_pid=$(journald_alive); then
-		return 0
-	fi
-	if [ ! -x "$JOURNALD" ]; then
-		journal_skip="no systemd-journald running and no $JOURNALD"
-		return 1
-	fi
-	stop_pid "$journald_pid"	# ours, if it died
-	old_sock=$(stat -c '%i %z' "$JSOCK" 2>/dev/null)
-	"$JOURNALD" </dev/null >>"$TMP/journald.log" 2>&1 &
-	journald_pid=$!
-	jd_pid=$journald_pid
-	i=0
-	while :; do
-		new_sock=$(stat -c '%i %z' "$JSOCK" 2>/dev/null)
-		[ -n "$new_sock" ] && [ "$new_sock" != "$old_sock" ] && return 0
-		if ! kill -0 "$journald_pid" 2>/dev/null || [ $i -ge 100 ]; then
-			journal_skip="cannot start $JOURNALD: $(head -1 "$TMP/journald.log")"
-			stop_pid "$journald_pid"
-			journald_pid=
-			return 1
-		fi
-		i=$((i + 1))
-		sleep 0.05
-	done
-}
 # journald_note: a comment when the journald relied on has gone away.
 journald_note() {
 	[ -n "$jd_pid" ] || return 0
-	st=$(sed 's/.*) //' "/proc/$jd_pid/stat" 2>/dev/null | cut -c1)
-	case $st in '' | Z | X)
-		if [ "$jd_pid" = "$journald_pid" ]; then
-			echo "# systemd-journald $jd_pid (started by this test) is gone"
-		else
-			echo "# systemd-journald $jd_pid (not started by this test: another session's) went away during the case"
-		fi ;;
-	esac
+	alive "$jd_pid" && return 0
+	if [ "$jd_pid" = "$journald_pid" ]; then
+		echo "# systemd-journald $jd_pid (started by this test) is gone"
+	else
+		echo "# systemd-journald $jd_pid (not started by this test: another session's) went away during the case"
+	fi
 }
 
 # rsyslogd's imklog reads /proc/kmsg, which hands each record to one reader only.
@@ -499,7 +343,7 @@ for be in $BACKENDS; do
 		n=$N_PIPE
 		[ $pipe = journald ] && n=$((n + 1))
 		if [ $pipe = journald ]; then
-			ensure_journald || { skip_n $n "$cur: $journal_skip"; continue; }
+			ensure_journald || { skip_n $n "$cur: $journald_error"; continue; }
 			write_conf "$cur" "$be" "journal: kernel"
 			wait_open=5	# journald hands entries to readers in ~450 ms batches
 			first=client second=plain

@@ -35,6 +35,76 @@ same() {
 	fi
 }
 
+# wait_for FILE PATTERN [SECONDS]: true as soon as a line of FILE matches the basic regex PATTERN (at most SECONDS, default 5).
+wait_for() {
+	wf_i=0
+	while [ $wf_i -lt $((${3:-5} * 50)) ]; do
+		grep -q -- "$2" "$1" 2>/dev/null && return 0
+		sleep 0.02
+		wf_i=$((wf_i + 1))
+	done
+	grep -q -- "$2" "$1" 2>/dev/null
+}
+
+# wait_count FILE PATTERN N [SECONDS]: true as soon as N lines of FILE match PATTERN (at most SECONDS, default 5).
+wait_count() {
+	wc_i=0
+	while [ $wc_i -lt $((${4:-5} * 50)) ]; do
+		[ "$(grep -c -- "$2" "$1" 2>/dev/null)" -ge "$3" ] && return 0
+		sleep 0.02
+		wc_i=$((wc_i + 1))
+	done
+	return 1
+}
+
+# alive PID: the process exists and is not a zombie.
+alive() {
+	al_st=$(sed 's/.*) //' "/proc/$1/stat" 2>/dev/null | cut -d' ' -f1)
+	[ -n "$al_st" ] && [ "$al_st" != Z ] && [ "$al_st" != X ]
+}
+
+# stop_pid PID: SIGTERM, at most 5 s, then SIGKILL; reaps it when it is a child of this shell. Empty PID: nothing.
+stop_pid() {
+	[ -n "$1" ] || return 0
+	kill -TERM "$1" 2>/dev/null || { wait "$1" 2>/dev/null; return 0; }
+	sp_i=0
+	while alive "$1" && [ $sp_i -lt 50 ]; do
+		sleep 0.1
+		sp_i=$((sp_i + 1))
+	done
+	[ $sp_i -lt 50 ] || kill -KILL "$1" 2>/dev/null
+	wait "$1" 2>/dev/null
+	return 0
+}
+
+# knock_line LOG SRC DPORT [TAG]: appends the line the kernel's LOG target writes for a SYN from SRC (as rsyslog stores it, stamped now) to LOG.
+sport=40000
+knock_line() {
+	sport=$((sport + 1))
+	printf '%s vm %s: [ 93.717774] KNOCK IN=kn-s OUT= MAC=62:92:44:cb:fb:5c:fe:65:11:35:87:ec:08:00 SRC=%s DST=192.0.2.1 LEN=60 TOS=0x00 PREC=0x00 TTL=64 ID=36861 DF PROTO=TCP SPT=%d DPT=%d WINDOW=64240 RES=0x00 SYN URGP=0 \n' \
+		"$(date -u +%Y-%m-%dT%H:%M:%S.%6N+00:00)" "${4:-kernel}" "$2" "$sport" "$3" >>"$1"
+}
+
+# start_driver SOURCE OUT WARM_MS: $DRIVER (t/source-jdriver) on SOURCE (journal, kmsg) with state in $STATE, lines to OUT; true once READY (5 s).
+driver_pid=
+start_driver() {
+	: >"$2"
+	"$DRIVER" "$1" "$STATE" "$3" >"$2" 2>"$2.err" &
+	driver_pid=$!
+	wait_for "$2.err" '^READY$' 5
+}
+
+# stop_driver [SIGNAL]: sends SIGNAL (TERM by default) to the driver and reaps it; its exit status in driver_rc.
+stop_driver() {
+	kill -"${1:-TERM}" "$driver_pid" 2>/dev/null
+	wait "$driver_pid" 2>/dev/null
+	driver_rc=$?
+	driver_pid=
+}
+
+# knock_count FILE KIND PORT: how many lines of FILE are of KIND (L or W) for a knock with $PREFIX to PORT.
+knock_count() { grep -c "^$2$(printf '\t')$PREFIX .*DPT=$3 " "$1"; }
+
 # A copy of a log whose mtime (the reference time of year-less stamps) is fixed.
 fixed_copy() {
 	cp "$1" "$2" && touch -d '2026-11-27 00:00:00 UTC' "$2"

@@ -5,7 +5,17 @@
 #   netns_setup                    || skip_all "..."   (0, or 1 with $netns_error)
 #   netns_log_rule PREFIX PORT...  log TCP and UDP packets to PORTs as "PREFIX IN=..." and drop them
 #   netns_knock tcp|udp PORT [4|6] one SYN / one datagram from the client
-#   netns_cleanup                  remove everything netns_setup made (call it from the EXIT trap)
+#   netns_cleanup                  stop what the helpers below started, remove everything
+#                                  netns_setup made (call it from the EXIT trap)
+#
+# and, for tests of the firewall and of the log pipelines (they need t/lib.sh):
+#   in_server / in_client CMD...   run CMD in a namespace
+#   netns_add_other_client         192.0.2.3 and 2001:db8::3 on the client: "someone else"
+#   netns_admin_iptables           the admin's iptables ruleset: policy DROP, tcp/22 accepted
+#   netns_start_server             a TCP server on port 22; connects / refused / netns_try use it
+#   start_applier ... stop_applier logknock-apply in the server namespace, fed through a FIFO
+#   xt_rules, xt_is_count ...      what iptables -S lists
+#   journald_alive, start_journald, ensure_journald   a systemd-journald to rely on
 #
 # Names carry this shell's PID and a random suffix, so that two runs (even
 # of the same test at once) never share a namespace or an interface.
@@ -22,6 +32,15 @@ NETNS_SERVER6=2001:db8::1
 netns_made=
 netns_sysctl_old=
 netns_error=
+netns_server_pid=	# the test server's own PID (it writes it: python3 may be a wrapper that forks)
+netns_server_launcher=
+applier_pid=
+journald_pid=		# set only when this test started a systemd-journald
+jd_pid=			# the systemd-journald relied on (ours or another one)
+JOURNALD=/lib/systemd/systemd-journald
+JSOCK=/run/systemd/journal/socket
+IPT=/usr/sbin/iptables
+IP6T=/usr/sbin/ip6tables
 
 netns_setup() {
 	if [ "$(id -u)" != 0 ]; then
@@ -108,6 +127,16 @@ netns_knock() {
 }
 
 netns_cleanup() {
+	if [ -n "$applier_pid" ]; then
+		{ exec 3>&-; } 2>/dev/null
+		stop_pid "$applier_pid"
+		applier_pid=
+	fi
+	stop_pid "$netns_server_pid"
+	stop_pid "$netns_server_launcher"
+	netns_server_pid= netns_server_launcher=
+	stop_pid "$journald_pid"	# set only when this test started it
+	journald_pid=
 	for ns in $netns_made; do
 		ip netns del "$ns" 2>/dev/null	# takes its end of the veth pair (and the pair) with it
 	done
@@ -116,4 +145,246 @@ netns_cleanup() {
 		sysctl -q -w net.netfilter.nf_log_all_netns="$netns_sysctl_old" >/dev/null 2>&1
 		netns_sysctl_old=
 	fi
+}
+
+# in_server CMD...: runs CMD in the server namespace.
+in_server() { ip netns exec "$NETNS_SERVER" "$@"; }
+# in_client CMD...: runs CMD in the client namespace.
+in_client() { ip netns exec "$NETNS_CLIENT" "$@"; }
+
+# netns_add_other_client: 192.0.2.3 and 2001:db8::3 on the client's link, "someone else" (the IPv6 one deprecated: never picked as a source, usable when bound).
+netns_add_other_client() {
+	ip -n "$NETNS_CLIENT" addr add 192.0.2.3/24 dev "$netns_veth_c" &&
+		ip -n "$NETNS_CLIENT" addr add 2001:db8::3/64 dev "$netns_veth_c" nodad preferred_lft 0
+}
+
+# netns_admin_iptables: the admin's own ruleset in the server namespace (iptables and ip6tables): policy DROP, established, lo, ICMP and tcp/22 accepted.
+netns_admin_iptables() {
+	for t in "$IPT" "$IP6T"; do
+		in_server "$t" -w -P INPUT DROP &&
+			in_server "$t" -w -A INPUT -m conntrack --ctstate ESTABLISHED,RELATED -j ACCEPT &&
+			in_server "$t" -w -A INPUT -i lo -j ACCEPT || return 1
+		if [ "$t" = "$IPT" ]; then
+			in_server "$t" -w -A INPUT -p icmp -j ACCEPT || return 1
+		else
+			in_server "$t" -w -A INPUT -p ipv6-icmp -j ACCEPT || return 1
+		fi
+		in_server "$t" -w -A INPUT -p tcp --dport 22 -j ACCEPT || return 1
+	done
+}
+
+# netns_start_server: a TCP server on port 22 of 192.0.2.1 and 2001:db8::1 that greets with "logknock-test", and its client $TMP/client.py; true once it wrote its own PID (10 s), else $netns_error.
+netns_start_server() {
+	cat >"$TMP/server.py" <<'EOF'
+import os, select, socket, sys
+socks = []
+for fam, addr in ((socket.AF_INET, "192.0.2.1"), (socket.AF_INET6, "2001:db8::1")):
+    s = socket.socket(fam, socket.SOCK_STREAM)
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    if fam == socket.AF_INET6:
+        s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+    s.bind((addr, 22))
+    s.listen(64)
+    socks.append(s)
+with open(sys.argv[1] + ".tmp", "w") as f:
+    f.write("%d\n" % os.getpid())
+os.rename(sys.argv[1] + ".tmp", sys.argv[1])
+while True:
+    for s in select.select(socks, [], [])[0]:
+        c = s.accept()[0]
+        try:
+            c.sendall(b"logknock-test\n")
+        except OSError:
+            pass
+        c.close()
+EOF
+	# client.py MODE DST SRC SECONDS [ATTEMPT_S]: connection attempts from SRC
+	# to DST port 22, each given ATTEMPT_S (default 0.5 s) to be greeted;
+	#   once:   one attempt; 0 when greeted
+	#   open:   attempts until one is greeted, at most SECONDS; 0 when it was
+	#   closed: attempts until one is not greeted, at most SECONDS; 0 when so
+	# Prints the seconds it took on stdout.
+	cat >"$TMP/client.py" <<'EOF'
+import socket, sys, time
+mode, dst, src, limit = sys.argv[1], sys.argv[2], sys.argv[3], float(sys.argv[4])
+each = float(sys.argv[5]) if len(sys.argv) > 5 else 0.5
+fam = socket.AF_INET6 if ":" in dst else socket.AF_INET
+def attempt():
+    s = socket.socket(fam, socket.SOCK_STREAM)
+    s.settimeout(each)
+    try:
+        s.bind((src, 0))
+        s.connect((dst, 22))
+        return s.recv(64).startswith(b"logknock-test")
+    except OSError:
+        return False
+    finally:
+        s.close()
+t0 = time.monotonic()
+if mode == "once":
+    r = attempt()
+else:
+    want = mode == "open"
+    while True:
+        r = attempt()
+        if r == want or time.monotonic() - t0 >= limit:
+            break
+        time.sleep(0.02)
+    r = r == want
+print("%.2f" % (time.monotonic() - t0))
+sys.exit(0 if r else 1)
+EOF
+	rm -f "$TMP/server.pid"
+	in_server python3 "$TMP/server.py" "$TMP/server.pid" </dev/null >/dev/null 2>"$TMP/server.err" &
+	netns_server_launcher=$!
+	ss_i=0
+	while [ ! -s "$TMP/server.pid" ]; do
+		ss_i=$((ss_i + 1))
+		if [ $ss_i -gt 100 ]; then
+			netns_error="test server did not start: $(head -1 "$TMP/server.err")"
+			return 1
+		fi
+		sleep 0.1
+	done
+	netns_server_pid=$(cat "$TMP/server.pid")
+}
+
+# netns_try MODE DST SRC SECONDS [ATTEMPT_S]: $TMP/client.py in the client namespace (see netns_start_server), its output in $TMP/client.out.
+netns_try() {
+	in_client timeout $(($4 + 3)) python3 "$TMP/client.py" "$@" >"$TMP/client.out" 2>&1
+}
+# connects DST SRC: a TCP connection from SRC to DST port 22 is greeted (one attempt, 1 s).
+connects() { netns_try once "$1" "$2" 0 1; }
+# refused DST SRC: that connection is not greeted.
+refused() { ! connects "$@"; }
+
+# start_applier OPTIONS...: logknock-apply (under $LOGKNOCK_APPLY_WRAPPER) in the server namespace; requests through a FIFO on fd 3, replies in $TMP/out, stderr appended to $TMP/apply.err.
+start_applier() {
+	rm -f "$TMP/in"
+	mkfifo "$TMP/in" || return 1
+	: >"$TMP/out"
+	nreq=0
+	# shellcheck disable=SC2086 # the wrapper is words
+	in_server ${LOGKNOCK_APPLY_WRAPPER:-} "$LOGKNOCK_APPLY" "$@" <"$TMP/in" >"$TMP/out" 2>>"$TMP/apply.err" &
+	applier_pid=$!
+	exec 3>"$TMP/in"
+}
+# send_request LINE: one request to the applier (counted in nreq).
+send_request() {
+	echo "$1" >&3
+	nreq=$((nreq + 1))
+}
+# last_reply: prints the reply to the last request sent (the nreq-th "ok"/"error" line) within 30 s; "no reply" and false otherwise.
+last_reply() {
+	lr_i=0
+	while [ "$(grep -cE '^(ok|error) ' "$TMP/out")" -lt $nreq ]; do
+		lr_i=$((lr_i + 1))
+		if [ $lr_i -gt 300 ] || ! kill -0 "$applier_pid" 2>/dev/null; then
+			echo "no reply"
+			return 1
+		fi
+		sleep 0.1
+	done
+	grep -E '^(ok|error) ' "$TMP/out" | sed -n "${nreq}p"
+}
+# request_ok LINE: sends LINE; true when its reply is "ok ID" (a comment with the reply otherwise).
+request_ok() {
+	send_request "$1"
+	r=$(last_reply)
+	id=$(echo "$1" | cut -d' ' -f2)
+	[ "$r" = "ok $id" ] || { echo "# $1 -> $r"; return 1; }
+}
+# stop_applier: EOF on its requests; true when the applier exits 0 within 30 s.
+stop_applier() {
+	exec 3>&-
+	sa_i=0
+	while kill -0 "$applier_pid" 2>/dev/null; do
+		sa_i=$((sa_i + 1))
+		if [ $sa_i -gt 300 ]; then
+			kill "$applier_pid"
+			return 1
+		fi
+		sleep 0.1
+	done
+	wait "$applier_pid"
+}
+# apply_once OPTIONS... <REQUESTS: a whole applier run in the server namespace (start, requests, EOF), replies in $TMP/once.out.
+apply_once() {
+	# shellcheck disable=SC2086
+	in_server timeout 60 ${LOGKNOCK_APPLY_WRAPPER:-} "$LOGKNOCK_APPLY" "$@" >"$TMP/once.out" 2>>"$TMP/apply.err"
+}
+# apply_once_ok REQUEST OPTIONS...: one run with one request, answered ok.
+apply_once_ok() {
+	line=$1
+	shift
+	echo "$line" | apply_once "$@" && grep -qx "ok $(echo "$line" | cut -d' ' -f2)" "$TMP/once.out"
+}
+# apply_start_only OPTIONS...: one run without a request (the set-up alone) exits 0.
+apply_start_only() { apply_once "$@" </dev/null; }
+
+# xt_rules 4|6 CHAIN: the chain as iptables -S (ip6tables -S) prints it in the server namespace.
+xt_rules() {
+	if [ "$1" = 6 ]; then in_server "$IP6T" -w -S "$2"; else in_server "$IPT" -w -S "$2"; fi
+}
+# xt_count 4|6 CHAIN FIXED-STRING: how many rules of CHAIN contain it.
+xt_count() { xt_rules "$1" "$2" | grep -cF -e "$3"; }
+# xt_is_count N 4|6 CHAIN FIXED-STRING: exactly N rules of CHAIN contain it (a comment otherwise).
+xt_is_count() {
+	c=$(xt_count "$2" "$3" "$4")
+	[ "$c" = "$1" ] || { echo "# $2 $3 '$4': $c rules, want $1"; return 1; }
+}
+# xt_has_rule 4|6 CHAIN LINE: CHAIN holds exactly LINE.
+xt_has_rule() { xt_rules "$1" "$2" | grep -qFx -e "$3"; }
+# xt_jump_first: the jump to LOGKNOCK is the first rule of INPUT, in both families.
+xt_jump_first() {
+	for f in 4 6; do
+		[ "$(xt_rules $f INPUT | grep -m1 -e '^-A')" = "-A INPUT -j LOGKNOCK" ] || return 1
+	done
+}
+
+# journald_alive: prints the PID of a live (not zombie) systemd-journald (comm is cut to 15 characters); false when there is none.
+journald_alive() {
+	for d in /proc/[0-9]*; do
+		{ read -r comm <"$d/comm"; } 2>/dev/null || continue
+		[ "$comm" = systemd-journal ] || continue
+		alive "${d#/proc/}" || continue
+		echo "${d#/proc/}"
+		return 0
+	done
+	return 1
+}
+# start_journald: our own systemd-journald (journald_pid; output appended to $TMP/journald.log); true once it bound a new $JSOCK, within 5 s.
+start_journald() {
+	old_sock=$(stat -c '%i %z' "$JSOCK" 2>/dev/null)
+	"$JOURNALD" </dev/null >>"$TMP/journald.log" 2>&1 &
+	journald_pid=$!
+	sj_i=0
+	while [ $sj_i -lt 250 ]; do
+		new_sock=$(stat -c '%i %z' "$JSOCK" 2>/dev/null)
+		[ -n "$new_sock" ] && [ "$new_sock" != "$old_sock" ] && return 0
+		alive "$journald_pid" || return 1
+		sj_i=$((sj_i + 1))
+		sleep 0.02
+	done
+	return 1
+}
+# ensure_journald: a systemd-journald runs (another one, or ours started now); jd_pid is the one relied on; false with $journald_error.
+ensure_journald() {
+	journald_error=
+	if [ -S "$JSOCK" ] && jd_pid=$(journald_alive); then
+		return 0
+	fi
+	if [ ! -x "$JOURNALD" ]; then
+		journald_error="no systemd-journald running and no $JOURNALD"
+		return 1
+	fi
+	stop_pid "$journald_pid"	# ours, if it died
+	if start_journald; then
+		jd_pid=$journald_pid
+		return 0
+	fi
+	journald_error="cannot start $JOURNALD: $(head -1 "$TMP/journald.log")"
+	stop_pid "$journald_pid"
+	journald_pid=
+	return 1
 }

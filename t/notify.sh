@@ -37,28 +37,19 @@ doors:
     sequence: [tcp/7000]
     open: [tcp/22]
 CONF
-wait_for() {
-	i=0
-	while [ $i -lt 400 ]; do
-		grep -q -- "$2" "$1" 2>/dev/null && return 0
-		sleep 0.02
-		i=$((i + 1))
-	done
-	return 1
-}
-wait_for "$TMP/msgs" "^listening$"
+wait_for "$TMP/msgs" "^listening$" 8
 NOTIFY_SOCKET=$TMP/notify WATCHDOG_USEC=400000 "$LOGKNOCKD" -c "$TMP/conf.yaml" --state-dir "$TMP/state" \
 	2>"$TMP/d.err" &
 PID=$!
-check "READY=1 once the sources are followed" wait_for "$TMP/msgs" "^READY=1$"
-check "STATUS= with live counts" wait_for "$TMP/msgs" "^STATUS=following 1 sources: [0-9]* lines, [0-9]* knocks"
-check "WATCHDOG=1 pings from the event loop" wait_for "$TMP/msgs" "^WATCHDOG=1$"
+check "READY=1 once the sources are followed" wait_for "$TMP/msgs" "^READY=1$" 8
+check "STATUS= with live counts" wait_for "$TMP/msgs" "^STATUS=following 1 sources: [0-9]* lines, [0-9]* knocks" 8
+check "WATCHDOG=1 pings from the event loop" wait_for "$TMP/msgs" "^WATCHDOG=1$" 8
 kill -HUP $PID
-check "RELOADING=1 on SIGHUP" wait_for "$TMP/msgs" "^RELOADING=1$"
+check "RELOADING=1 on SIGHUP" wait_for "$TMP/msgs" "^RELOADING=1$" 8
 kill -TERM $PID
 wait $PID
 st=$?
 PID=
-check "STOPPING=1 on SIGTERM" wait_for "$TMP/msgs" "^STOPPING=1$"
+check "STOPPING=1 on SIGTERM" wait_for "$TMP/msgs" "^STOPPING=1$" 8
 check "exit status 0" [ $st -eq 0 ]
 done_testing

@@ -6,24 +6,13 @@
 . "$top_srcdir/t/netns.sh"
 
 DRIVER=$top_builddir/t/source-jdriver
-JOURNALD=/lib/systemd/systemd-journald
-JSOCK=/run/systemd/journal/socket
 TAB=$(printf '\t')
 PREFIX=LKJ$netns_id
 STATE=$TMP/state
-journald_pid=
-driver_pid=
 
 cleanup() {
-	if [ -n "$driver_pid" ]; then
-		kill "$driver_pid" 2>/dev/null
-		wait "$driver_pid" 2>/dev/null
-	fi
-	if [ -n "$journald_pid" ]; then
-		kill "$journald_pid" 2>/dev/null
-		wait "$journald_pid" 2>/dev/null
-	fi
-	netns_cleanup
+	stop_pid "$driver_pid"
+	netns_cleanup		# and the journald, when this test started it
 	rm -rf "$TMP"
 }
 trap cleanup EXIT
@@ -38,53 +27,13 @@ command -v systemd-cat >/dev/null 2>&1 || skip_all "no systemd-cat"
 # sleep_step: 20 ms.
 sleep_step() { sleep 0.02; }
 
-# journald_alive: a live (not zombie) systemd-journald process exists
-# (comm is cut to 15 characters).
-journald_alive() {
-	for d in /proc/[0-9]*; do
-		{ read -r comm <"$d/comm"; } 2>/dev/null || continue
-		[ "$comm" = systemd-journal ] || continue
-		{ read -r st <"$d/stat"; } 2>/dev/null || continue
-		case ${st##*) } in Z* | X*) continue ;; esac
-		return 0
-	done
-	return 1
-}
-
-if ! { [ -S "$JSOCK" ] && journald_alive; }; then
-	[ -x "$JOURNALD" ] || skip_all "no journald running and no $JOURNALD"
-	# journald binds its sockets anew: wait for a socket other than a stale one.
-	old_inode=$(stat -c '%i %z' "$JSOCK" 2>/dev/null)
-	"$JOURNALD" </dev/null >"$TMP/journald.log" 2>&1 &
-	journald_pid=$!
-	i=0
-	while :; do
-		new_inode=$(stat -c '%i %z' "$JSOCK" 2>/dev/null)
-		[ -n "$new_inode" ] && [ "$new_inode" != "$old_inode" ] && break
-		if ! kill -0 "$journald_pid" 2>/dev/null || [ $i -ge 250 ]; then
-			skip_all "cannot start $JOURNALD (no new $JSOCK within 5 s): $(tr '\n' ' ' <"$TMP/journald.log")"
-		fi
-		i=$((i + 1))
-		sleep_step
-	done
-fi
+ensure_journald || skip_all "$journald_error"
 
 netns_setup || skip_all "$netns_error"
 netns_log_rule "$PREFIX" 7001 7002 7003 7004 7005 7006 7007 7008 7009 ||
 	skip_all "cannot add an nftables log rule"
 
 plan 15
-
-# wait_for FILE PATTERN MS: until a line of FILE matches the basic regex PATTERN, at most MS.
-wait_for() {
-	i=0
-	while [ $i -lt $(($3 / 20)) ]; do
-		grep -q "$2" "$1" 2>/dev/null && return 0
-		i=$((i + 1))
-		sleep_step
-	done
-	grep -q "$2" "$1" 2>/dev/null
-}
 
 # in_journal PATTERN: the kernel-transport or any entry is in the journal, within 5 s.
 in_journal() {
@@ -97,28 +46,12 @@ in_journal() {
 	return 1
 }
 
-# start_driver OUT WARM_MS: the driver on the journal with state in $STATE.
-start_driver() {
-	: >"$1"
-	"$DRIVER" journal "$STATE" "$2" >"$1" 2>"$1.err" &
-	driver_pid=$!
-	wait_for "$1.err" '^READY$' 5000
-}
-stop_driver() { # [SIGNAL]; sets driver_rc
-	kill -"${1:-TERM}" "$driver_pid" 2>/dev/null
-	wait "$driver_pid" 2>/dev/null
-	driver_rc=$?
-	driver_pid=
-}
-# count FILE KIND PORT: lines of KIND (L or W) for a knock of ours to PORT.
-count() { grep -c "^$2$TAB$PREFIX .*DPT=$3 " "$1"; }
-
 mkdir "$STATE"
 
 # (a) A knock logged by the kernel itself arrives through journald.
-check "driver started" start_driver "$TMP/out1" 0
+check "driver started" start_driver journal "$TMP/out1" 0
 netns_knock tcp 7001
-if wait_for "$TMP/out1" "^L$TAB$PREFIX IN=.*DPT=7001 " 5000; then
+if wait_for "$TMP/out1" "^L$TAB$PREFIX IN=.*DPT=7001 " 5; then
 	ok "(a) real kernel knock line delivered as L"
 else
 	fail "(a) real kernel knock line delivered as L"
@@ -150,7 +83,7 @@ else
 	fail "(b) the forgeries are in the journal (found $nforged tagged kernel, $nkmsg with _TRANSPORT=kernel)"
 fi
 netns_knock udp 7002
-if wait_for "$TMP/out1" "^L$TAB$PREFIX IN=.*DPT=7002 " 5000; then
+if wait_for "$TMP/out1" "^L$TAB$PREFIX IN=.*DPT=7002 " 5; then
 	ok "(b) a real knock sent after the forgeries arrived"
 else
 	fail "(b) a real knock sent after the forgeries arrived"
@@ -167,17 +100,17 @@ fi
 stop_driver TERM
 netns_knock udp 7003
 in_journal "$PREFIX IN=.*DPT=7003 " || diag "$TMP/out1.err"
-start_driver "$TMP/out2" 0
+start_driver journal "$TMP/out2" 0
 netns_knock udp 7004	# proves the driver is live; everything before it has been read by then
-wait_for "$TMP/out2" "^L$TAB$PREFIX IN=.*DPT=7004 " 5000
-if [ "$(count "$TMP/out2" L 7003)" = 1 ] && [ "$(count "$TMP/out2" L 7004)" = 1 ]; then
+wait_for "$TMP/out2" "^L$TAB$PREFIX IN=.*DPT=7004 " 5
+if [ "$(knock_count "$TMP/out2" L 7003)" = 1 ] && [ "$(knock_count "$TMP/out2" L 7004)" = 1 ]; then
 	ok "(c) knock sent while stopped delivered once as L after the restart"
 else
 	fail "(c) knock sent while stopped delivered once as L after the restart"
 	diag "$TMP/out2" "$TMP/out2.err"
 fi
-if [ "$(count "$TMP/out2" L 7001)" = 0 ] && [ "$(count "$TMP/out2" L 7002)" = 0 ] &&
-	[ "$(count "$TMP/out2" W 7001)" = 0 ]; then
+if [ "$(knock_count "$TMP/out2" L 7001)" = 0 ] && [ "$(knock_count "$TMP/out2" L 7002)" = 0 ] &&
+	[ "$(knock_count "$TMP/out2" W 7001)" = 0 ]; then
 	ok "(c) earlier knocks not repeated (no warm period asked for)"
 else
 	fail "(c) earlier knocks not repeated (no warm period asked for)"
@@ -188,17 +121,17 @@ fi
 stop_driver TERM
 netns_knock udp 7005
 in_journal "$PREFIX IN=.*DPT=7005 " || :
-start_driver "$TMP/out3" 60000
+start_driver journal "$TMP/out3" 60000
 netns_knock udp 7006
-wait_for "$TMP/out3" "^L$TAB$PREFIX IN=.*DPT=7006 " 5000
-if [ "$(count "$TMP/out3" L 7005)" = 1 ] && [ "$(count "$TMP/out3" L 7006)" = 1 ] &&
-	[ "$(count "$TMP/out3" W 7005)" = 0 ]; then
+wait_for "$TMP/out3" "^L$TAB$PREFIX IN=.*DPT=7006 " 5
+if [ "$(knock_count "$TMP/out3" L 7005)" = 1 ] && [ "$(knock_count "$TMP/out3" L 7006)" = 1 ] &&
+	[ "$(knock_count "$TMP/out3" W 7005)" = 0 ]; then
 	ok "(c') knock sent while stopped delivered once as L"
 else
 	fail "(c') knock sent while stopped delivered once as L"
 	diag "$TMP/out3" "$TMP/out3.err"
 fi
-if [ "$(count "$TMP/out3" W 7001)" = 1 ] && [ "$(count "$TMP/out3" W 7004)" = 1 ] &&
+if [ "$(knock_count "$TMP/out3" W 7001)" = 1 ] && [ "$(knock_count "$TMP/out3" W 7004)" = 1 ] &&
 	[ "$(grep -c "^L$TAB$PREFIX .*DPT=700[1-4] " "$TMP/out3")" = 0 ] &&
 	[ "$(grep -n "^W$TAB$PREFIX .*DPT=7004 " "$TMP/out3" | cut -d: -f1)" -lt \
 		"$(grep -n "^L$TAB$PREFIX .*DPT=7005 " "$TMP/out3" | cut -d: -f1)" ]; then
@@ -210,14 +143,14 @@ fi
 
 # (d) kill -9: the position of the last batch survives.
 netns_knock udp 7007
-wait_for "$TMP/out3" "^L$TAB$PREFIX IN=.*DPT=7007 " 5000
+wait_for "$TMP/out3" "^L$TAB$PREFIX IN=.*DPT=7007 " 5
 stop_driver KILL
 netns_knock udp 7008
 in_journal "$PREFIX IN=.*DPT=7008 " || :
-start_driver "$TMP/out4" 0
+start_driver journal "$TMP/out4" 0
 netns_knock udp 7009
-wait_for "$TMP/out4" "^L$TAB$PREFIX IN=.*DPT=7009 " 5000
-if [ "$(count "$TMP/out4" L 7008)" = 1 ] && [ "$(count "$TMP/out4" L 7009)" = 1 ]; then
+wait_for "$TMP/out4" "^L$TAB$PREFIX IN=.*DPT=7009 " 5
+if [ "$(knock_count "$TMP/out4" L 7008)" = 1 ] && [ "$(knock_count "$TMP/out4" L 7009)" = 1 ]; then
 	ok "(d) after kill -9, the knock sent while down delivered once as L"
 else
 	fail "(d) after kill -9, the knock sent while down delivered once as L"
@@ -245,11 +178,11 @@ printf 's=00000000000000000000000000000000;i=1;b=0000000000000000000000000000000
 	"$(date +%s%6N)" >"$f"
 netns_knock udp 7003
 in_journal "$PREFIX IN=.*DPT=7003 .*" || :
-start_driver "$TMP/out5" 0
+start_driver journal "$TMP/out5" 0
 netns_knock tcp 7001
-wait_for "$TMP/out5" "^L$TAB$PREFIX IN=.*DPT=7001 " 5000
+wait_for "$TMP/out5" "^L$TAB$PREFIX IN=.*DPT=7001 " 5
 check "(e) a lost cursor is reported" grep -q 'no longer in the journal' "$TMP/out5.err"
-if [ "$(count "$TMP/out5" L 7003)" = 1 ] && [ "$(count "$TMP/out5" L 7001)" = 1 ] &&
+if [ "$(knock_count "$TMP/out5" L 7003)" = 1 ] && [ "$(knock_count "$TMP/out5" L 7001)" = 1 ] &&
 	[ "$(grep -c "^[LW]$TAB$PREFIX .*DPT=700[2-9] " "$TMP/out5")" = 1 ]; then
 	ok "(e) after a lost cursor: resumes after the saved time"
 else

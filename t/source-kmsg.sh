@@ -9,13 +9,9 @@ DRIVER=$top_builddir/t/source-jdriver
 TAB=$(printf '\t')
 PREFIX=LKK$netns_id
 STATE=$TMP/state
-driver_pid=
 
 cleanup() {
-	if [ -n "$driver_pid" ]; then
-		kill "$driver_pid" 2>/dev/null
-		wait "$driver_pid" 2>/dev/null
-	fi
+	stop_pid "$driver_pid"
 	netns_cleanup
 	rm -rf "$TMP"
 }
@@ -30,31 +26,6 @@ netns_log_rule "$PREFIX" 7001 7002 7003 7004 7005 7006 7007 7008 7009 ||
 
 plan 14
 
-sleep_step() { sleep 0.02; }
-# wait_for FILE PATTERN MS: until a line of FILE matches the basic regex PATTERN, at most MS.
-wait_for() {
-	i=0
-	while [ $i -lt $(($3 / 20)) ]; do
-		grep -q "$2" "$1" 2>/dev/null && return 0
-		i=$((i + 1))
-		sleep_step
-	done
-	grep -q "$2" "$1" 2>/dev/null
-}
-start_driver() { # OUT WARM_MS
-	: >"$1"
-	"$DRIVER" kmsg "$STATE" "$2" >"$1" 2>"$1.err" &
-	driver_pid=$!
-	wait_for "$1.err" '^READY$' 5000
-}
-stop_driver() { # [SIGNAL]; sets driver_rc
-	kill -"${1:-TERM}" "$driver_pid" 2>/dev/null
-	wait "$driver_pid" 2>/dev/null
-	driver_rc=$?
-	driver_pid=
-}
-# count FILE KIND PORT: lines of KIND (L or W) for a knock of ours to PORT.
-count() { grep -c "^$2$TAB$PREFIX .*DPT=$3 " "$1"; }
 # kmsg_dump: every record of the kernel log buffer, raw ("PRI,SEQ,TS,FLAGS;MESSAGE").
 kmsg_dump() { dd if=/dev/kmsg bs=16384 iflag=nonblock 2>/dev/null; }
 # in_kmsg PATTERN: a record of the kernel log buffer (any facility) matches.
@@ -63,16 +34,16 @@ in_kmsg() { kmsg_dump | grep -q "$1"; }
 mkdir "$STATE"
 
 # (a) A knock logged by the kernel arrives within a second.
-check "driver started" start_driver "$TMP/out1" 0
+check "driver started" start_driver kmsg "$TMP/out1" 0
 netns_knock tcp 7001
-if wait_for "$TMP/out1" "^L$TAB$PREFIX IN=.*DPT=7001 " 1000; then
+if wait_for "$TMP/out1" "^L$TAB$PREFIX IN=.*DPT=7001 " 1; then
 	ok "(a) real kernel knock line delivered as L within 1 s"
 else
 	fail "(a) real kernel knock line delivered as L within 1 s"
 	diag "$TMP/out1" "$TMP/out1.err"
 fi
 netns_knock udp 7002 6
-if wait_for "$TMP/out1" "^L$TAB$PREFIX IN=.*SRC=2001:0db8:0000:0000:0000:0000:0000:0002 .*DPT=7002 " 1000; then
+if wait_for "$TMP/out1" "^L$TAB$PREFIX IN=.*SRC=2001:0db8:0000:0000:0000:0000:0000:0002 .*DPT=7002 " 1; then
 	ok "(a) IPv6 UDP knock delivered as L within 1 s"
 else
 	fail "(a) IPv6 UDP knock delivered as L within 1 s"
@@ -92,8 +63,8 @@ check "(b) the four forgeries are in the kernel log buffer (found $(grep -c . "$
 	[ "$(grep -c . "$TMP/forged")" = 4 ]
 check "(b) the kernel gave none of them facility 0" sh -c '! grep -q "^[0-7]," "$1"' - "$TMP/forged"
 netns_knock udp 7003
-wait_for "$TMP/out1" "^L$TAB$PREFIX IN=.*DPT=7003 " 1000
-check "(b) a real knock sent after the forgeries arrived" [ "$(count "$TMP/out1" L 7003)" = 1 ]
+wait_for "$TMP/out1" "^L$TAB$PREFIX IN=.*DPT=7003 " 1
+check "(b) a real knock sent after the forgeries arrived" [ "$(knock_count "$TMP/out1" L 7003)" = 1 ]
 if grep -q "192.0.2.66" "$TMP/out1"; then
 	fail "(b) forged records were not delivered"
 	diag "$TMP/out1"
@@ -107,11 +78,11 @@ stop_driver TERM
 netns_knock udp 7004
 netns_knock tcp 7005
 in_kmsg "$PREFIX IN=.*DPT=7005 " || diag "$TMP/out1.err"
-start_driver "$TMP/out2" 0
+start_driver kmsg "$TMP/out2" 0
 netns_knock udp 7006
-wait_for "$TMP/out2" "^L$TAB$PREFIX IN=.*DPT=7006 " 1000
-if [ "$(count "$TMP/out2" L 7004)" = 1 ] && [ "$(count "$TMP/out2" L 7005)" = 1 ] &&
-	[ "$(count "$TMP/out2" L 7006)" = 1 ]; then
+wait_for "$TMP/out2" "^L$TAB$PREFIX IN=.*DPT=7006 " 1
+if [ "$(knock_count "$TMP/out2" L 7004)" = 1 ] && [ "$(knock_count "$TMP/out2" L 7005)" = 1 ] &&
+	[ "$(knock_count "$TMP/out2" L 7006)" = 1 ]; then
 	ok "(c) knocks sent while stopped delivered once as L after the restart"
 else
 	fail "(c) knocks sent while stopped delivered once as L after the restart"
@@ -128,11 +99,11 @@ fi
 stop_driver TERM
 netns_knock udp 7007
 in_kmsg "$PREFIX IN=.*DPT=7007 " || :
-start_driver "$TMP/out3" 60000
+start_driver kmsg "$TMP/out3" 60000
 netns_knock udp 7008
-wait_for "$TMP/out3" "^L$TAB$PREFIX IN=.*DPT=7008 " 1000
-if [ "$(count "$TMP/out3" L 7007)" = 1 ] && [ "$(count "$TMP/out3" W 7001)" = 1 ] &&
-	[ "$(count "$TMP/out3" W 7006)" = 1 ] && [ "$(grep -c "^L$TAB$PREFIX .*DPT=700[1-6] " "$TMP/out3")" = 0 ] &&
+wait_for "$TMP/out3" "^L$TAB$PREFIX IN=.*DPT=7008 " 1
+if [ "$(knock_count "$TMP/out3" L 7007)" = 1 ] && [ "$(knock_count "$TMP/out3" W 7001)" = 1 ] &&
+	[ "$(knock_count "$TMP/out3" W 7006)" = 1 ] && [ "$(grep -c "^L$TAB$PREFIX .*DPT=700[1-6] " "$TMP/out3")" = 0 ] &&
 	[ "$(grep -c "192.0.2.66" "$TMP/out3")" = 0 ] &&
 	[ "$(grep -n "^W$TAB$PREFIX .*DPT=7006 " "$TMP/out3" | cut -d: -f1)" -lt \
 		"$(grep -n "^L$TAB$PREFIX .*DPT=7007 " "$TMP/out3" | cut -d: -f1)" ]; then
@@ -146,12 +117,12 @@ fi
 stop_driver KILL
 netns_knock udp 7009
 in_kmsg "$PREFIX IN=.*DPT=7009 " || :
-start_driver "$TMP/out4" 0
-wait_for "$TMP/out4" "^L$TAB$PREFIX IN=.*DPT=7009 " 1000
+start_driver kmsg "$TMP/out4" 0
+wait_for "$TMP/out4" "^L$TAB$PREFIX IN=.*DPT=7009 " 1
 # a marker from the kernel itself, to know everything before it was read
 netns_knock tcp 7001
-wait_for "$TMP/out4" "^L$TAB$PREFIX IN=.*DPT=7001 " 1000
-if [ "$(count "$TMP/out4" L 7009)" = 1 ] && [ "$(grep -c "^L$TAB$PREFIX .*DPT=700[2-8] " "$TMP/out4")" = 0 ]; then
+wait_for "$TMP/out4" "^L$TAB$PREFIX IN=.*DPT=7001 " 1
+if [ "$(knock_count "$TMP/out4" L 7009)" = 1 ] && [ "$(grep -c "^L$TAB$PREFIX .*DPT=700[2-8] " "$TMP/out4")" = 0 ]; then
 	ok "(d) after kill -9: the knock sent while down once as L, nothing repeated"
 else
 	fail "(d) after kill -9: the knock sent while down once as L, nothing repeated"
@@ -170,10 +141,10 @@ fi
 # Another boot's position: start at the end, nothing old handed out.
 stop_driver TERM
 printf '00000000-0000-0000-0000-000000000000\n1 1\n' >"$f"
-start_driver "$TMP/out5" 60000
+start_driver kmsg "$TMP/out5" 60000
 netns_knock udp 7002
-wait_for "$TMP/out5" "^L$TAB$PREFIX IN=.*DPT=7002 " 1000
-if [ "$(grep -c "^[LW]$TAB$PREFIX " "$TMP/out5")" = 1 ] && [ "$(count "$TMP/out5" L 7002)" = 1 ]; then
+wait_for "$TMP/out5" "^L$TAB$PREFIX IN=.*DPT=7002 " 1
+if [ "$(grep -c "^[LW]$TAB$PREFIX " "$TMP/out5")" = 1 ] && [ "$(knock_count "$TMP/out5" L 7002)" = 1 ]; then
 	ok "position of another boot: starts at the end"
 else
 	fail "position of another boot: starts at the end"
