@@ -4,7 +4,7 @@
 set -e
 pkgs="build-essential autoconf automake pkg-config ca-certificates
 libyaml-dev libpcre2-dev libsystemd-dev libinotifytools0-dev libcmocka-dev libnftables-dev
-python3 iproute2 nftables iptables ipset logrotate systemd bsdutils sudo knockd rsyslog debootstrap systemd-container"
+python3 clang iproute2 nftables iptables ipset logrotate systemd bsdutils sudo knockd rsyslog debootstrap systemd-container"
 missing=
 for p in $pkgs; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing="$missing $p"
