@@ -42,11 +42,21 @@ JSOCK=/run/systemd/journal/socket
 IPT=/usr/sbin/iptables
 IP6T=/usr/sbin/ip6tables
 
+# The kernel log is shared by every test that sends packets into it; a
+# flood (t/flood.sh) could overrun /dev/kmsg under another test's feet. Such
+# tests hold this lock shared, the flood holds it alone (fd 9, until exit).
+kernel_log_lock() { # kernel_log_lock -s|-x
+	command -v flock >/dev/null 2>&1 || return 0
+	exec 9>>"${TMPDIR:-/tmp}/logknock-kernel-log.lock"
+	flock "$1" 9
+}
+
 netns_setup() {
 	if [ "$(id -u)" != 0 ]; then
 		netns_error="not root"
 		return 1
 	fi
+	kernel_log_lock -s
 	command -v ip >/dev/null 2>&1 || { netns_error="no ip command"; return 1; }
 	command -v nft >/dev/null 2>&1 || { netns_error="no nft command"; return 1; }
 	command -v bash >/dev/null 2>&1 || { netns_error="no bash (for /dev/tcp and /dev/udp)"; return 1; }
