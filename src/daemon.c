@@ -295,11 +295,11 @@ static void grants_load(struct daemon *d)
 		log_info("%d grants saved by the previous run, %zu still open", n, engine_open_grants(d->engine));
 }
 
-/* The applier's command line for the configured backend. */
+/* The applier's command line for the configured backend: one allocation
+ * (free() it), its strings pointing into CFG or into the block itself. */
 static char **applier_argv(const struct config *cfg, const char *path)
 {
 	static const char *const names[] = {"log", "command", "nft", "iptables", "ipset"};
-	static char timeout[24], guard[64][12];
 	const struct applier_conf *a = &cfg->applier;
 	size_t n = 0, ng = 0;
 	for (char **p = a->open_argv; p && *p; p++)
@@ -309,9 +309,11 @@ static char **applier_argv(const struct config *cfg, const char *path)
 	size_t nprefix = 0;
 	for (char **p = a->command_argv; p && *p; p++)
 		nprefix++;
-	char **argv = calloc(nprefix + n + 2 * 64 + 8, sizeof *argv);
+	size_t nptr = nprefix + n + 2 * 64 + 8;
+	char **argv = calloc(1, nptr * sizeof *argv + 24 + 64 * 12);
 	if (!argv)
 		return NULL;
+	char *timeout = (char *)(argv + nptr), (*guard)[12] = (char (*)[12])(timeout + 24);
 	size_t i = 0;
 	for (char **p = a->command_argv; p && *p; p++)
 		argv[i++] = *p;	/* e.g. /usr/bin/sudo -n */
@@ -320,7 +322,7 @@ static char **applier_argv(const struct config *cfg, const char *path)
 	argv[i++] = (char *)names[a->backend];
 	if (a->backend == BACKEND_LOG)
 		return argv;
-	snprintf(timeout, sizeof timeout, "%lld", (long long)(a->timeout_us / 1000));
+	snprintf(timeout, 24, "%lld", (long long)(a->timeout_us / 1000));
 	argv[i++] = "--timeout";
 	argv[i++] = timeout;
 	if (a->backend == BACKEND_COMMAND) {
@@ -435,8 +437,16 @@ static int on_hup(sd_event_source *s, const struct signalfd_siginfo *si, void *u
 		notify_status(d, "READY=1\n");
 		return 0;
 	}
-	if (next.applier.backend != d->cfg.applier.backend)
-		log_warn("reload: the applier's settings take effect at the next restart");
+	/* The applier keeps running as it was started. */
+	char **was = applier_argv(&d->cfg, d->o->applier_path), **now = applier_argv(&next, d->o->applier_path);
+	int differ = !was || !now;
+	for (size_t i = 0; !differ && (was[i] || now[i]); i++)
+		differ = !was[i] || !now[i] || strcmp(was[i], now[i]) != 0;
+	free(was);
+	free(now);
+	if (differ)
+		log_warn("reload: the applier's settings (backend, commands, guarded ports) take effect at the "
+			 "next restart");
 	/* Unchanged sources go on as they are (a source keeps nothing of the
 	 * configuration, and /dev/kmsg could not be opened again once the
 	 * privileges are gone); changed ones start again from their saved
