@@ -959,37 +959,58 @@ static int check_shape(struct ctx *c, const unsigned char *buf, size_t len)
 	return rc;
 }
 
-/* Loads the one document of BUF, refusing a second one, and walks it. */
-static int load_yaml(struct ctx *c, const unsigned char *buf, size_t len)
+/* Loads the one document of BUF into *DOC, refusing a second one. */
+static int load_document(struct ctx *c, const unsigned char *buf, size_t len, yaml_document_t *doc)
 {
 	yaml_parser_t parser;
-	yaml_document_t doc, extra;
+	yaml_document_t extra;
 	int rc = -1;
 
 	if (!yaml_parser_initialize(&parser))
 		return fail_oom(c);
 	yaml_parser_set_input_string(&parser, buf, len);
-	if (!yaml_parser_load(&parser, &doc)) {
+	if (!yaml_parser_load(&parser, doc)) {
 		fail_yaml(c, &parser, buf, len);
 		goto out_parser;
 	}
 	if (!yaml_parser_load(&parser, &extra)) {
 		fail_yaml(c, &parser, buf, len);
-		goto out_doc;
+		yaml_document_delete(doc);
+		goto out_parser;
 	}
-	if (yaml_document_get_root_node(&extra))
+	if (yaml_document_get_root_node(&extra)) {
 		fail_at(c, extra.start_mark, "expected a single YAML document");
-	else {
-		c->doc = &doc;
-		rc = load_root(c, yaml_document_get_root_node(&doc));
-		c->doc = NULL;
+		yaml_document_delete(doc);
+	} else {
+		rc = 0;
 	}
 	yaml_document_delete(&extra);
-out_doc:
-	yaml_document_delete(&doc);
 out_parser:
 	yaml_parser_delete(&parser);
 	return rc;
+}
+
+/* Read, bounded, checked for its shape and loaded: the one way every YAML
+ * file of logknock is read. */
+static int read_document(struct ctx *c, yaml_document_t *doc)
+{
+	unsigned char *buf = NULL;
+	size_t len = 0;
+	int rc = read_file(c, &buf, &len);
+	if (rc == 0)
+		rc = check_shape(c, buf, len);
+	if (rc == 0)
+		rc = load_document(c, buf, len, doc);
+	free(buf);
+	return rc;
+}
+
+int config_yaml_load(const char *path, struct yaml_document_s *doc, char *err, size_t errlen)
+{
+	struct ctx c = {.path = path, .err = err, .errlen = err ? errlen : 0};
+	if (c.errlen)
+		err[0] = '\0';
+	return read_document(&c, doc);
 }
 
 int config_load(const char *path, struct config *cfg, char *err, size_t errlen)
@@ -1000,8 +1021,7 @@ int config_load(const char *path, struct config *cfg, char *err, size_t errlen)
 		.err = err,
 		.errlen = err ? errlen : 0,
 	};
-	unsigned char *buf = NULL;
-	size_t len = 0;
+	yaml_document_t doc;
 	int rc;
 
 	if (c.errlen)
@@ -1009,12 +1029,13 @@ int config_load(const char *path, struct config *cfg, char *err, size_t errlen)
 	memset(cfg, 0, sizeof *cfg);
 	if (!(cfg->path = strdup(c.path)))
 		return fail_oom(&c);
-	rc = read_file(&c, &buf, &len);
-	if (rc == 0)
-		rc = check_shape(&c, buf, len);
-	if (rc == 0)
-		rc = load_yaml(&c, buf, len);
-	free(buf);
+	rc = read_document(&c, &doc);
+	if (rc == 0) {
+		c.doc = &doc;
+		rc = load_root(&c, yaml_document_get_root_node(&doc));
+		c.doc = NULL;
+		yaml_document_delete(&doc);
+	}
 	if (rc < 0)
 		config_free(cfg);
 	return rc;

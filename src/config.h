@@ -88,6 +88,14 @@ struct config {
 int config_load(const char *path, struct config *cfg, char *err, size_t errlen);
 void config_free(struct config *cfg);
 
+/* Any YAML file of logknock (the client's profiles too), read the way
+ * config_load reads its own: at most 1 MiB, nesting and anchors bounded
+ * before libyaml loads it, one document only. The caller walks *DOC (a
+ * yaml_document_t) and frees it with yaml_document_delete(). 0, or -1 with
+ * err as "PATH:LINE:COL: message" or "PATH: message". */
+struct yaml_document_s;
+int config_yaml_load(const char *path, struct yaml_document_s *doc, char *err, size_t errlen);
+
 /* "10s", "250ms", "5m", "1h" → microseconds; -1 if malformed or out of range. */
 int64_t config_parse_duration(const char *s);
 /* "tcp/22" → spec; -1 if malformed. */

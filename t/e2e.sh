@@ -61,6 +61,7 @@ cp "$LOGKNOCKD" "$LOGKNOCK_APPLY" "$TMP/bin/" || skip_all "cannot copy the binar
 D=$TMP/bin/logknockd
 APPLY=$TMP/bin/logknock-apply
 
+kernel_log_lock -x	# journald: ours to start and stop, no one else's meanwhile
 netns_setup || skip_all "$netns_error"
 S=$NETNS_SERVER
 C=$NETNS_CLIENT

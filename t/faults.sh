@@ -368,6 +368,7 @@ mkdir "$C" "$C/state"
 : >"$C/cmds"
 NC=8
 why_c=
+kernel_log_lock -x	# restarting journald must not pull it away from another test
 if journald_alive >/dev/null; then
 	why_c="a systemd-journald not started by this test runs: not ours to restart"
 elif [ ! -x "$JOURNALD" ]; then
@@ -551,7 +552,10 @@ else
 	grep "^open ssh " "$F/cmds" | cut -d' ' -f4 | sort | uniq -c | awk '$1 != 1' | head | diag
 fi
 check "(e) no sequence was recognised twice (no 'extended')" sh -c "! grep -q 'door ssh: extended' '$TMP/e.err'"
-if [ -n "$rss10" ] && [ -n "$rss100" ] && [ "$rss100" -le $((rss10 + 1024)) ]; then
+if nm "$LOGKNOCKD" 2>/dev/null | grep -q __asan_init; then
+	# AddressSanitizer keeps freed memory in quarantine: RSS says nothing.
+	ok "(e) VmRSS bounded # SKIP an AddressSanitizer build holds freed memory back"
+elif [ -n "$rss10" ] && [ -n "$rss100" ] && [ "$rss100" -le $((rss10 + 1024)) ]; then
 	ok "(e) VmRSS bounded: $rss10 kB after 10 reloads, $rss100 kB after 100"
 else
 	fail "(e) VmRSS bounded: $rss10 kB after 10 reloads, $rss100 kB after 100 (allowed +1024 kB)"

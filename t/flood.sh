@@ -26,8 +26,12 @@ set -- $opened
 check "every legitimate knock opened its port under the flood (${1:-?} of ${2:-?})" \
 	sh -c "[ -n '${1:-}' ] && [ '${1:-}' -ge 3 ] && [ '${1:-}' = '${2:-}' ]"
 rss=$(echo "$row" | sed -n 's/.*| \([0-9.]*\) MB + .*/\1/p')
-check "the daemon's memory stayed bounded (max RSS ${rss:-?} MB, under 64 MB)" \
-	sh -c "[ -n '$rss' ] && awk 'BEGIN { exit !($rss < 64) }'"
+if nm "$LOGKNOCKD" 2>/dev/null | grep -q __asan_init; then
+	ok "the daemon's memory stayed bounded # SKIP an AddressSanitizer build's RSS says nothing"
+else
+	check "the daemon's memory stayed bounded (max RSS ${rss:-?} MB, under 64 MB)" \
+		sh -c "[ -n '$rss' ] && awk 'BEGIN { exit !($rss < 64) }'"
+fi
 if [ $tap_failed -gt 0 ]; then
 	diag "$TMP/out"
 	tail -20 "$TMP/err" | diag

@@ -42,13 +42,17 @@ JSOCK=/run/systemd/journal/socket
 IPT=/usr/sbin/iptables
 IP6T=/usr/sbin/ip6tables
 
-# The kernel log is shared by every test that sends packets into it; a
-# flood (t/flood.sh) could overrun /dev/kmsg under another test's feet. Such
-# tests hold this lock shared, the flood holds it alone (fd 9, until exit).
+# The kernel log and journald are shared by the tests that run at once: a
+# flood (t/flood.sh) could overrun /dev/kmsg under another test's feet, and a
+# test that starts, stops or restarts journald pulls it away from the others.
+# Tests that send packets into the kernel log hold this lock shared; those
+# that flood it or handle journald hold it alone (fd 9, until they exit).
+kernel_log_lock_mode=
 kernel_log_lock() { # kernel_log_lock -s|-x
 	command -v flock >/dev/null 2>&1 || return 0
-	exec 9>>"${TMPDIR:-/tmp}/logknock-kernel-log.lock"
-	flock "$1" 9
+	[ "$kernel_log_lock_mode" = -x ] && return 0	# never downgraded
+	[ -n "$kernel_log_lock_mode" ] || exec 9>>"${TMPDIR:-/tmp}/logknock-kernel-log.lock"
+	flock "$1" 9 && kernel_log_lock_mode=$1
 }
 
 netns_setup() {

@@ -27,6 +27,7 @@ command -v systemd-cat >/dev/null 2>&1 || skip_all "no systemd-cat"
 # sleep_step: 20 ms.
 sleep_step() { sleep 0.02; }
 
+kernel_log_lock -x	# journald: ours to start and stop, no one else's meanwhile
 ensure_journald || skip_all "$journald_error"
 
 netns_setup || skip_all "$netns_error"
