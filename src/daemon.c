@@ -598,6 +598,7 @@ int daemon_run(struct config *cfg, const struct daemon_opts *o)
 		rc = 2;
 		goto out;
 	}
+	engine_set_live(d.engine, 1);
 	grants_load(&d);
 	if (sources_start(&d, 0) < 0 || drop_privileges(&d.cfg) < 0)
 		goto out;

@@ -4,11 +4,15 @@
 #include <netinet/in.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <sys/socket.h>
 
 #include "doors.h"
 #include "grants.h"
 #include "log.h"
+
+/* Live: how far a knock's stamp may be ahead of the system clock. */
+#define LIVE_SKEW_US (2 * 1000000)
 
 struct engine {
 	struct parser *parser;
@@ -18,6 +22,7 @@ struct engine {
 	FILE *out;
 	int print_events;
 	int warm;		/* lines read again after a restart: rebuild, never open */
+	int live;		/* the clock is the system's: no knock from the future */
 	int grants_dirty;	/* the table changed since engine_grants_dirty() */
 	int64_t clock;
 	struct engine_stats stats;
@@ -160,6 +165,18 @@ enum parse_result engine_line(struct engine *e, enum source_format fmt, const ch
 		e->stats.bad++;
 	if (r != PARSE_KNOCK)
 		return r;
+	if (e->live) {
+		/* A line stamped in the future (forged, on a file any local user
+		 * can write to) must not move the clock: that would close every
+		 * grant and end every attempt at once. */
+		struct timespec ts;
+		clock_gettime(CLOCK_REALTIME, &ts);
+		if (k.time_us > (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000 + LIVE_SKEW_US) {
+			*why = "timestamp in the future";
+			e->stats.bad++;
+			return PARSE_BAD;
+		}
+	}
 	e->stats.knocks++;
 	if (k.time_us > e->clock)
 		engine_advance(e, k.time_us);
@@ -261,6 +278,11 @@ int engine_grant_open(const struct engine *e, uint64_t id)
 		if (grants_at(e->grants, i)->id == id)
 			return 1;
 	return 0;
+}
+
+void engine_set_live(struct engine *e, int live)
+{
+	e->live = live;
 }
 
 void engine_set_warm(struct engine *e, int warm)

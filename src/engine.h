@@ -34,6 +34,9 @@ void engine_free(struct engine *e);
 /* One line. Returns the parser's verdict; *why says why a line was skipped. */
 enum parse_result engine_line(struct engine *e, enum source_format fmt, const char *line, size_t len,
 			      int64_t ref_us, const char **why);
+/* The daemon's clock is the system's (live != 0): a knock stamped more than
+ * two seconds ahead of it is refused as malformed. */
+void engine_set_live(struct engine *e, int live);
 /* Lines that follow are read again after a restart (warm != 0): they
  * rebuild door attempts and open nothing. */
 void engine_set_warm(struct engine *e, int warm);

@@ -5,7 +5,7 @@
 # loses and repeats nothing, and SIGTERM closes what is open.
 . "${top_srcdir:-$(dirname "$0")/..}/t/lib.sh"
 need_binaries
-plan 20
+plan 21
 
 LOG=$TMP/kern.log
 STATE=$TMP/state
@@ -76,6 +76,13 @@ knock 192.0.2.3 9000
 wait_for "$CMDS" "^open ssh inet 192.0.2.3 " >/dev/null
 check "lines of another program (a forgery) open nothing; a real sequence after them does" \
 	sh -c "grep -q '^open ssh inet 192.0.2.3 ' '$CMDS' && ! grep -q 192.0.2.66 '$CMDS'"
+
+# A forged line stamped in the future must not move the clock: the open
+# grant of .3 (2 s) is not closed by it.
+printf '9999-12-31T23:59:59.000000+00:00 vm kernel: [ 93.717774] KNOCK IN=kn-s OUT= SRC=192.0.2.67 DST=192.0.2.1 LEN=60 PROTO=TCP SPT=1 DPT=7000 WINDOW=64240 RES=0x00 SYN URGP=0 \n' >>"$LOG"
+wait_for "$TMP/d.err" "timestamp in the future" >/dev/null
+check "a line stamped in the future is refused and closes nothing" \
+	sh -c "grep -q 'skipped: timestamp in the future' '$TMP/d.err' && ! grep -q '^close ssh 192.0.2.3 ' '$CMDS'"
 
 # A partial sequence and a wrong knock.
 knock 192.0.2.5 7000
