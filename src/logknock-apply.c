@@ -361,11 +361,64 @@ static void handle_line(struct app *a, const char *line, size_t len)
 	}
 }
 
+/* Request lines out of what is read: each whole line goes to FN; an
+ * overlong one is answered here and skipped to its newline. */
+struct lines {
+	char line[APPLY_LINE_MAX];	/* without newline: at most APPLY_LINE_MAX - 1 */
+	size_t len;
+	bool skipping;
+};
+typedef int (*line_fn)(void *ctx, const char *line, size_t len);
+
+/* Feeds N bytes; returns the first non-zero result of FN (and stops). */
+static int lines_feed(struct lines *l, const char *chunk, size_t n, line_fn fn, void *ctx)
+{
+	for (size_t i = 0; i < n; i++) {
+		char ch = chunk[i];
+		if (ch == '\n') {
+			int st = 0;
+			if (l->skipping) {
+				log_err("rejected request: line too long");
+				reply(0, 0, "line too long");
+			} else {
+				st = fn(ctx, l->line, l->len);
+			}
+			l->skipping = false;
+			l->len = 0;
+			if (st)
+				return st;
+		} else if (l->skipping) {
+			continue;
+		} else if (l->len < sizeof l->line - 1) {
+			l->line[l->len++] = ch;
+		} else {
+			l->skipping = true;
+			l->len = 0;
+		}
+	}
+	return 0;
+}
+
+/* End of input: a last line without its newline still counts. */
+static int lines_end(struct lines *l, line_fn fn, void *ctx)
+{
+	if (l->skipping) {
+		log_err("rejected request: line too long");
+		reply(0, 0, "line too long");
+		return 0;
+	}
+	return l->len ? fn(ctx, l->line, l->len) : 0;
+}
+
+static int serve_line(void *ctx, const char *line, size_t len)
+{
+	handle_line(ctx, line, len);
+	return 0;
+}
+
 static void serve(struct app *a)
 {
-	char line[APPLY_LINE_MAX];	/* without newline: at most APPLY_LINE_MAX - 1 */
-	size_t len = 0;
-	bool skipping = false;
+	struct lines l = {.len = 0};
 	char chunk[4096];
 	for (;;) {
 		ssize_t r = read(STDIN_FILENO, chunk, sizeof chunk);
@@ -377,34 +430,9 @@ static void serve(struct app *a)
 		}
 		if (r == 0)
 			break;
-		for (ssize_t i = 0; i < r; i++) {
-			char ch = chunk[i];
-			if (ch == '\n') {
-				if (skipping) {
-					log_err("rejected request: line too long");
-					reply(0, 0, "line too long");
-				} else {
-					handle_line(a, line, len);
-				}
-				skipping = false;
-				len = 0;
-			} else if (skipping) {
-				continue;
-			} else if (len < sizeof line - 1) {
-				line[len++] = ch;
-			} else {
-				skipping = true;
-				len = 0;
-			}
-		}
+		lines_feed(&l, chunk, (size_t)r, serve_line, a);
 	}
-	/* A last line without its newline still counts. */
-	if (skipping) {
-		log_err("rejected request: line too long");
-		reply(0, 0, "line too long");
-	} else if (len > 0) {
-		handle_line(a, line, len);
-	}
+	lines_end(&l, serve_line, a);
 }
 
 /* ---- start-up ------------------------------------------------------------ */
@@ -606,10 +634,21 @@ static int worker_start(struct app *a, struct worker *w, unsigned *delay_ms, int
 	}
 }
 
+struct keeper {
+	struct app *a;
+	struct worker w;
+	unsigned delay_ms;	/* before replacing a worker that crashed */
+	int64_t started;	/* when the current worker started */
+};
+
 /* One request for the worker; its reply, or an error if it died on it. */
-static int relay(struct app *a, struct worker *w, const char *line, size_t len, unsigned *delay_ms,
-		 int64_t *started)
+static int relay(void *ctx, const char *line, size_t len)
 {
+	struct keeper *k = ctx;
+	struct app *a = k->a;
+	struct worker *w = &k->w;
+	unsigned *delay_ms = &k->delay_ms;
+	int64_t *started = &k->started;
 	struct iovec iov[2] = {{.iov_base = (void *)line, .iov_len = len}, {.iov_base = "\n", .iov_len = 1}};
 	ssize_t n = writev(w->in, iov, 2);
 	int r = n == (ssize_t)len + 1 ? worker_line(w, -1) : 0;
@@ -635,19 +674,15 @@ static int relay(struct app *a, struct worker *w, const char *line, size_t len, 
 static int keep(struct app *a)
 {
 	signal(SIGPIPE, SIG_IGN);
-	unsigned delay_ms = KEEPER_BACKOFF_MIN_MS;
-	int64_t started;
-	struct worker w;
-	int st = worker_start(a, &w, &delay_ms, &started);
+	struct keeper k = {.a = a, .delay_ms = KEEPER_BACKOFF_MIN_MS};
+	int st = worker_start(a, &k.w, &k.delay_ms, &k.started);
 	if (st)
 		return st;
-	char line[APPLY_LINE_MAX];	/* without newline: at most APPLY_LINE_MAX - 1 */
-	size_t len = 0;
-	bool skipping = false;
+	struct lines l = {.len = 0};
 	char chunk[4096];
 	for (;;) {
 		/* Idle: a worker that dies between requests is replaced at once. */
-		struct pollfd p[2] = {{.fd = STDIN_FILENO, .events = POLLIN}, {.fd = w.out, .events = POLLIN}};
+		struct pollfd p[2] = {{.fd = STDIN_FILENO, .events = POLLIN}, {.fd = k.w.out, .events = POLLIN}};
 		if (poll(p, 2, -1) < 0) {
 			if (errno == EINTR)
 				continue;
@@ -655,11 +690,11 @@ static int keep(struct app *a)
 			return 1;
 		}
 		if (p[1].revents) {
-			if ((st = worker_reap(&w)) >= 0)
+			if ((st = worker_reap(&k.w)) >= 0)
 				return st ? st : 1;
-			if (now_ms() - started > KEEPER_STABLE_MS)
-				delay_ms = KEEPER_BACKOFF_MIN_MS;
-			if ((st = worker_start(a, &w, &delay_ms, &started)))
+			if (now_ms() - k.started > KEEPER_STABLE_MS)
+				k.delay_ms = KEEPER_BACKOFF_MIN_MS;
+			if ((st = worker_start(a, &k.w, &k.delay_ms, &k.started)))
 				return st;
 			continue;
 		}
@@ -670,40 +705,17 @@ static int keep(struct app *a)
 			continue;
 		if (r <= 0)
 			break;
-		for (ssize_t i = 0; i < r; i++) {
-			char ch = chunk[i];
-			if (ch == '\n') {
-				if (skipping) {
-					log_err("rejected request: line too long");
-					reply(0, 0, "line too long");
-				} else if ((st = relay(a, &w, line, len, &delay_ms, &started))) {
-					return st;
-				}
-				skipping = false;
-				len = 0;
-			} else if (skipping) {
-				continue;
-			} else if (len < sizeof line - 1) {
-				line[len++] = ch;
-			} else {
-				skipping = true;
-				len = 0;
-			}
-		}
+		if ((st = lines_feed(&l, chunk, (size_t)r, relay, &k)))
+			return st;
 	}
-	/* A last line without its newline still counts. */
-	if (skipping) {
-		log_err("rejected request: line too long");
-		reply(0, 0, "line too long");
-	} else if (len > 0 && (st = relay(a, &w, line, len, &delay_ms, &started))) {
+	if ((st = lines_end(&l, relay, &k)))
 		return st;
-	}
 	/* End of input: the worker ends too. */
-	close(w.in);
+	close(k.w.in);
 	int status = 0;
-	while (waitpid(w.pid, &status, 0) < 0 && errno == EINTR)
+	while (waitpid(k.w.pid, &status, 0) < 0 && errno == EINTR)
 		;
-	close(w.out);
+	close(k.w.out);
 	return WIFEXITED(status) ? WEXITSTATUS(status) : 1;
 }
 
