@@ -92,6 +92,8 @@ typedef char show_buf[SHOW_MAX + 4];
 static const char *show(const char *s, show_buf buf)
 {
 	size_t i;
+	if (!s)
+		s = "";
 	for (i = 0; i < SHOW_MAX && s[i]; i++)
 		buf[i] = ((unsigned char)s[i] < 0x20 || s[i] == 0x7f) ? '?' : s[i];
 	strcpy(buf + i, i == SHOW_MAX && s[i] ? "..." : "");
