@@ -102,6 +102,7 @@ check "(a) positions are saved by the unprivileged daemon" \
 kill -HUP "$PID"
 wait_for "$TMP/d.err" "reloaded " >/dev/null
 knock 192.0.2.5 7000
+wait_for "$CMDS" "^open 192.0.2.5 uid=0" >/dev/null
 check "(a) a reload keeps every source, /dev/kmsg too, although the daemon could not open it again" \
 	sh -c "grep -q 'reloaded .*2 sources' '$TMP/d.err' && ! grep -q 'could not be started' '$TMP/d.err' && grep -q '^open 192.0.2.5 uid=0' '$CMDS'"
 stop
