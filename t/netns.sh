@@ -48,11 +48,32 @@ IP6T=/usr/sbin/ip6tables
 # Tests that send packets into the kernel log hold this lock shared; those
 # that flood it or handle journald hold it alone (fd 9, until they exit).
 kernel_log_lock_mode=
+kernel_log_lock_pid=
+# The lock is held by a small process of its own, not by the test's shell:
+# a descriptor of the shell would be inherited by every process the test
+# starts in the background, and one of them outliving the test would keep
+# the lock forever. The holder lets go within half a second of the test.
 kernel_log_lock() { # kernel_log_lock -s|-x
 	command -v flock >/dev/null 2>&1 || return 0
 	[ "$kernel_log_lock_mode" = -x ] && return 0	# never downgraded
-	[ -n "$kernel_log_lock_mode" ] || exec 9>>"${TMPDIR:-/tmp}/logknock-kernel-log.lock"
-	flock "$1" 9 && kernel_log_lock_mode=$1
+	if [ -n "$kernel_log_lock_pid" ]; then	# upgrading: let go first
+		kill "$kernel_log_lock_pid" 2>/dev/null
+		wait "$kernel_log_lock_pid" 2>/dev/null
+	fi
+	kl_me=$$
+	kl_ready=$TMP/kernel-log.locked
+	rm -f "$kl_ready"
+	(
+		flock "$1" 9 || exit 1
+		: >"$kl_ready"
+		while kill -0 "$kl_me" 2>/dev/null; do sleep 0.5; done
+	) 9>>"${TMPDIR:-/tmp}/logknock-kernel-log.lock" </dev/null >/dev/null 2>&1 &
+	kernel_log_lock_pid=$!
+	while [ ! -e "$kl_ready" ]; do
+		kill -0 "$kernel_log_lock_pid" 2>/dev/null || return 1
+		sleep 0.05
+	done
+	kernel_log_lock_mode=$1
 }
 
 netns_setup() {

@@ -229,7 +229,10 @@ check "tmpfiles.d: /var/log/logknock is 0750 root:adm" \
 
 # ---- a listener on the guarded port, on the host, in the server namespace ---------
 if command -v python3 >/dev/null 2>&1; then
-	in_server python3 -c '
+	# The interpreter itself, not a wrapper that forks (pyenv): the PID
+	# recorded below must be the listener's, or it outlives the test.
+	py=$(python3 -c 'import sys; print(sys.executable)')
+	in_server "$py" -c '
 import socket, sys
 s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
 s.bind(("0.0.0.0", 22)); s.listen(16); print("listening", flush=True)
