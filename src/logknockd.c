@@ -88,8 +88,11 @@ static double mono_s(void)
  * binary (a build tree), or the installed one. */
 static const char *applier_path(const struct config *cfg, char *buf, size_t len)
 {
-	if (cfg->applier.program)
-		return cfg->applier.program;
+	/* A copy: the configuration is freed by a reload, the path is not. */
+	if (cfg->applier.program) {
+		snprintf(buf, len, "%s", cfg->applier.program);
+		return buf;
+	}
 	const char *env = getenv("LOGKNOCK_APPLY");
 	if (env && *env == '/')
 		return env;
