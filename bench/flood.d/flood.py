@@ -31,6 +31,10 @@ after an open, attempts every 50 ms until the grant has closed again (up to
 import argparse, datetime, os, random, select, shlex, shutil, signal, socket, statistics
 import subprocess, sys, tempfile, threading, time
 
+sys.dont_write_bytecode = True
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+from lknet import Cleanups  # noqa: E402  (bench/lknet.py: the undo steps every bench shares)
+
 NSENTER = "/usr/bin/nsenter"
 NFT = "/usr/sbin/nft"
 S4, C4, S6, C6 = "192.0.2.1", "192.0.2.2", "2001:db8::1", "2001:db8::2"
@@ -145,20 +149,12 @@ def pct(xs, p):
     return s[max(0, -(-len(s) * p // 100) - 1)]
 
 
-class Bench:
+class Bench(Cleanups):
+    prog = "flood"
+
     def __init__(self, a):
-        self.a, self.cleanups, self.procs = a, [], {}
-
-    def at_exit(self, what, fn):
-        self.cleanups.append((what, fn))
-
-    def cleanup(self):
-        while self.cleanups:
-            what, fn = self.cleanups.pop()
-            try:
-                fn()
-            except Exception as e:
-                print("flood: cleanup (%s): %s" % (what, e), file=sys.stderr)
+        super().__init__()
+        self.a, self.procs = a, {}
 
     def spawn(self, name, argv, stdin=False, stdout=None, env=None):
         so = subprocess.PIPE if stdout == "pipe" else (open(stdout, "ab") if stdout else subprocess.DEVNULL)
