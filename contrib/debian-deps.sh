@@ -3,7 +3,7 @@
 # Does nothing when everything is there already.
 set -e
 pkgs="build-essential autoconf automake pkg-config ca-certificates
-libyaml-dev libpcre2-dev libsystemd-dev libinotifytools0-dev libcmocka-dev libnftables-dev
+libyaml-dev libpcre2-dev libsystemd-dev libinotifytools0-dev libcmocka-dev libnftables-dev libsodium-dev
 python3 clang iproute2 nftables iptables ipset logrotate systemd bsdutils sudo knockd rsyslog debootstrap systemd-container"
 missing=
 for p in $pkgs; do

@@ -104,7 +104,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		struct door_conf door = {.name = "new", .open = open, .nopen = 1, .duration_us = 1000000};
 		static const uint8_t src[16] = {0xfd};
 		size_t before = grants_count(g);
-		grants_open(g, &door, AF_INET6, src, 0);
+		grants_open(g, door.name, door.open, door.nopen, door.duration_us, AF_INET6, src, 0);
 		if (grants_count(g) > before) {
 			const struct grant *ng = grants_at(g, before);
 			FUZZ_CHECK(ng->id > max_id || (strict == 0 && max_id == UINT64_MAX));

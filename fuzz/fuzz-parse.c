@@ -93,11 +93,11 @@ static void on_grant(void *ctx, enum grant_event ev, const struct grant *g, int6
 	FUZZ_CHECK(memcmp(back.addr, c.addr, g->family == AF_INET ? 4 : 16) == 0);
 }
 
-static void on_open(void *ctx, const struct door_conf *door, const struct knock *k)
+static void on_open(void *ctx, const struct door_conf *door, const struct knock *k, const struct door_request *q)
 {
 	struct run *r = ctx;
 	FUZZ_CHECK(door >= doors_conf && door < doors_conf + NDOORS);
-	grants_open(r->grants, door, k->family, k->src, k->time_us);
+	grants_open(r->grants, door->name, q->ports, q->nports, q->duration_us, k->family, k->src, k->time_us);
 	FUZZ_CHECK(grants_count(r->grants) <= MAX_GRANTS);
 }
 

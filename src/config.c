@@ -9,6 +9,7 @@
 
 #include "apply_proto.h"
 #include "knock.h"
+#include "onetime.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -117,6 +118,18 @@ int64_t config_parse_duration(const char *s)
 	if (parse_decimal(s, ndigits, (uint64_t)(US_MAX_DURATION / unit), &v) < 0)
 		return -1;
 	return (int64_t)v * unit;
+}
+
+int config_parse_range(const char *s, uint16_t *lo, uint16_t *hi)
+{
+	const char *dash = s ? strchr(s, '-') : NULL;
+	uint64_t a, b;
+	if (!dash || parse_decimal(s, (size_t)(dash - s), 65535, &a) < 0 ||
+	    parse_decimal(dash + 1, strlen(dash + 1), 65535, &b) < 0 || a == 0 || a >= b)
+		return -1;
+	*lo = (uint16_t)a;
+	*hi = (uint16_t)b;
+	return 0;
 }
 
 int config_parse_port_spec(const char *s, struct port_spec *out)
@@ -683,10 +696,111 @@ static int load_ports(struct ctx *c, const yaml_node_t *list, const char *where,
 	return 0;
 }
 
+/* A port from 1 to 65535 (a number in YAML or a string). */
+static int get_port(const yaml_node_t *n, uint16_t *out)
+{
+	uint64_t v;
+	if (!is_string(n) || parse_decimal(scalar(n), strlen(scalar(n)), 65535, &v) < 0 || v == 0)
+		return -1;
+	*out = (uint16_t)v;
+	return 0;
+}
+
+/* totp: or encrypted: — the door's key and how its knocks are laid out. */
+static int load_code(struct ctx *c, const yaml_node_t *m, const char *where, struct door_conf *d)
+{
+	static const char *const totp_keys[] = {"key", "knocks", "range", "proto", "step", "tolerance",
+						"bind_source", NULL};
+	static const char *const enc_keys[] = {"key", "base", "proto", "step", "tolerance", "bind_source", NULL};
+	const char *kind = d->kind == DOOR_TOTP ? "totp" : "encrypted";
+	struct door_code *dc = &d->code;
+	char w[128], kerr[512];
+	yaml_node_t *v;
+	show_buf shown;
+
+	snprintf(w, sizeof w, "%s%s: ", where, kind);
+	if (m->type != YAML_MAPPING_NODE)
+		return fail(c, m, "%sexpected a mapping like {key: /etc/logknock/door.key}", w);
+	if (check_keys(c, m, d->kind == DOOR_TOTP ? totp_keys : enc_keys, w) < 0)
+		return -1;
+	if (!(v = map_get(c, m, "key", NULL)))
+		return fail(c, m, "%smissing 'key' (make one with: logknock keygen FILE)", w);
+	if (!is_abs_path(v))
+		return fail(c, v, "%skey: expected an absolute path", w);
+	if (dup_string(c, v, &dc->key_path) < 0)
+		return -1;
+	if (kc_key_load(dc->key_path, dc->key, kerr, sizeof kerr) < 0)
+		return fail(c, v, "%skey: %s", w, kerr);
+
+	dc->proto = IPPROTO_TCP;
+	if ((v = map_get(c, m, "proto", NULL))) {
+		if (!is_string(v) || (strcmp(scalar(v), "tcp") != 0 && strcmp(scalar(v), "udp") != 0))
+			return fail(c, v, "%sproto: expected tcp or udp", w);
+		dc->proto = strcmp(scalar(v), "udp") == 0 ? IPPROTO_UDP : IPPROTO_TCP;
+	}
+	dc->step_us = 30 * US_PER_S;
+	if ((v = map_get(c, m, "step", NULL))) {
+		if (get_duration(c, v, w, "step", &dc->step_us) < 0)
+			return -1;
+		if (dc->step_us < US_PER_S || dc->step_us > US_PER_H)
+			return fail(c, v, "%sstep: must be from 1s to 1h", w);
+	}
+	dc->tolerance = 1;
+	if ((v = map_get(c, m, "tolerance", NULL))) {
+		uint64_t t;
+		if (!is_string(v) || parse_decimal(scalar(v), strlen(scalar(v)), 5, &t) < 0)
+			return fail(c, v, "%stolerance: expected a number of steps from 0 to 5", w);
+		dc->tolerance = (unsigned)t;
+	}
+	dc->bind_source = true;
+	if ((v = map_get(c, m, "bind_source", NULL)) && get_bool(v, &dc->bind_source) < 0)
+		return fail(c, v, "%sbind_source: expected true or false", w);
+
+	if (d->kind == DOOR_ENCRYPTED) {
+		if (!(v = map_get(c, m, "base", NULL)))
+			return fail(c, m, "%smissing 'base' (the first of the %d ports knocked)", w, KC_ENC_SPAN);
+		if (get_port(v, &dc->lo) < 0 || dc->lo > 65535 - (KC_ENC_SPAN - 1))
+			return fail(c, v, "%sbase: expected a port from 1 to %d (knocks go to base .. base + %d)", w,
+				    65535 - (KC_ENC_SPAN - 1), KC_ENC_SPAN - 1);
+		dc->hi = (uint16_t)(dc->lo + KC_ENC_SPAN - 1);
+		dc->knocks = KC_ENC_KNOCKS;
+		for (size_t i = 0; i < d->nopen; i++)
+			if (d->open[i].proto != IPPROTO_TCP && d->open[i].proto != IPPROTO_UDP)
+				return fail(c, m, "%sa request names a tcp or udp port: open: has %s", w,
+					    knock_proto_str(d->open[i].proto));
+		return 0;
+	}
+
+	dc->knocks = 4;
+	if ((v = map_get(c, m, "knocks", NULL))) {
+		size_t k;
+		if (get_count(c, v, "knocks", KC_TOTP_MAX_KNOCKS, &k) < 0)
+			return -1;
+		dc->knocks = (unsigned)k;
+	}
+	if (!(v = map_get(c, m, "range", NULL)))
+		return fail(c, m, "%smissing 'range' (the ports knocked, like 20000-29999)", w);
+	const char *r = is_string(v) ? scalar(v) : "";
+	if (config_parse_range(r, &dc->lo, &dc->hi) < 0)
+		return fail(c, v, "%srange: bad range '%s': expected LOW-HIGH, ports from 1 to 65535, LOW below HIGH",
+			    w, show(r, shown));
+	uint64_t lo = dc->lo, hi = dc->hi;
+	/* Guessing must stay out of reach: each wrong guess is KNOCKS packets. */
+	uint64_t combinations = 1;
+	for (unsigned i = 0; i < dc->knocks && combinations < (UINT64_C(1) << 32); i++)
+		combinations *= hi - lo + 1;
+	if (combinations < (UINT64_C(1) << 32))
+		return fail(c, v, "%s%u knocks in %" PRIu64 " ports make %" PRIu64 " sequences, too few to stop "
+			    "guessing: use more knocks or a wider range (at least 2^32 sequences)", w, dc->knocks,
+			    hi - lo + 1, combinations);
+	return 0;
+}
+
 static int load_door(struct ctx *c, const yaml_node_t *m, size_t index)
 {
-	static const char *const keys[] = {"name", "sequence", "window", "open", "duration", "dedup",
-					   "tcp_flags", NULL};
+	static const char *const keys[] = {"name", "sequence", "one_time", "totp", "encrypted", "window",
+					   "open", "duration", "dedup", "tcp_flags", NULL};
+	static const char *const kinds[] = {"sequence", "one_time", "totp", "encrypted"};	/* enum door_kind */
 	struct door_conf *d = &c->cfg->doors[index];
 	yaml_node_t *name, *v;
 	char where[96];
@@ -715,14 +829,37 @@ static int load_door(struct ctx *c, const yaml_node_t *m, size_t index)
 	d->line = (int)m->start_mark.line + 1;
 	d->col = (int)m->start_mark.column + 1;
 
-	if (!(v = map_get(c, m, "sequence", NULL)))
-		return fail(c, m, "%smissing 'sequence'", where);
-	if (load_ports(c, v, where, "sequence", "[tcp/7000, udp/8000]", false, &d->seq, &d->nseq) < 0)
-		return -1;
+	yaml_node_t *how = NULL, *howkey = NULL, *k;
+	for (size_t i = 0; i < 4; i++) {
+		if (!(v = map_get(c, m, kinds[i], &k)))
+			continue;
+		if (how)
+			return fail(c, k, "%s'%s' and '%s': a door has only one of them", where, scalar(howkey),
+				    kinds[i]);
+		how = v;
+		howkey = k;
+		d->kind = (enum door_kind)i;
+	}
+	if (!how)
+		return fail(c, m, "%smissing 'sequence' (or one_time, totp, encrypted)", where);
 	if (!(v = map_get(c, m, "open", NULL)))
 		return fail(c, m, "%smissing 'open'", where);
 	if (load_ports(c, v, where, "open", "[tcp/22]", true, &d->open, &d->nopen) < 0)
 		return -1;
+	if (d->kind == DOOR_SEQUENCE &&
+	    load_ports(c, how, where, "sequence", "[tcp/7000, udp/8000]", false, &d->seq, &d->nseq) < 0)
+		return -1;
+	if (d->kind == DOOR_ONE_TIME) {
+		char oerr[512];
+		if (!is_abs_path(how))
+			return fail(c, how, "%sone_time: expected the absolute path of a sequence file", where);
+		if (!(d->one_time = onetime_load(scalar(how), oerr, sizeof oerr)))
+			return fail(c, how, "%sone_time: %s", where, oerr);
+	}
+	if ((d->kind == DOOR_TOTP || d->kind == DOOR_ENCRYPTED) && load_code(c, how, where, d) < 0)
+		return -1;
+	if (d->kind == DOOR_TOTP || d->kind == DOOR_ENCRYPTED)
+		d->nseq = d->code.knocks;
 
 	d->window_us = DEFAULT_WINDOW_US;
 	if ((v = map_get(c, m, "window", NULL))) {
@@ -1070,6 +1207,9 @@ void config_free(struct config *cfg)
 		free(cfg->doors[i].name);
 		free(cfg->doors[i].seq);
 		free(cfg->doors[i].open);
+		free(cfg->doors[i].code.key_path);
+		onetime_free(cfg->doors[i].one_time);
+		explicit_bzero(cfg->doors[i].code.key, sizeof cfg->doors[i].code.key);
 	}
 	free(cfg->doors);
 	free(cfg->state_dir);

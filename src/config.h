@@ -4,7 +4,10 @@
 #define LOGKNOCK_CONFIG_H
 
 #include <stddef.h>
+#include <stdbool.h>
 #include <stdint.h>
+
+#include "knockcode.h"
 
 /* A port specification: "tcp/22", "udp/8000", "icmp/8", "icmpv6/128". */
 struct port_spec {
@@ -51,10 +54,35 @@ struct applier_conf {
 	int64_t timeout_us;	/* time limit for one command (default 5 s) */
 };
 
+/* How a door's knocks are made (see doc/knock-codes.md). */
+enum door_kind {
+	DOOR_SEQUENCE,		/* sequence: a fixed list of ports */
+	DOOR_ONE_TIME,		/* one_time: the next unused line of a sequence file */
+	DOOR_TOTP,		/* totp: ports derived from a key and the time */
+	DOOR_ENCRYPTED,		/* encrypted: a request encrypted with a key */
+};
+
+/* totp: and encrypted: */
+struct door_code {
+	char *key_path;
+	uint8_t key[KC_KEY_BYTES];
+	uint8_t proto;		/* knocks are IPPROTO_TCP (default) or IPPROTO_UDP */
+	uint16_t lo, hi;	/* the ports knocked: totp's range; base .. base + KC_ENC_SPAN - 1 */
+	unsigned knocks;	/* totp: knocks a sequence (default 4) */
+	int64_t step_us;	/* a code lasts this long (default 30 s) */
+	unsigned tolerance;	/* steps of clock difference accepted either way (default 1) */
+	bool bind_source;	/* the code holds the client's address (default true) */
+};
+
+struct onetime;
+
 struct door_conf {
 	char *name;
-	struct port_spec *seq;
-	size_t nseq;
+	enum door_kind kind;
+	struct port_spec *seq;	/* DOOR_SEQUENCE */
+	size_t nseq;		/* DOOR_SEQUENCE; the others: knocks a sequence */
+	struct door_code code;	/* DOOR_TOTP, DOOR_ENCRYPTED */
+	struct onetime *one_time;	/* DOOR_ONE_TIME */
 	struct port_spec *open;
 	size_t nopen;
 	int64_t window_us;	/* whole sequence, from its first knock (default 10 s) */
@@ -98,6 +126,8 @@ int config_yaml_load(const char *path, struct yaml_document_s *doc, char *err, s
 
 /* "10s", "250ms", "5m", "1h" → microseconds; -1 if malformed or out of range. */
 int64_t config_parse_duration(const char *s);
+/* "20000-29999" → 20000, 29999 (1 <= LO < HI <= 65535); -1 if malformed. */
+int config_parse_range(const char *s, uint16_t *lo, uint16_t *hi);
 /* "tcp/22" → spec; -1 if malformed. */
 int config_parse_port_spec(const char *s, struct port_spec *out);
 

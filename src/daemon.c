@@ -599,6 +599,8 @@ int daemon_run(struct config *cfg, const struct daemon_opts *o)
 		goto out;
 	}
 	engine_set_live(d.engine, 1);
+	if (d.state_dir && engine_set_state_dir(d.engine, d.state_dir) < 0)
+		goto out;
 	grants_load(&d);
 	if (sources_start(&d, 0) < 0 || drop_privileges(&d.cfg) < 0)
 		goto out;

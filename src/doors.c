@@ -15,6 +15,7 @@
 #include "doors.h"
 
 #include "log.h"
+#include "onetime.h"
 
 #include <netinet/in.h>
 #include <stdlib.h>
@@ -30,7 +31,13 @@
 
 struct attempt {
 	int64_t start;
-	uint16_t step;		/* next step expected; 0: no attempt */
+	uint16_t step;		/* knocks made so far (the next step expected); 0: no attempt */
+	uint16_t have;		/* encrypted: the positions held (bit i: knock i) */
+	union {
+		uint32_t seq;	/* one_time: the index of the sequence knocked */
+		int8_t dstep;	/* totp: its time step, from the start's */
+		uint8_t byte[KC_ENC_KNOCKS];	/* encrypted: the bytes */
+	} u;
 };
 
 struct recent {
@@ -256,8 +263,12 @@ struct doors *doors_new(const struct door_conf *door, size_t ndoors, size_t max_
 	for (size_t j = 0; j < ndoors; j++) {
 		if (door[j].dedup_us > d->max_dedup)
 			d->max_dedup = door[j].dedup_us;
-		if (door[j].nseq > longest)
-			longest = door[j].nseq;
+		size_t n = door[j].nseq;
+		uint32_t index;
+		if (door[j].kind == DOOR_ONE_TIME && !onetime_current(door[j].one_time, &n, &index))
+			n = 0;
+		if (n > longest)
+			longest = n;
 	}
 	size_t want = 2 * longest + 2;
 	d->nrecent_max = want < RECENT_MIN ? RECENT_MIN : want > RECENT_MAX ? RECENT_MAX : (unsigned)want;
@@ -301,12 +312,13 @@ void doors_free(struct doors *d)
 
 /* -v -v: every change of an attempt, for an admin finding out why a door
  * did not open. */
-static void trace(const struct door_conf *dc, int family, const uint8_t *addr, const char *what, unsigned step)
+static void trace(const struct door_conf *dc, int family, const uint8_t *addr, const char *what, unsigned step,
+		  size_t of)
 {
 	if (log_verbosity < LOG_LVL_DEBUG)
 		return;
 	char s[KNOCK_ADDRSTRLEN];
-	log_debug("door %s: %s %s (step %u of %zu)", dc->name, knock_addr_str(family, addr, s), what, step, dc->nseq);
+	log_debug("door %s: %s %s (step %u of %zu)", dc->name, knock_addr_str(family, addr, s), what, step, of);
 }
 
 static int step_is(const struct port_spec *step, const struct knock *k)
@@ -314,17 +326,211 @@ static int step_is(const struct port_spec *step, const struct knock *k)
 	return step->proto == k->proto && step->port == k->port;
 }
 
+/* One knock on its way through the doors: the source's slot is taken only
+ * when an attempt starts. */
+struct feed {
+	struct doors *d;
+	const struct knock *k;
+	int32_t i;
+	struct src *s;
+};
+
+static struct attempt *attempt_new(struct feed *f, size_t j)
+{
+	if (!f->s) {
+		f->i = acquire(f->d, f->k->family, f->k->src, f->k->time_us);
+		f->s = slot(f->d, f->i);
+	}
+	struct attempt *a = &f->s->att[j];
+	memset(a, 0, sizeof *a);
+	a->start = f->k->time_us;
+	return a;
+}
+
+static void open_door(struct feed *f, const struct door_conf *dc, const struct door_request *r)
+{
+	f->d->stats.opened++;
+	f->d->cb(f->d->ctx, dc, f->k, r);
+}
+
+static void open_default(struct feed *f, const struct door_conf *dc, int64_t code)
+{
+	struct door_request r = {.ports = dc->open, .nports = dc->nopen, .duration_us = dc->duration_us,
+				 .code = code};
+	open_door(f, dc, &r);
+}
+
+/* sequence: and one_time: a list of ports in order; a wrong knock resets. */
+static int feed_sequence(struct feed *f, size_t j, struct attempt *a)
+{
+	const struct door_conf *dc = &f->d->door[j];
+	const struct knock *k = f->k;
+	const struct port_spec *seq = dc->seq;
+	size_t n = dc->nseq;
+	uint32_t index = 0;
+	if (dc->kind == DOOR_ONE_TIME && !(seq = onetime_current(dc->one_time, &n, &index)))
+		return 0;	/* every sequence is used */
+	if (a && a->step && dc->kind == DOOR_ONE_TIME && a->u.seq != index)
+		a->step = 0;	/* the sequence it followed was used meanwhile */
+	int touched = 0;
+	if (a && a->step) {
+		touched = 1;
+		if (step_is(&seq[a->step], k)) {
+			if (++a->step == n) {
+				trace(dc, k->family, k->src, "completed the sequence", a->step, n);
+				a->step = 0;
+				open_default(f, dc, index);
+			} else {
+				trace(dc, k->family, k->src, "advanced", a->step, n);
+			}
+			return 1;
+		}
+		trace(dc, k->family, k->src, "knocked on a wrong port: reset", a->step, n);
+		a->step = 0;
+		f->d->stats.resets++;
+	}
+	if (!step_is(&seq[0], k))
+		return touched;
+	if (n == 1) {
+		trace(dc, k->family, k->src, "completed the sequence", 1, n);
+		open_default(f, dc, index);
+		return 1;
+	}
+	trace(dc, k->family, k->src, "started", 1, n);
+	a = attempt_new(f, j);
+	a->step = 1;
+	a->u.seq = index;
+	return 1;
+}
+
+/* totp: the ports of the time step the first knock matched, within the
+ * tolerance either side of the knock's own step. */
+static int feed_totp(struct feed *f, size_t j, struct attempt *a)
+{
+	const struct door_conf *dc = &f->d->door[j];
+	const struct door_code *c = &dc->code;
+	const struct knock *k = f->k;
+	uint16_t ports[KC_TOTP_MAX_KNOCKS];
+	struct kc_bind b = kc_bind_make(c->bind_source, k->family, k->src);
+	int in = k->proto == c->proto && k->port >= c->lo && k->port <= c->hi, touched = 0;
+
+	if (a && a->step) {
+		touched = 1;
+		int64_t step = kc_step(a->start, c->step_us) + a->u.dstep;
+		if (in) {
+			kc_totp_ports(c->key, dc->name, step, &b, c->lo, c->hi, c->knocks, ports);
+			if (ports[a->step] == k->port) {
+				if (++a->step == c->knocks) {
+					trace(dc, k->family, k->src, "completed the sequence", a->step, c->knocks);
+					a->step = 0;
+					open_default(f, dc, step);
+				} else {
+					trace(dc, k->family, k->src, "advanced", a->step, c->knocks);
+				}
+				return 1;
+			}
+		}
+		trace(dc, k->family, k->src, "knocked on a wrong port: reset", a->step, c->knocks);
+		a->step = 0;
+		f->d->stats.resets++;
+	}
+	if (!in)
+		return touched;
+	int64_t now = kc_step(k->time_us, c->step_us);
+	for (int dt = -(int)c->tolerance; dt <= (int)c->tolerance; dt++) {
+		kc_totp_ports(c->key, dc->name, now + dt, &b, c->lo, c->hi, c->knocks, ports);
+		if (ports[0] != k->port)
+			continue;
+		if (c->knocks == 1) {
+			trace(dc, k->family, k->src, "completed the sequence", 1, 1);
+			open_default(f, dc, now + dt);
+			return 1;
+		}
+		trace(dc, k->family, k->src, "started", 1, c->knocks);
+		a = attempt_new(f, j);
+		a->step = 1;
+		a->u.dstep = (int8_t)dt;
+		return 1;
+	}
+	return touched;
+}
+
+/* encrypted: knock i carries byte b at port base + 256*i + b, in any order;
+ * knocks elsewhere do not concern the door. */
+static int feed_encrypted(struct feed *f, size_t j, struct attempt *a)
+{
+	const struct door_conf *dc = &f->d->door[j];
+	const struct door_code *c = &dc->code;
+	const struct knock *k = f->k;
+	if (k->proto != c->proto || k->port < c->lo || k->port > c->hi)
+		return 0;
+	unsigned off = (unsigned)(k->port - c->lo), pos = off / 256;
+	uint8_t byte = (uint8_t)(off % 256);
+
+	if (a && a->step && (a->have & (1u << pos))) {
+		if (a->u.byte[pos] == byte)
+			return 1;	/* the same knock again */
+		trace(dc, k->family, k->src, "knocked another byte at a place held: starting over", a->step,
+		      KC_ENC_KNOCKS);
+		a->step = 0;
+		f->d->stats.resets++;
+	}
+	if (!a || !a->step)
+		a = attempt_new(f, j);
+	a->have |= (uint16_t)(1u << pos);
+	a->u.byte[pos] = byte;
+	if (++a->step < KC_ENC_KNOCKS) {
+		trace(dc, k->family, k->src, a->step == 1 ? "started" : "advanced", a->step, KC_ENC_KNOCKS);
+		return 1;
+	}
+	a->step = 0;
+
+	struct kc_bind b = kc_bind_make(c->bind_source, k->family, k->src);
+	struct kc_request req;
+	int64_t first = kc_step(a->start, c->step_us);
+	for (int dt = -(int)c->tolerance; dt <= (int)c->tolerance; dt++) {
+		if (kc_enc_decode(c->key, dc->name, first + dt, &b, a->u.byte, &req) < 0)
+			continue;
+		const struct port_spec *allowed = NULL;
+		for (size_t p = 0; p < dc->nopen && !allowed; p++)
+			if (dc->open[p].proto == req.proto && dc->open[p].port == req.port)
+				allowed = &dc->open[p];
+		char s[KNOCK_ADDRSTRLEN];
+		if (!allowed) {
+			/* Only a holder of the key gets here: say it plainly. */
+			log_warn("door %s: %s asked for %s/%u, which the door does not open", dc->name,
+				 knock_addr_str(k->family, k->src, s), knock_proto_str(req.proto), req.port);
+			f->d->stats.rejected++;
+			return 1;
+		}
+		int64_t want = (int64_t)req.seconds * 1000000;
+		struct door_request r = {
+			.ports = allowed,
+			.nports = 1,
+			.duration_us = req.seconds == 0 || want > dc->duration_us ? dc->duration_us : want,
+			.code = first + dt,
+		};
+		memcpy(r.tag, a->u.byte + KC_ENC_KNOCKS - KC_ENC_TAG, KC_ENC_TAG);
+		trace(dc, k->family, k->src, "sent a code that verifies", KC_ENC_KNOCKS, KC_ENC_KNOCKS);
+		open_door(f, dc, &r);
+		return 1;
+	}
+	trace(dc, k->family, k->src, "sent a code that does not verify", KC_ENC_KNOCKS, KC_ENC_KNOCKS);
+	f->d->stats.rejected++;
+	return 1;
+}
+
 void doors_feed(struct doors *d, const struct knock *k)
 {
 	int64_t now = k->time_us;
 	d->stats.knocks++;
-	int32_t i = lookup(d, k->family, k->src);
-	struct src *s = i >= 0 ? slot(d, i) : NULL;
+	struct feed f = {.d = d, .k = k, .i = lookup(d, k->family, k->src)};
+	f.s = f.i >= 0 ? slot(d, f.i) : NULL;
 
 	/* How long ago the same knock (proto, port, source port) was seen. */
 	int64_t age = INT64_MAX;
-	for (unsigned r = 0; s && r < s->nrecent; r++) {
-		const struct recent *rc = &recents(d, s)[r];
+	for (unsigned r = 0; f.s && r < f.s->nrecent; r++) {
+		const struct recent *rc = &recents(d, f.s)[r];
 		if (rc->proto == k->proto && rc->port == k->port && rc->sport == k->sport && now - rc->time < age)
 			age = now - rc->time;
 	}
@@ -341,57 +547,37 @@ void doors_feed(struct doors *d, const struct knock *k)
 			ignored = 1;
 			continue;
 		}
-		struct attempt *a = s ? &s->att[j] : NULL;
+		struct attempt *a = f.s ? &f.s->att[j] : NULL;
 		if (a && a->step && now - a->start >= dc->window_us) {
-			trace(dc, k->family, k->src, "ran out of time", a->step);
+			trace(dc, k->family, k->src, "ran out of time", a->step, dc->nseq);
 			a->step = 0;	/* its timer has not run yet: expired all the same */
 			d->stats.expired++;
 		}
-		if (a && a->step) {
-			touched = 1;
-			if (step_is(&dc->seq[a->step], k)) {
-				if (++a->step == dc->nseq) {
-					trace(dc, k->family, k->src, "completed the sequence", a->step);
-					a->step = 0;
-					d->stats.opened++;
-					d->cb(d->ctx, dc, k);
-				} else {
-					trace(dc, k->family, k->src, "advanced", a->step);
-				}
-				continue;
-			}
-			trace(dc, k->family, k->src, "knocked on a wrong port: reset", a->step);
-			a->step = 0;
-			d->stats.resets++;
-		}
-		if (step_is(&dc->seq[0], k)) {
-			touched = 1;
-			if (dc->nseq == 1) {
-				trace(dc, k->family, k->src, "completed the sequence", 1);
-				d->stats.opened++;
-				d->cb(d->ctx, dc, k);
-				continue;
-			}
-			trace(dc, k->family, k->src, "started", 1);
-			if (!s) {
-				i = acquire(d, k->family, k->src, now);
-				s = slot(d, i);
-			}
-			s->att[j].step = 1;
-			s->att[j].start = now;
+		switch (dc->kind) {
+		case DOOR_SEQUENCE:
+		case DOOR_ONE_TIME:
+			touched |= feed_sequence(&f, j, a);
+			break;
+		case DOOR_TOTP:
+			touched |= feed_totp(&f, j, a);
+			break;
+		case DOOR_ENCRYPTED:
+			touched |= feed_encrypted(&f, j, a);
+			break;
 		}
 	}
 	d->stats.duplicates += (uint64_t)dup;
 	d->stats.ignored += (uint64_t)(ignored && !dup);
 
-	if (!s && touched && d->max_dedup) {
+	if (!f.s && touched && d->max_dedup) {
 		/* A one-step door opened: remember the knock so that its
 		 * retransmission does not open it again. */
-		i = acquire(d, k->family, k->src, now);
-		s = slot(d, i);
+		f.i = acquire(d, k->family, k->src, now);
+		f.s = slot(d, f.i);
 	}
-	if (!s)
+	if (!f.s)
 		return;
+	struct src *s = f.s;
 	if (touched && !dup) {
 		struct recent *rc = recents(d, s);
 		unsigned r = s->nrecent;
@@ -408,7 +594,7 @@ void doors_feed(struct doors *d, const struct knock *k)
 		if (now > s->last)
 			s->last = now;
 	}
-	settle(d, i);
+	settle(d, f.i);
 }
 
 void doors_expire(struct doors *d, int64_t now)
@@ -418,7 +604,8 @@ void doors_expire(struct doors *d, int64_t now)
 		struct src *s = slot(d, i);
 		for (size_t j = 0; j < d->ndoors; j++) {
 			if (s->att[j].step && s->att[j].start + d->door[j].window_us <= now) {
-				trace(&d->door[j], s->family, s->addr, "ran out of time", s->att[j].step);
+				trace(&d->door[j], s->family, s->addr, "ran out of time", s->att[j].step,
+				      d->door[j].nseq);
 				s->att[j].step = 0;
 				d->stats.expired++;
 			}
@@ -445,11 +632,28 @@ const struct doors_stats *doors_stats(const struct doors *d)
 	return &d->stats;
 }
 
+static int same_code(const struct door_code *a, const struct door_code *b)
+{
+	return memcmp(a->key, b->key, sizeof a->key) == 0 && a->proto == b->proto && a->lo == b->lo &&
+	       a->hi == b->hi && a->knocks == b->knocks && a->step_us == b->step_us &&
+	       a->tolerance == b->tolerance && a->bind_source == b->bind_source;
+}
+
 static int same_door(const struct door_conf *a, const struct door_conf *b)
 {
-	return strcmp(a->name, b->name) == 0 && a->nseq == b->nseq &&
-	       memcmp(a->seq, b->seq, a->nseq * sizeof *a->seq) == 0 && a->window_us == b->window_us &&
-	       a->dedup_us == b->dedup_us && a->flags_set == b->flags_set && a->flags_clear == b->flags_clear;
+	if (strcmp(a->name, b->name) != 0 || a->kind != b->kind || a->window_us != b->window_us ||
+	    a->dedup_us != b->dedup_us || a->flags_set != b->flags_set || a->flags_clear != b->flags_clear)
+		return 0;
+	switch (a->kind) {
+	case DOOR_SEQUENCE:
+		return a->nseq == b->nseq && memcmp(a->seq, b->seq, a->nseq * sizeof *a->seq) == 0;
+	case DOOR_ONE_TIME:
+		/* Attempts hold the index of their sequence: one used meanwhile
+		 * resets them. */
+		return strcmp(onetime_path(a->one_time), onetime_path(b->one_time)) == 0;
+	default:
+		return same_code(&a->code, &b->code);
+	}
 }
 
 void doors_migrate(struct doors *to, const struct doors *from)

@@ -15,8 +15,20 @@
 
 struct doors;
 
-/* A source completed DOOR's sequence with knock K (K->time_us is the time). */
-typedef void (*doors_open_fn)(void *ctx, const struct door_conf *door, const struct knock *k);
+/* What a door grants once its knocks are right. */
+struct door_request {
+	const struct port_spec *ports;	/* the door's open: list, or the one port an encrypted knock asked for */
+	size_t nports;
+	int64_t duration_us;
+	int64_t code;		/* totp, encrypted: the time step of the code; one_time: the sequence's index */
+	uint8_t tag[KC_ENC_TAG];	/* encrypted: the code's tag; zero otherwise */
+};
+
+/* A source completed DOOR's sequence with knock K (K->time_us is the time).
+ * Codes (one_time, totp, encrypted) are checked here; whether one was used
+ * before is for the callback to say. */
+typedef void (*doors_open_fn)(void *ctx, const struct door_conf *door, const struct knock *k,
+			      const struct door_request *r);
 
 struct doors_stats {
 	uint64_t knocks;	/* knocks fed */
@@ -26,6 +38,7 @@ struct doors_stats {
 	uint64_t expired;	/* attempts whose window ran out */
 	uint64_t evicted;	/* sources dropped to make room */
 	uint64_t evicted_progressed;	/* ... of them past a first step (no fresh one was left) */
+	uint64_t rejected;	/* encrypted knocks that did not verify or asked for a port not allowed */
 	uint64_t opened;	/* sequences completed */
 };
 

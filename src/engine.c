@@ -1,6 +1,7 @@
 /* engine.c — joins parser, doors, grants and applier; writes the JSON lines. */
 #include "engine.h"
 
+#include <errno.h>
 #include <netinet/in.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,6 +11,11 @@
 #include "doors.h"
 #include "grants.h"
 #include "log.h"
+#include "onetime.h"
+#include "spent.h"
+#include "state.h"
+
+#define SPENT_STATE "spent"
 
 /* Live: how far a knock's stamp may be ahead of the system clock. */
 #define LIVE_SKEW_US (2 * 1000000)
@@ -19,11 +25,17 @@ struct engine {
 	struct doors *doors;
 	struct grants *grants;
 	struct applier *ap;
+	struct spent *spent;	/* codes used: outlives reloads */
+	char *state_dir;	/* the daemon's: used codes and sequences are written there first */
+	char *spent_buf;
+	size_t spent_buflen;
 	FILE *out;
 	int print_events;
 	int warm;		/* lines read again after a restart: rebuild, never open */
 	int live;		/* the clock is the system's: no knock from the future */
 	int grants_dirty;	/* the table changed since engine_grants_dirty() */
+	int spent_save_failed;
+	size_t spent_max;
 	int64_t clock;
 	struct engine_stats stats;
 };
@@ -92,7 +104,66 @@ static void on_grant(void *ctx, enum grant_event ev, const struct grant *g, int6
 	send_cmd(e, ev == GRANT_CLOSE ? APPLY_CLOSE : APPLY_OPEN, g, now);
 }
 
-static void on_open(void *ctx, const struct door_conf *door, const struct knock *k)
+/* Writes the used codes before the door they opened opens. A failure is
+ * said once; the code stays used in memory. */
+static void spent_save(struct engine *e)
+{
+	if (!e->state_dir)
+		return;
+	ssize_t n = spent_dump(e->spent, e->spent_buf, e->spent_buflen);
+	if (n < 0 || state_write(e->state_dir, SPENT_STATE, e->spent_buf, (size_t)n, 1) < 0) {
+		if (!e->spent_save_failed)
+			log_err("cannot save the used codes in %s: %s; a restart would forget them", e->state_dir,
+				n < 0 ? "too many" : strerror(errno));
+		e->spent_save_failed = 1;
+		return;
+	}
+	if (e->spent_save_failed)
+		log_info("the used codes are saved again in %s", e->state_dir);
+	e->spent_save_failed = 0;
+}
+
+/* Whether the code of R may open DOOR: each is used once. */
+static int code_unused(struct engine *e, const struct door_conf *door, const struct knock *k,
+		       const struct door_request *r)
+{
+	char s[KNOCK_ADDRSTRLEN], err[512];
+	knock_addr_str(k->family, k->src, s);
+	if (door->kind == DOOR_ONE_TIME) {
+		if (onetime_use(door->one_time, (uint32_t)r->code, e->live, err, sizeof err) < 0) {
+			log_err("door %s: not opened for %s: %s", door->name, s, err);
+			return 0;
+		}
+		size_t left = onetime_left(door->one_time);
+		if (left < 10)
+			log_warn("door %s: %zu one-time sequence(s) left in %s", door->name, left,
+				 onetime_path(door->one_time));
+		return 1;
+	}
+	if (door->kind != DOOR_TOTP && door->kind != DOOR_ENCRYPTED)
+		return 1;
+	const struct door_code *c = &door->code;
+	uint8_t id[SPENT_ID_BYTES];
+	spent_id(id, door->name, r->code, k->family, k->src, door->kind == DOOR_ENCRYPTED ? r->tag : NULL);
+	/* No knock can verify the code once every step it may start in is
+	 * past and its window has run out. */
+	int64_t until = (r->code + (int64_t)c->tolerance + 1) * c->step_us + door->window_us;
+	switch (spent_use(e->spent, id, until, k->time_us)) {
+	case 0:
+		spent_save(e);
+		return 1;
+	case 1:
+		e->stats.replayed++;
+		log_warn("door %s: %s knocked a code that was used already (a replay?): not opened", door->name, s);
+		return 0;
+	default:
+		log_err("door %s: not opened for %s: %zu codes used in the last steps, the most kept", door->name, s,
+			spent_count(e->spent));
+		return 0;
+	}
+}
+
+static void on_open(void *ctx, const struct door_conf *door, const struct knock *k, const struct door_request *r)
 {
 	struct engine *e = ctx;
 	char s[KNOCK_ADDRSTRLEN];
@@ -102,7 +173,10 @@ static void on_open(void *ctx, const struct door_conf *door, const struct knock 
 			  knock_addr_str(k->family, k->src, s));
 		return;
 	}
-	size_t refused = grants_open(e->grants, door, k->family, k->src, k->time_us);
+	if (!code_unused(e, door, k, r))
+		return;
+	size_t refused = grants_open(e->grants, door->name, r->ports, r->nports, r->duration_us, k->family, k->src,
+				     k->time_us);
 	if (refused) {
 		e->stats.refused += refused;
 		log_warn("door %s: %zu port(s) not opened for %s: max_grants grants are open already", door->name,
@@ -126,7 +200,9 @@ struct engine *engine_new(const struct config *cfg, struct applier *ap, FILE *ou
 		goto fail;
 	e->doors = doors_new(cfg->doors, cfg->ndoors, cfg->max_sources, on_open, e);
 	e->grants = grants_new(cfg->max_grants, on_grant, e);
-	if (!e->doors || !e->grants) {
+	e->spent_max = cfg->max_grants;
+	e->spent = spent_new(e->spent_max);
+	if (!e->doors || !e->grants || !e->spent) {
 		snprintf(err, errlen, "out of memory for %zu sources", cfg->max_sources);
 		goto fail;
 	}
@@ -143,7 +219,34 @@ void engine_free(struct engine *e)
 	parse_free(e->parser);
 	doors_free(e->doors);
 	grants_free(e->grants);
+	spent_free(e->spent);
+	free(e->state_dir);
+	free(e->spent_buf);
 	free(e);
+}
+
+int engine_set_state_dir(struct engine *e, const char *dir)
+{
+	free(e->state_dir);
+	free(e->spent_buf);
+	e->state_dir = NULL;
+	e->spent_buflen = SPENT_LINE_MAX * e->spent_max + 1;
+	if (!(e->spent_buf = malloc(e->spent_buflen)) || !(e->state_dir = strdup(dir))) {
+		log_err("out of memory");
+		return -1;
+	}
+	char err[256];
+	if (state_read(e->state_dir, SPENT_STATE, e->spent_buf, e->spent_buflen) < 0) {
+		if (errno != ENOENT)
+			log_warn("cannot read the used codes in %s: %s", dir, strerror(errno));
+		return 0;
+	}
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	if (spent_restore(e->spent, e->spent_buf, (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000, err,
+			  sizeof err) < 0)
+		log_warn("%s/%s: %s: the rest is ignored", dir, SPENT_STATE, err);
+	return 0;
 }
 
 void engine_advance(struct engine *e, int64_t now)

@@ -21,6 +21,7 @@ struct engine_stats {
 	uint64_t extended;
 	uint64_t closed;
 	uint64_t refused;	/* grants refused: table full */
+	uint64_t replayed;	/* codes knocked again after they opened */
 };
 
 struct engine;
@@ -35,8 +36,13 @@ void engine_free(struct engine *e);
 enum parse_result engine_line(struct engine *e, enum source_format fmt, const char *line, size_t len,
 			      int64_t ref_us, const char **why);
 /* The daemon's clock is the system's (live != 0): a knock stamped more than
- * two seconds ahead of it is refused as malformed. */
+ * two seconds ahead of it is refused as malformed, and a used one-time
+ * sequence is marked in its file (in replay, only in memory). */
 void engine_set_live(struct engine *e, int live);
+/* The daemon's state directory: used codes are read from it and written
+ * to it (synced) before the door they open opens. Without it they are
+ * remembered in memory only. 0, or -1 (logged). */
+int engine_set_state_dir(struct engine *e, const char *dir);
 /* Lines that follow are read again after a restart (warm != 0): they
  * rebuild door attempts and open nothing. */
 void engine_set_warm(struct engine *e, int warm);

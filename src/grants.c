@@ -57,12 +57,13 @@ static void recompute(struct grants *t)
 			t->next_deadline = t->g[i].expires_us;
 }
 
-size_t grants_open(struct grants *t, const struct door_conf *door, int family, const uint8_t *src, int64_t now)
+size_t grants_open(struct grants *t, const char *door, const struct port_spec *ports, size_t nports,
+		   int64_t duration_us, int family, const uint8_t *src, int64_t now)
 {
 	size_t refused = 0;
-	int64_t until = now + door->duration_us;
-	for (size_t p = 0; p < door->nopen; p++) {
-		const struct port_spec *ps = &door->open[p];
+	int64_t until = now + duration_us;
+	for (size_t p = 0; p < nports; p++) {
+		const struct port_spec *ps = &ports[p];
 		struct grant *g = NULL;
 		for (size_t i = 0; i < t->n && !g; i++)
 			if (t->g[i].family == family && t->g[i].proto == ps->proto && t->g[i].port == ps->port &&
@@ -82,7 +83,7 @@ size_t grants_open(struct grants *t, const struct door_conf *door, int family, c
 		g = &t->g[t->n++];
 		*g = (struct grant){.id = t->next_id++, .family = (uint8_t)family, .proto = ps->proto,
 				    .port = ps->port, .opened_us = now, .expires_us = until};
-		snprintf(g->door, sizeof g->door, "%s", door->name);
+		snprintf(g->door, sizeof g->door, "%s", door);
 		memcpy(g->src, src, 16);
 		t->cb(t->ctx, GRANT_OPEN, g, now);
 	}

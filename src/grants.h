@@ -31,10 +31,11 @@ typedef void (*grants_fn)(void *ctx, enum grant_event ev, const struct grant *g,
 struct grants *grants_new(size_t max_grants, grants_fn cb, void *ctx);
 void grants_free(struct grants *g);
 
-/* Opens (or extends) every port of DOOR for SRC until now + door->duration_us.
- * Returns the number of ports refused because the table is full. */
-size_t grants_open(struct grants *g, const struct door_conf *door, int family, const uint8_t *src,
-		   int64_t now);
+/* Opens (or extends) the NPORTS PORTS for SRC until now + duration_us, in
+ * the name of DOOR. Returns the number of ports refused because the table
+ * is full. */
+size_t grants_open(struct grants *g, const char *door, const struct port_spec *ports, size_t nports,
+		   int64_t duration_us, int family, const uint8_t *src, int64_t now);
 /* Closes grants whose time has come, in order of expiry. */
 void grants_expire(struct grants *g, int64_t now);
 /* Closes every grant now (the daemon stops). */

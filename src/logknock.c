@@ -1,14 +1,20 @@
 /* logknock.c — the client: sends a knock sequence, needs no privileges.
  *
  *   logknock [options] HOST SEQUENCE...
+ *   logknock [options] --totp KEY|--encrypted KEY --door NAME ... HOST
  *   logknock [options] PROFILE
+ *   logknock keygen FILE
  *
+ * Time-based and encrypted knocks are made by knockcode.c, the code the
+ * daemon checks them with.
  * Each TCP knock is one non-blocking connect() on a new socket, closed as
  * soon as the SYN is out (so no retransmitted SYN follows it); each UDP
  * knock is one datagram of one byte from a new socket. Profiles come from a
  * YAML file read with libyaml; its errors are "FILE:LINE:COL: message".
  * Exit status: 0 fine, 1 runtime failure, 2 usage or profile error. */
 #include "config.h"
+#include "knockcode.h"
+#include "apply_proto.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -46,15 +52,29 @@
 #define WAIT_ATTEMPT_MS 1000	/* how long one --wait attempt may take */
 #define SHOW_MAX 64
 
+enum { OPT_TOTP = 256, OPT_ENCRYPTED, OPT_TIME, OPT_NO_BIND, OPT_CODE };
+
 struct step {
 	uint8_t proto;		/* IPPROTO_TCP or IPPROTO_UDP */
 	uint16_t port;
 };
 
+enum kind { KIND_SEQUENCE, KIND_TOTP, KIND_ENCRYPTED };
+
 struct settings {
 	char *host;
 	struct step steps[MAX_STEPS];
 	size_t nsteps;
+	/* totp and encrypted: how the door in logknockd.yaml is set */
+	enum kind kind;
+	char *key_path, *door, *address;
+	uint8_t proto;		/* the knocks' protocol (default tcp) */
+	uint16_t lo, hi;	/* totp: range; encrypted: base */
+	long knocks;		/* totp */
+	int64_t step_us;
+	bool bind_source;
+	struct kc_request req;	/* encrypted: what it asks for */
+	bool have_range, have_base, have_request, have_knocks, have_step, have_proto, have_duration;
 	int family;		/* AF_UNSPEC, AF_INET, AF_INET6 */
 	long delay_ms;
 	uint16_t wait_port;	/* 0: no --wait */
@@ -103,8 +123,12 @@ static const char *show(const char *s, show_buf buf)
 static void usage(void)
 {
 	printf("Usage: " PROG " [OPTION]... HOST SEQUENCE...\n"
+	       "       " PROG " [OPTION]... --totp KEY --door NAME --range LOW-HIGH HOST\n"
+	       "       " PROG " [OPTION]... --encrypted KEY --door NAME --base PORT --request tcp/N HOST\n"
 	       "       " PROG " [OPTION]... PROFILE\n"
-	       "Send a port-knocking sequence to HOST, or the one of PROFILE.\n"
+	       "       " PROG " keygen FILE\n"
+	       "Send a port-knocking sequence to HOST, or the one of PROFILE; keygen writes\n"
+	       "a new key for a time-based or encrypted door (FILE - : standard output).\n"
 	       "\n"
 	       "SEQUENCE is a list of knocks like tcp/7000 udp/8000 tcp/9000 (a bare\n"
 	       "number is a TCP port). Each TCP knock is one SYN, each UDP knock one datagram.\n"
@@ -118,6 +142,21 @@ static void usage(void)
 	       "  -p, --profile FILE    profiles (default $XDG_CONFIG_HOME/logknock/client.yaml\n"
 	       "                        or ~/.config/logknock/client.yaml)\n"
 	       "  -v, --verbose         print each knock as it is sent\n"
+	       "\n"
+	       "Time-based and encrypted doors (settings as in the door's block of logknockd.yaml):\n"
+	       "      --totp KEY        knock the ports of a totp door, made with the key file KEY\n"
+	       "      --encrypted KEY   knock a request to an encrypted door\n"
+	       "      --door NAME       the door's name\n"
+	       "      --range LOW-HIGH  totp: the door's range\n"
+	       "      --knocks N        totp: knocks in a sequence (default 4)\n"
+	       "      --base PORT       encrypted: the door's base port\n"
+	       "      --request tcp/N   encrypted: the port to open (one of the door's open:)\n"
+	       "      --duration D      encrypted: for how long, like 1h (default and most: the door's)\n"
+	       "      --proto tcp|udp   the knocks' protocol (default tcp)\n"
+	       "      --step D          the door's time step (default 30s)\n"
+	       "      --address ADDR    the address the server sees this host as (behind NAT)\n"
+	       "      --no-bind         the door has bind_source: false\n"
+	       "      --time SECONDS    make the knocks of this time (seconds since 1970), not now\n"
 	       "  -h, --help            show this help and exit\n"
 	       "      --version         show the version and exit\n"
 	       "\n"
@@ -197,6 +236,110 @@ static const char *proto_name(uint8_t proto)
 	return proto == IPPROTO_UDP ? "udp" : "tcp";
 }
 
+static int parse_bool(const char *v, bool *out)
+{
+	static const char *const yes[] = {"true", "yes", "on"}, *const no[] = {"false", "no", "off"};
+	for (size_t i = 0; i < 3; i++) {
+		if (strcasecmp(v, yes[i]) == 0)
+			return *out = true, 0;
+		if (strcasecmp(v, no[i]) == 0)
+			return *out = false, 0;
+	}
+	return -1;
+}
+
+static const char *set_string(char **slot, const char *v)
+{
+	char *copy = strdup(v);
+	if (!copy)
+		return "out of memory";
+	free(*slot);
+	*slot = copy;
+	return NULL;
+}
+
+/* One setting of a time-based or encrypted knock, from a profile (the
+ * names of a door's totp:/encrypted: block, so that it can be copied, and
+ * door, request, duration, address) or from the command line (--NAME).
+ * NULL, or why VALUE is wrong. */
+static const char *set_code(struct settings *s, const char *name, const char *v)
+{
+	long n;
+	int64_t us;
+	struct port_spec ps;
+	unsigned char a[16];
+
+	if (strcmp(name, "key") == 0)
+		return v[0] ? set_string(&s->key_path, v) : "expected the path of a key file";
+	if (strcmp(name, "door") == 0)
+		return apply_door_name_valid(v) ? set_string(&s->door, v)
+						: "expected the door's name as in logknockd.yaml";
+	if (strcmp(name, "address") == 0)
+		return inet_pton(AF_INET, v, a) == 1 || inet_pton(AF_INET6, v, a) == 1
+			       ? set_string(&s->address, v)
+			       : "expected an IPv4 or IPv6 address";
+	if (strcmp(name, "knocks") == 0) {
+		if (parse_number(v, 1, KC_TOTP_MAX_KNOCKS, &n) < 0)
+			return "expected a number from 1 to 16";
+		s->knocks = n;
+		s->have_knocks = true;
+		return NULL;
+	}
+	if (strcmp(name, "range") == 0) {
+		if (config_parse_range(v, &s->lo, &s->hi) < 0)
+			return "expected LOW-HIGH, ports from 1 to 65535, LOW below HIGH";
+		s->have_range = true;
+		return NULL;
+	}
+	if (strcmp(name, "base") == 0) {
+		if (parse_number(v, 1, 65535 - (KC_ENC_SPAN - 1), &n) < 0)
+			return "expected a port from 1 to 62976 (knocks go to base .. base + 2559)";
+		s->lo = (uint16_t)n;
+		s->have_base = true;
+		return NULL;
+	}
+	if (strcmp(name, "proto") == 0) {
+		if (strcmp(v, "tcp") != 0 && strcmp(v, "udp") != 0)
+			return "expected tcp or udp";
+		s->proto = strcmp(v, "udp") == 0 ? IPPROTO_UDP : IPPROTO_TCP;
+		s->have_proto = true;
+		return NULL;
+	}
+	if (strcmp(name, "step") == 0) {
+		us = config_parse_duration(v);
+		if (us < 1000000 || us > 3600 * INT64_C(1000000))
+			return "expected a duration from 1s to 1h, like 30s";
+		s->step_us = us;
+		s->have_step = true;
+		return NULL;
+	}
+	if (strcmp(name, "tolerance") == 0)	/* the server's business: accepted, not used */
+		return parse_number(v, 0, 5, &n) < 0 ? "expected a number of steps from 0 to 5" : NULL;
+	if (strcmp(name, "bind_source") == 0)
+		return parse_bool(v, &s->bind_source) < 0 ? "expected true or false" : NULL;
+	if (strcmp(name, "request") == 0) {
+		if (parse_number(v, 1, 65535, &n) == 0) {
+			ps.proto = IPPROTO_TCP;
+			ps.port = (uint16_t)n;
+		} else if (config_parse_port_spec(v, &ps) < 0 || (ps.proto != IPPROTO_TCP && ps.proto != IPPROTO_UDP)) {
+			return "expected the port to open, like tcp/22";
+		}
+		s->req.proto = ps.proto;
+		s->req.port = ps.port;
+		s->have_request = true;
+		return NULL;
+	}
+	if (strcmp(name, "duration") == 0) {
+		us = config_parse_duration(v);
+		if (us < 1000000 || us % 1000000 != 0 || us / 1000000 > KC_MAX_SECONDS)
+			return "expected whole seconds from 1s to 32767s (9h 6m 7s), like 1h";
+		s->req.seconds = (uint16_t)(us / 1000000);
+		s->have_duration = true;
+		return NULL;
+	}
+	return "unknown setting";
+}
+
 /* ---- the profile file (libyaml) --------------------------------------- */
 
 struct pctx {
@@ -257,15 +400,47 @@ static bool pis_string(const yaml_node_t *n)
 	return true;
 }
 
+static void settings_free_code(struct settings *s)
+{
+	free(s->key_path);
+	free(s->door);
+	free(s->address);
+	s->key_path = s->door = s->address = NULL;
+}
+
+/* A profile's totp: or encrypted: mapping (a door's block, copied). */
+static int load_code(struct pctx *c, const char *pn, const yaml_node_t *m, const char *what, struct settings *t)
+{
+	show_buf shown, shown2;
+	if (m->type != YAML_MAPPING_NODE)
+		return pfail(c, m, "profile '%s': %s: expected a mapping like {key: FILE, ...}", show(pn, shown), what);
+	for (yaml_node_pair_t *p = m->data.mapping.pairs.start; p < m->data.mapping.pairs.top; p++) {
+		yaml_node_t *k = pnode(c, p->key), *v = pnode(c, p->value);
+		const char *why;
+		if (!pis_string(k) || !pis_string(v) || strcmp(pscalar(k), "door") == 0 ||
+		    strcmp(pscalar(k), "request") == 0 || strcmp(pscalar(k), "duration") == 0 ||
+		    strcmp(pscalar(k), "address") == 0)
+			return pfail(c, k, "profile '%s': %s: expected settings like key: FILE", show(pn, shown), what);
+		if ((why = set_code(t, pscalar(k), pscalar(v))) != NULL)
+			return pfail(c, strcmp(why, "unknown setting") == 0 ? k : v, "profile '%s': %s: %s: %s",
+				     show(pn, shown), what, show(pscalar(k), shown2), why);
+	}
+	if (!t->key_path)
+		return pfail(c, m, "profile '%s': %s: missing 'key'", show(pn, shown), what);
+	return 0;
+}
+
 /* One profile's mapping into *S (only when STORE). */
 static int load_profile(struct pctx *c, const yaml_node_t *name, const yaml_node_t *m, bool store,
 			struct settings *s)
 {
-	static const char *const keys[] = {"host", "sequence", "delay", "wait", "family", NULL};
-	struct settings tmp = {0};
+	static const char *const keys[] = {"host", "sequence", "delay", "wait", "family", "totp", "encrypted",
+					   "door", "request", "duration", "address", NULL};
+	struct settings tmp = {.bind_source = true};
 	bool have_host = false, have_seq = false;
 	show_buf shown;
 	const char *pn = pscalar(name);
+	int rc = -1;
 
 	if (m->type != YAML_MAPPING_NODE)
 		return pfail(c, m, "profile '%s': expected a mapping with host and sequence", show(pn, shown));
@@ -273,83 +448,130 @@ static int load_profile(struct pctx *c, const yaml_node_t *name, const yaml_node
 		yaml_node_t *k = pnode(c, p->key), *v = pnode(c, p->value);
 		size_t ki;
 
-		if (!pis_string(k))
-			return pfail(c, k, "profile '%s': expected a key name", show(pn, shown));
+		if (!pis_string(k)) {
+			pfail(c, k, "profile '%s': expected a key name", show(pn, shown));
+			goto out;
+		}
 		for (ki = 0; keys[ki] && strcmp(keys[ki], pscalar(k)) != 0; ki++)
 			;
 		if (!keys[ki]) {
 			show_buf shown2;
-			return pfail(c, k, "profile '%s': unknown key '%s' (expected host, sequence, delay, wait, family)",
-				     show(pn, shown), show(pscalar(k), shown2));
+			pfail(c, k, "profile '%s': unknown key '%s' (expected host, sequence or totp or encrypted, door, "
+			      "request, duration, address, delay, wait, family)", show(pn, shown), show(pscalar(k), shown2));
+			goto out;
 		}
 		for (yaml_node_pair_t *q = m->data.mapping.pairs.start; q < p; q++) {
 			yaml_node_t *prev = pnode(c, q->key);
-			if (strcmp(pscalar(prev), pscalar(k)) == 0)
-				return pfail(c, k, "profile '%s': duplicate key '%s' (first at %zu:%zu)",
-					     show(pn, shown), keys[ki], prev->start_mark.line + 1,
-					     prev->start_mark.column + 1);
+			if (strcmp(pscalar(prev), pscalar(k)) == 0) {
+				pfail(c, k, "profile '%s': duplicate key '%s' (first at %zu:%zu)", show(pn, shown), keys[ki],
+				      prev->start_mark.line + 1, prev->start_mark.column + 1);
+				goto out;
+			}
 		}
+		const char *why = NULL;
 		switch (ki) {
 		case 0:	/* host */
-			if (!pis_string(v) || pscalar(v)[0] == '\0' || pscalar(v)[0] == '-')
-				return pfail(c, v, "profile '%s': host: expected a host name or address", show(pn, shown));
+			if (!pis_string(v) || pscalar(v)[0] == '\0' || pscalar(v)[0] == '-') {
+				pfail(c, v, "profile '%s': host: expected a host name or address", show(pn, shown));
+				goto out;
+			}
 			tmp.host = (char *)pscalar(v);
 			have_host = true;
 			break;
 		case 1:	/* sequence */
-			if (v->type != YAML_SEQUENCE_NODE)
-				return pfail(c, v, "profile '%s': sequence: expected a list like [tcp/7000, udp/8000]",
-					     show(pn, shown));
+			if (v->type != YAML_SEQUENCE_NODE) {
+				pfail(c, v, "profile '%s': sequence: expected a list like [tcp/7000, udp/8000]",
+				      show(pn, shown));
+				goto out;
+			}
 			tmp.nsteps = 0;
 			for (yaml_node_item_t *it = v->data.sequence.items.start; it < v->data.sequence.items.top; it++) {
 				yaml_node_t *e = pnode(c, *it);
-				const char *why;
-				if (!pis_string(e))
-					return pfail(c, e, "profile '%s': sequence: expected tcp/N or udp/N", show(pn, shown));
-				if (tmp.nsteps == MAX_STEPS)
-					return pfail(c, e, "profile '%s': sequence: at most %d knocks", show(pn, shown), MAX_STEPS);
+				if (!pis_string(e)) {
+					pfail(c, e, "profile '%s': sequence: expected tcp/N or udp/N", show(pn, shown));
+					goto out;
+				}
+				if (tmp.nsteps == MAX_STEPS) {
+					pfail(c, e, "profile '%s': sequence: at most %d knocks", show(pn, shown), MAX_STEPS);
+					goto out;
+				}
 				if ((why = parse_step(pscalar(e), &tmp.steps[tmp.nsteps])) != NULL) {
 					show_buf shown2;
-					return pfail(c, e, "profile '%s': sequence: bad knock '%s': %s", show(pn, shown),
-						     show(pscalar(e), shown2), why);
+					pfail(c, e, "profile '%s': sequence: bad knock '%s': %s", show(pn, shown),
+					      show(pscalar(e), shown2), why);
+					goto out;
 				}
 				tmp.nsteps++;
 			}
-			if (tmp.nsteps == 0)
-				return pfail(c, v, "profile '%s': sequence: empty", show(pn, shown));
+			if (tmp.nsteps == 0) {
+				pfail(c, v, "profile '%s': sequence: empty", show(pn, shown));
+				goto out;
+			}
 			have_seq = true;
 			break;
 		case 2:	/* delay */
-			if (!pis_string(v) || (tmp.delay_ms = parse_delay(pscalar(v))) < 0)
-				return pfail(c, v, "profile '%s': delay: expected milliseconds or a duration like 100ms, at most 60s",
-					     show(pn, shown));
+			if (!pis_string(v) || (tmp.delay_ms = parse_delay(pscalar(v))) < 0) {
+				pfail(c, v, "profile '%s': delay: expected milliseconds or a duration like 100ms, at most 60s",
+				      show(pn, shown));
+				goto out;
+			}
 			tmp.have_delay = true;
 			break;
 		case 3:	/* wait */
-			if (!pis_string(v) || parse_wait_port(pscalar(v), &tmp.wait_port) < 0)
-				return pfail(c, v, "profile '%s': wait: expected a TCP port 1-65535", show(pn, shown));
+			if (!pis_string(v) || parse_wait_port(pscalar(v), &tmp.wait_port) < 0) {
+				pfail(c, v, "profile '%s': wait: expected a TCP port 1-65535", show(pn, shown));
+				goto out;
+			}
 			tmp.have_wait = true;
 			break;
 		case 4:	/* family */
-			if (pis_string(v) && strcmp(pscalar(v), "4") == 0)
+			if (pis_string(v) && strcmp(pscalar(v), "4") == 0) {
 				tmp.family = AF_INET;
-			else if (pis_string(v) && strcmp(pscalar(v), "6") == 0)
+			} else if (pis_string(v) && strcmp(pscalar(v), "6") == 0) {
 				tmp.family = AF_INET6;
-			else
-				return pfail(c, v, "profile '%s': family: expected 4 or 6", show(pn, shown));
+			} else {
+				pfail(c, v, "profile '%s': family: expected 4 or 6", show(pn, shown));
+				goto out;
+			}
 			tmp.have_family = true;
+			break;
+		case 5:	/* totp */
+		case 6:	/* encrypted */
+			if (tmp.kind != KIND_SEQUENCE) {
+				pfail(c, k, "profile '%s': totp and encrypted: a profile has one of them", show(pn, shown));
+				goto out;
+			}
+			tmp.kind = ki == 5 ? KIND_TOTP : KIND_ENCRYPTED;
+			if (load_code(c, pn, v, keys[ki], &tmp) < 0)
+				goto out;
+			break;
+		default:	/* door, request, duration, address */
+			if (!pis_string(v) || (why = set_code(&tmp, keys[ki], pscalar(v))) != NULL) {
+				pfail(c, v, "profile '%s': %s: %s", show(pn, shown), keys[ki], why ? why : "expected a value");
+				goto out;
+			}
 			break;
 		}
 	}
-	if (!have_host)
-		return pfail(c, m, "profile '%s': missing 'host'", show(pn, shown));
-	if (!have_seq)
-		return pfail(c, m, "profile '%s': missing 'sequence'", show(pn, shown));
+	if (!have_host) {
+		pfail(c, m, "profile '%s': missing 'host'", show(pn, shown));
+		goto out;
+	}
+	if (have_seq == (tmp.kind != KIND_SEQUENCE)) {
+		pfail(c, m, "profile '%s': %s", show(pn, shown),
+		      have_seq ? "'sequence' and a totp or encrypted knock: a profile has one of them"
+			       : "missing 'sequence' (or totp, encrypted)");
+		goto out;
+	}
+	rc = 0;
 	if (!store)
-		return 0;
-	/* Options given on the command line win. */
-	if (!(s->host = strdup(tmp.host)))
-		return pfail_file(c, "out of memory");
+		goto out;
+	/* Options given on the command line win (code settings are applied
+	 * after the profile). */
+	if (!(s->host = strdup(tmp.host))) {
+		rc = pfail_file(c, "out of memory");
+		goto out;
+	}
 	memcpy(s->steps, tmp.steps, sizeof tmp.steps);
 	s->nsteps = tmp.nsteps;
 	if (tmp.have_delay && !s->have_delay)
@@ -358,7 +580,30 @@ static int load_profile(struct pctx *c, const yaml_node_t *name, const yaml_node
 		s->wait_port = tmp.wait_port;
 	if (tmp.have_family && !s->have_family)
 		s->family = tmp.family;
+	settings_free_code(s);
+	s->kind = tmp.kind;
+	s->key_path = tmp.key_path;
+	s->door = tmp.door;
+	s->address = tmp.address;
+	tmp.key_path = tmp.door = tmp.address = NULL;
+	s->proto = tmp.proto;
+	s->lo = tmp.lo;
+	s->hi = tmp.hi;
+	s->knocks = tmp.knocks;
+	s->step_us = tmp.step_us;
+	s->bind_source = tmp.bind_source;
+	s->req = tmp.req;
+	s->have_range = tmp.have_range;
+	s->have_base = tmp.have_base;
+	s->have_request = tmp.have_request;
+	s->have_knocks = tmp.have_knocks;
+	s->have_step = tmp.have_step;
+	s->have_proto = tmp.have_proto;
+	s->have_duration = tmp.have_duration;
 	return 0;
+out:
+	settings_free_code(&tmp);
+	return rc;
 }
 
 /* Every profile of the file is checked; NAME's is stored into *S. */
@@ -553,6 +798,92 @@ static int wait_open(struct sockaddr_storage *sa, socklen_t salen, const struct 
 	return EXIT_RUNTIME;
 }
 
+/* ---- time-based and encrypted knocks ------------------------------------ */
+
+/* The address the server sees the knocks come from: --address, or the one
+ * the route to it starts from (behind NAT, the public one must be given). */
+static int bind_address(const struct settings *s, const struct sockaddr_storage *sa, socklen_t salen,
+			uint8_t out[16])
+{
+	char buf[INET6_ADDRSTRLEN];
+	show_buf shown;
+	memset(out, 0, 16);
+	if (s->address) {
+		if (inet_pton(sa->ss_family, s->address, out) != 1) {
+			errmsg("address %s is not an IPv%d address, as %s is", show(s->address, shown),
+			       sa->ss_family == AF_INET ? 4 : 6, s->host);
+			return -1;
+		}
+		return 0;
+	}
+	/* A connected UDP socket sends nothing, but has the source address
+	 * the kernel chose for that destination. */
+	struct sockaddr_storage to = *sa, me;
+	socklen_t len = sizeof me;
+	set_port(&to, 9);
+	int fd = socket(sa->ss_family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (fd < 0 || connect(fd, (struct sockaddr *)&to, salen) < 0 || getsockname(fd, (struct sockaddr *)&me, &len) < 0) {
+		addr_string(sa, buf, sizeof buf);
+		errmsg("cannot find this host's address towards %s: %s", buf, strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		return -1;
+	}
+	close(fd);
+	if (me.ss_family == AF_INET)
+		memcpy(out, &((struct sockaddr_in *)&me)->sin_addr, 4);
+	else
+		memcpy(out, &((struct sockaddr_in6 *)&me)->sin6_addr, 16);
+	return 0;
+}
+
+/* Fills S's steps with the knocks of its time-based or encrypted door at
+ * time T. Returns 0, or an exit status. */
+static int make_code(struct settings *s, const struct sockaddr_storage *sa, socklen_t salen, int64_t t, bool verbose)
+{
+	uint8_t key[KC_KEY_BYTES], a[16], bytes[KC_ENC_KNOCKS];
+	uint16_t ports[KC_TOTP_MAX_KNOCKS];
+	char err[1024];
+	struct kc_bind b = {0};
+
+	if (kc_key_load(s->key_path, key, err, sizeof err) < 0) {
+		errmsg("%s", err);
+		return EXIT_USAGE;
+	}
+	if (s->bind_source) {
+		if (bind_address(s, sa, salen, a) < 0) {
+			explicit_bzero(key, sizeof key);
+			return EXIT_RUNTIME;
+		}
+		b = kc_bind_make(1, sa->ss_family, a);
+	}
+	int64_t step = kc_step(t, s->have_step ? s->step_us : 30 * INT64_C(1000000));
+	uint8_t proto = s->have_proto ? s->proto : IPPROTO_TCP;
+	if (s->kind == KIND_TOTP) {
+		s->nsteps = s->have_knocks ? (size_t)s->knocks : 4;
+		kc_totp_ports(key, s->door, step, &b, s->lo, s->hi, (unsigned)s->nsteps, ports);
+		for (size_t i = 0; i < s->nsteps; i++)
+			s->steps[i] = (struct step){.proto = proto, .port = ports[i]};
+	} else {
+		if (kc_enc_encode(key, s->door, step, &b, &s->req, bytes) < 0) {
+			explicit_bzero(key, sizeof key);
+			errmsg("the request cannot be encrypted");
+			return EXIT_USAGE;
+		}
+		s->nsteps = KC_ENC_KNOCKS;
+		for (size_t i = 0; i < KC_ENC_KNOCKS; i++)
+			s->steps[i] = (struct step){.proto = proto, .port = (uint16_t)(s->lo + 256 * i + bytes[i])};
+	}
+	explicit_bzero(key, sizeof key);
+	if (verbose) {
+		char as[INET6_ADDRSTRLEN] = "nobody";
+		if (b.version)
+			inet_ntop(sa->ss_family, a, as, sizeof as);
+		printf("door %s, time step %" PRId64 ", bound to %s\n", s->door, step, as);
+	}
+	return 0;
+}
+
 /* ---- main ------------------------------------------------------------- */
 
 int main(int argc, char **argv)
@@ -568,17 +899,64 @@ int main(int argc, char **argv)
 		{"verbose", no_argument, NULL, 'v'},
 		{"help", no_argument, NULL, 'h'},
 		{"version", no_argument, NULL, 'V'},
+		{"totp", required_argument, NULL, OPT_TOTP},
+		{"encrypted", required_argument, NULL, OPT_ENCRYPTED},
+		{"time", required_argument, NULL, OPT_TIME},
+		{"no-bind", no_argument, NULL, OPT_NO_BIND},
+		/* the settings of set_code(): --door, --range... */
+		{"door", required_argument, NULL, OPT_CODE},
+		{"range", required_argument, NULL, OPT_CODE},
+		{"knocks", required_argument, NULL, OPT_CODE},
+		{"base", required_argument, NULL, OPT_CODE},
+		{"proto", required_argument, NULL, OPT_CODE},
+		{"step", required_argument, NULL, OPT_CODE},
+		{"request", required_argument, NULL, OPT_CODE},
+		{"duration", required_argument, NULL, OPT_CODE},
+		{"address", required_argument, NULL, OPT_CODE},
 		{NULL, 0, NULL, 0},
 	};
-	struct settings s = {.family = AF_UNSPEC, .delay_ms = DEFAULT_DELAY_MS, .timeout_s = DEFAULT_TIMEOUT_S};
+	struct settings s = {.family = AF_UNSPEC, .delay_ms = DEFAULT_DELAY_MS, .timeout_s = DEFAULT_TIMEOUT_S,
+			     .bind_source = true};
 	const char *profile_path = NULL;
-	bool dry_run = false, verbose = false;
+	bool dry_run = false, verbose = false, have_time = false, no_bind = false;
+	int64_t time_us = 0;
+	enum kind cli_kind = KIND_SEQUENCE;
+	const char *cli_key = NULL;
+	/* Code settings of the command line, applied over the profile's. */
+	struct {
+		const char *name, *value;
+	} code_opts[16];
+	size_t ncode_opts = 0;
 	show_buf shown;
-	int opt;
+	int opt, li;
 
 	opterr = 0;
-	while ((opt = getopt_long(argc, argv, ":46d:nw:t:p:vh", longopts, NULL)) != -1) {
+	while ((opt = getopt_long(argc, argv, ":46d:nw:t:p:vh", longopts, &li)) != -1) {
 		switch (opt) {
+		case OPT_TOTP:
+		case OPT_ENCRYPTED:
+			if (cli_kind != KIND_SEQUENCE)
+				usage_error("--totp and --encrypted: one of them");
+			cli_kind = opt == OPT_TOTP ? KIND_TOTP : KIND_ENCRYPTED;
+			cli_key = optarg;
+			break;
+		case OPT_TIME: {
+			long t;
+			if (parse_number(optarg, 0, INT32_MAX * 4L, &t) < 0)
+				usage_error("bad --time '%s': expected seconds since 1970", show(optarg, shown));
+			time_us = (int64_t)t * 1000000;
+			have_time = true;
+			break;
+		}
+		case OPT_NO_BIND:
+			no_bind = true;
+			break;
+		case OPT_CODE:
+			if (ncode_opts == sizeof code_opts / sizeof code_opts[0])
+				usage_error("too many options");
+			code_opts[ncode_opts].name = longopts[li].name;
+			code_opts[ncode_opts++].value = optarg;
+			break;
 		case '4':
 		case '6':
 			s.family = opt == '4' ? AF_INET : AF_INET6;
@@ -624,9 +1002,28 @@ int main(int argc, char **argv)
 	}
 
 	int nargs = argc - optind;
+	if (nargs >= 1 && strcmp(argv[optind], "keygen") == 0) {
+		char err[1024];
+		if (nargs != 2)
+			usage_error("keygen takes one FILE (or - for standard output)");
+		if (kc_key_generate(argv[optind + 1], err, sizeof err) < 0) {
+			errmsg("%s", err);
+			return EXIT_RUNTIME;
+		}
+		if (strcmp(argv[optind + 1], "-") != 0)
+			fprintf(stderr, PROG ": new key in %s (mode 600); the server's door needs the same file\n",
+				argv[optind + 1]);
+		return 0;
+	}
 	if (nargs == 0)
 		usage_error("expected HOST SEQUENCE... or PROFILE");
-	if (nargs == 1) {
+	if (nargs == 1 && cli_kind != KIND_SEQUENCE) {
+		if (argv[optind][0] == '\0')
+			usage_error("empty HOST");
+		if (!(s.host = strdup(argv[optind])))
+			return EXIT_RUNTIME;
+		s.kind = cli_kind;
+	} else if (nargs == 1) {
 		char *def = NULL, err[1024];
 		if (!profile_path && !(profile_path = def = default_profile_path()))
 			usage_error("no profile file: set HOME or XDG_CONFIG_HOME, or give --profile FILE");
@@ -637,6 +1034,8 @@ int main(int argc, char **argv)
 		}
 		free(def);
 	} else {
+		if (cli_kind != KIND_SEQUENCE)
+			usage_error("a time-based or encrypted knock takes HOST only, no SEQUENCE");
 		if (argv[optind][0] == '\0')
 			usage_error("empty HOST");
 		if (!(s.host = strdup(argv[optind])))
@@ -649,6 +1048,36 @@ int main(int argc, char **argv)
 				usage_error("bad knock '%s': %s", show(argv[i], shown), why);
 			s.nsteps++;
 		}
+	}
+	if (cli_key) {
+		if (s.kind != cli_kind)
+			usage_error("--%s does not fit profile '%s'", cli_kind == KIND_TOTP ? "totp" : "encrypted",
+				    show(argv[optind], shown));
+		if (set_code(&s, "key", cli_key))
+			usage_error("bad key '%s'", show(cli_key, shown));
+	}
+	for (size_t i = 0; i < ncode_opts; i++) {
+		const char *why = set_code(&s, code_opts[i].name, code_opts[i].value);
+		if (why)
+			usage_error("bad --%s '%s': %s", code_opts[i].name, show(code_opts[i].value, shown), why);
+	}
+	if (no_bind)
+		s.bind_source = false;
+	if (s.kind == KIND_SEQUENCE && (ncode_opts || no_bind || have_time))
+		usage_error("--%s goes with --totp or --encrypted", ncode_opts ? code_opts[0].name
+								   : no_bind ? "no-bind" : "time");
+	if (s.kind != KIND_SEQUENCE) {
+		const char *miss = !s.door ? "--door (the door's name in logknockd.yaml)"
+				   : s.kind == KIND_TOTP && !s.have_range ? "--range (the door's totp range)"
+				   : s.kind == KIND_ENCRYPTED && !s.have_base ? "--base (the door's encrypted base)"
+				   : s.kind == KIND_ENCRYPTED && !s.have_request ? "--request (the port to open, like tcp/22)"
+										 : NULL;
+		if (miss)
+			usage_error("missing %s", miss);
+		if (s.kind == KIND_TOTP && (s.have_base || s.have_request || s.have_duration))
+			usage_error("--base, --request and --duration go with --encrypted");
+		if (s.kind == KIND_ENCRYPTED && (s.have_range || s.have_knocks))
+			usage_error("--range and --knocks go with --totp");
 	}
 	if (s.have_timeout && !s.wait_port)
 		usage_error("--timeout goes with --wait");
@@ -663,6 +1092,17 @@ int main(int argc, char **argv)
 	addr_string(&sa, addr, sizeof addr);
 
 	int rc = 0;
+	if (s.kind != KIND_SEQUENCE) {
+		struct timespec ts;
+		clock_gettime(CLOCK_REALTIME, &ts);
+		rc = make_code(&s, &sa, salen,
+			       have_time ? time_us : (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000, verbose);
+		if (rc) {
+			free(s.host);
+			settings_free_code(&s);
+			return rc;
+		}
+	}
 	for (size_t i = 0; i < s.nsteps; i++) {
 		if (dry_run) {
 			printf("%s %s %u\n", proto_name(s.steps[i].proto), addr, (unsigned)s.steps[i].port);
@@ -682,6 +1122,7 @@ int main(int argc, char **argv)
 	if (rc == 0 && !dry_run && s.wait_port)
 		rc = wait_open(&sa, salen, &s);
 	free(s.host);
+	settings_free_code(&s);
 	if (fflush(stdout) != 0 || ferror(stdout)) {
 		errmsg("cannot write to standard output");
 		rc = EXIT_RUNTIME;

@@ -608,7 +608,7 @@ static const struct error_case error_cases[] = {
 	{"duplicate door name", PREFIX DOOR "  - name: ssh\n    sequence: [tcp/7001]\n    open: [tcp/22]\n",
 	 ":6:11: door 'ssh': duplicate door name (first at 3:5)"},
 	{"door without a sequence", PREFIX "doors:\n  - name: ssh\n    open: [tcp/22]\n",
-	 ":3:5: door 'ssh': missing 'sequence'"},
+	 ":3:5: door 'ssh': missing 'sequence' (or one_time, totp, encrypted)"},
 	{"door without open", PREFIX "doors:\n  - name: ssh\n    sequence: [tcp/7000]\n",
 	 ":3:5: door 'ssh': missing 'open'"},
 	{"unknown door key", PREFIX DOOR_HEAD "    windo: 5s\n", ":6:5: door 'ssh': unknown key 'windo'"},
