@@ -1011,20 +1011,32 @@ static int fail_yaml(struct ctx *c, const yaml_parser_t *p, const unsigned char 
 	return fail_at(c, p->problem_mark, "%s", problem);
 }
 
-/* The whole file, at most CONFIG_MAX_BYTES. */
+/* The whole file, at most CONFIG_MAX_BYTES, in a buffer that grows as it
+ * fills (a configuration is a few KiB: no MiB allocated for it). */
 static int read_file(struct ctx *c, unsigned char **out, size_t *outlen)
 {
 	int fd = open(c->path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
 	if (fd < 0)
 		return fail_file(c, "cannot open: %s", strerror(errno));
-	unsigned char *buf = malloc(CONFIG_MAX_BYTES + 1);
-	size_t len = 0;
-	if (!buf) {
-		close(fd);
-		return fail_oom(c);
-	}
-	while (len <= CONFIG_MAX_BYTES) {
-		ssize_t r = read(fd, buf + len, CONFIG_MAX_BYTES + 1 - len);
+	size_t len = 0, cap = 0;
+	unsigned char *buf = NULL;
+	for (;;) {
+		if (len == cap) {
+			if (cap > CONFIG_MAX_BYTES)
+				break;
+			size_t want = cap ? 2 * cap : 16384;
+			if (want > CONFIG_MAX_BYTES + 1)
+				want = CONFIG_MAX_BYTES + 1;
+			unsigned char *b = realloc(buf, want + 1);	/* + 1: room for a NUL */
+			if (!b) {
+				close(fd);
+				free(buf);
+				return fail_oom(c);
+			}
+			buf = b;
+			cap = want;
+		}
+		ssize_t r = read(fd, buf + len, cap - len);
 		if (r < 0 && errno == EINTR)
 			continue;
 		if (r < 0) {
