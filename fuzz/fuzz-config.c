@@ -32,7 +32,13 @@ static void check_loaded(const struct config *cfg)
 		FUZZ_CHECK(apply_door_name_valid(d->name));
 		for (size_t j = 0; j < i; j++)
 			FUZZ_CHECK(strcmp(cfg->doors[j].name, d->name) != 0);
-		FUZZ_CHECK(d->nseq >= 1 && d->nseq <= 32 && d->seq);
+		if (d->kind == DOOR_SEQUENCE)
+			FUZZ_CHECK(d->nseq >= 1 && d->nseq <= 32 && d->seq);
+		else if (d->kind == DOOR_ONE_TIME)
+			FUZZ_CHECK(d->one_time != NULL);
+		else
+			FUZZ_CHECK(d->code.key_path && d->code.lo < d->code.hi && d->code.knocks >= 1 &&
+				   d->code.knocks <= 16 && d->code.step_us >= 1000000 && d->code.tolerance <= 5);
 		FUZZ_CHECK(d->nopen >= 1 && d->nopen <= 32 && d->open);
 		FUZZ_CHECK(d->window_us > 0 && d->window_us <= INT64_C(3600000000));
 		FUZZ_CHECK(d->dedup_us >= 0 && d->dedup_us <= d->window_us);
