@@ -30,6 +30,7 @@
 #include "applier.h"
 #include "engine.h"
 #include "log.h"
+#include "onetime.h"
 #include "source.h"
 #include "state.h"
 
@@ -254,6 +255,25 @@ static void on_applier_restart(void *ctx)
 	engine_resend_grants(d->engine, realtime_us());
 }
 
+/* A key the daemon cannot read once it runs as its user fails the next
+ * reload; a one-time file it cannot write keeps its door shut. Said now,
+ * while the admin is looking. */
+static void check_door_files(const struct config *cfg)
+{
+	for (size_t i = 0; i < cfg->ndoors; i++) {
+		const struct door_conf *dc = &cfg->doors[i];
+		if ((dc->kind == DOOR_TOTP || dc->kind == DOOR_ENCRYPTED) && access(dc->code.key_path, R_OK) < 0)
+			log_warn("door %s: key %s: %s as uid %u: a reload will fail; give the file to that user (mode 600)",
+				 dc->name, dc->code.key_path, strerror(errno), (unsigned)getuid());
+		if (dc->kind == DOOR_ONE_TIME && access(onetime_path(dc->one_time), W_OK) < 0)
+			log_warn("door %s: %s: %s as uid %u: used sequences cannot be marked, so the door will not open",
+				 dc->name, onetime_path(dc->one_time), strerror(errno), (unsigned)getuid());
+		else if (dc->kind == DOOR_ONE_TIME && onetime_left(dc->one_time) == 0)
+			log_warn("door %s: every sequence of %s is used: the door will not open", dc->name,
+				 onetime_path(dc->one_time));
+	}
+}
+
 /* ---- grants on disk ----------------------------------------------------------- */
 
 static void grants_save(struct daemon *d, int sync)
@@ -461,6 +481,7 @@ static int on_hup(sd_event_source *s, const struct signalfd_siginfo *si, void *u
 		sources_free(d);
 	config_free(&d->cfg);
 	d->cfg = next;
+	check_door_files(&d->cfg);
 	if (!same && sources_start(d, 1) < 0)
 		log_err("reload: some sources could not be started; following the others");
 	log_info("reloaded %s: %zu doors, %zu sources", d->o->config, d->cfg.ndoors, d->nsrc);
@@ -604,6 +625,7 @@ int daemon_run(struct config *cfg, const struct daemon_opts *o)
 	grants_load(&d);
 	if (sources_start(&d, 0) < 0 || drop_privileges(&d.cfg) < 0)
 		goto out;
+	check_door_files(&d.cfg);
 
 	log_info("following %zu sources with %zu doors (state in %s)", d.nsrc, d.cfg.ndoors,
 		 d.state_dir ? d.state_dir : "nowhere");

@@ -104,23 +104,24 @@ static void on_grant(void *ctx, enum grant_event ev, const struct grant *g, int6
 	send_cmd(e, ev == GRANT_CLOSE ? APPLY_CLOSE : APPLY_OPEN, g, now);
 }
 
-/* Writes the used codes before the door they opened opens. A failure is
- * said once; the code stays used in memory. */
-static void spent_save(struct engine *e)
+/* Writes the used codes before the door they open opens. 0, or -1 (said
+ * once until it works again). */
+static int spent_save(struct engine *e)
 {
 	if (!e->state_dir)
-		return;
+		return 0;
 	ssize_t n = spent_dump(e->spent, e->spent_buf, e->spent_buflen);
 	if (n < 0 || state_write(e->state_dir, SPENT_STATE, e->spent_buf, (size_t)n, 1) < 0) {
 		if (!e->spent_save_failed)
-			log_err("cannot save the used codes in %s: %s; a restart would forget them", e->state_dir,
-				n < 0 ? "too many" : strerror(errno));
+			log_err("cannot save the used codes in %s: %s; time-based and encrypted doors stay shut "
+				"until it works again", e->state_dir, n < 0 ? "too many" : strerror(errno));
 		e->spent_save_failed = 1;
-		return;
+		return -1;
 	}
 	if (e->spent_save_failed)
 		log_info("the used codes are saved again in %s", e->state_dir);
 	e->spent_save_failed = 0;
+	return 0;
 }
 
 /* Whether the code of R may open DOOR: each is used once. */
@@ -146,11 +147,25 @@ static int code_unused(struct engine *e, const struct door_conf *door, const str
 	uint8_t id[SPENT_ID_BYTES];
 	spent_id(id, door->name, r->code, k->family, k->src, door->kind == DOOR_ENCRYPTED ? r->tag : NULL);
 	/* No knock can verify the code once every step it may start in is
-	 * past and its window has run out. */
+	 * past and its window has run out: then it is forgotten. So a code
+	 * whose time is past by the log's clock is refused, whatever the
+	 * stamps of its own lines say (anyone who may write to a followed
+	 * file can write old lines again). */
 	int64_t until = (r->code + (int64_t)c->tolerance + 1) * c->step_us + door->window_us;
-	switch (spent_use(e->spent, id, until, k->time_us)) {
+	if (until <= e->clock) {
+		e->stats.replayed++;
+		log_warn("door %s: %s knocked a code whose time is past (old lines written again?): not opened",
+			 door->name, s);
+		return 0;
+	}
+	switch (spent_use(e->spent, id, until, e->clock)) {
 	case 0:
-		spent_save(e);
+		/* Not saved, not opened: a restart must not let it in again.
+		 * It stays used in memory all the same. */
+		if (spent_save(e) < 0) {
+			log_err("door %s: not opened for %s: the used codes cannot be saved", door->name, s);
+			return 0;
+		}
 		return 1;
 	case 1:
 		e->stats.replayed++;
