@@ -408,25 +408,71 @@ static void settings_free_code(struct settings *s)
 	s->key_path = s->door = s->address = NULL;
 }
 
-/* A profile's totp: or encrypted: mapping (a door's block, copied). */
+/* A key path of a profile: "~/" is the home directory, and a relative
+ * path is taken from the profile's directory. NULL: out of memory. */
+static char *profile_key_path(const char *profile, const char *v)
+{
+	const char *home = getenv("HOME");
+	char *p = NULL;
+	if (v[0] == '~' && v[1] == '/' && home && home[0]) {
+		if (asprintf(&p, "%s%s", home, v + 1) < 0)
+			return NULL;
+	} else if (v[0] != '/' && strrchr(profile, '/')) {
+		int dir = (int)(strrchr(profile, '/') - profile);
+		if (asprintf(&p, "%.*s/%s", dir, profile, v) < 0)
+			return NULL;
+	} else {
+		p = strdup(v);
+	}
+	return p;
+}
+
+/* A profile's totp: or encrypted: mapping: the door's block of
+ * logknockd.yaml, copied. */
 static int load_code(struct pctx *c, const char *pn, const yaml_node_t *m, const char *what, struct settings *t)
 {
+	static const char *const totp_keys[] = {"key", "knocks", "range", "proto", "step", "tolerance", "bind_source",
+						NULL};
+	static const char *const enc_keys[] = {"key", "base", "proto", "step", "tolerance", "bind_source", NULL};
+	const char *const *keys = t->kind == KIND_TOTP ? totp_keys : enc_keys;
 	show_buf shown, shown2;
 	if (m->type != YAML_MAPPING_NODE)
 		return pfail(c, m, "profile '%s': %s: expected a mapping like {key: FILE, ...}", show(pn, shown), what);
 	for (yaml_node_pair_t *p = m->data.mapping.pairs.start; p < m->data.mapping.pairs.top; p++) {
 		yaml_node_t *k = pnode(c, p->key), *v = pnode(c, p->value);
 		const char *why;
-		if (!pis_string(k) || !pis_string(v) || strcmp(pscalar(k), "door") == 0 ||
-		    strcmp(pscalar(k), "request") == 0 || strcmp(pscalar(k), "duration") == 0 ||
-		    strcmp(pscalar(k), "address") == 0)
-			return pfail(c, k, "profile '%s': %s: expected settings like key: FILE", show(pn, shown), what);
-		if ((why = set_code(t, pscalar(k), pscalar(v))) != NULL)
-			return pfail(c, strcmp(why, "unknown setting") == 0 ? k : v, "profile '%s': %s: %s: %s",
-				     show(pn, shown), what, show(pscalar(k), shown2), why);
+		size_t ki;
+		if (!pis_string(k))
+			return pfail(c, k, "profile '%s': %s: expected a key name", show(pn, shown), what);
+		for (ki = 0; keys[ki] && strcmp(keys[ki], pscalar(k)) != 0; ki++)
+			;
+		if (!keys[ki]) {
+			bool outer = strcmp(pscalar(k), "door") == 0 || strcmp(pscalar(k), "request") == 0 ||
+				     strcmp(pscalar(k), "duration") == 0 || strcmp(pscalar(k), "address") == 0;
+			return pfail(c, k, "profile '%s': %s: %s '%s'%s", show(pn, shown), what,
+				     outer ? "misplaced key" : "unknown key", show(pscalar(k), shown2),
+				     outer ? ": it belongs to the profile, next to host" : "");
+		}
+		if (!pis_string(v))
+			return pfail(c, v, "profile '%s': %s: %s: expected a value", show(pn, shown), what, keys[ki]);
+		if (ki == 0) {
+			char *path = profile_key_path(c->path, pscalar(v));
+			if (!path)
+				return pfail_file(c, "out of memory");
+			why = set_code(t, "key", path);
+			free(path);
+		} else {
+			why = set_code(t, keys[ki], pscalar(v));
+		}
+		if (why)
+			return pfail(c, v, "profile '%s': %s: %s: %s", show(pn, shown), what, keys[ki], why);
 	}
 	if (!t->key_path)
 		return pfail(c, m, "profile '%s': %s: missing 'key'", show(pn, shown), what);
+	if (t->kind == KIND_TOTP && !t->have_range)
+		return pfail(c, m, "profile '%s': totp: missing 'range' (the door's)", show(pn, shown));
+	if (t->kind == KIND_ENCRYPTED && !t->have_base)
+		return pfail(c, m, "profile '%s': encrypted: missing 'base' (the door's)", show(pn, shown));
 	return 0;
 }
 
@@ -561,6 +607,22 @@ static int load_profile(struct pctx *c, const yaml_node_t *name, const yaml_node
 		pfail(c, m, "profile '%s': %s", show(pn, shown),
 		      have_seq ? "'sequence' and a totp or encrypted knock: a profile has one of them"
 			       : "missing 'sequence' (or totp, encrypted)");
+		goto out;
+	}
+	if (tmp.kind != KIND_SEQUENCE && !tmp.door) {
+		pfail(c, m, "profile '%s': missing 'door' (the door's name in logknockd.yaml)", show(pn, shown));
+		goto out;
+	}
+	if (tmp.kind == KIND_ENCRYPTED && !tmp.have_request) {
+		pfail(c, m, "profile '%s': missing 'request' (the port to open, like tcp/22)", show(pn, shown));
+		goto out;
+	}
+	if (tmp.kind != KIND_ENCRYPTED && (tmp.have_request || tmp.have_duration)) {
+		pfail(c, m, "profile '%s': request and duration go with an encrypted knock", show(pn, shown));
+		goto out;
+	}
+	if (tmp.kind == KIND_SEQUENCE && (tmp.door || tmp.address)) {
+		pfail(c, m, "profile '%s': door and address go with a totp or encrypted knock", show(pn, shown));
 		goto out;
 	}
 	rc = 0;
@@ -1049,13 +1111,8 @@ int main(int argc, char **argv)
 			s.nsteps++;
 		}
 	}
-	if (cli_key) {
-		if (s.kind != cli_kind)
-			usage_error("--%s does not fit profile '%s'", cli_kind == KIND_TOTP ? "totp" : "encrypted",
-				    show(argv[optind], shown));
-		if (set_code(&s, "key", cli_key))
-			usage_error("bad key '%s'", show(cli_key, shown));
-	}
+	if (cli_key && set_code(&s, "key", cli_key))
+		usage_error("bad key '%s'", show(cli_key, shown));
 	for (size_t i = 0; i < ncode_opts; i++) {
 		const char *why = set_code(&s, code_opts[i].name, code_opts[i].value);
 		if (why)
