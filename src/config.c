@@ -774,7 +774,9 @@ static int load_code(struct ctx *c, const yaml_node_t *m, const char *where, str
 	dc->knocks = 4;
 	if ((v = map_get(c, m, "knocks", NULL))) {
 		size_t k;
-		if (get_count(c, v, "knocks", KC_TOTP_MAX_KNOCKS, &k) < 0)
+		char key[160];
+		snprintf(key, sizeof key, "%sknocks", w);
+		if (get_count(c, v, key, KC_TOTP_MAX_KNOCKS, &k) < 0)
 			return -1;
 		dc->knocks = (unsigned)k;
 	}
@@ -786,13 +788,16 @@ static int load_code(struct ctx *c, const yaml_node_t *m, const char *where, str
 			    w, show(r, shown));
 	uint64_t lo = dc->lo, hi = dc->hi;
 	/* Guessing must stay out of reach: each wrong guess is KNOCKS packets. */
-	uint64_t combinations = 1;
-	for (unsigned i = 0; i < dc->knocks && combinations < (UINT64_C(1) << 32); i++)
-		combinations *= hi - lo + 1;
-	if (combinations < (UINT64_C(1) << 32))
+	/* Each knock after the first is one of the span - 1 other ports. A
+	 * guess costs about one packet (the knock ending a wrong attempt is a
+	 * new first knock): 2^40 is some 200 days at 20,000 packets a second. */
+	uint64_t span = hi - lo + 1, combinations = span;
+	for (unsigned i = 1; i < dc->knocks && combinations < (UINT64_C(1) << 40); i++)
+		combinations *= span - 1;
+	if (combinations < (UINT64_C(1) << 40))
 		return fail(c, v, "%s%u knocks in %" PRIu64 " ports make %" PRIu64 " sequences, too few to stop "
-			    "guessing: use more knocks or a wider range (at least 2^32 sequences)", w, dc->knocks,
-			    hi - lo + 1, combinations);
+			    "guessing: use more knocks or a wider range (at least 2^40 sequences)", w, dc->knocks,
+			    span, combinations);
 	return 0;
 }
 

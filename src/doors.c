@@ -29,13 +29,18 @@
 #define RECENT_MIN 8
 #define RECENT_MAX 33
 
+/* The most steps of clock difference a time-based attempt follows either
+ * way: the bits of attempt.u.steps (the configuration allows 5). */
+#define TOTP_TOLERANCE_MAX 7
+
 struct attempt {
 	int64_t start;
 	uint16_t step;		/* knocks made so far (the next step expected); 0: no attempt */
 	uint16_t have;		/* encrypted: the positions held (bit i: knock i) */
 	union {
 		uint32_t seq;	/* one_time: the index of the sequence knocked */
-		int8_t dstep;	/* totp: its time step, from the start's */
+		uint16_t steps;	/* totp: the steps whose ports it matched so far (bit TOTP_TOLERANCE_MAX + dt:
+				 * the start's step + dt) */
 		uint8_t byte[KC_ENC_KNOCKS];	/* encrypted: the bytes */
 	} u;
 };
@@ -403,32 +408,63 @@ static int feed_sequence(struct feed *f, size_t j, struct attempt *a)
 	return 1;
 }
 
-/* totp: the ports of the time step the first knock matched, within the
- * tolerance either side of the knock's own step. */
+/* Of the steps in CAND (bit TOTP_TOLERANCE_MAX + dt: step BASE + dt), those
+ * whose knock number N is PORT. */
+static uint16_t totp_match(const struct door_conf *dc, const struct kc_bind *b, int64_t base, uint16_t cand,
+			   unsigned n, uint16_t port)
+{
+	const struct door_code *c = &dc->code;
+	uint16_t ports[KC_TOTP_MAX_KNOCKS], left = 0;
+	for (int dt = -TOTP_TOLERANCE_MAX; dt <= TOTP_TOLERANCE_MAX; dt++) {
+		uint16_t bit = (uint16_t)(1u << (TOTP_TOLERANCE_MAX + dt));
+		if (!(cand & bit))
+			continue;
+		kc_totp_ports(c->key, dc->name, base + dt, b, c->lo, c->hi, c->knocks, ports);
+		if (ports[n] == port)
+			left |= bit;
+	}
+	return left;
+}
+
+/* The step of STEPS (as above) closest to BASE, the earlier on a tie: the
+ * code a completed attempt is known by. */
+static int64_t totp_pick(uint16_t steps, int64_t base)
+{
+	for (int d = 0; d <= TOTP_TOLERANCE_MAX; d++) {
+		if (steps & (1u << (TOTP_TOLERANCE_MAX - d)))
+			return base - d;
+		if (steps & (1u << (TOTP_TOLERANCE_MAX + d)))
+			return base + d;
+	}
+	return base;	/* not reached: STEPS is never empty */
+}
+
+/* totp: the ports of a time step within the tolerance either side of the
+ * first knock's. Two steps may share their first ports (with a narrow
+ * range, often): an attempt follows every step its knocks match so far,
+ * and a wrong knock resets it only when none is left. */
 static int feed_totp(struct feed *f, size_t j, struct attempt *a)
 {
 	const struct door_conf *dc = &f->d->door[j];
 	const struct door_code *c = &dc->code;
 	const struct knock *k = f->k;
-	uint16_t ports[KC_TOTP_MAX_KNOCKS];
 	struct kc_bind b = kc_bind_make(c->bind_source, k->family, k->src);
 	int in = k->proto == c->proto && k->port >= c->lo && k->port <= c->hi, touched = 0;
 
 	if (a && a->step) {
 		touched = 1;
-		int64_t step = kc_step(a->start, c->step_us) + a->u.dstep;
-		if (in) {
-			kc_totp_ports(c->key, dc->name, step, &b, c->lo, c->hi, c->knocks, ports);
-			if (ports[a->step] == k->port) {
-				if (++a->step == c->knocks) {
-					trace(dc, k->family, k->src, "completed the sequence", a->step, c->knocks);
-					a->step = 0;
-					open_default(f, dc, step);
-				} else {
-					trace(dc, k->family, k->src, "advanced", a->step, c->knocks);
-				}
-				return 1;
+		int64_t base = kc_step(a->start, c->step_us);
+		uint16_t left = in ? totp_match(dc, &b, base, a->u.steps, a->step, k->port) : 0;
+		if (left) {
+			a->u.steps = left;
+			if (++a->step == c->knocks) {
+				trace(dc, k->family, k->src, "completed the sequence", a->step, c->knocks);
+				a->step = 0;
+				open_default(f, dc, totp_pick(left, base));
+			} else {
+				trace(dc, k->family, k->src, "advanced", a->step, c->knocks);
 			}
+			return 1;
 		}
 		trace(dc, k->family, k->src, "knocked on a wrong port: reset", a->step, c->knocks);
 		a->step = 0;
@@ -437,22 +473,21 @@ static int feed_totp(struct feed *f, size_t j, struct attempt *a)
 	if (!in)
 		return touched;
 	int64_t now = kc_step(k->time_us, c->step_us);
-	for (int dt = -(int)c->tolerance; dt <= (int)c->tolerance; dt++) {
-		kc_totp_ports(c->key, dc->name, now + dt, &b, c->lo, c->hi, c->knocks, ports);
-		if (ports[0] != k->port)
-			continue;
-		if (c->knocks == 1) {
-			trace(dc, k->family, k->src, "completed the sequence", 1, 1);
-			open_default(f, dc, now + dt);
-			return 1;
-		}
-		trace(dc, k->family, k->src, "started", 1, c->knocks);
-		a = attempt_new(f, j);
-		a->step = 1;
-		a->u.dstep = (int8_t)dt;
+	unsigned tol = c->tolerance < TOTP_TOLERANCE_MAX ? c->tolerance : TOTP_TOLERANCE_MAX;
+	uint16_t all = (uint16_t)(((1u << (2 * tol + 1)) - 1) << (TOTP_TOLERANCE_MAX - tol));
+	uint16_t left = totp_match(dc, &b, now, all, 0, k->port);
+	if (!left)
+		return touched;
+	if (c->knocks == 1) {
+		trace(dc, k->family, k->src, "completed the sequence", 1, 1);
+		open_default(f, dc, totp_pick(left, now));
 		return 1;
 	}
-	return touched;
+	trace(dc, k->family, k->src, "started", 1, c->knocks);
+	a = attempt_new(f, j);
+	a->step = 1;
+	a->u.steps = left;
+	return 1;
 }
 
 /* encrypted: knock i carries byte b at port base + 256*i + b, in any order;

@@ -84,13 +84,14 @@ void kc_totp_ports(const uint8_t key[KC_KEY_BYTES], const char *door, int64_t st
 	/* BLAKE2b's output length is part of its parameters: always 64 bytes,
 	 * so that a door's first ports do not depend on how many it has. */
 	prf(key, LABEL_TOTP, door, step, b, NULL, 0, h, sizeof h);
+	uint32_t off = 0;
 	for (unsigned i = 0; i < knocks; i++) {
 		uint32_t v = (uint32_t)h[4 * i] << 24 | (uint32_t)h[4 * i + 1] << 16 | (uint32_t)h[4 * i + 2] << 8 |
 			     h[4 * i + 3];
-		uint32_t off = v % span;
-		/* The same port twice in a row would read as a retransmission. */
-		if (i > 0 && lo + off == out[i - 1])
-			off = (off + 1) % span;
+		/* The same port twice in a row would read as a retransmission:
+		 * each knock after the first is one of the span - 1 others,
+		 * evenly, so that no port is likelier than another. */
+		off = i == 0 ? v % span : (off + 1 + v % (span - 1)) % span;
 		out[i] = (uint16_t)(lo + off);
 	}
 	sodium_memzero(h, sizeof h);

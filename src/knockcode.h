@@ -54,7 +54,8 @@ int kc_key_load(const char *path, uint8_t key[KC_KEY_BYTES], char *err, size_t e
 int kc_key_generate(const char *path, char *err, size_t errlen);
 
 /* The KNOCKS ports (1..KC_TOTP_MAX_KNOCKS) of a time-based door at STEP, in
- * the range LO..HI (LO < HI); two knocks in a row never share a port. */
+ * the range LO..HI (LO < HI); two knocks in a row never share a port, so
+ * there are span * (span - 1)^(KNOCKS - 1) sequences, all as likely. */
 void kc_totp_ports(const uint8_t key[KC_KEY_BYTES], const char *door, int64_t step, const struct kc_bind *b,
 		   uint16_t lo, uint16_t hi, unsigned knocks, uint16_t *out);
 

@@ -13,16 +13,20 @@
 #include <cmocka.h>
 
 #include <arpa/inet.h>
+#include <limits.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include "config.h"
 #include "doors.h"
 #include "grants.h"
 #include "knock.h"
+#include "knockcode.h"
+#include "onetime.h"
 
 #define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
 
@@ -68,6 +72,12 @@ struct opened {
 	char src[KNOCK_ADDRSTRLEN];
 	int family;
 	int64_t time;
+	/* what the door asked for (struct door_request) */
+	size_t nports;
+	struct port_spec port0;
+	int64_t duration;
+	int64_t code;
+	uint8_t tag[KC_ENC_TAG];
 };
 
 #define MAX_EVENTS 64
@@ -94,9 +104,11 @@ struct fx {
 	struct opened open[MAX_OPENS];
 	size_t nev;
 	struct event ev[MAX_EVENTS];
+	struct onetime *ot;		/* one_time doors: the file, removed by teardown */
+	char ot_path[PATH_MAX];
 };
 
-static void on_open(void *ctx, const struct door_conf *door, const struct knock *k)
+static void on_open(void *ctx, const struct door_conf *door, const struct knock *k, const struct door_request *r)
 {
 	struct fx *f = ctx;
 	if (f->nopen < MAX_OPENS) {
@@ -106,6 +118,12 @@ static void on_open(void *ctx, const struct door_conf *door, const struct knock 
 		knock_addr_str(k->family, k->src, o->src);
 		o->family = k->family;
 		o->time = k->time_us;
+		o->nports = r->nports;
+		assert_true(r->nports >= 1);
+		o->port0 = r->ports[0];
+		o->duration = r->duration_us;
+		o->code = r->code;
+		memcpy(o->tag, r->tag, sizeof o->tag);
 	}
 	f->nopen++;
 }
@@ -141,6 +159,9 @@ static int teardown(void **state)
 	struct fx *f = *state;
 	doors_free(f->d);
 	grants_free(f->g);
+	onetime_free(f->ot);
+	if (f->ot_path[0])
+		unlink(f->ot_path);
 	free(f);
 	return 0;
 }
@@ -957,7 +978,7 @@ static size_t gopen(struct fx *f, const struct door_conf *door, const char *src,
 	struct knock k;
 	memset(&k, 0, sizeof k);
 	set_src(&k, src);
-	return grants_open(f->g, door, k.family, k.src, now);
+	return grants_open(f->g, door->name, door->open, door->nopen, door->duration_us, k.family, k.src, now);
 }
 
 static void test_grants_open_extend_expire(void **state)
@@ -1154,11 +1175,14 @@ static void test_grants_family(void **state)
 
 /* Doors and grants together, as the engine wires them: completions become
  * grants, a second success extends. */
-static void on_open_grant(void *ctx, const struct door_conf *door, const struct knock *k)
+static void on_open_grant(void *ctx, const struct door_conf *door, const struct knock *k,
+			  const struct door_request *r)
 {
 	struct fx *f = ctx;
-	on_open(ctx, door, k);
-	assert_int_equal(grants_open(f->g, door, k->family, k->src, k->time_us), 0);
+	on_open(ctx, door, k, r);
+	assert_int_equal(grants_open(f->g, door->name, r->ports, r->nports, r->duration_us, k->family, k->src,
+				     k->time_us),
+			 0);
 }
 
 static void test_doors_to_grants(void **state)
@@ -1291,6 +1315,593 @@ static void test_flood_progressed_survives(void **state)
 	assert_false(run_flood(f, 50000, 1100, 100));
 }
 
+/* ---- 13. knock codes: totp, encrypted, one_time ------------------------------------------------------- */
+
+/* T0 lies 5 s into the 30 s step T0_STEP. */
+#define T0_STEP 59856815LL
+#define STEP (30 * SEC)
+
+/* A time-based door as the configuration makes it: key 00 01 .. 1f, four
+ * TCP knocks in 20000-29999, 30 s steps, one step of tolerance. */
+static struct door_conf totp_door(const char *name, bool bind)
+{
+	struct door_conf dc = {
+		.name = (char *)name, .kind = DOOR_TOTP, .nseq = 4, .open = open_ssh, .nopen = 1,
+		.window_us = 10 * SEC, .duration_us = 30 * SEC, .dedup_us = 2 * SEC,
+		.flags_set = KNOCK_SYN, .flags_clear = KNOCK_ACK,
+		.code = {.proto = IPPROTO_TCP, .lo = 20000, .hi = 29999, .knocks = 4, .step_us = STEP,
+			 .tolerance = 1, .bind_source = bind},
+	};
+	for (int i = 0; i < KC_KEY_BYTES; i++)
+		dc.code.key[i] = (uint8_t)i;
+	return dc;
+}
+
+/* The ports DC expects from SRC in time step STEP, as a client computes them. */
+static void totp_ports(const struct door_conf *dc, const char *src, int64_t step, uint16_t ports[4])
+{
+	struct knock k;
+	memset(&k, 0, sizeof k);
+	set_src(&k, src);
+	struct kc_bind b = kc_bind_make(dc->code.bind_source, k.family, k.src);
+	kc_totp_ports(dc->code.key, dc->name, step, &b, dc->code.lo, dc->code.hi, 4, ports);
+}
+
+/* Knocks PORTS from SRC, 200 ms apart from T, with source ports from SPORT. */
+static void totp_knock(struct fx *f, const char *src, int64_t t, const uint16_t ports[4], uint16_t sport)
+{
+	for (unsigned i = 0; i < 4; i++)
+		tcp(f, src, t + i * 200 * MS, ports[i], (uint16_t)(sport + i));
+}
+
+static void assert_code_open(const struct fx *f, size_t i, int proto, uint16_t port, int64_t duration,
+			     int64_t code)
+{
+	assert_true(i < f->nopen && i < MAX_OPENS);
+	assert_int_equal(f->open[i].nports, 1);
+	assert_int_equal(f->open[i].port0.proto, proto);
+	assert_int_equal(f->open[i].port0.port, port);
+	assert_int_equal(f->open[i].duration, duration);
+	assert_int_equal(f->open[i].code, code);
+}
+
+static void test_totp_opens(void **state)
+{
+	struct fx *f = *state;
+	struct door_conf dc[] = {totp_door("ssh", true)};
+	mkdoors(f, dc, 1, 16);
+
+	/* The known answer of t/fixtures/knock-codes.kat for door ssh, step
+	 * T0_STEP, bound to 192.0.2.7: the door computes the same ports. */
+	static const uint16_t kat[4] = {23630, 27111, 28391, 29647};
+	uint16_t p[4];
+	totp_ports(&dc[0], "192.0.2.7", T0_STEP, p);
+	assert_memory_equal(p, kat, sizeof p);
+
+	for (unsigned i = 0; i < 3; i++) {
+		tcp(f, "192.0.2.7", T0 + i * 200 * MS, p[i], (uint16_t)(40001 + i));
+		assert_int_equal(f->nopen, 0);
+	}
+	tcp(f, "192.0.2.7", T0 + 600 * MS, p[3], 40004);
+	assert_int_equal(f->nopen, 1);
+	assert_opened(f, 0, "ssh", "192.0.2.7", T0 + 600 * MS);
+	assert_code_open(f, 0, IPPROTO_TCP, 22, 30 * SEC, T0_STEP);
+	assert_int_equal(st(f)->opened, 1);
+	assert_int_equal(st(f)->resets, 0);
+
+	/* The same ports from any other source open nothing. */
+	totp_knock(f, "192.0.2.8", T0 + 1 * SEC, p, 41000);
+	totp_knock(f, "c000:207::", T0 + 1 * SEC, p, 41000);
+	totp_knock(f, "2001:db8::7", T0 + 1 * SEC, p, 41000);
+	assert_int_equal(f->nopen, 1);
+	/* Nor does their own code of the wrong protocol. */
+	totp_ports(&dc[0], "192.0.2.9", T0_STEP, p);
+	for (unsigned i = 0; i < 4; i++)
+		udp(f, "192.0.2.9", T0 + 2 * SEC + i * 200 * MS, p[i], (uint16_t)(42000 + i));
+	assert_int_equal(f->nopen, 1);
+	/* Their own code does open. */
+	totp_knock(f, "192.0.2.9", T0 + 3 * SEC, p, 43000);
+	assert_int_equal(f->nopen, 2);
+	assert_opened(f, 1, "ssh", "192.0.2.9", T0 + 3600 * MS);
+	totp_ports(&dc[0], "2001:db8::7", T0_STEP, p);
+	totp_knock(f, "2001:db8::7", T0 + 4 * SEC, p, 44000);
+	assert_int_equal(f->nopen, 3);
+	assert_opened(f, 2, "ssh", "2001:db8::7", T0 + 4600 * MS);
+	assert_code_open(f, 2, IPPROTO_TCP, 22, 30 * SEC, T0_STEP);
+}
+
+/* One step of clock difference either way is accepted, two are not; an
+ * attempt keeps the step of its first knock across a step boundary. */
+static void test_totp_tolerance(void **state)
+{
+	struct fx *f = *state;
+	struct door_conf dc[] = {totp_door("ssh", true), totp_door("strict", true)};
+	dc[1].code.tolerance = 0;
+	mkdoors(f, dc, 2, 16);
+	uint16_t p[4];
+
+	totp_ports(&dc[0], "192.0.2.10", T0_STEP - 2, p);
+	totp_knock(f, "192.0.2.10", T0, p, 40000);
+	totp_ports(&dc[0], "192.0.2.11", T0_STEP + 2, p);
+	totp_knock(f, "192.0.2.11", T0, p, 40000);
+	assert_int_equal(f->nopen, 0);
+
+	totp_ports(&dc[0], "192.0.2.12", T0_STEP - 1, p);
+	totp_knock(f, "192.0.2.12", T0, p, 40000);
+	assert_int_equal(f->nopen, 1);
+	assert_opened(f, 0, "ssh", "192.0.2.12", T0 + 600 * MS);
+	assert_code_open(f, 0, IPPROTO_TCP, 22, 30 * SEC, T0_STEP - 1);
+
+	totp_ports(&dc[0], "192.0.2.13", T0_STEP + 1, p);
+	totp_knock(f, "192.0.2.13", T0, p, 40000);
+	assert_int_equal(f->nopen, 2);
+	assert_opened(f, 1, "ssh", "192.0.2.13", T0 + 600 * MS);
+	assert_code_open(f, 1, IPPROTO_TCP, 22, 30 * SEC, T0_STEP + 1);
+
+	/* The strict door (tolerance 0) takes its own step only. */
+	totp_ports(&dc[1], "192.0.2.14", T0_STEP - 1, p);
+	totp_knock(f, "192.0.2.14", T0, p, 40000);
+	totp_ports(&dc[1], "192.0.2.15", T0_STEP + 1, p);
+	totp_knock(f, "192.0.2.15", T0, p, 40000);
+	assert_int_equal(f->nopen, 2);
+	totp_ports(&dc[1], "192.0.2.16", T0_STEP, p);
+	totp_knock(f, "192.0.2.16", T0, p, 40000);
+	assert_int_equal(f->nopen, 3);
+	assert_opened(f, 2, "strict", "192.0.2.16", T0 + 600 * MS);
+	assert_code_open(f, 2, IPPROTO_TCP, 22, 30 * SEC, T0_STEP);
+
+	/* First knock 100 ms before the step ends, the rest in the next step:
+	 * the code of the first knock's step, even at tolerance 0. */
+	int64_t edge = (T0_STEP + 1) * STEP - 100 * MS;
+	totp_ports(&dc[1], "192.0.2.17", T0_STEP, p);
+	totp_knock(f, "192.0.2.17", edge, p, 40000);
+	assert_int_equal(f->nopen, 4);
+	assert_opened(f, 3, "strict", "192.0.2.17", edge + 600 * MS);
+	assert_code_open(f, 3, IPPROTO_TCP, 22, 30 * SEC, T0_STEP);
+	assert_int_equal(st(f)->resets, 0);
+}
+
+/* A wrong port in the middle of a time-based sequence resets it, as with a
+ * plain sequence; so does a knock outside the range. */
+static void test_totp_wrong_port_resets(void **state)
+{
+	struct fx *f = *state;
+	struct door_conf dc[] = {totp_door("ssh", true)};
+	mkdoors(f, dc, 1, 16);
+	uint16_t p[4], first[3][4];
+	totp_ports(&dc[0], "192.0.2.2", T0_STEP, p);
+	for (int dt = -1; dt <= 1; dt++)
+		totp_ports(&dc[0], "192.0.2.2", T0_STEP + dt, first[dt + 1]);
+	/* A wrong port in range that starts no attempt of its own. */
+	uint16_t wrong = p[2];
+	do
+		wrong = (uint16_t)(wrong == 29999 ? 20000 : wrong + 1);
+	while (wrong == first[0][0] || wrong == first[1][0] || wrong == first[2][0]);
+
+	tcp(f, "192.0.2.2", T0, p[0], 40001);
+	tcp(f, "192.0.2.2", T0 + 100 * MS, p[1], 40002);
+	tcp(f, "192.0.2.2", T0 + 200 * MS, wrong, 40003);
+	assert_int_equal(st(f)->resets, 1);
+	tcp(f, "192.0.2.2", T0 + 300 * MS, p[2], 40004);
+	tcp(f, "192.0.2.2", T0 + 400 * MS, p[3], 40005);
+	assert_int_equal(f->nopen, 0);
+	assert_int_equal(st(f)->resets, 1);
+
+	/* Outside the range: tcp/22. */
+	tcp(f, "192.0.2.2", T0 + 1 * SEC, p[0], 40011);
+	tcp(f, "192.0.2.2", T0 + 1100 * MS, p[1], 40012);
+	tcp(f, "192.0.2.2", T0 + 1200 * MS, 22, 40013);
+	tcp(f, "192.0.2.2", T0 + 1300 * MS, p[2], 40014);
+	tcp(f, "192.0.2.2", T0 + 1400 * MS, p[3], 40015);
+	assert_int_equal(f->nopen, 0);
+	assert_int_equal(st(f)->resets, 2);
+
+	/* Knocked again in one go: open. */
+	totp_knock(f, "192.0.2.2", T0 + 2 * SEC, p, 40021);
+	assert_int_equal(f->nopen, 1);
+	assert_opened(f, 0, "ssh", "192.0.2.2", T0 + 2600 * MS);
+	assert_int_equal(st(f)->resets, 2);
+}
+
+/* Two steps within the tolerance may share their first port (with the
+ * narrowest range the configuration takes, 16 ports and 8 knocks, one
+ * attempt in eight). The knocks that follow tell them apart: a client with
+ * a correct clock, or one a step ahead, still gets in. */
+static void test_totp_steps_sharing_first_port(void **state)
+{
+	struct fx *f = *state;
+	struct door_conf dc[] = {totp_door("narrow", true)};
+	dc[0].code.lo = 20000;
+	dc[0].code.hi = 20015;
+	dc[0].code.knocks = 8;
+	dc[0].nseq = 8;
+	mkdoors(f, dc, 1, 16);
+
+	struct knock k;
+	memset(&k, 0, sizeof k);
+	set_src(&k, "192.0.2.2");
+	struct kc_bind b = kc_bind_make(1, k.family, k.src);
+	uint16_t prev[8], cur[8];
+	unsigned found = 0;
+	int64_t s = T0_STEP;
+	kc_totp_ports(dc[0].code.key, "narrow", s - 1, &b, 20000, 20015, 8, prev);
+	for (; found < 4 && s < T0_STEP + 10000; s++, memcpy(prev, cur, sizeof prev)) {
+		kc_totp_ports(dc[0].code.key, "narrow", s, &b, 20000, 20015, 8, cur);
+		/* Step S shares its first port with S - 1, not its second, and
+		 * shares a later one again: S - 1, ruled out at the second
+		 * knock, must stay out. */
+		unsigned again = 0;
+		for (unsigned i = 2; i < 8; i++)
+			again += cur[i] == prev[i];
+		if (cur[0] != prev[0] || cur[1] == prev[1] || !again)
+			continue;
+		/* Knocked in S (the clock is right), and in S - 1 (the client
+		 * is a step ahead). */
+		int64_t t = s * STEP + 1 * SEC;
+		for (unsigned i = 0; i < 8; i++)
+			tcp(f, "192.0.2.2", t + i * 100 * MS, cur[i], (uint16_t)(40000 + i));
+		assert_int_equal(f->nopen, 2 * found + 1);
+		assert_code_open(f, 2 * found, IPPROTO_TCP, 22, 30 * SEC, s);
+		t -= STEP;
+		for (unsigned i = 0; i < 8; i++)
+			tcp(f, "192.0.2.2", t + i * 100 * MS, cur[i], (uint16_t)(41000 + i));
+		assert_int_equal(f->nopen, 2 * found + 2);
+		assert_code_open(f, 2 * found + 1, IPPROTO_TCP, 22, 30 * SEC, s);
+		doors_expire(f->d, INT64_MAX / 2);
+		found++;
+	}
+	assert_int_equal(found, 4);
+	assert_int_equal(st(f)->resets, 0);
+}
+
+/* bind_source: false — one code for every source. */
+static void test_totp_unbound(void **state)
+{
+	struct fx *f = *state;
+	struct door_conf dc[] = {totp_door("ssh", false)};
+	mkdoors(f, dc, 1, 16);
+	/* knock-codes.kat: door ssh, step T0_STEP, unbound. */
+	static const uint16_t kat[4] = {26826, 26446, 22339, 20457};
+	uint16_t p[4];
+	totp_ports(&dc[0], "192.0.2.2", T0_STEP, p);
+	assert_memory_equal(p, kat, sizeof p);
+	totp_knock(f, "192.0.2.2", T0, p, 40000);
+	totp_knock(f, "2001:db8::2", T0 + 1 * SEC, p, 40000);
+	assert_int_equal(f->nopen, 2);
+	assert_opened(f, 0, "ssh", "192.0.2.2", T0 + 600 * MS);
+	assert_opened(f, 1, "ssh", "2001:db8::2", T0 + 1600 * MS);
+	assert_code_open(f, 1, IPPROTO_TCP, 22, 30 * SEC, T0_STEP);
+}
+
+/* encrypted: knocks at 30000 + 256*i + byte i; opens tcp/22 or udp/51820
+ * for at most 60 s. */
+#define ENC_BASE 30000
+static struct port_spec open_enc[] = {TCP(22), UDP(51820)};
+
+static struct door_conf enc_door(const char *name)
+{
+	struct door_conf dc = {
+		.name = (char *)name, .kind = DOOR_ENCRYPTED, .nseq = KC_ENC_KNOCKS, .open = open_enc,
+		.nopen = ARRAY_SIZE(open_enc), .window_us = 10 * SEC, .duration_us = 60 * SEC,
+		.dedup_us = 2 * SEC, .flags_set = KNOCK_SYN, .flags_clear = KNOCK_ACK,
+		.code = {.proto = IPPROTO_TCP, .lo = ENC_BASE, .hi = ENC_BASE + KC_ENC_SPAN - 1,
+			 .knocks = KC_ENC_KNOCKS, .step_us = STEP, .tolerance = 1, .bind_source = true},
+	};
+	for (int i = 0; i < KC_KEY_BYTES; i++)
+		dc.code.key[i] = (uint8_t)i;
+	return dc;
+}
+
+/* The bytes a client sends to DC from SRC at STEP for PROTO/PORT and SECONDS. */
+static void enc_bytes(const struct door_conf *dc, const char *src, int64_t step, int proto, uint16_t port,
+		      uint16_t seconds, uint8_t bytes[KC_ENC_KNOCKS])
+{
+	struct knock k;
+	memset(&k, 0, sizeof k);
+	set_src(&k, src);
+	struct kc_bind b = kc_bind_make(dc->code.bind_source, k.family, k.src);
+	struct kc_request req = {.proto = (uint8_t)proto, .port = port, .seconds = seconds};
+	assert_int_equal(kc_enc_encode(dc->code.key, dc->name, step, &b, &req, bytes), 0);
+}
+
+static uint16_t enc_port(unsigned pos, uint8_t byte)
+{
+	return (uint16_t)(ENC_BASE + 256 * pos + byte);
+}
+
+/* Knocks BYTES from SRC, 50 ms apart from T, in the order ORDER (NULL: 0..9);
+ * the knock of position i has source port SPORT + i. */
+static void enc_knock(struct fx *f, const char *src, int64_t t, const uint8_t bytes[KC_ENC_KNOCKS],
+		      const unsigned *order, uint16_t sport)
+{
+	for (unsigned i = 0; i < KC_ENC_KNOCKS; i++) {
+		unsigned pos = order ? order[i] : i;
+		tcp(f, src, t + i * 50 * MS, enc_port(pos, bytes[pos]), (uint16_t)(sport + pos));
+	}
+}
+
+static void test_enc_opens_requested_port(void **state)
+{
+	struct fx *f = *state;
+	struct door_conf dc[] = {enc_door("ssh")};
+	mkdoors(f, dc, 1, 16);
+
+	/* knock-codes.kat: door ssh, step T0_STEP, bound to 192.0.2.7, tcp/22
+	 * for the door's own duration (0). */
+	static const uint8_t kat[KC_ENC_KNOCKS] = {153, 130, 153, 52, 157, 114, 232, 255, 124, 236};
+	uint8_t b[KC_ENC_KNOCKS];
+	enc_bytes(&dc[0], "192.0.2.7", T0_STEP, IPPROTO_TCP, 22, 0, b);
+	assert_memory_equal(b, kat, sizeof b);
+	for (unsigned i = 0; i < KC_ENC_KNOCKS; i++) {
+		assert_int_equal(f->nopen, 0);
+		tcp(f, "192.0.2.7", T0 + i * 50 * MS, enc_port(i, kat[i]), (uint16_t)(40000 + i));
+	}
+	assert_int_equal(f->nopen, 1);
+	assert_opened(f, 0, "ssh", "192.0.2.7", T0 + 450 * MS);
+	assert_code_open(f, 0, IPPROTO_TCP, 22, 60 * SEC, T0_STEP);
+	assert_memory_equal(f->open[0].tag, kat + 4, KC_ENC_TAG);
+
+	/* udp/51820 for 20 s: that port, that long. */
+	enc_bytes(&dc[0], "192.0.2.8", T0_STEP, IPPROTO_UDP, 51820, 20, b);
+	enc_knock(f, "192.0.2.8", T0, b, NULL, 40000);
+	assert_int_equal(f->nopen, 2);
+	assert_code_open(f, 1, IPPROTO_UDP, 51820, 20 * SEC, T0_STEP);
+	assert_memory_equal(f->open[1].tag, b + 4, KC_ENC_TAG);
+
+	/* More than the door's duration: the door's. Exactly it: as asked. */
+	enc_bytes(&dc[0], "192.0.2.9", T0_STEP, IPPROTO_TCP, 22, 120, b);
+	enc_knock(f, "192.0.2.9", T0, b, NULL, 40000);
+	enc_bytes(&dc[0], "192.0.2.10", T0_STEP, IPPROTO_TCP, 22, KC_MAX_SECONDS, b);
+	enc_knock(f, "192.0.2.10", T0, b, NULL, 40000);
+	enc_bytes(&dc[0], "192.0.2.11", T0_STEP, IPPROTO_TCP, 22, 60, b);
+	enc_knock(f, "192.0.2.11", T0, b, NULL, 40000);
+	enc_bytes(&dc[0], "192.0.2.12", T0_STEP, IPPROTO_TCP, 22, 1, b);
+	enc_knock(f, "192.0.2.12", T0, b, NULL, 40000);
+	assert_int_equal(f->nopen, 6);
+	assert_code_open(f, 2, IPPROTO_TCP, 22, 60 * SEC, T0_STEP);
+	assert_code_open(f, 3, IPPROTO_TCP, 22, 60 * SEC, T0_STEP);
+	assert_code_open(f, 4, IPPROTO_TCP, 22, 60 * SEC, T0_STEP);
+	assert_code_open(f, 5, IPPROTO_TCP, 22, 1 * SEC, T0_STEP);
+	assert_int_equal(st(f)->rejected, 0);
+	assert_int_equal(st(f)->resets, 0);
+
+	/* The code is the step of the first knock, within the tolerance. */
+	enc_bytes(&dc[0], "2001:db8::7", T0_STEP - 1, IPPROTO_TCP, 22, 0, b);
+	enc_knock(f, "2001:db8::7", T0, b, NULL, 40000);
+	enc_bytes(&dc[0], "2001:db8::8", T0_STEP + 1, IPPROTO_TCP, 22, 0, b);
+	enc_knock(f, "2001:db8::8", T0, b, NULL, 40000);
+	assert_int_equal(f->nopen, 8);
+	assert_opened(f, 6, "ssh", "2001:db8::7", T0 + 450 * MS);
+	assert_code_open(f, 6, IPPROTO_TCP, 22, 60 * SEC, T0_STEP - 1);
+	assert_code_open(f, 7, IPPROTO_TCP, 22, 60 * SEC, T0_STEP + 1);
+}
+
+static void test_enc_any_order_and_retransmission(void **state)
+{
+	struct fx *f = *state;
+	struct door_conf dc[] = {enc_door("ssh")};
+	mkdoors(f, dc, 1, 16);
+	uint8_t b[KC_ENC_KNOCKS];
+
+	static const unsigned reversed[KC_ENC_KNOCKS] = {9, 8, 7, 6, 5, 4, 3, 2, 1, 0};
+	static const unsigned mixed[KC_ENC_KNOCKS] = {4, 0, 9, 2, 7, 1, 8, 3, 6, 5};
+	enc_bytes(&dc[0], "192.0.2.2", T0_STEP, IPPROTO_TCP, 22, 10, b);
+	enc_knock(f, "192.0.2.2", T0, b, reversed, 40000);
+	assert_int_equal(f->nopen, 1);
+	assert_opened(f, 0, "ssh", "192.0.2.2", T0 + 450 * MS);
+	assert_code_open(f, 0, IPPROTO_TCP, 22, 10 * SEC, T0_STEP);
+	enc_bytes(&dc[0], "192.0.2.3", T0_STEP, IPPROTO_TCP, 22, 10, b);
+	enc_knock(f, "192.0.2.3", T0, b, mixed, 40000);
+	assert_int_equal(f->nopen, 2);
+	assert_opened(f, 1, "ssh", "192.0.2.3", T0 + 450 * MS);
+
+	/* Knocks sent twice: a retransmission (same source port) and the same
+	 * byte again from another source port; neither disturbs the attempt. */
+	enc_bytes(&dc[0], "192.0.2.4", T0_STEP, IPPROTO_UDP, 51820, 0, b);
+	tcp(f, "192.0.2.4", T0, enc_port(0, b[0]), 40000);
+	tcp(f, "192.0.2.4", T0 + 10 * MS, enc_port(1, b[1]), 40001);
+	tcp(f, "192.0.2.4", T0 + 20 * MS, enc_port(0, b[0]), 40000);	/* retransmitted */
+	tcp(f, "192.0.2.4", T0 + 30 * MS, enc_port(1, b[1]), 50001);	/* sent again */
+	for (unsigned i = 2; i < KC_ENC_KNOCKS; i++)
+		tcp(f, "192.0.2.4", T0 + (30 + 10 * i) * MS, enc_port(i, b[i]), (uint16_t)(40000 + i));
+	assert_int_equal(f->nopen, 3);
+	assert_opened(f, 2, "ssh", "192.0.2.4", T0 + 120 * MS);
+	assert_code_open(f, 2, IPPROTO_UDP, 51820, 60 * SEC, T0_STEP);
+	assert_int_equal(st(f)->duplicates, 1);
+	assert_int_equal(st(f)->resets, 0);
+	assert_int_equal(st(f)->rejected, 0);
+
+	/* The last knock retransmitted after the door opened opens nothing. */
+	tcp(f, "192.0.2.4", T0 + 1 * SEC, enc_port(9, b[9]), 40009);
+	assert_int_equal(f->nopen, 3);
+	assert_int_equal(st(f)->duplicates, 2);
+
+	/* Another byte at a place already held starts over from it. */
+	enc_bytes(&dc[0], "192.0.2.5", T0_STEP, IPPROTO_TCP, 22, 0, b);
+	tcp(f, "192.0.2.5", T0, enc_port(0, (uint8_t)(b[0] ^ 0x55)), 39000);
+	enc_knock(f, "192.0.2.5", T0 + 100 * MS, b, NULL, 40000);
+	assert_int_equal(f->nopen, 4);
+	assert_opened(f, 3, "ssh", "192.0.2.5", T0 + 550 * MS);
+	assert_int_equal(st(f)->resets, 1);
+	assert_int_equal(st(f)->rejected, 0);
+}
+
+static void test_enc_tampered_rejected(void **state)
+{
+	struct fx *f = *state;
+	struct door_conf dc[] = {enc_door("ssh")};
+	mkdoors(f, dc, 1, 16);
+	uint8_t b[KC_ENC_KNOCKS], bad[KC_ENC_KNOCKS];
+	enc_bytes(&dc[0], "192.0.2.2", T0_STEP, IPPROTO_TCP, 22, 0, b);
+
+	/* One bit of the ciphertext, one of the tag. */
+	memcpy(bad, b, sizeof bad);
+	bad[3] ^= 0x01;
+	enc_knock(f, "192.0.2.2", T0, bad, NULL, 40000);
+	assert_int_equal(f->nopen, 0);
+	assert_int_equal(st(f)->rejected, 1);
+	memcpy(bad, b, sizeof bad);
+	bad[9] ^= 0x80;
+	enc_knock(f, "192.0.2.2", T0 + 1 * SEC, bad, NULL, 41000);
+	assert_int_equal(f->nopen, 0);
+	assert_int_equal(st(f)->rejected, 2);
+
+	/* Bound to its source: the right bytes from another source fail too. */
+	enc_knock(f, "192.0.2.3", T0, b, NULL, 40000);
+	assert_int_equal(f->nopen, 0);
+	assert_int_equal(st(f)->rejected, 3);
+
+	/* The untouched code still opens for its source. */
+	enc_knock(f, "192.0.2.2", T0 + 2 * SEC, b, NULL, 42000);
+	assert_int_equal(f->nopen, 1);
+	assert_code_open(f, 0, IPPROTO_TCP, 22, 60 * SEC, T0_STEP);
+	assert_int_equal(st(f)->rejected, 3);
+}
+
+static void test_enc_port_not_open_rejected(void **state)
+{
+	struct fx *f = *state;
+	struct door_conf dc[] = {enc_door("ssh")};
+	mkdoors(f, dc, 1, 16);
+	uint8_t b[KC_ENC_KNOCKS];
+
+	/* tcp/23 is not in open:, nor udp/22 (open: has tcp/22), nor tcp/51820. */
+	enc_bytes(&dc[0], "192.0.2.2", T0_STEP, IPPROTO_TCP, 23, 0, b);
+	enc_knock(f, "192.0.2.2", T0, b, NULL, 40000);
+	assert_int_equal(st(f)->rejected, 1);
+	enc_bytes(&dc[0], "192.0.2.3", T0_STEP, IPPROTO_UDP, 22, 0, b);
+	enc_knock(f, "192.0.2.3", T0, b, NULL, 40000);
+	assert_int_equal(st(f)->rejected, 2);
+	enc_bytes(&dc[0], "192.0.2.4", T0_STEP, IPPROTO_TCP, 51820, 0, b);
+	enc_knock(f, "192.0.2.4", T0, b, NULL, 40000);
+	assert_int_equal(st(f)->rejected, 3);
+	assert_int_equal(f->nopen, 0);
+	assert_int_equal(st(f)->opened, 0);
+}
+
+static void test_enc_stale_step_rejected(void **state)
+{
+	struct fx *f = *state;
+	struct door_conf dc[] = {enc_door("ssh")};
+	mkdoors(f, dc, 1, 16);
+	uint8_t b[KC_ENC_KNOCKS];
+
+	enc_bytes(&dc[0], "192.0.2.2", T0_STEP - 2, IPPROTO_TCP, 22, 0, b);
+	enc_knock(f, "192.0.2.2", T0, b, NULL, 40000);
+	enc_bytes(&dc[0], "192.0.2.3", T0_STEP + 2, IPPROTO_TCP, 22, 0, b);
+	enc_knock(f, "192.0.2.3", T0, b, NULL, 40000);
+	/* Made in step T0_STEP, first knock two steps later: too late. */
+	int64_t late = (T0_STEP + 2) * STEP;
+	enc_bytes(&dc[0], "192.0.2.4", T0_STEP, IPPROTO_TCP, 22, 0, b);
+	enc_knock(f, "192.0.2.4", late, b, NULL, 40000);
+	assert_int_equal(f->nopen, 0);
+	assert_int_equal(st(f)->rejected, 3);
+	/* 100 ms earlier, in the step after: in time, though the last knocks
+	 * come two steps later (the first knock's step counts). */
+	enc_knock(f, "192.0.2.4", late - 100 * MS, b, NULL, 41000);
+	assert_int_equal(f->nopen, 1);
+	assert_opened(f, 0, "ssh", "192.0.2.4", late + 350 * MS);
+	assert_code_open(f, 0, IPPROTO_TCP, 22, 60 * SEC, T0_STEP);
+}
+
+/* Knocks outside base .. base + 2559 (or of the other protocol) are not the
+ * encrypted door's: they neither reset nor count. */
+static void test_enc_outside_span_ignored(void **state)
+{
+	struct fx *f = *state;
+	struct door_conf dc[] = {enc_door("ssh")};
+	mkdoors(f, dc, 1, 16);
+	uint8_t b[KC_ENC_KNOCKS];
+	enc_bytes(&dc[0], "192.0.2.2", T0_STEP, IPPROTO_TCP, 22, 0, b);
+
+	for (unsigned i = 0; i < KC_ENC_KNOCKS; i++) {
+		int64_t t = T0 + i * 100 * MS;
+		tcp(f, "192.0.2.2", t, enc_port(i, b[i]), (uint16_t)(40000 + i));
+		if (i == KC_ENC_KNOCKS - 1)
+			break;
+		tcp(f, "192.0.2.2", t + 10 * MS, ENC_BASE - 1, (uint16_t)(41000 + i));
+		tcp(f, "192.0.2.2", t + 20 * MS, ENC_BASE + KC_ENC_SPAN, (uint16_t)(42000 + i));
+		tcp(f, "192.0.2.2", t + 30 * MS, 22, (uint16_t)(43000 + i));
+		/* The next knock's port, but UDP. */
+		udp(f, "192.0.2.2", t + 40 * MS, enc_port(i + 1, (uint8_t)(b[i + 1] + 1)), (uint16_t)(44000 + i));
+		feed(f, "192.0.2.2", t + 50 * MS, IPPROTO_ICMP, 8, 0, 0);
+	}
+	assert_int_equal(f->nopen, 1);
+	assert_opened(f, 0, "ssh", "192.0.2.2", T0 + 900 * MS);
+	assert_code_open(f, 0, IPPROTO_TCP, 22, 60 * SEC, T0_STEP);
+	assert_int_equal(st(f)->resets, 0);
+	assert_int_equal(st(f)->rejected, 0);
+	assert_int_equal(st(f)->knocks, 10 + 9 * 5);
+}
+
+/* one_time: the first unused line of the file is the sequence; once used,
+ * the next line. */
+static void test_one_time_door(void **state)
+{
+	struct fx *f = *state;
+	static const char text[] = "#7000,8000\n 7100, 8100:udp\n7200,7300\n";
+	const char *dir = getenv("TMPDIR");
+	snprintf(f->ot_path, sizeof f->ot_path, "%s/unit-doors-XXXXXX", dir && *dir ? dir : "/tmp");
+	int fd = mkstemp(f->ot_path);	/* mode 0600 */
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, text, sizeof text - 1), (ssize_t)(sizeof text - 1));
+	assert_int_equal(close(fd), 0);
+	char err[PATH_MAX + 256];
+	f->ot = onetime_load(f->ot_path, err, sizeof err);
+	if (!f->ot)
+		print_error("%s\n", err);
+	assert_non_null(f->ot);
+
+	struct door_conf dc[] = {{
+		.name = "once", .kind = DOOR_ONE_TIME, .one_time = f->ot, .open = open_ssh, .nopen = 1,
+		.window_us = 10 * SEC, .duration_us = 30 * SEC, .dedup_us = 2 * SEC,
+		.flags_set = KNOCK_SYN, .flags_clear = KNOCK_ACK,
+	}};
+	mkdoors(f, dc, 1, 16);
+
+	/* The used line opens nothing. */
+	tcp(f, "192.0.2.2", T0, 7000, 40000);
+	tcp(f, "192.0.2.2", T0 + 100 * MS, 8000, 40001);
+	assert_int_equal(f->nopen, 0);
+
+	/* A and C start the current sequence (index 1); B completes it. */
+	tcp(f, "192.0.2.3", T0 + 200 * MS, 7100, 40000);
+	tcp(f, "192.0.2.7", T0 + 200 * MS, 7100, 40000);
+	tcp(f, "192.0.2.4", T0 + 300 * MS, 7100, 40000);
+	udp(f, "192.0.2.4", T0 + 400 * MS, 8100, 40001);
+	assert_int_equal(f->nopen, 1);
+	assert_opened(f, 0, "once", "192.0.2.4", T0 + 400 * MS);
+	assert_code_open(f, 0, IPPROTO_TCP, 22, 30 * SEC, 1);
+
+	/* What the engine does when it opens: the sequence is used up. */
+	assert_int_equal(onetime_use(f->ot, (uint32_t)f->open[0].code, 0, err, sizeof err), 0);
+
+	/* A's attempt followed the used sequence: neither its next step nor
+	 * the next sequence's second step goes on from it. */
+	udp(f, "192.0.2.3", T0 + 500 * MS, 8100, 40001);
+	tcp(f, "192.0.2.7", T0 + 500 * MS, 7300, 40001);
+	/* Nor does the sequence knocked again. */
+	tcp(f, "192.0.2.5", T0 + 600 * MS, 7100, 40000);
+	udp(f, "192.0.2.5", T0 + 700 * MS, 8100, 40001);
+	assert_int_equal(f->nopen, 1);
+
+	/* The next line does, with its own index. */
+	tcp(f, "192.0.2.3", T0 + 800 * MS, 7200, 40002);
+	tcp(f, "192.0.2.3", T0 + 900 * MS, 7300, 40003);
+	assert_int_equal(f->nopen, 2);
+	assert_opened(f, 1, "once", "192.0.2.3", T0 + 900 * MS);
+	assert_code_open(f, 1, IPPROTO_TCP, 22, 30 * SEC, 2);
+	assert_int_equal(onetime_use(f->ot, 2, 0, err, sizeof err), 0);
+
+	/* All used: the door opens for nothing. */
+	tcp(f, "192.0.2.6", T0 + 1 * SEC, 7200, 40000);
+	tcp(f, "192.0.2.6", T0 + 1100 * MS, 7300, 40001);
+	tcp(f, "192.0.2.6", T0 + 1200 * MS, 7100, 40002);
+	udp(f, "192.0.2.6", T0 + 1300 * MS, 8100, 40003);
+	assert_int_equal(f->nopen, 2);
+	assert_int_equal(st(f)->opened, 2);
+}
+
 /* ---- main ------------------------------------------------------------------------------------------------ */
 
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
@@ -1340,6 +1951,18 @@ int main(void)
 		T(test_doors_to_grants),
 		T(test_flood_fast_legit_opens),
 		T(test_flood_progressed_survives),
+		T(test_totp_opens),
+		T(test_totp_tolerance),
+		T(test_totp_wrong_port_resets),
+		T(test_totp_steps_sharing_first_port),
+		T(test_totp_unbound),
+		T(test_enc_opens_requested_port),
+		T(test_enc_any_order_and_retransmission),
+		T(test_enc_tampered_rejected),
+		T(test_enc_port_not_open_rejected),
+		T(test_enc_stale_step_rejected),
+		T(test_enc_outside_span_ignored),
+		T(test_one_time_door),
 	};
 	cmocka_set_message_output(CM_OUTPUT_TAP);
 	return cmocka_run_group_tests(tests, NULL, NULL);
