@@ -10,19 +10,21 @@
 # the compiler has them, and SKIPs when it cannot compile.
 . "${top_srcdir:-$(cd "$(dirname "$0")/.." && pwd)}/t/lib.sh"
 
-targets="parse config apply-proto kmsg grants knockd-import"
+targets="parse config apply-proto kmsg grants knockd-import knockcode"
 fz=$top_srcdir/fuzz
 [ -f "$fz/standalone.c" ] || skip_all "no fuzz/ directory"
 
 # sources T: the src/*.c files target T needs (as in fuzz/run)
 sources() {
+	common="knock.c log.c apply_proto.c knockcode.c onetime.c"
 	case $1 in
-	parse) echo knock.c log.c apply_proto.c parse.c doors.c grants.c ;;
-	config) echo knock.c log.c apply_proto.c config.c parse.c ;;
+	parse) echo $common parse.c doors.c grants.c ;;
+	config) echo $common config.c parse.c ;;
 	apply-proto) echo apply_proto.c ;;
 	kmsg) echo log.c state.c ;;
-	grants) echo knock.c log.c apply_proto.c grants.c ;;
-	knockd-import) echo knock.c log.c apply_proto.c knockd_import.c config.c parse.c ;;
+	grants) echo $common grants.c ;;
+	knockd-import) echo $common knockd_import.c config.c parse.c ;;
+	knockcode) echo knock.c log.c knockcode.c onetime.c doors.c ;;
 	esac
 }
 
@@ -36,8 +38,8 @@ if [ -n "$need_build" ]; then
 	bin=$TMP/bin
 	mkdir -p "$bin" "$TMP/obj"
 	cc=${CC:-cc}
-	pc=$(pkg-config --cflags --libs yaml-0.1 libpcre2-8 libsystemd 2>/dev/null) ||
-		skip_all "pkg-config cannot find yaml-0.1, libpcre2-8, libsystemd"
+	pc=$(pkg-config --cflags --libs yaml-0.1 libpcre2-8 libsystemd libsodium 2>/dev/null) ||
+		skip_all "pkg-config cannot find yaml-0.1, libpcre2-8, libsystemd, libsodium"
 	base="-g -O1 -std=c11 -D_GNU_SOURCE -I$top_srcdir/src -I$fz"
 	san="-fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer"
 	echo 'int main(void){return 0;}' >"$TMP/probe.c"
