@@ -17,6 +17,9 @@
  *
  * The mapping:
  *   sequence      → sequence: [tcp/N, udp/N]
+ *   one_time_sequences → one_time: PATH (the same file format; the path
+ *                   must be absolute); a sequence given as well is unused,
+ *                   as in knockd
  *   seq_timeout   → window: Ns (at most 1h)
  *   tcpflags      → tcp_flags: "SYN,!ACK"; none → "any" (knockd's default)
  *   start_command → applier open: an argument vector, with the port after
@@ -52,8 +55,10 @@
 #include <strings.h>
 #include <unistd.h>
 
+#include "onetime.h"
+
 #define KI_MAX_DOORS 256	/* logknock's limit (config.c) */
-#define KI_MAX_STEPS 32		/* knockd's SEQ_MAX, logknock's CONFIG_MAX_PORTS */
+#define KI_MAX_STEPS ONETIME_MAX_STEPS	/* knockd's SEQ_MAX, logknock's CONFIG_MAX_PORTS */
 #define KI_MAX_ARGV 64		/* logknock's CONFIG_MAX_ARGV */
 #define KI_MAX_ARG_LEN 1024	/* logknock's CONFIG_MAX_ARG_LEN */
 #define KI_MAX_NAME 64		/* logknock's door names */
@@ -83,10 +88,7 @@ struct door {
 	char *name;		/* logknock name */
 	char *orig;		/* knockd's section name, printable */
 	int line;
-	struct {
-		uint8_t proto;
-		uint16_t port;
-	} seq[KI_MAX_STEPS];
+	struct port_spec seq[KI_MAX_STEPS];
 	size_t nseq;
 	struct kv sequence, one_time, seq_timeout, tcpflags, start, start6, stop, stop6, cmd_timeout, target;
 	uint8_t fset, fclear;	/* tcp flags, KF_* */
@@ -512,56 +514,85 @@ static int name_door(struct imp *im, struct door *d)
 	return 0;
 }
 
+static bool all_printable(const char *s)
+{
+	for (; *s; s++)
+		if ((unsigned char)*s < 0x20 || (unsigned char)*s >= 0x7f)
+			return false;
+	return true;
+}
+
+/* one_time_sequences = PATH: logknock reads knockd's file as it is, from an
+ * absolute path (a relative one depends on knockd's working directory,
+ * which the import cannot know). */
+static void parse_one_time(struct imp *im, struct door *d)
+{
+	const char *path = d->one_time.s;
+	char *shown = printable(path, 200), err[512];
+	const char *p = shown ? shown : "?";
+
+	if (d->sequence.s)
+		warnl(im, d->sequence.line, "door '%s': sequence and one_time_sequences: a logknock door has one or "
+		      "the other: the file is carried over, this sequence is not", d->orig);
+	if (path[0] != '/') {
+		skip(d, d->one_time.line, "one_time_sequences '%s' is not an absolute path, which logknock's "
+		     "one_time: needs: give the file's absolute path", p);
+	} else if (!all_printable(path)) {
+		/* A YAML string is text: other bytes would name another file. */
+		skip(d, d->one_time.line, "one_time_sequences: the path has bytes that are not printable ASCII");
+	} else {
+		struct onetime *ot = onetime_load(path, err, sizeof err);
+		char *e = printable(err, 300);
+		/* Carried over all the same: the file may be made or fixed later
+		 * (or on another machine), but the configuration will not load
+		 * until then. */
+		if (!ot)
+			warnl(im, d->one_time.line, "door '%s': one_time_sequences: %s: logknockd refuses the "
+			      "configuration until that is fixed", d->orig, e ? e : "?");
+		else if (onetime_left(ot) == 0)
+			warnl(im, d->one_time.line, "door '%s': one_time_sequences: every sequence in %s is used: the "
+			      "door opens only once new ones are added", d->orig, p);
+		onetime_free(ot);
+		free(e);
+	}
+	free(shown);
+}
+
+/* sequence = 7000,8000:udp,9000 (knockd's syntax, which one-time sequence
+ * files share). */
 static void parse_sequence(struct imp *im, struct door *d)
 {
 	if (d->one_time.s) {
-		skip(d, d->one_time.line, "one_time_sequences cannot be carried over yet: logknock has no "
-		     "sequence files; give the door a fixed sequence");
+		parse_one_time(im, d);
 		return;
 	}
 	if (!d->sequence.s) {
 		skip(d, d->line, "no sequence");
 		return;
 	}
-	const char *p = d->sequence.s;
-	while (*p) {
-		size_t len = strcspn(p, ",");
-		char item[64];
-		if (len >= sizeof item) {
-			skip(d, d->sequence.line, "sequence: step %zu is malformed", d->nseq + 1);
-			return;
-		}
-		memcpy(item, p, len);
-		item[len] = '\0';
-		p += len + (p[len] == ',');
-		char *colon = strchr(item, ':');
-		uint8_t proto = P_TCP;
-		if (colon) {
-			*colon = '\0';
-			char *pr = trim(colon + 1);
-			if (strcasecmp(pr, "udp") == 0)
-				proto = P_UDP;
-			else if (strcasecmp(pr, "tcp") != 0) {
-				skip(d, d->sequence.line, "sequence: step %zu: unknown protocol", d->nseq + 1);
-				return;
-			}
-		}
-		long port = number(trim(item), 65535);
-		if (port < 1) {
-			skip(d, d->sequence.line, "sequence: step %zu: expected a port from 1 to 65535", d->nseq + 1);
-			return;
-		}
-		if (d->nseq == KI_MAX_STEPS) {
-			skip(d, d->sequence.line, "sequence: more than %d steps", KI_MAX_STEPS);
-			return;
-		}
-		d->seq[d->nseq].proto = proto;
-		d->seq[d->nseq].port = (uint16_t)port;
-		d->nseq++;
-	}
-	if (d->nseq == 0)
+	const char *s = d->sequence.s, *why = "";
+	size_t len = strlen(s), at = 0;
+	if (len == 0) {
 		skip(d, d->sequence.line, "empty sequence");
-	(void)im;
+		return;
+	}
+	if (onetime_parse_sequence(s, len, d->seq, KI_MAX_STEPS, &d->nseq, &at, &why) == 0)
+		return;
+	/* The step is the item the bad byte is in: steps are between commas. */
+	size_t step = 1, from = 0;
+	for (size_t i = 0; i < at && i < len; i++) {
+		if (s[i] == ',') {
+			step++;
+			from = i + 1;
+		}
+	}
+	char item[64];
+	size_t n = strcspn(s + from, ",");
+	snprintf(item, sizeof item, "%.*s", (int)(n < sizeof item - 1 ? n : sizeof item - 1), s + from);
+	char *p = printable(trim(item), 40);
+	skip(d, d->sequence.line, "sequence: step %zu ('%s'): %s", step, p ? p : "?", why);
+	free(p);
+	d->nseq = 0;
 }
 
 static void parse_times(struct imp *im, struct door *d)
@@ -1121,7 +1152,18 @@ static void write_door(FILE *out, const struct imp *im, const struct door *d, co
 	snprintf(where, sizeof where, "[%s], %s:%d", d->orig, im->path, d->line);
 	lb_add(&b, "- name: %s", d->name ? d->name : "imported");
 	lb_emit(out, pfx, &b, where);
-	if (d->nseq) {
+	if (d->one_time.s) {
+		/* Its own line, unbounded: a path cut short would name another file. */
+		const char *why = "one_time_sequences: knockd's file, as it is";
+		if (d->one_time.s[0] != '/')
+			why = "TODO: the file's absolute path";
+		else if (!all_printable(d->one_time.s))
+			why = "TODO: a path of printable ASCII";
+		fprintf(out, "%s  one_time: ", pfx);
+		yaml_str(out, d->one_time.s);
+		fprintf(out, "  # %s\n", why);
+		tcp = true;	/* the file's sequences may have TCP steps */
+	} else if (d->nseq) {
 		lb_add(&b, "  sequence: [");
 		for (size_t i = 0; i < d->nseq; i++) {
 			lb_add(&b, "%s%s/%u", i ? ", " : "", proto_name(d->seq[i].proto), d->seq[i].port);
@@ -1131,7 +1173,7 @@ static void write_door(FILE *out, const struct imp *im, const struct door *d, co
 		lb_emit(out, pfx, &b, NULL);
 	} else {
 		lb_add(&b, "  sequence: []");
-		lb_emit(out, pfx, &b, "TODO: knockd read it from a file");
+		lb_emit(out, pfx, &b, d->sequence.s ? "TODO: see the warning" : "TODO: knockd.conf gives none");
 	}
 	lb_add(&b, "  window: %lds", d->window);
 	lb_emit(out, pfx, &b, d->seq_timeout.s ? "seq_timeout" : "knockd's default seq_timeout");
@@ -1212,6 +1254,12 @@ static void write_rules_hint(FILE *out, const struct imp *im)
 		for (size_t j = 0; j < n; j++)
 			fprintf(out, "%s%u", j ? ", " : "", ports[j]);
 		fprintf(out, " } log prefix \"KNOCK \" drop\n");
+	}
+	for (size_t i = 0; i < im->ndoors; i++) {
+		const struct door *d = &im->doors[i];
+		if (!skipped(d) && d->one_time.s)
+			fprintf(out, "#   (door %s: every port of its one-time sequences, in %s)\n", d->name,
+				d->one_time.s);
 	}
 }
 

@@ -7,11 +7,12 @@
 need_binaries
 "$LOGKNOCKD" --help 2>&1 | grep -q -- '--import-knockd' || skip_all "logknockd has no --import-knockd"
 F=$top_srcdir/t/fixtures/knockd
-plan 41
+plan 50
 
-# import NAME: imports $F/NAME.conf into $TMP/NAME.yaml (stderr: NAME.err, status: NAME.rc).
+# import NAME [FILE]: imports FILE (default $F/NAME.conf) into $TMP/NAME.yaml
+# (stderr: NAME.err, status: NAME.rc).
 import() {
-	"$LOGKNOCKD" --import-knockd "$F/$1.conf" >"$TMP/$1.yaml" 2>"$TMP/$1.err"
+	"$LOGKNOCKD" --import-knockd "${2:-$F/$1.conf}" >"$TMP/$1.yaml" 2>"$TMP/$1.err"
 	echo $? >"$TMP/$1.rc"
 }
 
@@ -113,12 +114,47 @@ check "man-example2: mixed protocols, flags, window and duration carried over" \
 	       grep -q '^    tcp_flags: \"SYN,ACK\" ' '$TMP/man-example2.yaml' &&
 	       grep -q '^    window: 15s ' '$TMP/man-example2.yaml' && grep -q '^    duration: 5s ' '$TMP/man-example2.yaml'"
 
-# 4. knockd(1), Example #3: one time sequences cannot be carried over.
+# 4. knockd(1), Example #3: one time sequences, from knockd's file as it is.
+#    Its file is not here: the door is carried over, and the import says
+#    the configuration will not load until the file is there.
 import man-example3
-check "man-example3: no door carried over: exit 2" [ "$(cat "$TMP/man-example3.rc")" -eq 2 ]
-check "man-example3: one_time_sequences named on stderr with its line" \
-	grep -q "man-example3.conf:6: door 'opencloseSMTP': not carried over: one_time_sequences cannot be carried over" \
+check "man-example3: exit 0" [ "$(cat "$TMP/man-example3.rc")" -eq 0 ]
+check "man-example3: one_time_sequences becomes one_time: with knockd's path" \
+	grep -q '^    one_time: "/etc/knockd/smtp_sequences" ' "$TMP/man-example3.yaml"
+check "man-example3: the missing sequence file named on stderr with its line" \
+	grep -q "man-example3.conf:6: door 'opencloseSMTP': one_time_sequences: /etc/knockd/smtp_sequences: cannot open" \
 	"$TMP/man-example3.err"
+
+#    The same with a sequence file (mode 0600, as logknockd wants): a used
+#    line (knockd's '#') opens nothing, the first unused one opens.
+printf '# SMTP, one-time\n#2001,2002:udp,2003\n 2101,2102:udp,2103\n 2201, 2202 ,2203:tcp\n' >"$TMP/smtp.seq"
+chmod 600 "$TMP/smtp.seq"
+sed "s|/etc/knockd/smtp_sequences|$TMP/smtp.seq|" "$F/man-example3.conf" >"$TMP/smtp.conf"
+import smtp "$TMP/smtp.conf"
+check "smtp: exit 0, no warning about the file" \
+	sh -c "[ $(cat "$TMP/smtp.rc") -eq 0 ] && ! grep -q one_time_sequences '$TMP/smtp.err'"
+door smtp opencloseSMTP "tcp/2101/FIN udp/2102 tcp/2103/FIN" "tcp/2001/FIN udp/2002 tcp/2003/FIN"
+knocks 192.0.2.4 tcp/2101/FIN udp/2102 tcp/2103/FIN tcp/2101/FIN udp/2102 tcp/2103/FIN \
+	tcp/2201/FIN tcp/2202/FIN tcp/2203/FIN >"$TMP/smtp-twice.log"
+replay smtp smtp-twice
+check "smtp: a sequence opens once, then the next line's opens (at the 3rd and the 9th knock)" \
+	[ "$(grep '"event":"open",.*"door":"opencloseSMTP"' "$TMP/smtp-twice.out" | cut -d, -f2 | tr -d '\n')" = \
+	  '"time":"2026-11-26T14:47:33.000000Z""time":"2026-11-26T14:47:39.000000Z"' ]
+chmod 644 "$TMP/smtp.seq"
+import smtp-644 "$TMP/smtp.conf"
+check "smtp: a sequence file others may read: carried over, the warning says how to fix it" \
+	sh -c "[ $(cat "$TMP/smtp-644.rc") -eq 0 ] && grep -q 'smtp.conf:6: .*may be read or written by others.*chmod 600' '$TMP/smtp-644.err'"
+sed "s|/etc/knockd/smtp_sequences|smtp.seq|" "$F/man-example3.conf" >"$TMP/smtp-rel.conf"
+import smtp-rel "$TMP/smtp-rel.conf"
+check "smtp: a relative path is not carried over, and named on stderr" \
+	sh -c "[ $(cat "$TMP/smtp-rel.rc") -eq 2 ] &&
+	       grep -q \"smtp-rel.conf:6: door 'opencloseSMTP': not carried over: one_time_sequences 'smtp.seq' is not an absolute path\" '$TMP/smtp-rel.err' &&
+	       grep -q '^  #   one_time: \"smtp.seq\" ' '$TMP/smtp-rel.yaml'"
+sed "s|one_time_sequences *= .*|sequence = 2101,2102:icmp,2103|" "$F/man-example3.conf" >"$TMP/badstep.conf"
+import badstep "$TMP/badstep.conf"
+check "a malformed step is named by its number and text" \
+	grep -q "badstep.conf:6: door 'opencloseSMTP': not carried over: sequence: step 2 ('2102:icmp'): expected tcp or udp" \
+	"$TMP/badstep.err"
 
 # 5. knockd(1), Example #4 (with a fixed sequence): an IPv6 command.
 import man-example4
