@@ -216,20 +216,6 @@ doors:
     duration: ${DURATION}s
 EOF
 }
-# start_daemon NAME: ok when it says it follows its source (at most 10 s).
-start_daemon() {
-	: >"$TMP/$1.err"
-	"$D" -v -c "$TMP/$1.yaml" >"$TMP/$1.out" 2>"$TMP/$1.err" &
-	daemon_pid=$!
-	i=0
-	while [ $i -lt 200 ]; do
-		grep -q "following 1 sources" "$TMP/$1.err" && return 0
-		kill -0 "$daemon_pid" 2>/dev/null || break
-		sleep 0.05
-		i=$((i + 1))
-	done
-	return 1
-}
 status_field() { awk -v f="$2:" '$1 == f { print $2 }' "/proc/$1/status" 2>/dev/null; }
 status_uids() { awk '$1 == "Uid:" { print $2, $3, $4, $5 }' "/proc/$1/status" 2>/dev/null; }
 
@@ -354,7 +340,7 @@ for be in $BACKENDS; do
 			wait_open=3
 			first=plain second=client
 		fi
-		if start_daemon "$cur"; then
+		if netns_start_daemon "$cur"; then
 			ok "$cur: logknockd starts, applier through nsenter into the server namespace"
 		else
 			fail "$cur: logknockd starts, applier through nsenter into the server namespace"

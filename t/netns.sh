@@ -12,7 +12,8 @@
 #   in_server / in_client CMD...   run CMD in a namespace
 #   netns_add_other_client         192.0.2.3 and 2001:db8::3 on the client: "someone else"
 #   netns_admin_iptables           the admin's iptables ruleset: policy DROP, tcp/22 accepted
-#   netns_start_server             a TCP server on port 22; connects / refused / netns_try use it
+#   netns_start_server [PORT...]   a TCP server on PORTs (default 22); connects / refused / netns_try use it
+#   netns_start_daemon NAME        logknockd $D with $TMP/NAME.yaml, until it follows its source
 #   start_applier ... stop_applier logknock-apply in the server namespace, fed through a FIFO
 #   xt_rules, xt_is_count ...      what iptables -S lists
 #   journald_alive, start_journald, ensure_journald   a systemd-journald to rely on
@@ -34,6 +35,7 @@ netns_sysctl_old=
 netns_error=
 netns_server_pid=	# the test server's own PID (it writes it: python3 may be a wrapper that forks)
 netns_server_launcher=
+netns_py=		# the Python interpreter itself (netns_start_server), not a wrapper such as pyenv's shim
 applier_pid=
 journald_pid=		# set only when this test started a systemd-journald
 jd_pid=			# the systemd-journald relied on (ours or another one)
@@ -208,19 +210,25 @@ netns_admin_iptables() {
 	done
 }
 
-# netns_start_server: a TCP server on port 22 of 192.0.2.1 and 2001:db8::1 that greets with "logknock-test", and its client $TMP/client.py; true once it wrote its own PID (10 s), else $netns_error.
+# netns_start_server [PORT...]: a TCP server on each PORT (default 22) of 192.0.2.1 and 2001:db8::1 that greets with "logknock-test PORT", and its client $TMP/client.py; true once it wrote its own PID (10 s), else $netns_error.
 netns_start_server() {
+	[ $# -gt 0 ] || set -- 22
+	# The interpreter itself: a wrapper (pyenv's shim takes half a second
+	# to start) would eat into the short grants the clients measure.
+	netns_py=$(python3 -c 'import sys; print(sys.executable)' 2>/dev/null)
+	[ -x "$netns_py" ] || netns_py=python3
 	cat >"$TMP/server.py" <<'EOF'
 import os, select, socket, sys
 socks = []
-for fam, addr in ((socket.AF_INET, "192.0.2.1"), (socket.AF_INET6, "2001:db8::1")):
-    s = socket.socket(fam, socket.SOCK_STREAM)
-    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    if fam == socket.AF_INET6:
-        s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
-    s.bind((addr, 22))
-    s.listen(64)
-    socks.append(s)
+for port in (int(p) for p in sys.argv[2:]):
+    for fam, addr in ((socket.AF_INET, "192.0.2.1"), (socket.AF_INET6, "2001:db8::1")):
+        s = socket.socket(fam, socket.SOCK_STREAM)
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        if fam == socket.AF_INET6:
+            s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+        s.bind((addr, port))
+        s.listen(64)
+        socks.append(s)
 with open(sys.argv[1] + ".tmp", "w") as f:
     f.write("%d\n" % os.getpid())
 os.rename(sys.argv[1] + ".tmp", sys.argv[1])
@@ -228,13 +236,14 @@ while True:
     for s in select.select(socks, [], [])[0]:
         c = s.accept()[0]
         try:
-            c.sendall(b"logknock-test\n")
+            c.sendall(b"logknock-test %d\n" % s.getsockname()[1])
         except OSError:
             pass
         c.close()
 EOF
-	# client.py MODE DST SRC SECONDS [ATTEMPT_S]: connection attempts from SRC
-	# to DST port 22, each given ATTEMPT_S (default 0.5 s) to be greeted;
+	# client.py MODE DST SRC SECONDS [ATTEMPT_S [PORT]]: connection attempts
+	# from SRC to DST port PORT (default 22), each given ATTEMPT_S (default
+	# 0.5 s) to be greeted with "logknock-test PORT";
 	#   once:   one attempt; 0 when greeted
 	#   open:   attempts until one is greeted, at most SECONDS; 0 when it was
 	#   closed: attempts until one is not greeted, at most SECONDS; 0 when so
@@ -243,14 +252,15 @@ EOF
 import socket, sys, time
 mode, dst, src, limit = sys.argv[1], sys.argv[2], sys.argv[3], float(sys.argv[4])
 each = float(sys.argv[5]) if len(sys.argv) > 5 else 0.5
+port = int(sys.argv[6]) if len(sys.argv) > 6 else 22
 fam = socket.AF_INET6 if ":" in dst else socket.AF_INET
 def attempt():
     s = socket.socket(fam, socket.SOCK_STREAM)
     s.settimeout(each)
     try:
         s.bind((src, 0))
-        s.connect((dst, 22))
-        return s.recv(64).startswith(b"logknock-test")
+        s.connect((dst, port))
+        return s.recv(64).startswith(b"logknock-test %d\n" % port)
     except OSError:
         return False
     finally:
@@ -270,7 +280,7 @@ print("%.2f" % (time.monotonic() - t0))
 sys.exit(0 if r else 1)
 EOF
 	rm -f "$TMP/server.pid"
-	in_server python3 "$TMP/server.py" "$TMP/server.pid" </dev/null >/dev/null 2>"$TMP/server.err" &
+	in_server "$netns_py" "$TMP/server.py" "$TMP/server.pid" "$@" </dev/null >/dev/null 2>"$TMP/server.err" &
 	netns_server_launcher=$!
 	ss_i=0
 	while [ ! -s "$TMP/server.pid" ]; do
@@ -284,14 +294,29 @@ EOF
 	netns_server_pid=$(cat "$TMP/server.pid")
 }
 
-# netns_try MODE DST SRC SECONDS [ATTEMPT_S]: $TMP/client.py in the client namespace (see netns_start_server), its output in $TMP/client.out.
+# netns_try MODE DST SRC SECONDS [ATTEMPT_S [PORT]]: $TMP/client.py in the client namespace (see netns_start_server), its output in $TMP/client.out.
 netns_try() {
-	in_client timeout $(($4 + 3)) python3 "$TMP/client.py" "$@" >"$TMP/client.out" 2>&1
+	in_client timeout $(($4 + 3)) "${netns_py:-python3}" "$TMP/client.py" "$@" >"$TMP/client.out" 2>&1
 }
 # connects DST SRC: a TCP connection from SRC to DST port 22 is greeted (one attempt, 1 s).
 connects() { netns_try once "$1" "$2" 0 1; }
 # refused DST SRC: that connection is not greeted.
 refused() { ! connects "$@"; }
+
+# netns_start_daemon NAME: logknockd $D (-v) with $TMP/NAME.yaml in the background (daemon_pid; stdout in $TMP/NAME.out, stderr in $TMP/NAME.err); true once it says it follows its source (at most 10 s).
+netns_start_daemon() {
+	: >"$TMP/$1.err"
+	"$D" -v -c "$TMP/$1.yaml" >"$TMP/$1.out" 2>"$TMP/$1.err" &
+	daemon_pid=$!
+	sd_i=0
+	while [ $sd_i -lt 200 ]; do
+		grep -q "following 1 sources" "$TMP/$1.err" && return 0
+		kill -0 "$daemon_pid" 2>/dev/null || break
+		sleep 0.05
+		sd_i=$((sd_i + 1))
+	done
+	return 1
+}
 
 # start_applier OPTIONS...: logknock-apply (under $LOGKNOCK_APPLY_WRAPPER) in the server namespace; requests through a FIFO on fd 3, replies in $TMP/out, stderr appended to $TMP/apply.err.
 start_applier() {
