@@ -353,14 +353,6 @@ code_case() {
 	fi
 }
 
-skip_n() { # skip_n N REASON
-	k=0
-	while [ $k -lt "$1" ]; do
-		ok "# SKIP $2"
-		k=$((k + 1))
-	done
-}
-
 # The backends and their cases: nft all four; iptables (what opens the port
 # is the backend's business, checked at length by t/e2e.sh) two of them.
 CASES_nft="4:totp 4:enc 6:totp 6:enc"

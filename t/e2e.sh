@@ -302,14 +302,6 @@ forged() {
 N_PIPE=11	# tests of one pipeline, not counting forged
 plan $((3 * (2 * N_PIPE + 1)))
 
-skip_n() { # skip_n N REASON
-	k=0
-	while [ $k -lt "$1" ]; do
-		ok "# SKIP $2"
-		k=$((k + 1))
-	done
-}
-
 for be in $BACKENDS; do
 	# Asks for the backend without creating anything: --open is refused
 	# after an unknown backend, before any set-up.

@@ -16,6 +16,14 @@ plan() { echo "1..$1"; }
 skip_all() { echo "1..0 # SKIP $*"; exit 0; }
 ok() { tap_n=$((tap_n + 1)); echo "ok $tap_n - $*"; }
 fail() { tap_n=$((tap_n + 1)); tap_failed=$((tap_failed + 1)); echo "not ok $tap_n - $*"; }
+# skip_n N REASON: N tests skipped, each saying why.
+skip_n() {
+	skip_k=0
+	while [ $skip_k -lt "$1" ]; do
+		ok "# SKIP $2"
+		skip_k=$((skip_k + 1))
+	done
+}
 diag() { sed 's/^/# /' "$@"; }
 
 # check DESC COMMAND...: ok when COMMAND succeeds.
