@@ -773,7 +773,7 @@ static int load_code(struct ctx *c, const yaml_node_t *m, const char *where, str
 
 	dc->knocks = 4;
 	if ((v = map_get(c, m, "knocks", NULL))) {
-		size_t k;
+		size_t k = 0;
 		char key[160];
 		snprintf(key, sizeof key, "%sknocks", w);
 		if (get_count(c, v, key, KC_TOTP_MAX_KNOCKS, &k) < 0)

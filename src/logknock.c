@@ -880,7 +880,7 @@ static int bind_address(const struct settings *s, const struct sockaddr_storage 
 	}
 	/* A connected UDP socket sends nothing, but has the source address
 	 * the kernel chose for that destination. */
-	struct sockaddr_storage to = *sa, me;
+	struct sockaddr_storage to = *sa, me = {0};
 	socklen_t len = sizeof me;
 	set_port(&to, 9);
 	int fd = socket(sa->ss_family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
