@@ -33,7 +33,7 @@ srcdir=$top_srcdir
 
 # ---- the cached root ---------------------------------------------------------
 # procps: /bin/kill, which ExecReload= runs (every real Debian system has it).
-INCLUDE=systemd,systemd-sysv,dbus,nftables,iproute2,procps,libyaml-0-2,libpcre2-8-0,libnftables1,libsystemd0
+INCLUDE=systemd,systemd-sysv,dbus,nftables,iproute2,procps,libyaml-0-2,libpcre2-8-0,libnftables1,libsystemd0,libsodium23
 CACHE=${LOGKNOCK_TEST_CACHE:-/var/cache/logknock-test}/bookworm
 MARK=.logknock-test-root	# written last: its content says what the root holds
 cache_valid() {
