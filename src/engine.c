@@ -151,7 +151,10 @@ static int code_unused(struct engine *e, const struct door_conf *door, const str
 	 * whose time is past by the log's clock is refused, whatever the
 	 * stamps of its own lines say (anyone who may write to a followed
 	 * file can write old lines again). */
-	int64_t until = (r->code + (int64_t)c->tolerance + 1) * c->step_us + door->window_us;
+	int64_t until;
+	if (__builtin_add_overflow(r->code, (int64_t)c->tolerance + 1, &until) ||
+	    __builtin_mul_overflow(until, c->step_us, &until) || __builtin_add_overflow(until, door->window_us, &until))
+		until = INT64_MAX;	/* a stamp near the end of time: kept for ever */
 	if (until <= e->clock) {
 		e->stats.replayed++;
 		log_warn("door %s: %s knocked a code whose time is past (old lines written again?): not opened",
