@@ -286,8 +286,7 @@ static const char *scalar(const yaml_node_t *n)
 	return (const char *)n->data.scalar.value;
 }
 
-/* A scalar that is not a YAML null and holds no NUL byte. */
-static bool is_string(const yaml_node_t *n)
+bool config_yaml_is_string(const yaml_node_t *n)
 {
 	if (!n || n->type != YAML_SCALAR_NODE || strlen(scalar(n)) != n->data.scalar.length)
 		return false;
@@ -298,6 +297,11 @@ static bool is_string(const yaml_node_t *n)
 		if (strcmp(scalar(n), nulls[i]) == 0)
 			return false;
 	return true;
+}
+
+static bool is_string(const yaml_node_t *n)
+{
+	return config_yaml_is_string(n);
 }
 
 static bool is_abs_path(const yaml_node_t *n)

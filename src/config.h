@@ -123,6 +123,10 @@ void config_free(struct config *cfg);
  * err as "PATH:LINE:COL: message" or "PATH: message". */
 struct yaml_document_s;
 int config_yaml_load(const char *path, struct yaml_document_s *doc, char *err, size_t errlen);
+/* Whether node N of such a document is a string: a scalar that is not a
+ * YAML null and holds no NUL byte. */
+struct yaml_node_s;
+bool config_yaml_is_string(const struct yaml_node_s *n);
 
 /* "10s", "250ms", "5m", "1h" → microseconds; -1 if malformed or out of range. */
 int64_t config_parse_duration(const char *s);

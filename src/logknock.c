@@ -386,19 +386,6 @@ static const char *pscalar(const yaml_node_t *n)
 	return (const char *)n->data.scalar.value;
 }
 
-/* A scalar that is not a YAML null and holds no NUL byte. */
-static bool pis_string(const yaml_node_t *n)
-{
-	if (!n || n->type != YAML_SCALAR_NODE || strlen(pscalar(n)) != n->data.scalar.length)
-		return false;
-	if (n->data.scalar.style != YAML_PLAIN_SCALAR_STYLE)
-		return true;
-	static const char *const nulls[] = {"", "~", "null", "Null", "NULL"};
-	for (size_t i = 0; i < sizeof nulls / sizeof nulls[0]; i++)
-		if (strcmp(pscalar(n), nulls[i]) == 0)
-			return false;
-	return true;
-}
 
 static void settings_free_code(struct settings *s)
 {
@@ -442,7 +429,7 @@ static int load_code(struct pctx *c, const char *pn, const yaml_node_t *m, const
 		yaml_node_t *k = pnode(c, p->key), *v = pnode(c, p->value);
 		const char *why;
 		size_t ki;
-		if (!pis_string(k))
+		if (!config_yaml_is_string(k))
 			return pfail(c, k, "profile '%s': %s: expected a key name", show(pn, shown), what);
 		for (ki = 0; keys[ki] && strcmp(keys[ki], pscalar(k)) != 0; ki++)
 			;
@@ -453,7 +440,7 @@ static int load_code(struct pctx *c, const char *pn, const yaml_node_t *m, const
 				     outer ? "misplaced key" : "unknown key", show(pscalar(k), shown2),
 				     outer ? ": it belongs to the profile, next to host" : "");
 		}
-		if (!pis_string(v))
+		if (!config_yaml_is_string(v))
 			return pfail(c, v, "profile '%s': %s: %s: expected a value", show(pn, shown), what, keys[ki]);
 		if (ki == 0) {
 			char *path = profile_key_path(c->path, pscalar(v));
@@ -494,7 +481,7 @@ static int load_profile(struct pctx *c, const yaml_node_t *name, const yaml_node
 		yaml_node_t *k = pnode(c, p->key), *v = pnode(c, p->value);
 		size_t ki;
 
-		if (!pis_string(k)) {
+		if (!config_yaml_is_string(k)) {
 			pfail(c, k, "profile '%s': expected a key name", show(pn, shown));
 			goto out;
 		}
@@ -517,7 +504,7 @@ static int load_profile(struct pctx *c, const yaml_node_t *name, const yaml_node
 		const char *why = NULL;
 		switch (ki) {
 		case 0:	/* host */
-			if (!pis_string(v) || pscalar(v)[0] == '\0' || pscalar(v)[0] == '-') {
+			if (!config_yaml_is_string(v) || pscalar(v)[0] == '\0' || pscalar(v)[0] == '-') {
 				pfail(c, v, "profile '%s': host: expected a host name or address", show(pn, shown));
 				goto out;
 			}
@@ -533,7 +520,7 @@ static int load_profile(struct pctx *c, const yaml_node_t *name, const yaml_node
 			tmp.nsteps = 0;
 			for (yaml_node_item_t *it = v->data.sequence.items.start; it < v->data.sequence.items.top; it++) {
 				yaml_node_t *e = pnode(c, *it);
-				if (!pis_string(e)) {
+				if (!config_yaml_is_string(e)) {
 					pfail(c, e, "profile '%s': sequence: expected tcp/N or udp/N", show(pn, shown));
 					goto out;
 				}
@@ -556,7 +543,7 @@ static int load_profile(struct pctx *c, const yaml_node_t *name, const yaml_node
 			have_seq = true;
 			break;
 		case 2:	/* delay */
-			if (!pis_string(v) || (tmp.delay_ms = parse_delay(pscalar(v))) < 0) {
+			if (!config_yaml_is_string(v) || (tmp.delay_ms = parse_delay(pscalar(v))) < 0) {
 				pfail(c, v, "profile '%s': delay: expected milliseconds or a duration like 100ms, at most 60s",
 				      show(pn, shown));
 				goto out;
@@ -564,16 +551,16 @@ static int load_profile(struct pctx *c, const yaml_node_t *name, const yaml_node
 			tmp.have_delay = true;
 			break;
 		case 3:	/* wait */
-			if (!pis_string(v) || parse_wait_port(pscalar(v), &tmp.wait_port) < 0) {
+			if (!config_yaml_is_string(v) || parse_wait_port(pscalar(v), &tmp.wait_port) < 0) {
 				pfail(c, v, "profile '%s': wait: expected a TCP port 1-65535", show(pn, shown));
 				goto out;
 			}
 			tmp.have_wait = true;
 			break;
 		case 4:	/* family */
-			if (pis_string(v) && strcmp(pscalar(v), "4") == 0) {
+			if (config_yaml_is_string(v) && strcmp(pscalar(v), "4") == 0) {
 				tmp.family = AF_INET;
-			} else if (pis_string(v) && strcmp(pscalar(v), "6") == 0) {
+			} else if (config_yaml_is_string(v) && strcmp(pscalar(v), "6") == 0) {
 				tmp.family = AF_INET6;
 			} else {
 				pfail(c, v, "profile '%s': family: expected 4 or 6", show(pn, shown));
@@ -592,7 +579,7 @@ static int load_profile(struct pctx *c, const yaml_node_t *name, const yaml_node
 				goto out;
 			break;
 		default:	/* door, request, duration, address */
-			if (!pis_string(v) || (why = set_code(&tmp, keys[ki], pscalar(v))) != NULL) {
+			if (!config_yaml_is_string(v) || (why = set_code(&tmp, keys[ki], pscalar(v))) != NULL) {
 				pfail(c, v, "profile '%s': %s: %s", show(pn, shown), keys[ki], why ? why : "expected a value");
 				goto out;
 			}
@@ -681,7 +668,7 @@ static int load_profiles(struct pctx *c, const char *name, struct settings *s)
 		return pfail(c, root, "expected a mapping of profile names like 'myserver: {host: ..., sequence: [...]}'");
 	for (yaml_node_pair_t *p = root->data.mapping.pairs.start; p < root->data.mapping.pairs.top; p++) {
 		yaml_node_t *k = pnode(c, p->key);
-		if (!pis_string(k))
+		if (!config_yaml_is_string(k))
 			return pfail(c, k, "expected a profile name");
 		for (yaml_node_pair_t *q = root->data.mapping.pairs.start; q < p; q++) {
 			yaml_node_t *prev = pnode(c, q->key);
