@@ -61,11 +61,8 @@ struct step {
 
 enum kind { KIND_SEQUENCE, KIND_TOTP, KIND_ENCRYPTED };
 
-struct settings {
-	char *host;
-	struct step steps[MAX_STEPS];
-	size_t nsteps;
-	/* totp and encrypted: how the door in logknockd.yaml is set */
+/* totp and encrypted: how the door in logknockd.yaml is set */
+struct code {
 	enum kind kind;
 	char *key_path, *door, *address;
 	uint8_t proto;		/* the knocks' protocol (default tcp) */
@@ -75,6 +72,13 @@ struct settings {
 	bool bind_source;
 	struct kc_request req;	/* encrypted: what it asks for */
 	bool have_range, have_base, have_request, have_knocks, have_step, have_proto, have_duration;
+};
+
+struct settings {
+	char *host;
+	struct step steps[MAX_STEPS];
+	size_t nsteps;
+	struct code code;
 	int family;		/* AF_UNSPEC, AF_INET, AF_INET6 */
 	long delay_ms;
 	uint16_t wait_port;	/* 0: no --wait */
@@ -270,53 +274,53 @@ static const char *set_code(struct settings *s, const char *name, const char *v)
 	unsigned char a[16];
 
 	if (strcmp(name, "key") == 0)
-		return v[0] ? set_string(&s->key_path, v) : "expected the path of a key file";
+		return v[0] ? set_string(&s->code.key_path, v) : "expected the path of a key file";
 	if (strcmp(name, "door") == 0)
-		return apply_door_name_valid(v) ? set_string(&s->door, v)
+		return apply_door_name_valid(v) ? set_string(&s->code.door, v)
 						: "expected the door's name as in logknockd.yaml";
 	if (strcmp(name, "address") == 0)
 		return inet_pton(AF_INET, v, a) == 1 || inet_pton(AF_INET6, v, a) == 1
-			       ? set_string(&s->address, v)
+			       ? set_string(&s->code.address, v)
 			       : "expected an IPv4 or IPv6 address";
 	if (strcmp(name, "knocks") == 0) {
 		if (parse_number(v, 1, KC_TOTP_MAX_KNOCKS, &n) < 0)
 			return "expected a number from 1 to 16";
-		s->knocks = n;
-		s->have_knocks = true;
+		s->code.knocks = n;
+		s->code.have_knocks = true;
 		return NULL;
 	}
 	if (strcmp(name, "range") == 0) {
-		if (config_parse_range(v, &s->lo, &s->hi) < 0)
+		if (config_parse_range(v, &s->code.lo, &s->code.hi) < 0)
 			return "expected LOW-HIGH, ports from 1 to 65535, LOW below HIGH";
-		s->have_range = true;
+		s->code.have_range = true;
 		return NULL;
 	}
 	if (strcmp(name, "base") == 0) {
 		if (parse_number(v, 1, 65535 - (KC_ENC_SPAN - 1), &n) < 0)
 			return "expected a port from 1 to 62976 (knocks go to base .. base + 2559)";
-		s->lo = (uint16_t)n;
-		s->have_base = true;
+		s->code.lo = (uint16_t)n;
+		s->code.have_base = true;
 		return NULL;
 	}
 	if (strcmp(name, "proto") == 0) {
 		if (strcmp(v, "tcp") != 0 && strcmp(v, "udp") != 0)
 			return "expected tcp or udp";
-		s->proto = strcmp(v, "udp") == 0 ? IPPROTO_UDP : IPPROTO_TCP;
-		s->have_proto = true;
+		s->code.proto = strcmp(v, "udp") == 0 ? IPPROTO_UDP : IPPROTO_TCP;
+		s->code.have_proto = true;
 		return NULL;
 	}
 	if (strcmp(name, "step") == 0) {
 		us = config_parse_duration(v);
 		if (us < 1000000 || us > 3600 * INT64_C(1000000))
 			return "expected a duration from 1s to 1h, like 30s";
-		s->step_us = us;
-		s->have_step = true;
+		s->code.step_us = us;
+		s->code.have_step = true;
 		return NULL;
 	}
 	if (strcmp(name, "tolerance") == 0)	/* the server's business: accepted, not used */
 		return parse_number(v, 0, 5, &n) < 0 ? "expected a number of steps from 0 to 5" : NULL;
 	if (strcmp(name, "bind_source") == 0)
-		return parse_bool(v, &s->bind_source) < 0 ? "expected true or false" : NULL;
+		return parse_bool(v, &s->code.bind_source) < 0 ? "expected true or false" : NULL;
 	if (strcmp(name, "request") == 0) {
 		if (parse_number(v, 1, 65535, &n) == 0) {
 			ps.proto = IPPROTO_TCP;
@@ -324,17 +328,17 @@ static const char *set_code(struct settings *s, const char *name, const char *v)
 		} else if (config_parse_port_spec(v, &ps) < 0 || (ps.proto != IPPROTO_TCP && ps.proto != IPPROTO_UDP)) {
 			return "expected the port to open, like tcp/22";
 		}
-		s->req.proto = ps.proto;
-		s->req.port = ps.port;
-		s->have_request = true;
+		s->code.req.proto = ps.proto;
+		s->code.req.port = ps.port;
+		s->code.have_request = true;
 		return NULL;
 	}
 	if (strcmp(name, "duration") == 0) {
 		us = config_parse_duration(v);
 		if (us < 1000000 || us % 1000000 != 0 || us / 1000000 > KC_MAX_SECONDS)
 			return "expected whole seconds from 1s to 32767s (9h 6m 7s), like 1h";
-		s->req.seconds = (uint16_t)(us / 1000000);
-		s->have_duration = true;
+		s->code.req.seconds = (uint16_t)(us / 1000000);
+		s->code.have_duration = true;
 		return NULL;
 	}
 	return "unknown setting";
@@ -389,10 +393,10 @@ static const char *pscalar(const yaml_node_t *n)
 
 static void settings_free_code(struct settings *s)
 {
-	free(s->key_path);
-	free(s->door);
-	free(s->address);
-	s->key_path = s->door = s->address = NULL;
+	free(s->code.key_path);
+	free(s->code.door);
+	free(s->code.address);
+	s->code.key_path = s->code.door = s->code.address = NULL;
 }
 
 /* A key path of a profile: "~/" is the home directory, and a relative
@@ -421,7 +425,7 @@ static int load_code(struct pctx *c, const char *pn, const yaml_node_t *m, const
 	static const char *const totp_keys[] = {"key", "knocks", "range", "proto", "step", "tolerance", "bind_source",
 						NULL};
 	static const char *const enc_keys[] = {"key", "base", "proto", "step", "tolerance", "bind_source", NULL};
-	const char *const *keys = t->kind == KIND_TOTP ? totp_keys : enc_keys;
+	const char *const *keys = t->code.kind == KIND_TOTP ? totp_keys : enc_keys;
 	show_buf shown, shown2;
 	if (m->type != YAML_MAPPING_NODE)
 		return pfail(c, m, "profile '%s': %s: expected a mapping like {key: FILE, ...}", show(pn, shown), what);
@@ -454,11 +458,11 @@ static int load_code(struct pctx *c, const char *pn, const yaml_node_t *m, const
 		if (why)
 			return pfail(c, v, "profile '%s': %s: %s: %s", show(pn, shown), what, keys[ki], why);
 	}
-	if (!t->key_path)
+	if (!t->code.key_path)
 		return pfail(c, m, "profile '%s': %s: missing 'key'", show(pn, shown), what);
-	if (t->kind == KIND_TOTP && !t->have_range)
+	if (t->code.kind == KIND_TOTP && !t->code.have_range)
 		return pfail(c, m, "profile '%s': totp: missing 'range' (the door's)", show(pn, shown));
-	if (t->kind == KIND_ENCRYPTED && !t->have_base)
+	if (t->code.kind == KIND_ENCRYPTED && !t->code.have_base)
 		return pfail(c, m, "profile '%s': encrypted: missing 'base' (the door's)", show(pn, shown));
 	return 0;
 }
@@ -469,7 +473,7 @@ static int load_profile(struct pctx *c, const yaml_node_t *name, const yaml_node
 {
 	static const char *const keys[] = {"host", "sequence", "delay", "wait", "family", "totp", "encrypted",
 					   "door", "request", "duration", "address", NULL};
-	struct settings tmp = {.bind_source = true};
+	struct settings tmp = {.code.bind_source = true};
 	bool have_host = false, have_seq = false;
 	show_buf shown;
 	const char *pn = pscalar(name);
@@ -570,11 +574,11 @@ static int load_profile(struct pctx *c, const yaml_node_t *name, const yaml_node
 			break;
 		case 5:	/* totp */
 		case 6:	/* encrypted */
-			if (tmp.kind != KIND_SEQUENCE) {
+			if (tmp.code.kind != KIND_SEQUENCE) {
 				pfail(c, k, "profile '%s': totp and encrypted: a profile has one of them", show(pn, shown));
 				goto out;
 			}
-			tmp.kind = ki == 5 ? KIND_TOTP : KIND_ENCRYPTED;
+			tmp.code.kind = ki == 5 ? KIND_TOTP : KIND_ENCRYPTED;
 			if (load_code(c, pn, v, keys[ki], &tmp) < 0)
 				goto out;
 			break;
@@ -590,25 +594,25 @@ static int load_profile(struct pctx *c, const yaml_node_t *name, const yaml_node
 		pfail(c, m, "profile '%s': missing 'host'", show(pn, shown));
 		goto out;
 	}
-	if (have_seq == (tmp.kind != KIND_SEQUENCE)) {
+	if (have_seq == (tmp.code.kind != KIND_SEQUENCE)) {
 		pfail(c, m, "profile '%s': %s", show(pn, shown),
 		      have_seq ? "'sequence' and a totp or encrypted knock: a profile has one of them"
 			       : "missing 'sequence' (or totp, encrypted)");
 		goto out;
 	}
-	if (tmp.kind != KIND_SEQUENCE && !tmp.door) {
+	if (tmp.code.kind != KIND_SEQUENCE && !tmp.code.door) {
 		pfail(c, m, "profile '%s': missing 'door' (the door's name in logknockd.yaml)", show(pn, shown));
 		goto out;
 	}
-	if (tmp.kind == KIND_ENCRYPTED && !tmp.have_request) {
+	if (tmp.code.kind == KIND_ENCRYPTED && !tmp.code.have_request) {
 		pfail(c, m, "profile '%s': missing 'request' (the port to open, like tcp/22)", show(pn, shown));
 		goto out;
 	}
-	if (tmp.kind != KIND_ENCRYPTED && (tmp.have_request || tmp.have_duration)) {
+	if (tmp.code.kind != KIND_ENCRYPTED && (tmp.code.have_request || tmp.code.have_duration)) {
 		pfail(c, m, "profile '%s': request and duration go with an encrypted knock", show(pn, shown));
 		goto out;
 	}
-	if (tmp.kind == KIND_SEQUENCE && (tmp.door || tmp.address)) {
+	if (tmp.code.kind == KIND_SEQUENCE && (tmp.code.door || tmp.code.address)) {
 		pfail(c, m, "profile '%s': door and address go with a totp or encrypted knock", show(pn, shown));
 		goto out;
 	}
@@ -630,25 +634,8 @@ static int load_profile(struct pctx *c, const yaml_node_t *name, const yaml_node
 	if (tmp.have_family && !s->have_family)
 		s->family = tmp.family;
 	settings_free_code(s);
-	s->kind = tmp.kind;
-	s->key_path = tmp.key_path;
-	s->door = tmp.door;
-	s->address = tmp.address;
-	tmp.key_path = tmp.door = tmp.address = NULL;
-	s->proto = tmp.proto;
-	s->lo = tmp.lo;
-	s->hi = tmp.hi;
-	s->knocks = tmp.knocks;
-	s->step_us = tmp.step_us;
-	s->bind_source = tmp.bind_source;
-	s->req = tmp.req;
-	s->have_range = tmp.have_range;
-	s->have_base = tmp.have_base;
-	s->have_request = tmp.have_request;
-	s->have_knocks = tmp.have_knocks;
-	s->have_step = tmp.have_step;
-	s->have_proto = tmp.have_proto;
-	s->have_duration = tmp.have_duration;
+	s->code = tmp.code;
+	memset(&tmp.code, 0, sizeof tmp.code);	/* the strings are s's now */
 	return 0;
 out:
 	settings_free_code(&tmp);
@@ -857,9 +844,9 @@ static int bind_address(const struct settings *s, const struct sockaddr_storage 
 	char buf[INET6_ADDRSTRLEN];
 	show_buf shown;
 	memset(out, 0, 16);
-	if (s->address) {
-		if (inet_pton(sa->ss_family, s->address, out) != 1) {
-			errmsg("address %s is not an IPv%d address, as %s is", show(s->address, shown),
+	if (s->code.address) {
+		if (inet_pton(sa->ss_family, s->code.address, out) != 1) {
+			errmsg("address %s is not an IPv%d address, as %s is", show(s->code.address, shown),
 			       sa->ss_family == AF_INET ? 4 : 6, s->host);
 			return -1;
 		}
@@ -895,40 +882,40 @@ static int make_code(struct settings *s, const struct sockaddr_storage *sa, sock
 	char err[1024];
 	struct kc_bind b = {0};
 
-	if (kc_key_load(s->key_path, key, err, sizeof err) < 0) {
+	if (kc_key_load(s->code.key_path, key, err, sizeof err) < 0) {
 		errmsg("%s", err);
 		return EXIT_USAGE;
 	}
-	if (s->bind_source) {
+	if (s->code.bind_source) {
 		if (bind_address(s, sa, salen, a) < 0) {
 			explicit_bzero(key, sizeof key);
 			return EXIT_RUNTIME;
 		}
 		b = kc_bind_make(1, sa->ss_family, a);
 	}
-	int64_t step = kc_step(t, s->have_step ? s->step_us : 30 * INT64_C(1000000));
-	uint8_t proto = s->have_proto ? s->proto : IPPROTO_TCP;
-	if (s->kind == KIND_TOTP) {
-		s->nsteps = s->have_knocks ? (size_t)s->knocks : 4;
-		kc_totp_ports(key, s->door, step, &b, s->lo, s->hi, (unsigned)s->nsteps, ports);
+	int64_t step = kc_step(t, s->code.have_step ? s->code.step_us : 30 * INT64_C(1000000));
+	uint8_t proto = s->code.have_proto ? s->code.proto : IPPROTO_TCP;
+	if (s->code.kind == KIND_TOTP) {
+		s->nsteps = s->code.have_knocks ? (size_t)s->code.knocks : 4;
+		kc_totp_ports(key, s->code.door, step, &b, s->code.lo, s->code.hi, (unsigned)s->nsteps, ports);
 		for (size_t i = 0; i < s->nsteps; i++)
 			s->steps[i] = (struct step){.proto = proto, .port = ports[i]};
 	} else {
-		if (kc_enc_encode(key, s->door, step, &b, &s->req, bytes) < 0) {
+		if (kc_enc_encode(key, s->code.door, step, &b, &s->code.req, bytes) < 0) {
 			explicit_bzero(key, sizeof key);
 			errmsg("the request cannot be encrypted");
 			return EXIT_USAGE;
 		}
 		s->nsteps = KC_ENC_KNOCKS;
 		for (size_t i = 0; i < KC_ENC_KNOCKS; i++)
-			s->steps[i] = (struct step){.proto = proto, .port = (uint16_t)(s->lo + 256 * i + bytes[i])};
+			s->steps[i] = (struct step){.proto = proto, .port = (uint16_t)(s->code.lo + 256 * i + bytes[i])};
 	}
 	explicit_bzero(key, sizeof key);
 	if (verbose) {
 		char as[INET6_ADDRSTRLEN] = "nobody";
 		if (b.version)
 			inet_ntop(sa->ss_family, a, as, sizeof as);
-		printf("door %s, time step %" PRId64 ", bound to %s\n", s->door, step, as);
+		printf("door %s, time step %" PRId64 ", bound to %s\n", s->code.door, step, as);
 	}
 	return 0;
 }
@@ -965,7 +952,7 @@ int main(int argc, char **argv)
 		{NULL, 0, NULL, 0},
 	};
 	struct settings s = {.family = AF_UNSPEC, .delay_ms = DEFAULT_DELAY_MS, .timeout_s = DEFAULT_TIMEOUT_S,
-			     .bind_source = true};
+			     .code.bind_source = true};
 	const char *profile_path = NULL;
 	bool dry_run = false, verbose = false, have_time = false, no_bind = false;
 	int64_t time_us = 0;
@@ -1071,7 +1058,7 @@ int main(int argc, char **argv)
 			usage_error("empty HOST");
 		if (!(s.host = strdup(argv[optind])))
 			return EXIT_RUNTIME;
-		s.kind = cli_kind;
+		s.code.kind = cli_kind;
 	} else if (nargs == 1) {
 		char *def = NULL, err[1024];
 		if (!profile_path && !(profile_path = def = default_profile_path()))
@@ -1106,21 +1093,21 @@ int main(int argc, char **argv)
 			usage_error("bad --%s '%s': %s", code_opts[i].name, show(code_opts[i].value, shown), why);
 	}
 	if (no_bind)
-		s.bind_source = false;
-	if (s.kind == KIND_SEQUENCE && (ncode_opts || no_bind || have_time))
+		s.code.bind_source = false;
+	if (s.code.kind == KIND_SEQUENCE && (ncode_opts || no_bind || have_time))
 		usage_error("--%s goes with --totp or --encrypted", ncode_opts ? code_opts[0].name
 								   : no_bind ? "no-bind" : "time");
-	if (s.kind != KIND_SEQUENCE) {
-		const char *miss = !s.door ? "--door (the door's name in logknockd.yaml)"
-				   : s.kind == KIND_TOTP && !s.have_range ? "--range (the door's totp range)"
-				   : s.kind == KIND_ENCRYPTED && !s.have_base ? "--base (the door's encrypted base)"
-				   : s.kind == KIND_ENCRYPTED && !s.have_request ? "--request (the port to open, like tcp/22)"
+	if (s.code.kind != KIND_SEQUENCE) {
+		const char *miss = !s.code.door ? "--door (the door's name in logknockd.yaml)"
+				   : s.code.kind == KIND_TOTP && !s.code.have_range ? "--range (the door's totp range)"
+				   : s.code.kind == KIND_ENCRYPTED && !s.code.have_base ? "--base (the door's encrypted base)"
+				   : s.code.kind == KIND_ENCRYPTED && !s.code.have_request ? "--request (the port to open, like tcp/22)"
 										 : NULL;
 		if (miss)
 			usage_error("missing %s", miss);
-		if (s.kind == KIND_TOTP && (s.have_base || s.have_request || s.have_duration))
+		if (s.code.kind == KIND_TOTP && (s.code.have_base || s.code.have_request || s.code.have_duration))
 			usage_error("--base, --request and --duration go with --encrypted");
-		if (s.kind == KIND_ENCRYPTED && (s.have_range || s.have_knocks))
+		if (s.code.kind == KIND_ENCRYPTED && (s.code.have_range || s.code.have_knocks))
 			usage_error("--range and --knocks go with --totp");
 	}
 	if (s.have_timeout && !s.wait_port)
@@ -1136,7 +1123,7 @@ int main(int argc, char **argv)
 	addr_string(&sa, addr, sizeof addr);
 
 	int rc = 0;
-	if (s.kind != KIND_SEQUENCE) {
+	if (s.code.kind != KIND_SEQUENCE) {
 		struct timespec ts;
 		clock_gettime(CLOCK_REALTIME, &ts);
 		rc = make_code(&s, &sa, salen,
