@@ -268,10 +268,8 @@ struct doors *doors_new(const struct door_conf *door, size_t ndoors, size_t max_
 	for (size_t j = 0; j < ndoors; j++) {
 		if (door[j].dedup_us > d->max_dedup)
 			d->max_dedup = door[j].dedup_us;
-		size_t n = door[j].nseq;
-		uint32_t index;
-		if (door[j].kind == DOOR_ONE_TIME && !onetime_current(door[j].one_time, &n, &index))
-			n = 0;
+		/* A one-time door's later sequences may be longer than its first. */
+		size_t n = door[j].kind == DOOR_ONE_TIME ? onetime_longest(door[j].one_time) : door[j].nseq;
 		if (n > longest)
 			longest = n;
 	}

@@ -226,6 +226,15 @@ size_t onetime_left(const struct onetime *ot)
 	return left;
 }
 
+size_t onetime_longest(const struct onetime *ot)
+{
+	size_t longest = 0;
+	for (size_t i = ot->next; i < ot->nseq; i++)
+		if (!ot->seq[i].used && ot->seq[i].n > longest)
+			longest = ot->seq[i].n;
+	return longest;
+}
+
 const char *onetime_path(const struct onetime *ot)
 {
 	return ot->path;

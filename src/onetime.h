@@ -32,6 +32,8 @@ void onetime_free(struct onetime *ot);
  * changes each time a sequence is used. NULL when all are used. */
 const struct port_spec *onetime_current(const struct onetime *ot, size_t *n, uint32_t *index);
 size_t onetime_left(const struct onetime *ot);
+/* Steps of the longest sequence not used yet (0: none left). */
+size_t onetime_longest(const struct onetime *ot);
 const char *onetime_path(const struct onetime *ot);
 
 /* Marks sequence INDEX used: in the file (persist != 0) and in memory.

@@ -1836,21 +1836,27 @@ static void test_enc_outside_span_ignored(void **state)
 
 /* one_time: the first unused line of the file is the sequence; once used,
  * the next line. */
-static void test_one_time_door(void **state)
+/* f->ot: a one-time file (mode 0600, removed by teardown) holding TEXT. */
+static void ot_file(struct fx *f, const char *text)
 {
-	struct fx *f = *state;
-	static const char text[] = "#7000,8000\n 7100, 8100:udp\n7200,7300\n";
 	const char *dir = getenv("TMPDIR");
 	snprintf(f->ot_path, sizeof f->ot_path, "%s/unit-doors-XXXXXX", dir && *dir ? dir : "/tmp");
 	int fd = mkstemp(f->ot_path);	/* mode 0600 */
 	assert_true(fd >= 0);
-	assert_int_equal(write(fd, text, sizeof text - 1), (ssize_t)(sizeof text - 1));
+	assert_int_equal(write(fd, text, strlen(text)), (ssize_t)strlen(text));
 	assert_int_equal(close(fd), 0);
 	char err[PATH_MAX + 256];
 	f->ot = onetime_load(f->ot_path, err, sizeof err);
 	if (!f->ot)
 		print_error("%s\n", err);
 	assert_non_null(f->ot);
+}
+
+static void test_one_time_door(void **state)
+{
+	struct fx *f = *state;
+	char err[PATH_MAX + 256];
+	ot_file(f, "#7000,8000\n 7100, 8100:udp\n7200,7300\n");
 
 	struct door_conf dc[] = {{
 		.name = "once", .kind = DOOR_ONE_TIME, .one_time = f->ot, .open = open_ssh, .nopen = 1,
@@ -1900,6 +1906,33 @@ static void test_one_time_door(void **state)
 	udp(f, "192.0.2.6", T0 + 1300 * MS, 8100, 40003);
 	assert_int_equal(f->nopen, 2);
 	assert_int_equal(st(f)->opened, 2);
+}
+
+/* A retransmitted first knock of a one-time sequence is known for what it
+ * is even when that sequence is the file's longest and not its first: the
+ * memory of recent knocks is sized by the longest unused sequence. */
+static void test_one_time_longest_dedup(void **state)
+{
+	struct fx *f = *state;
+	char err[PATH_MAX + 256];
+	ot_file(f, " 7000,8000\n 9001,9002,9003,9004,9005,9006,9007,9008,9009,9010,9011,9012\n");
+	assert_int_equal(onetime_longest(f->ot), 12);
+	struct door_conf dc[] = {{
+		.name = "once", .kind = DOOR_ONE_TIME, .one_time = f->ot, .open = open_ssh, .nopen = 1,
+		.window_us = 10 * SEC, .duration_us = 30 * SEC, .dedup_us = 2 * SEC,
+		.flags_set = KNOCK_SYN, .flags_clear = KNOCK_ACK,
+	}};
+	mkdoors(f, dc, 1, 16);
+	assert_int_equal(onetime_use(f->ot, 0, 0, err, sizeof err), 0);
+	for (unsigned i = 0; i < 12; i++) {
+		tcp(f, "192.0.2.2", T0 + i * 100 * MS, (uint16_t)(9001 + i), (uint16_t)(40000 + i));
+		if (i == 10)	/* the first SYN again, 1 s later: a retransmission */
+			tcp(f, "192.0.2.2", T0 + 1050 * MS, 9001, 40000);
+	}
+	assert_int_equal(f->nopen, 1);
+	assert_code_open(f, 0, IPPROTO_TCP, 22, 30 * SEC, 1);
+	assert_int_equal(st(f)->duplicates, 1);
+	assert_int_equal(st(f)->resets, 0);
 }
 
 /* ---- main ------------------------------------------------------------------------------------------------ */
@@ -1963,6 +1996,7 @@ int main(void)
 		T(test_enc_stale_step_rejected),
 		T(test_enc_outside_span_ignored),
 		T(test_one_time_door),
+		T(test_one_time_longest_dedup),
 	};
 	cmocka_set_message_output(CM_OUTPUT_TAP);
 	return cmocka_run_group_tests(tests, NULL, NULL);
