@@ -50,6 +50,7 @@ struct parser {
 	/* Local time of a year-less stamp: cached per hour of the log. */
 	int64_t cache_key;
 	int64_t cache_base_s;
+	char why[128];		/* where a line left the kernel's grammar */
 };
 
 /* ---- small checked scanners ------------------------------------------- */
@@ -222,7 +223,7 @@ static int parse_time_3164(struct parser *p, const char *s, size_t n, int64_t re
 {
 	static const char months[] = "JanFebMarAprMayJunJulAugSepOctNovDec";
 	const char *end = s + n;
-	if (n < 15)
+	if (n < 14)	/* "Nov 2 14:47:35": a one-digit day after one space */
 		return -1;
 	unsigned mo = 0;
 	for (unsigned i = 0; i < 12; i++)
@@ -299,118 +300,736 @@ static int parse_time(struct parser *p, const char *s, size_t n, int64_t ref_us,
 	return parse_time_3164(p, s, n, ref_us, out);
 }
 
-/* ---- the netfilter fields ------------------------------------------------ */
+/* ---- the netfilter grammar ------------------------------------------------
+ *
+ * A knock line is what the kernel's nf_log_syslog.c (iptables/ip6tables LOG,
+ * nft log) or ulogd2's LOGEMU (NFLOG) writes, field by field in their order,
+ * each value in the form they print it, and nothing else: the kernel also
+ * writes text that users choose (a process or file name in a crash report),
+ * so a line that merely contains "SRC=... DPT=..." words proves nothing.
+ *
+ *   IN=if OUT=if [PHYSIN=if] [PHYSOUT=if] [MAC=hh:..[ TUNNEL=a->b] | MACSRC= MACDST= [VPROTO= VID=] MACPROTO=]
+ *   IPv4: SRC= DST= LEN= TOS=0xHH PREC=0xHH TTL= ID= [CE] [DF] [MF] [FRAG:n] [OPT (hex)]
+ *   IPv6: SRC= DST= LEN= TC= HOPLIMIT= FLOWLBL= {[OPT (] extension header [)]}
+ *   PROTO=TCP SPT= DPT= [SEQ= ACK=] WINDOW= RES=0xhh [AE CWR ECE URG ACK PSH RST SYN FIN] URGP= [OPT (hex)]
+ *   PROTO=UDP|UDPLITE SPT= DPT= LEN=
+ *   PROTO=ICMP TYPE= CODE= [ID= SEQ= | PARAMETER= | [GATEWAY=] [quoted packet] [MTU=]]
+ *   PROTO=ICMPv6 TYPE= CODE= [ID= SEQ= | [POINTER=] [quoted packet] [MTU=]]
+ *   PROTO=AH|ESP [SPI=0x..] | PROTO=n,  INCOMPLETE [n bytes] where a header was cut
+ *   [UID= [GID=]] [MARK=0x..]
+ * LOGEMU differs: always MAC=, TOS=HH, SEQ= ACK= always and no RES=, no
+ * CWR/ECE, "FRAG: n ID: x" for IPv6, compressed IPv6 addresses, ICMP
+ * details chosen by the code, UID= GID= MARK= each on its own.
+ * Values are separated by one space; the last one may have one after it. */
 
-enum { F_SRC, F_DST, F_PROTO, F_SPT, F_DPT, F_TYPE, F_CODE, F_N };
+struct cur {
+	const char *p, *e;
+	const char *why;	/* the field that failed (a literal) */
+	int ulogd;
+};
 
-static int field_index(const char *k, size_t n)
+/* What a (possibly quoted) packet said. */
+struct pkt {
+	uint8_t family;
+	uint8_t src[16], dst[16];
+	int proto;		/* IPPROTO_TCP, _UDP, _ICMP, _ICMPV6, or -1: any other */
+	uint8_t later_frag;	/* a fragment after the first: no transport header */
+	uint8_t l4;		/* ports, or ICMP type and code, were logged */
+	uint16_t sport, dport;
+	uint8_t type, code, flags;
+};
+
+#define LIT(c, s) lit(c, s, sizeof s - 1)
+static inline int lit(struct cur *c, const char *s, size_t n)
 {
-	switch (n) {
-	case 3:
-		if (!memcmp(k, "SRC", 3)) return F_SRC;
-		if (!memcmp(k, "DST", 3)) return F_DST;
-		if (!memcmp(k, "SPT", 3)) return F_SPT;
-		if (!memcmp(k, "DPT", 3)) return F_DPT;
+	if ((size_t)(c->e - c->p) < n || memcmp(c->p, s, n) != 0)
+		return 0;
+	c->p += n;
+	return 1;
+}
+
+static inline int bad(struct cur *c, const char *why)
+{
+	c->why = why;
+	return -1;
+}
+
+/* The space after a value, or the end of the line (the last value's space
+ * is optional: some pipelines strip it). */
+static inline int sp(struct cur *c)
+{
+	if (c->p == c->e)
+		return 1;
+	if (*c->p == ' ') {
+		c->p++;
+		return 1;
+	}
+	return 0;
+}
+
+static inline int isdig(char ch)
+{
+	return ch >= '0' && ch <= '9';
+}
+
+static inline int hexval(char ch)
+{
+	if (ch >= '0' && ch <= '9')
+		return ch - '0';
+	if (ch >= 'a' && ch <= 'f')
+		return ch - 'a' + 10;
+	if (ch >= 'A' && ch <= 'F')
+		return ch - 'A' + 10;
+	return -1;
+}
+
+/* %u: digits, no leading zero, at most max. */
+static int dec(struct cur *c, uint64_t max, uint64_t *v)
+{
+	const char *p = c->p;
+	uint64_t x = 0;
+	if (p == c->e || !isdig(*p) || (*p == '0' && p + 1 < c->e && isdig(p[1])))
 		return -1;
-	case 4:
-		if (!memcmp(k, "TYPE", 4)) return F_TYPE;
-		if (!memcmp(k, "CODE", 4)) return F_CODE;
+	do {
+		x = x * 10 + (uint64_t)(*p++ - '0');
+		if (x > max)
+			return -1;
+	} while (p < c->e && isdig(*p));
+	c->p = p;
+	*v = x;
+	return 0;
+}
+
+/* KEY=%u and its space. */
+static int kv_dec(struct cur *c, const char *key, size_t klen, uint64_t max, uint64_t *v)
+{
+	if (!lit(c, key, klen) || dec(c, max, v) || !sp(c))
+		return bad(c, key);
+	return 0;
+}
+#define KV_DEC(c, key, max, v) kv_dec(c, key, sizeof key - 1, max, v)
+
+/* Exactly n hex digits. */
+static int hexn(struct cur *c, int n)
+{
+	if (c->e - c->p < n)
 		return -1;
+	for (int i = 0; i < n; i++)
+		if (hexval(c->p[i]) < 0)
+			return -1;
+	c->p += n;
+	return 0;
+}
+
+/* %x: 1 to 8 hex digits, no leading zero. */
+static int hexvar(struct cur *c)
+{
+	const char *p = c->p;
+	while (p < c->e && p - c->p < 9 && hexval(*p) >= 0)
+		p++;
+	size_t n = (size_t)(p - c->p);
+	if (n == 0 || n > 8 || (n > 1 && *c->p == '0'))
+		return -1;
+	c->p = p;
+	return 0;
+}
+
+/* "%02X" bytes up to ")", at most max bytes, then ")". */
+static int hexbytes_paren(struct cur *c, int max)
+{
+	int n = 0;
+	while (c->p < c->e && *c->p != ')') {
+		if (++n > max || hexn(c, 2))
+			return -1;
+	}
+	return LIT(c, ")") ? 0 : -1;
+}
+
+/* Dotted quad as %pI4 writes it: no leading zeros. */
+static int ip4(struct cur *c, uint8_t out[4])
+{
+	const char *p = c->p;
+	for (int i = 0; i < 4; i++) {
+		if (i) {
+			if (p == c->e || *p != '.')
+				return -1;
+			p++;
+		}
+		if (p == c->e || !isdig(*p))
+			return -1;
+		unsigned v = 0;
+		const char *s = p;
+		while (p < c->e && isdig(*p) && p - s < 3)
+			v = v * 10 + (unsigned)(*p++ - '0');
+		if (v > 255 || (*s == '0' && p - s > 1))
+			return -1;
+		out[i] = (uint8_t)v;
+	}
+	c->p = p;
+	return 0;
+}
+
+/* IPv6: %pI6 (eight groups of four hex digits) from the kernel, inet_ntop's
+ * form from ulogd. */
+static int ip6(struct cur *c, uint8_t out[16])
+{
+	if (!c->ulogd) {
+		const char *p = c->p;
+		if (c->e - p < 39)
+			return -1;
+		for (int g = 0; g < 8; g++, p += 5) {
+			int a = hexval(p[0]), b = hexval(p[1]), d = hexval(p[2]), e = hexval(p[3]);
+			if ((a | b | d | e) < 0 || (g < 7 && p[4] != ':'))
+				return -1;
+			out[2 * g] = (uint8_t)(a << 4 | b);
+			out[2 * g + 1] = (uint8_t)(d << 4 | e);
+		}
+		c->p += 39;
+		return 0;
+	}
+	char buf[INET6_ADDRSTRLEN];
+	size_t n = 0;
+	while (c->p + n < c->e && c->p[n] != ' ' && n < sizeof buf - 1) {
+		char ch = c->p[n];
+		if (hexval(ch) < 0 && ch != ':' && ch != '.')
+			return -1;
+		buf[n++] = ch;
+	}
+	buf[n] = '\0';
+	if (n == 0 || inet_pton(AF_INET6, buf, out) != 1)
+		return -1;
+	c->p += n;
+	return 0;
+}
+
+/* An interface name the kernel accepts (dev_valid_name): 1 to 15 bytes, not
+ * "." or "..", no '/', ':' or white space (the kernel's isspace() includes
+ * 0xA0); the empty name stands for "none". */
+static int ifname(struct cur *c)
+{
+	const char *s = c->p, *p = s;
+	while (p < c->e && *p != ' ') {
+		unsigned char ch = (unsigned char)*p;
+		if (ch == '/' || ch == ':' || (ch >= '\t' && ch <= '\r') || ch == 0xa0 || ch == 0)
+			return -1;
+		if (++p - s > 15)
+			return -1;
+	}
+	if (*s == '.' && (p - s == 1 || (p - s == 2 && s[1] == '.')))
+		return -1;
+	c->p = p;
+	return 0;
+}
+
+/* "INCOMPLETE [%u bytes] " (kernel) or "INCOMPLETE" (LOGEMU): a header the
+ * packet was too short for. */
+static int incomplete(struct cur *c)
+{
+	if (!LIT(c, "INCOMPLETE"))
+		return 0;
+	uint64_t v;
+	if (c->ulogd)
+		return 1;
+	if (!LIT(c, " [") || dec(c, 0xffffffffu, &v) || !LIT(c, " bytes]") || !sp(c))
+		return bad(c, "INCOMPLETE [");
+	return 1;
+}
+
+static int mac6(struct cur *c)
+{
+	for (int i = 0; i < 6; i++)
+		if ((i && !LIT(c, ":")) || hexn(c, 2))
+			return -1;
+	return 0;
+}
+
+static int link_header(struct cur *c)
+{
+	if (LIT(c, "MAC=")) {
+		if (c->p < c->e && *c->p != ' ') {
+			do {
+				if (hexn(c, 2))
+					return bad(c, "MAC=");
+			} while (LIT(c, ":"));
+			uint8_t a[4];
+			if (LIT(c, " TUNNEL=") && (ip4(c, a) || !LIT(c, "->") || ip4(c, a)))
+				return bad(c, "TUNNEL=");
+		}
+		return sp(c) ? 0 : bad(c, "MAC=");
+	}
+	if (c->ulogd)
+		return bad(c, "MAC=");
+	if (LIT(c, "MACSRC=")) {
+		uint64_t v;
+		if (mac6(c) || !LIT(c, " MACDST=") || mac6(c) || !sp(c))
+			return bad(c, "MACSRC=");
+		if (LIT(c, "VPROTO=") && (hexn(c, 4) || !sp(c) || KV_DEC(c, "VID=", 4095, &v)))
+			return bad(c, "VPROTO=");
+		if (!LIT(c, "MACPROTO=") || hexn(c, 4) || !sp(c))
+			return bad(c, "MACPROTO=");
+	}
+	return 0;
+}
+
+static const char *const tcp_flag_name[] = {"AE ", "CWR ", "ECE ", "URG ", "ACK ", "PSH ", "RST ", "SYN ", "FIN "};
+static const uint8_t tcp_flag_bit[] = {0, KNOCK_CWR, KNOCK_ECE, KNOCK_URG, KNOCK_ACK, KNOCK_PSH, KNOCK_RST, KNOCK_SYN, KNOCK_FIN};
+
+/* After "PROTO=TCP ". 1: the kernel stopped the packet here. */
+static int tcp(struct cur *c, struct pkt *k, int later_frag)
+{
+	uint64_t a, b, v;
+	if (later_frag && !c->ulogd)
+		return 0;
+	int r = incomplete(c);
+	if (r)
+		return c->ulogd ? 0 : r;
+	if (KV_DEC(c, "SPT=", 65535, &a) || KV_DEC(c, "DPT=", 65535, &b))
+		return -1;
+	if (c->ulogd || (c->e - c->p > 4 && c->p[0] == 'S'))
+		if (KV_DEC(c, "SEQ=", 0xffffffffu, &v) || KV_DEC(c, "ACK=", 0xffffffffu, &v))
+			return -1;
+	if (KV_DEC(c, "WINDOW=", 65535, &v))
+		return -1;
+	if (!c->ulogd && (!LIT(c, "RES=0x") || hexn(c, 2) || !sp(c)))
+		return bad(c, "RES=");
+	uint8_t flags = 0;
+	for (size_t i = c->ulogd ? 3 : 0; i < sizeof tcp_flag_bit; i++)
+		if (lit(c, tcp_flag_name[i], strlen(tcp_flag_name[i])))
+			flags |= tcp_flag_bit[i];
+	if (KV_DEC(c, "URGP=", 65535, &v))
+		return -1;
+	k->sport = (uint16_t)a;
+	k->dport = (uint16_t)b;
+	k->flags = flags;
+	k->l4 = 1;
+	if (!c->ulogd && LIT(c, "OPT (")) {
+		if (LIT(c, "TRUNCATED)"))
+			return 1;
+		if (hexbytes_paren(c, 40) || !sp(c))
+			return bad(c, "OPT (");
+	}
+	return 0;
+}
+
+/* After "PROTO=UDP " or "PROTO=UDPLITE "; SCTP (LOGEMU) has no LEN=. */
+static int udp(struct cur *c, struct pkt *k, int later_frag, int sctp)
+{
+	uint64_t a, b, v;
+	if (later_frag && !c->ulogd)
+		return 0;
+	int r = incomplete(c);
+	if (r)
+		return c->ulogd ? 0 : r;
+	if (KV_DEC(c, "SPT=", 65535, &a) || KV_DEC(c, "DPT=", 65535, &b) || (!sctp && KV_DEC(c, "LEN=", 65535, &v)))
+		return -1;
+	k->sport = (uint16_t)a;
+	k->dport = (uint16_t)b;
+	k->l4 = 1;
+	return 0;
+}
+
+/* After "PROTO=AH " or "PROTO=ESP ". */
+static int ipsec(struct cur *c)
+{
+	int r = incomplete(c);
+	if (r)
+		return c->ulogd ? 0 : r;
+	if (LIT(c, "SPI=0x") && (hexvar(c) || !sp(c)))
+		return bad(c, "SPI=");
+	return 0;
+}
+
+static int ipv4_packet(struct cur *c, struct pkt *k, int outer);
+static int ipv6_packet(struct cur *c, struct pkt *k, int outer);
+
+/* "[" the packet an ICMP error quotes "] ". */
+static int quoted(struct cur *c, int v6)
+{
+	struct pkt in;
+	if (!LIT(c, "["))
+		return bad(c, "[ (the quoted packet)");
+	int r = v6 ? ipv6_packet(c, &in, 0) : ipv4_packet(c, &in, 0);
+	if (r < 0)
+		return r;
+	if (!LIT(c, "]") || !sp(c))
+		return bad(c, "] (the end of the quoted packet)");
+	return 0;
+}
+
+static int icmp_type_code(struct cur *c, struct pkt *k)
+{
+	uint64_t t, cd;
+	if (KV_DEC(c, "TYPE=", 255, &t) || KV_DEC(c, "CODE=", 255, &cd))
+		return -1;
+	k->type = (uint8_t)t;
+	k->code = (uint8_t)cd;
+	k->l4 = 1;
+	return 0;
+}
+
+/* After "PROTO=ICMP ". */
+static int icmp4(struct cur *c, struct pkt *k, int outer, int later_frag)
+{
+	uint64_t v;
+	uint8_t a[4];
+	if (later_frag && !c->ulogd)
+		return 0;
+	int r = incomplete(c);
+	if (r)
+		return r < 0 ? r : 0;	/* the kernel goes on with UID= and MARK= */
+	if (icmp_type_code(c, k))
+		return -1;
+	if (c->ulogd) {
+		/* LOGEMU picks these by the code, not the type. */
+		if (LIT(c, "ID="))
+			return dec(c, 65535, &v) || !sp(c) || KV_DEC(c, "SEQ=", 65535, &v) ? bad(c, "ID=") : 0;
+		if (c->e - c->p > 10 && c->p[0] == 'P')
+			return KV_DEC(c, "PARAMETER=", 255, &v);
+		if (LIT(c, "GATEWAY="))
+			return ip4(c, a) || !sp(c) ? bad(c, "GATEWAY=") : 0;
+		if (c->e - c->p > 4 && c->p[0] == 'M')
+			return KV_DEC(c, "MTU=", 65535, &v);
+		return 0;
+	}
+	r = incomplete(c);
+	if (r)
+		return r < 0 ? r : 0;
+	switch (k->type) {
+	case 0:
+	case 8:
+		return KV_DEC(c, "ID=", 65535, &v) || KV_DEC(c, "SEQ=", 65535, &v) ? -1 : 0;
+	case 12:
+		return KV_DEC(c, "PARAMETER=", 255, &v);
 	case 5:
-		return memcmp(k, "PROTO", 5) ? -1 : F_PROTO;
+		if (!LIT(c, "GATEWAY=") || ip4(c, a) || !sp(c))
+			return bad(c, "GATEWAY=");
+		/* fall through */
+	case 3:
+	case 4:
+	case 11:
+		if (outer && quoted(c, 0))
+			return -1;
+		if (k->type == 3 && k->code == 4)
+			return KV_DEC(c, "MTU=", 65535, &v);
+		return 0;
 	default:
-		return -1;
+		return 0;
 	}
 }
 
-/* S points at "IN=". */
-static enum parse_result parse_fields(const char *s, const char *end, struct knock *k, const char **why)
+/* After "PROTO=ICMPv6 ". */
+static int icmp6(struct cur *c, struct pkt *k, int outer, int later_frag)
 {
-	const char *val[F_N] = {0};
-	size_t vlen[F_N] = {0};
-	uint8_t flags = 0;
+	uint64_t v;
+	if (later_frag && !c->ulogd)
+		return 0;
+	int r = incomplete(c);
+	if (r)
+		return c->ulogd ? 0 : r;
+	if (icmp_type_code(c, k))
+		return -1;
+	if (c->ulogd) {
+		if (LIT(c, "ID="))
+			return dec(c, 65535, &v) || !sp(c) || KV_DEC(c, "SEQ=", 65535, &v) ? bad(c, "ID=") : 0;
+		return 0;
+	}
+	switch (k->type) {
+	case 128:
+	case 129:
+		return KV_DEC(c, "ID=", 65535, &v) || KV_DEC(c, "SEQ=", 65535, &v) ? -1 : 0;
+	case 4:
+		if (!LIT(c, "POINTER=") || hexn(c, 8) || !sp(c))
+			return bad(c, "POINTER=");
+		/* fall through */
+	case 1:
+	case 2:
+	case 3:
+		if (outer && quoted(c, 1))
+			return -1;
+		if (k->type == 2)
+			return KV_DEC(c, "MTU=", 0xffffffffu, &v);
+		return 0;
+	default:
+		return 0;
+	}
+}
 
-	while (s < end) {
-		while (s < end && *s == ' ')
-			s++;
-		if (s == end || *s == '[')
-			break;	/* "[SRC=... ]": the packet quoted by an ICMP error */
-		const char *w = s, *eq = NULL;
-		for (; s < end && *s != ' '; s++)
-			if (*s == '=' && !eq)
-				eq = s;
-		size_t wn = (size_t)(s - w);
-		if (wn == 3 && !memcmp(w, "OPT", 3) && s + 1 < end && s[1] == '(') {
-			const char *close = memchr(s, ')', (size_t)(end - s));
-			if (!close) {
-				*why = "unterminated OPT (";
-				return PARSE_BAD;
+/* "PROTO=..." and what follows it. 1: the kernel stopped the packet here. */
+static int transport(struct cur *c, struct pkt *k, int outer, int later_frag, int v6)
+{
+	uint64_t v;
+	k->proto = -1;
+	if (!LIT(c, "PROTO="))
+		return bad(c, "PROTO=");
+	if (LIT(c, "TCP ") || (c->p == c->e - 3 && LIT(c, "TCP"))) {
+		k->proto = IPPROTO_TCP;
+		return tcp(c, k, later_frag);
+	}
+	if (LIT(c, "UDP ") || (c->p == c->e - 3 && LIT(c, "UDP"))) {
+		k->proto = IPPROTO_UDP;
+		return udp(c, k, later_frag, 0);
+	}
+	if (LIT(c, "UDPLITE ") || (c->p == c->e - 7 && LIT(c, "UDPLITE")))
+		return udp(c, k, later_frag, 0);
+	if (c->ulogd && LIT(c, "SCTP "))
+		return udp(c, k, later_frag, 1);
+	if (!v6 && (LIT(c, "ICMP ") || (c->p == c->e - 4 && LIT(c, "ICMP")))) {
+		k->proto = IPPROTO_ICMP;
+		return icmp4(c, k, outer, later_frag);
+	}
+	if (v6 && (LIT(c, "ICMPv6 ") || (c->p == c->e - 6 && LIT(c, "ICMPv6")))) {
+		k->proto = IPPROTO_ICMPV6;
+		return icmp6(c, k, outer, later_frag);
+	}
+	if (LIT(c, "AH ") || LIT(c, "ESP "))
+		return later_frag && !c->ulogd ? 0 : ipsec(c);
+	if (dec(c, 255, &v) || !sp(c))
+		return bad(c, "PROTO=");
+	return 0;
+}
+
+/* UID= GID= (--log-uid, nft "flags skuid") and MARK=, after the outer packet. */
+static int trailer(struct cur *c)
+{
+	uint64_t v;
+	if (c->e - c->p > 4 && c->p[0] == 'U' && KV_DEC(c, "UID=", 0xffffffffu, &v))
+		return -1;
+	if (c->e - c->p > 4 && c->p[0] == 'G' && KV_DEC(c, "GID=", 0xffffffffu, &v))
+		return -1;
+	if (LIT(c, "MARK=0x") && (hexvar(c) || !sp(c)))
+		return bad(c, "MARK=");
+	return 0;
+}
+
+/* 0: go on, 1: the kernel stopped here (TRUNCATED, INCOMPLETE), -1: not its grammar. */
+static int ipv4_packet(struct cur *c, struct pkt *k, int outer)
+{
+	uint64_t v;
+	k->family = AF_INET;
+	k->proto = -1;
+	k->l4 = k->later_frag = 0;
+	if (LIT(c, "TRUNCATED"))
+		return 1;
+	if (!LIT(c, "SRC=") || ip4(c, k->src) || !sp(c))
+		return bad(c, "SRC=");
+	if (!LIT(c, "DST=") || ip4(c, k->dst) || !sp(c))
+		return bad(c, "DST=");
+	if (KV_DEC(c, "LEN=", 0xffffffffu, &v))
+		return -1;
+	if (!(c->ulogd ? LIT(c, "TOS=") : LIT(c, "TOS=0x")) || hexn(c, 2) || !sp(c))
+		return bad(c, "TOS=");
+	if (!LIT(c, "PREC=0x") || hexn(c, 2) || !sp(c))
+		return bad(c, "PREC=");
+	if (KV_DEC(c, "TTL=", 255, &v) || KV_DEC(c, "ID=", 65535, &v))
+		return -1;
+	LIT(c, "CE ");
+	LIT(c, "DF ");
+	LIT(c, "MF ");
+	if (LIT(c, "FRAG:")) {
+		if (dec(c, 8191, &v) || !sp(c))
+			return bad(c, "FRAG:");
+		k->later_frag = v != 0;
+	}
+	if (!c->ulogd && LIT(c, "OPT (")) {
+		if (hexbytes_paren(c, 40) || !sp(c))
+			return bad(c, "OPT (");
+	}
+	if (!c->ulogd && LIT(c, "TRUNCATED"))
+		return 1;
+	/* A later AH fragment: the kernel writes no PROTO= at all. */
+	int r = k->later_frag && !c->ulogd && (c->p == c->e || *c->p != 'P') ? 0
+		: transport(c, k, outer, k->later_frag, 0);
+	if (r)
+		return r;
+	return outer ? trailer(c) : 0;
+}
+
+/* IPv6 extension headers as the kernel writes them, with OPT ( ... ) when
+ * --log-ip-options is on. 1: the kernel stopped the packet here. */
+static int ipv6_ext(struct cur *c, struct pkt *k)
+{
+	uint64_t v;
+	for (;;) {
+		if (LIT(c, "TRUNCATED"))
+			return 1;
+		int opt = LIT(c, "OPT ( ");
+		if (LIT(c, "FRAG:")) {
+			if (LIT(c, "TRUNCATED "))
+				return 1;
+			if (dec(c, 65535, &v) || !sp(c))
+				return bad(c, "FRAG:");
+			if (v)
+				k->later_frag = 1;
+			LIT(c, "INCOMPLETE ");
+			if (!LIT(c, "ID:") || hexn(c, 8) || !sp(c))
+				return bad(c, "FRAG: ID:");
+			if (opt && !LIT(c, ") "))
+				return bad(c, "OPT (");
+			continue;
+		}
+		if (LIT(c, "Unknown Ext Hdr ")) {
+			if (dec(c, 255, &v))
+				return bad(c, "Unknown Ext Hdr");
+			return 1;
+		}
+		if (!opt)
+			return 0;
+		if (LIT(c, "AH ")) {
+			if (LIT(c, ")"))
+				return 1;
+			if (LIT(c, "INCOMPLETE [")) {
+				if (dec(c, 0xffffffffu, &v) || !LIT(c, " bytes] )"))
+					return bad(c, "OPT ( AH");
+				return 1;
 			}
-			s = close + 1;
+			if (!LIT(c, "SPI=0x") || hexvar(c) || !LIT(c, " ) "))
+				return bad(c, "OPT ( AH");
 			continue;
 		}
-		if (!eq) {
-			flags |= (uint8_t)scan_flag(w, wn);
-			continue;
+		if (LIT(c, "ESP ")) {
+			if (LIT(c, ")"))
+				return 1;
+			if (LIT(c, "INCOMPLETE [")) {
+				if (dec(c, 0xffffffffu, &v) || !LIT(c, " bytes] )"))
+					return bad(c, "OPT ( ESP");
+				return 1;
+			}
+			if (!LIT(c, "SPI=0x") || hexvar(c) || !LIT(c, " )"))
+				return bad(c, "OPT ( ESP");
+			return 1;
 		}
-		int f = field_index(w, (size_t)(eq - w));
-		if (f < 0)
-			continue;
-		if (val[f]) {
-			*why = "a field appears twice";
-			return PARSE_BAD;
-		}
-		val[f] = eq + 1;
-		vlen[f] = (size_t)(s - eq - 1);
+		/* Hop-by-hop, routing, destination options: nothing inside. */
+		if (!LIT(c, ")"))
+			return bad(c, "OPT (");
+		if (c->p < c->e && *c->p == ' ')
+			c->p++;
+		else
+			return 1;	/* after a later fragment: the kernel stops */
 	}
+}
 
-	if (!val[F_SRC] || !val[F_DST] || !val[F_PROTO]) {
-		*why = "missing SRC=, DST= or PROTO=";
-		return PARSE_BAD;
+static int ipv6_packet(struct cur *c, struct pkt *k, int outer)
+{
+	uint64_t v;
+	k->family = AF_INET6;
+	k->proto = -1;
+	k->l4 = k->later_frag = 0;
+	if (LIT(c, "TRUNCATED"))
+		return 1;
+	if (!LIT(c, "SRC=") || ip6(c, k->src) || !sp(c))
+		return bad(c, "SRC=");
+	if (!LIT(c, "DST=") || ip6(c, k->dst) || !sp(c))
+		return bad(c, "DST=");
+	if (KV_DEC(c, "LEN=", 0xffffffffu, &v) || KV_DEC(c, "TC=", 255, &v) || KV_DEC(c, "HOPLIMIT=", 255, &v) ||
+	    KV_DEC(c, "FLOWLBL=", 0xfffff, &v))
+		return -1;
+	int r;
+	if (c->ulogd) {
+		if (LIT(c, "FRAG: ")) {
+			if (dec(c, 65535, &v) || !LIT(c, " ID: ") || hexn(c, 8) || !sp(c))
+				return bad(c, "FRAG:");
+			k->later_frag = v != 0;
+		}
+	} else if ((r = ipv6_ext(c, k)) != 0) {
+		return r;
 	}
-	int proto = scan_proto(val[F_PROTO], vlen[F_PROTO]);
-	if (proto < 0) {
+	/* ESP without --log-ip-options: the kernel writes nothing after it. */
+	if (!c->ulogd && (c->p == c->e || *c->p == ']'))
+		return 1;
+	r = transport(c, k, outer, k->later_frag, 1);
+	if (r)
+		return r;
+	return outer ? trailer(c) : 0;
+}
+
+/* S points at "IN=". */
+static enum parse_result parse_fields(struct parser *ps, const char *s, const char *end, int ulogd,
+				      struct knock *k, const char **why)
+{
+	struct cur c = {s, end, NULL, ulogd};
+	struct pkt pk;
+	int r = -1;
+	LIT(&c, "IN=");
+	const char *in = c.p;
+	if (ifname(&c)) {
+		c.why = "IN= (not an interface name)";
+		goto bad;
+	}
+	int has_in = c.p != in;
+	if (!LIT(&c, " OUT=") || ifname(&c) || !sp(&c)) {
+		c.why = "OUT= (missing, or not an interface name)";
+		goto bad;
+	}
+	if (!ulogd) {
+		if (LIT(&c, "PHYSIN=") && (ifname(&c) || !sp(&c))) {
+			c.why = "PHYSIN=";
+			goto bad;
+		}
+		if (LIT(&c, "PHYSOUT=") && (ifname(&c) || !sp(&c))) {
+			c.why = "PHYSOUT=";
+			goto bad;
+		}
+	}
+	/* The kernel dumps the link header of incoming packets only. */
+	if ((has_in || ulogd) && link_header(&c))
+		goto bad;
+	/* IPv4 or IPv6: the kernel's IPv6 SRC= has a ':' at its fifth byte;
+	 * LOGEMU's has one somewhere. */
+	int v6;
+	if (!ulogd) {
+		v6 = c.e - c.p > 8 && c.p[8] == ':';
+	} else {
+		const char *q = c.p;
+		while (q < c.e && *q != ' ' && *q != ':')
+			q++;
+		v6 = q < c.e && *q == ':';
+	}
+	r = v6 ? ipv6_packet(&c, &pk, 1) : ipv4_packet(&c, &pk, 1);
+	if (r < 0)
+		goto bad;
+	if (c.p != c.e) {
+		c.why = NULL;
+		goto bad;
+	}
+	if (pk.proto < 0) {
 		*why = "protocol cannot knock";
 		return PARSE_NONE;
 	}
-	uint8_t fam_dst;
-	if (scan_addr(val[F_SRC], vlen[F_SRC], &k->family, k->src) ||
-	    scan_addr(val[F_DST], vlen[F_DST], &fam_dst, k->dst) || fam_dst != k->family) {
-		*why = "bad SRC= or DST= address";
-		return PARSE_BAD;
+	if (pk.later_frag) {
+		*why = "a fragment after the first has no ports";
+		return PARSE_NONE;
 	}
-	unsigned long a, b;
-	k->proto = (uint8_t)proto;
-	k->flags = 0;
-	k->icmp_code = 0;
-	if (proto == IPPROTO_TCP || proto == IPPROTO_UDP) {
-		if (!val[F_SPT] || !val[F_DPT]) {
-			*why = "missing SPT= or DPT=";
-			return PARSE_BAD;
-		}
-		if (scan_uint(val[F_SPT], vlen[F_SPT], 5, 65535, &a) || scan_uint(val[F_DPT], vlen[F_DPT], 5, 65535, &b)) {
-			*why = "bad SPT= or DPT=";
-			return PARSE_BAD;
-		}
-		k->sport = (uint16_t)a;
-		k->port = (uint16_t)b;
-		if (proto == IPPROTO_TCP)
-			k->flags = flags;
+	if (!pk.l4) {
+		*why = "the transport header was not logged (INCOMPLETE)";
+		return PARSE_NONE;
+	}
+	k->family = pk.family;
+	memcpy(k->src, pk.src, 16);
+	memcpy(k->dst, pk.dst, 16);
+	k->proto = (uint8_t)pk.proto;
+	k->flags = pk.proto == IPPROTO_TCP ? pk.flags : 0;
+	if (pk.proto == IPPROTO_TCP || pk.proto == IPPROTO_UDP) {
+		k->sport = pk.sport;
+		k->port = pk.dport;
+		k->icmp_code = 0;
 	} else {
-		if ((proto == IPPROTO_ICMP) != (k->family == AF_INET)) {
-			*why = "ICMP version does not match the address family";
-			return PARSE_BAD;
-		}
-		if (!val[F_TYPE] || !val[F_CODE] || scan_uint(val[F_TYPE], vlen[F_TYPE], 3, 255, &a) ||
-		    scan_uint(val[F_CODE], vlen[F_CODE], 3, 255, &b)) {
-			*why = "missing or bad TYPE= or CODE=";
-			return PARSE_BAD;
-		}
 		k->sport = 0;
-		k->port = (uint16_t)a;
-		k->icmp_code = (uint8_t)b;
+		k->port = pk.type;
+		k->icmp_code = pk.code;
 	}
+	if (k->family == AF_INET)
+		memset(k->src + 4, 0, 12), memset(k->dst + 4, 0, 12);
 	return PARSE_KNOCK;
+bad:;
+	/* Say where the line left the grammar: the field, or the text found. */
+	size_t off = (size_t)(c.p - s);
+	if (c.why)
+		snprintf(ps->why, sizeof ps->why, "not the kernel's log format at byte %zu: bad or missing %s", off,
+			 c.why);
+	else
+		snprintf(ps->why, sizeof ps->why, "not the kernel's log format at byte %zu: unexpected text", off);
+	*why = ps->why;
+	return PARSE_BAD;
 }
 
 /* ---- patterns ----------------------------------------------------------- */
@@ -547,13 +1166,18 @@ void parse_free(struct parser *p)
 
 /* ---- matching ------------------------------------------------------------ */
 
+static int has_prefix(const struct parser *p, const char *s, size_t n)
+{
+	for (size_t i = 0; i < p->nprefixes; i++)
+		if (memmem(s, n, p->prefix[i], p->prefix_len[i]))
+			return 1;
+	return 0;
+}
+
 static enum parse_result parse_builtin(struct parser *p, enum source_format fmt, const char *line, size_t len,
 				       int64_t ref_us, struct knock *k, const char **why)
 {
-	int found = 0;
-	for (size_t i = 0; i < p->nprefixes && !found; i++)
-		found = memmem(line, len, p->prefix[i], p->prefix_len[i]) != NULL;
-	if (!found)
+	if (!has_prefix(p, line, len))
 		return PARSE_NONE;
 
 	pcre2_match_data *md = p->md[fmt];
@@ -567,7 +1191,7 @@ static enum parse_result parse_builtin(struct parser *p, enum source_format fmt,
 		*why = "bad timestamp";
 		return PARSE_BAD;
 	}
-	return parse_fields(line + ov[1] - 3, line + len, k, why);
+	return parse_fields(p, line + ov[1] - 3, line + len, fmt == FORMAT_ULOGD, k, why);
 }
 
 static int user_group(const struct user_pattern *u, const PCRE2_SIZE *ov, int g, const char *line,
@@ -673,14 +1297,19 @@ static const char *json_string(const char *line, size_t len, const char *key, si
 static enum parse_result parse_json(struct parser *p, const char *line, size_t len, int64_t ref_us,
 				    struct knock *k, const char **why)
 {
-	size_t tn, mn, rn;
+	size_t tn, fn, mn, rn;
 	const char *t = json_string(line, len, "\"_TRANSPORT\":\"", &tn);
 	if (!t || tn != 6 || memcmp(t, "kernel", 6) != 0)
+		return PARSE_NONE;
+	/* The kernel's own messages only, as the journal source reads them:
+	 * root may write other facilities to /dev/kmsg. */
+	const char *f = json_string(line, len, "\"SYSLOG_FACILITY\":\"", &fn);
+	if (!f || fn != 1 || f[0] != '0')
 		return PARSE_NONE;
 	/* The message ends at the first quote; a message with escapes (a
 	 * backslash) is not one the kernel's LOG target writes for a knock. */
 	const char *m = json_string(line, len, "\"MESSAGE\":\"", &mn);
-	if (!m || memchr(m, '\\', mn))
+	if (!m || memchr(m, '\\', mn) || !has_prefix(p, m, mn))
 		return PARSE_NONE;
 	const char *r = json_string(line, len, "\"__REALTIME_TIMESTAMP\":\"", &rn);
 	unsigned long long rt = 0;
@@ -720,5 +1349,11 @@ enum parse_result parse_line(struct parser *p, enum source_format fmt, const cha
 	}
 	if (r == PARSE_NONE && *why == none && p->nuser)
 		r = parse_user(p, line, len, ref_us, out, why);
+	/* A NUL byte: whatever a pipeline made of the line, it is not one the
+	 * kernel wrote (checked for knocks only: the rest need no scan). */
+	if (r == PARSE_KNOCK && memchr(line, '\0', len)) {
+		*why = "a NUL byte in the line";
+		r = PARSE_BAD;
+	}
 	return r;
 }
