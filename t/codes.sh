@@ -31,10 +31,17 @@ iso() { printf '%s.%06dZ' "$(date -u -d "@$1" +%Y-%m-%dT%H:%M:%S)" "${2:-0}"; }
 # line STAMP SRC DST PROTO PORT: the line the kernel's LOG target writes for a
 # knock (a SYN, or a datagram), as rsyslog stores it.
 sport=33000
+# full6 ADDR: an IPv6 address as the kernel writes it (%pI6: eight groups of four digits).
+full6() {
+	case $1 in
+	*:*:*:*:*:*:*:* | *::*) python3 -c 'import ipaddress, sys; print(ipaddress.ip_address(sys.argv[1]).exploded)' "$1" ;;
+	*) echo "$1" ;;
+	esac
+}
 line() {
 	sport=$((sport + 1))
 	case $2 in
-	*:*) ip="MAC=8e:30:48:74:7b:47:82:18:e1:2b:82:62:86:dd SRC=$2 DST=$3 LEN=80 TC=0 HOPLIMIT=64 FLOWLBL=0" ;;
+	*:*) ip="MAC=8e:30:48:74:7b:47:82:18:e1:2b:82:62:86:dd SRC=$(full6 "$2") DST=$(full6 "$3") LEN=80 TC=0 HOPLIMIT=64 FLOWLBL=0" ;;
 	*) ip="MAC=8e:30:48:74:7b:47:82:18:e1:2b:82:62:08:00 SRC=$2 DST=$3 LEN=60 TOS=0x00 PREC=0x00 TTL=64 ID=1 DF" ;;
 	esac
 	case $4 in

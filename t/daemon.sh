@@ -79,7 +79,7 @@ check "lines of another program (a forgery) open nothing; a real sequence after 
 
 # A forged line stamped in the future must not move the clock: the open
 # grant of .3 (2 s) is not closed by it.
-printf '9999-12-31T23:59:59.000000+00:00 vm kernel: [ 93.717774] KNOCK IN=kn-s OUT= SRC=192.0.2.67 DST=192.0.2.1 LEN=60 PROTO=TCP SPT=1 DPT=7000 WINDOW=64240 RES=0x00 SYN URGP=0 \n' >>"$LOG"
+printf '9999-12-31T23:59:59.000000+00:00 vm kernel: [ 93.717774] KNOCK IN=kn-s OUT= MAC= SRC=192.0.2.67 DST=192.0.2.1 LEN=60 TOS=0x00 PREC=0x00 TTL=64 ID=1 DF PROTO=TCP SPT=1 DPT=7000 WINDOW=64240 RES=0x00 SYN URGP=0 \n' >>"$LOG"
 wait_for "$TMP/d.err" "timestamp in the future" >/dev/null
 check "a line stamped in the future is refused and closes nothing" \
 	sh -c "grep -q 'skipped: timestamp in the future' '$TMP/d.err' && ! grep -q '^close ssh 192.0.2.3 ' '$CMDS'"

@@ -46,9 +46,9 @@ same "replay from stdin" "$TMP/dec.want" "$TMP/stdin.out"
 
 # 5. Hostile and broken lines: a clear message each, skipped, the rest still counts.
 {
-	printf 'Nov 26 14:47:30 vm kernel: KNOCK IN=e SRC=192.0.2.9 DST=192.0.2.1 PROTO=TCP SPT=1 DPT=99999 SYN\n'
-	printf 'Nov 26 14:47:30 vm kernel: KNOCK IN=e SRC=192.0.2.300 DST=192.0.2.1 PROTO=TCP SPT=1 DPT=7000 SYN\n'
-	printf 'Nov 26 14:47:30 vm evil: KNOCK IN=e SRC=192.0.2.66 DST=192.0.2.1 PROTO=TCP SPT=1 DPT=7000 SYN\n'
+	printf 'Nov 26 14:47:30 vm kernel: KNOCK IN=e OUT= MAC= SRC=192.0.2.9 DST=192.0.2.1 LEN=60 TOS=0x00 PREC=0x00 TTL=64 ID=1 DF PROTO=TCP SPT=1 DPT=99999 WINDOW=64240 RES=0x00 SYN URGP=0 \n'
+	printf 'Nov 26 14:47:30 vm kernel: KNOCK IN=e OUT= MAC= SRC=192.0.2.300 DST=192.0.2.1 LEN=60 TOS=0x00 PREC=0x00 TTL=64 ID=1 DF PROTO=TCP SPT=1 DPT=7000 WINDOW=64240 RES=0x00 SYN URGP=0 \n'
+	printf 'Nov 26 14:47:30 vm evil: KNOCK IN=e OUT= MAC= SRC=192.0.2.66 DST=192.0.2.1 LEN=60 TOS=0x00 PREC=0x00 TTL=64 ID=1 DF PROTO=TCP SPT=1 DPT=7000 WINDOW=64240 RES=0x00 SYN URGP=0 \n'
 	head -c 20000 /dev/zero | tr '\0' 'A'; printf '\n'
 	printf '\001\002\377\376 binary junk \033[31m\n'
 	sed -n '4,6p' "$TMP/sample.log"
@@ -57,9 +57,9 @@ fixed_copy "$TMP/bad.log" "$TMP/bad2.log"
 "$LOGKNOCKD" -c "$top_srcdir/conf/logknockd.yaml" --replay "$TMP/bad2.log" >"$TMP/bad.out" 2>"$TMP/bad.err"
 check "hostile lines: exit 0" [ $? -eq 0 ]
 check "hostile lines: port out of range named with FILE:LINE" \
-	grep -q "^logknockd: warning: $TMP/bad2.log:1: skipped: bad SPT= or DPT=" "$TMP/bad.err"
+	grep -q "^logknockd: warning: $TMP/bad2.log:1: skipped: not the kernel's log format at byte [0-9]*: bad or missing DPT=" "$TMP/bad.err"
 check "hostile lines: bad address named with FILE:LINE" \
-	grep -q "^logknockd: warning: $TMP/bad2.log:2: skipped: bad SRC= or DST= address" "$TMP/bad.err"
+	grep -q "^logknockd: warning: $TMP/bad2.log:2: skipped: not the kernel's log format at byte [0-9]*: bad or missing SRC=" "$TMP/bad.err"
 check "hostile lines: overlong line skipped with a warning" \
 	grep -q "^logknockd: warning: $TMP/bad2.log:4: skipped: line longer than 8192 bytes" "$TMP/bad.err"
 check "hostile lines: a non-kernel tag opens nothing; the real sequence opens once" \
