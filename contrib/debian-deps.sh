@@ -2,9 +2,11 @@
 # Installs what logknock needs to build and test on Debian 12 (as root).
 # Does nothing when everything is there already.
 set -e
+# Test-only: knockd (t/knockd-import.sh), ulogd2 (t/kernel-grammar.sh: NFLOG through LOGEMU), ...
 pkgs="build-essential autoconf automake pkg-config ca-certificates
 libyaml-dev libpcre2-dev libsystemd-dev libinotifytools0-dev libcmocka-dev libnftables-dev libsodium-dev
-python3 clang iproute2 nftables iptables ipset logrotate systemd bsdutils sudo knockd rsyslog debootstrap systemd-container"
+python3 clang iproute2 nftables iptables ipset logrotate systemd bsdutils sudo knockd rsyslog debootstrap systemd-container
+ulogd2"
 missing=
 for p in $pkgs; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing="$missing $p"
