@@ -339,7 +339,7 @@ struct pkt {
 	uint8_t type, code, flags;
 };
 
-#define LIT(c, s) lit(c, s, sizeof s - 1)
+#define LIT(c, s) lit((c), (s), sizeof(s) - 1)
 static inline int lit(struct cur *c, const char *s, size_t n)
 {
 	if ((size_t)(c->e - c->p) < n || memcmp(c->p, s, n) != 0)
@@ -407,7 +407,7 @@ static int kv_dec(struct cur *c, const char *key, size_t klen, uint64_t max, uin
 		return bad(c, key);
 	return 0;
 }
-#define KV_DEC(c, key, max, v) kv_dec(c, key, sizeof key - 1, max, v)
+#define KV_DEC(c, key, max, v) kv_dec((c), (key), sizeof(key) - 1, (max), (v))
 
 /* Exactly n hex digits. */
 static int hexn(struct cur *c, int n)
