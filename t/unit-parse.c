@@ -7,6 +7,7 @@
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -630,6 +631,120 @@ static void real_shapes(void **st)
 	parse_free(u);
 }
 
+/* Lines Linux 6.18 wrote in t/kernel-grammar.sh (prefix shortened to
+ * "KNOCK-..."), and one ulogd2 2.0.8 wrote: each is read, and reads as the
+ * packet that was sent. */
+static void fresh_kernel_lines(void **st)
+{
+	static const char *const pre[] = {"KNOCK-x4t ", "KNOCK-x4w ", "KNOCK-x4o ", "KNOCK-x4e ", "KNOCK-x6x ",
+					  "KNOCK-x6e ", "KNOCK-x6w ", "KNOCK-na4t ", "KNOCK-na6f ", "KNOCK-nn6u "};
+	struct parser *p = mk(pre, sizeof pre / sizeof *pre, NULL, 0);
+	static const char *const upre[] = {"KNOCK-u4f", "KNOCK-u6f", "KNOCK-u4i"};
+	struct parser *u = mk(upre, 3, NULL, 0);
+#define A6(x) "2001:0db8:0000:0000:0000:0000:0000:000" x
+	static const struct shape lines[] = {
+		{FORMAT_SYSLOG,
+		 "KNOCK-x4t IN=lk202428a5ba OUT= MAC=a6:c9:7a:76:da:f7:a2:2c:e7:83:3b:0a:08:00 SRC=192.0.2.2 DST=192.0.2.1 "
+		 "LEN=60 TOS=0x00 PREC=0x00 TTL=64 ID=38461 DF PROTO=TCP SPT=40000 DPT=7101 SEQ=2579415272 ACK=0 "
+		 "WINDOW=64240 RES=0x00 SYN URGP=0 OPT (020405B40402080A4DD31027000000000103030A) ",
+		 PARSE_KNOCK, "192.0.2.2", IPPROTO_TCP, 7101, 40000, KNOCK_SYN},
+		{FORMAT_SYSLOG,
+		 "KNOCK-x4w IN= OUT=lk202428a5bb SRC=192.0.2.2 DST=192.0.2.1 LEN=60 TOS=0x00 PREC=0x00 TTL=64 ID=2265 DF "
+		 "PROTO=TCP SPT=40006 DPT=7106 SEQ=2649977327 ACK=0 WINDOW=64240 RES=0x00 SYN URGP=0 "
+		 "OPT (020405B40402080A11A4644B000000000103030A) UID=0 GID=0 ",
+		 PARSE_KNOCK, "192.0.2.2", IPPROTO_TCP, 7106, 40006, KNOCK_SYN},
+		{FORMAT_SYSLOG,
+		 "KNOCK-x4o IN=lk202428a5ba OUT= MAC=a6:c9:7a:76:da:f7:a2:2c:e7:83:3b:0a:08:00 SRC=192.0.2.2 DST=192.0.2.1 "
+		 "LEN=41 TOS=0x00 PREC=0x00 TTL=64 ID=63358 OPT (01010100) PROTO=UDP SPT=41003 DPT=7104 LEN=17 ",
+		 PARSE_KNOCK, "192.0.2.2", IPPROTO_UDP, 7104, 41003, 0},
+		{FORMAT_SYSLOG,
+		 "KNOCK-x4e IN=lk202428a5bb OUT= MAC=a2:2c:e7:83:3b:0a:a6:c9:7a:76:da:f7:08:00 SRC=192.0.2.1 DST=192.0.2.2 "
+		 "LEN=65 TOS=0x00 PREC=0xC0 TTL=64 ID=34309 PROTO=ICMP TYPE=3 CODE=3 [SRC=192.0.2.2 DST=192.0.2.1 LEN=37 "
+		 "TOS=0x00 PREC=0x00 TTL=64 ID=63353 PROTO=UDP SPT=41001 DPT=7102 LEN=17 ] ",
+		 PARSE_KNOCK, "192.0.2.1", IPPROTO_ICMP, 3, 3, 0},
+		{FORMAT_SYSLOG,
+		 "KNOCK-x6x IN=lk202428a5ba OUT= MAC=a6:c9:7a:76:da:f7:a2:2c:e7:83:3b:0a:86:dd SRC=" A6("2") " DST=" A6("1")
+		 " LEN=65 TC=0 HOPLIMIT=64 FLOWLBL=258318 OPT ( ) PROTO=UDP SPT=41010 DPT=7157 LEN=17 ",
+		 PARSE_KNOCK, "2001:db8::2", IPPROTO_UDP, 7157, 41010, 0},
+		{FORMAT_SYSLOG,
+		 "KNOCK-x6e IN=lk202428a5bb OUT= MAC=a2:2c:e7:83:3b:0a:a6:c9:7a:76:da:f7:86:dd SRC=" A6("1") " DST=" A6("2")
+		 " LEN=105 TC=0 HOPLIMIT=64 FLOWLBL=83945 PROTO=ICMPv6 TYPE=1 CODE=4 [SRC=" A6("2") " DST=" A6("1")
+		 " LEN=57 TC=0 HOPLIMIT=64 FLOWLBL=561601 PROTO=UDP SPT=41008 DPT=7152 LEN=17 ] ",
+		 PARSE_KNOCK, "2001:db8::1", IPPROTO_ICMPV6, 1, 4, 0},
+		{FORMAT_SYSLOG,
+		 "KNOCK-x6w IN= OUT=lk202428a5bb SRC=" A6("2") " DST=" A6("1") " LEN=80 TC=0 HOPLIMIT=64 FLOWLBL=262648 "
+		 "PROTO=TCP SPT=40013 DPT=7156 SEQ=713387373 ACK=0 WINDOW=64800 RES=0x00 SYN URGP=0 "
+		 "OPT (020405A00402080A4707359D000000000103030A) UID=0 GID=0 ",
+		 PARSE_KNOCK, "2001:db8::2", IPPROTO_TCP, 7156, 40013, KNOCK_SYN},
+		{FORMAT_SYSLOG,
+		 "KNOCK-na4t IN=lk202428a5ba OUT= MACSRC=a2:2c:e7:83:3b:0a MACDST=a6:c9:7a:76:da:f7 MACPROTO=0800 "
+		 "SRC=192.0.2.2 DST=192.0.2.1 LEN=60 TOS=0x00 PREC=0x00 TTL=64 ID=60762 DF PROTO=TCP SPT=40014 DPT=7201 "
+		 "SEQ=905240118 ACK=0 WINDOW=64240 RES=0x00 SYN URGP=0 OPT (020405B40402080AA1AB59C8000000000103030A) ",
+		 PARSE_KNOCK, "192.0.2.2", IPPROTO_TCP, 7201, 40014, KNOCK_SYN},
+		{FORMAT_SYSLOG,
+		 "KNOCK-na6f IN=lk202428a5ba OUT= MACSRC=a2:2c:e7:83:3b:0a MACDST=a6:c9:7a:76:da:f7 MACPROTO=86dd SRC=" A6("2")
+		 " DST=" A6("1") " LEN=1048 TC=0 HOPLIMIT=64 FLOWLBL=0 OPT ( FRAG:0 INCOMPLETE ID:00001c57 ) PROTO=UDP "
+		 "SPT=41021 DPT=7255 LEN=2408 ",
+		 PARSE_KNOCK, "2001:db8::2", IPPROTO_UDP, 7255, 41021, 0},
+		{FORMAT_SYSLOG,
+		 "KNOCK-na6f IN=lk202428a5ba OUT= MACSRC=a2:2c:e7:83:3b:0a MACDST=a6:c9:7a:76:da:f7 MACPROTO=86dd SRC=" A6("2")
+		 " DST=" A6("1") " LEN=1048 TC=0 HOPLIMIT=64 FLOWLBL=0 OPT ( FRAG:1000 INCOMPLETE ID:00001c57 ) PROTO=UDP ",
+		 PARSE_NONE, NULL, 0, 0, 0, 0},
+		{FORMAT_SYSLOG,
+		 "KNOCK-nn6u IN=lk202428a5ba OUT= MAC=a6:c9:7a:76:da:f7:a2:2c:e7:83:3b:0a:86:dd SRC=" A6("2") " DST=" A6("1")
+		 " LEN=57 TC=0 HOPLIMIT=64 FLOWLBL=876020 PROTO=UDP SPT=41025 DPT=7262 LEN=17 ",
+		 PARSE_KNOCK, "2001:db8::2", IPPROTO_UDP, 7262, 41025, 0},
+		/* LOGEMU: a later IPv4 fragment is printed with ports read from its payload. */
+		{FORMAT_ULOGD,
+		 "Dec  2 06:27:16 vm KNOCK-u4f IN=lk1935111caa OUT= MAC=4a:fd:18:a7:20:7c:06:f7:34:ba:3d:71:08:00 "
+		 "SRC=192.0.2.2 DST=192.0.2.1 LEN=1020 TOS=00 PREC=0x00 TTL=64 ID=7305 MF PROTO=UDP SPT=41029 DPT=7305 "
+		 "LEN=2408 MARK=0x0 ",
+		 PARSE_KNOCK, "192.0.2.2", IPPROTO_UDP, 7305, 41029, 0},
+		{FORMAT_ULOGD,
+		 "Dec  2 06:27:16 vm KNOCK-u4f IN=lk1935111caa OUT= MAC=4a:fd:18:a7:20:7c:06:f7:34:ba:3d:71:08:00 "
+		 "SRC=192.0.2.2 DST=192.0.2.1 LEN=1020 TOS=00 PREC=0x00 TTL=64 ID=7305 MF FRAG:125 PROTO=UDP SPT=26214 "
+		 "DPT=26214 LEN=26214 MARK=0x0 ",
+		 PARSE_NONE, NULL, 0, 0, 0, 0},
+		{FORMAT_ULOGD,
+		 "Dec  2 06:27:16 vm KNOCK-u6f IN=lk1935111caa OUT= MAC=4a:fd:18:a7:20:7c:06:f7:34:ba:3d:71:86:dd "
+		 "SRC=2001:db8::2 DST=2001:db8::1 LEN=1048 TC=0 HOPLIMIT=64 FLOWLBL=0 FRAG: 1000 ID: 00001cbb PROTO=UDP "
+		 "INCOMPLETEMARK=0x0 ",
+		 PARSE_NONE, NULL, 0, 0, 0, 0},
+		{FORMAT_ULOGD,
+		 "Dec  2 06:27:15 vm KNOCK-u4i IN=lk1935111caa OUT= MAC=4a:fd:18:a7:20:7c:06:f7:34:ba:3d:71:08:00 "
+		 "SRC=192.0.2.2 DST=192.0.2.1 LEN=33 TOS=00 PREC=0x00 TTL=64 ID=16786 DF PROTO=ICMP TYPE=8 CODE=0 ID=4242 "
+		 "SEQ=1 MARK=0x0 ",
+		 PARSE_KNOCK, "192.0.2.2", IPPROTO_ICMP, 8, 0, 0},
+	};
+#undef A6
+	for (size_t i = 0; i < sizeof lines / sizeof *lines; i++) {
+		const struct shape *s = &lines[i];
+		struct knock k;
+		const char *why;
+		enum parse_result r = parse_line(s->fmt == FORMAT_ULOGD ? u : p, s->fmt, s->line, strlen(s->line), REF,
+						 &k, &why);
+		if (r != s->want)
+			fail_msg("line %zu: %d, want %d (%s): %s", i, r, s->want, why, s->line);
+		if (r != PARSE_KNOCK)
+			continue;
+		char a[KNOCK_ADDRSTRLEN];
+		if (strcmp(knock_addr_str(k.family, k.src, a), s->src) != 0 || k.proto != s->proto ||
+		    k.port != s->port ||
+		    (s->proto == IPPROTO_TCP || s->proto == IPPROTO_UDP ? k.sport : k.icmp_code) != s->sport_or_code ||
+		    k.flags != s->flags)
+			fail_msg("line %zu: fields %s %d %d %d/%d %x", i, a, k.proto, k.port, k.sport, k.icmp_code, k.flags);
+		/* A word after the last field, as a crash report's file name would
+		 * add, makes it no longer the kernel's line. */
+		char buf[600];
+		int n = snprintf(buf, sizeof buf, "%sDPT=7000 ", s->line);
+		assert_true(n > 0 && (size_t)n < sizeof buf);
+		assert_int_equal(parse_line(s->fmt == FORMAT_ULOGD ? u : p, s->fmt, buf, (size_t)n, REF, &k, &why),
+				 PARSE_BAD);
+	}
+	parse_free(p);
+	parse_free(u);
+}
+
 static void journal_json(void **st)
 {
 	struct parser *p = knock_parser();
@@ -742,6 +857,7 @@ int main(void)
 		cmocka_unit_test(hostile_lines),
 		cmocka_unit_test(forged_shapes),
 		cmocka_unit_test(real_shapes),
+		cmocka_unit_test(fresh_kernel_lines),
 		cmocka_unit_test(journal_json),
 		cmocka_unit_test(user_patterns),
 	};
