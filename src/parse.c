@@ -515,7 +515,7 @@ static int ifname(struct cur *c)
 		if (++p - s > 15)
 			return -1;
 	}
-	if (*s == '.' && (p - s == 1 || (p - s == 2 && s[1] == '.')))
+	if (p > s && *s == '.' && (p - s == 1 || (p - s == 2 && s[1] == '.')))
 		return -1;
 	c->p = p;
 	return 0;
