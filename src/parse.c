@@ -942,8 +942,8 @@ static int ipv6_packet(struct cur *c, struct pkt *k, int outer)
 	return outer ? trailer(c) : 0;
 }
 
-/* S points at "IN=". */
-static enum parse_result parse_fields(struct parser *ps, const char *s, const char *end, int ulogd,
+/* S points at "IN=", in the message that starts at BASE. */
+static enum parse_result parse_fields(struct parser *ps, const char *base, const char *s, const char *end, int ulogd,
 				      struct knock *k, const char **why)
 {
 	struct cur c = {s, end, NULL, ulogd};
@@ -1022,7 +1022,7 @@ static enum parse_result parse_fields(struct parser *ps, const char *s, const ch
 	return PARSE_KNOCK;
 bad:;
 	/* Say where the line left the grammar: the field, or the text found. */
-	size_t off = (size_t)(c.p - s);
+	size_t off = (size_t)(c.p - base) + 1;
 	if (c.why)
 		snprintf(ps->why, sizeof ps->why, "not the kernel's log format at byte %zu: bad or missing %s", off,
 			 c.why);
@@ -1191,7 +1191,7 @@ static enum parse_result parse_builtin(struct parser *p, enum source_format fmt,
 		*why = "bad timestamp";
 		return PARSE_BAD;
 	}
-	return parse_fields(p, line + ov[1] - 3, line + len, fmt == FORMAT_ULOGD, k, why);
+	return parse_fields(p, line, line + ov[1] - 3, line + len, fmt == FORMAT_ULOGD, k, why);
 }
 
 static int user_group(const struct user_pattern *u, const PCRE2_SIZE *ov, int g, const char *line,
