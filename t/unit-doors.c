@@ -916,9 +916,10 @@ static void test_bounded_state(void **state)
 	assert_true(doors_tracked(f->d) <= 4);
 }
 
-/* The source dropped is the one whose attempt is closest to expiring, not
- * the one that arrived first: here doors have different windows. */
-static void test_eviction_closest_to_expiry(void **state)
+/* The source dropped is the one that knocked least recently, not the one
+ * that arrived first nor the one closest to expiring: a source that knocks
+ * again goes to the front. Here doors have different windows. */
+static void test_eviction_least_recent(void **state)
 {
 	struct fx *f = *state;
 	struct door_conf dc[] = {DOOR("long", seq_long, open_ssh), DOOR("short", seq_a2, open_https)};
@@ -931,27 +932,73 @@ static void test_eviction_closest_to_expiry(void **state)
 	tcp(f, "198.51.100.3", T0 + 2 * SEC, 6100, 1000);
 	tcp(f, "198.51.100.4", T0 + 3 * SEC, 7000, 1000);
 	assert_int_equal(doors_next_deadline(f->d), T0 + 6 * SEC);
+	/* .1 starts over (its first step again, another source port): the
+	 * most recent now. */
+	tcp(f, "198.51.100.1", T0 + 3500 * MS, 6100, 1001);
 	assert_int_equal(st(f)->evicted, 0);
 
-	/* A fifth source drops .2 (T0+6 s), a sixth drops .4 (T0+8 s). */
+	/* A fifth source drops .2, the least recent; a sixth drops .3, though
+	 * .4 is closer to expiring. */
 	tcp(f, "198.51.100.5", T0 + 4 * SEC, 6100, 1000);
 	assert_int_equal(st(f)->evicted, 1);
-	assert_int_equal(doors_next_deadline(f->d), T0 + 8 * SEC);
 	tcp(f, "198.51.100.6", T0 + 4500 * MS, 6100, 1000);
 	assert_int_equal(st(f)->evicted, 2);
+	assert_int_equal(st(f)->evicted_progressed, 0);
 	assert_int_equal(doors_tracked(f->d), 4);
-	assert_int_equal(doors_next_deadline(f->d), T0 + 60 * SEC);
+	assert_int_equal(doors_next_deadline(f->d), T0 + 8 * SEC);
 
 	tcp(f, "198.51.100.2", T0 + 4800 * MS, 8000, 1001);
-	tcp(f, "198.51.100.4", T0 + 4800 * MS, 8000, 1001);
+	tcp(f, "198.51.100.3", T0 + 4800 * MS, 6200, 1001);
 	assert_int_equal(f->nopen, 0);
-	tcp(f, "198.51.100.1", T0 + 5 * SEC, 6200, 1001);
-	tcp(f, "198.51.100.3", T0 + 5 * SEC, 6200, 1001);
+	tcp(f, "198.51.100.4", T0 + 4900 * MS, 8000, 1001);
+	tcp(f, "198.51.100.1", T0 + 5 * SEC, 6200, 1002);
 	tcp(f, "198.51.100.5", T0 + 5 * SEC, 6200, 1001);
 	tcp(f, "198.51.100.6", T0 + 5 * SEC, 6200, 1001);
 	assert_int_equal(f->nopen, 4);
-	assert_opened(f, 0, "long", "198.51.100.1", T0 + 5 * SEC);
+	assert_opened(f, 0, "short", "198.51.100.4", T0 + 4900 * MS);
+	assert_opened(f, 1, "long", "198.51.100.1", T0 + 5 * SEC);
 	assert_opened(f, 3, "long", "198.51.100.6", T0 + 5 * SEC);
+}
+
+/* A source past a proven step (the second of a sequence) is dropped only
+ * when none without is left, the least recent of them first. */
+static void test_eviction_proven_last(void **state)
+{
+	struct fx *f = *state;
+	mkdoors(f, door_ssh, 1, 3);
+	tcp(f, "198.51.100.1", T0, 7000, 1000);
+	udp(f, "198.51.100.1", T0 + 100 * MS, 8000, 1001);
+	tcp(f, "198.51.100.2", T0 + 200 * MS, 7000, 1000);
+	udp(f, "198.51.100.2", T0 + 300 * MS, 8000, 1001);
+	char a[KNOCK_ADDRSTRLEN];
+	for (unsigned i = 10; i < 20; i++) {
+		addr4(a, i);
+		tcp(f, a, T0 + i * 100 * MS, 7000, 1000);
+	}
+	assert_int_equal(st(f)->evicted, 9);
+	assert_int_equal(st(f)->evicted_progressed, 0);
+	/* Both proven sources stayed; .19, the last, holds the third slot. */
+	tcp(f, "198.51.100.1", T0 + 3 * SEC, 9000, 1002);
+	tcp(f, "198.51.100.19", T0 + 3 * SEC, 9000, 1002);
+	assert_int_equal(f->nopen, 1);
+	assert_opened(f, 0, "ssh", "198.51.100.1", T0 + 3 * SEC);
+	/* .1 is done (kept for de-duplication), .2 proven, .19 at its first
+	 * step: .3 pushes out .19, .4 pushes out .1 ... */
+	tcp(f, "198.51.100.3", T0 + 3100 * MS, 7000, 1000);
+	tcp(f, "198.51.100.4", T0 + 3200 * MS, 7000, 1000);
+	assert_int_equal(st(f)->evicted_progressed, 0);
+	/* ... and with three proven sources (.2, .3, .4) the least recent of
+	 * them, .2, makes room for .5. */
+	udp(f, "198.51.100.3", T0 + 3300 * MS, 8000, 1001);
+	udp(f, "198.51.100.4", T0 + 3400 * MS, 8000, 1001);
+	tcp(f, "198.51.100.5", T0 + 3500 * MS, 7000, 1000);
+	assert_int_equal(st(f)->evicted_progressed, 1);
+	tcp(f, "198.51.100.2", T0 + 3600 * MS, 9000, 1002);
+	tcp(f, "198.51.100.3", T0 + 3600 * MS, 9000, 1002);
+	tcp(f, "198.51.100.4", T0 + 3600 * MS, 9000, 1002);
+	assert_int_equal(f->nopen, 3);
+	assert_opened(f, 1, "ssh", "198.51.100.3", T0 + 3600 * MS);
+	assert_opened(f, 2, "ssh", "198.51.100.4", T0 + 3600 * MS);
 }
 
 /* ---- 11. grants ------------------------------------------------------------------------------------ */
@@ -1974,7 +2021,8 @@ int main(void)
 		T(test_single_step_door),
 		T(test_single_step_door_no_timer),
 		T(test_bounded_state),
-		T(test_eviction_closest_to_expiry),
+		T(test_eviction_least_recent),
+		T(test_eviction_proven_last),
 		T(test_grants_open_extend_expire),
 		T(test_grants_per_source_and_order),
 		T(test_grants_two_doors_share_port),
