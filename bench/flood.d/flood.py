@@ -179,6 +179,7 @@ class Bench(Cleanups):
         super().__init__()
         self.a, self.procs = a, {}
         self.kinds = KINDS_ALL if a.doors == "all" else ["sequence"]
+        self.used_steps = {}
 
     def spawn(self, name, argv, stdin=False, stdout=None, env=None):
         so = subprocess.PIPE if stdout == "pipe" else (open(stdout, "ab") if stdout else subprocess.DEVNULL)
@@ -326,11 +327,19 @@ class Bench(Cleanups):
             r.update(ports=KNOCKS, sport=self.sport)
         elif kind == "one_time":
             r.update(ports=self.once_line(), sport=self.sport)
-        elif kind == "totp":
-            r["argv"] = [a.logknock, "--totp", self.key, "--door", "totp", "--range", TOTP_RANGE]
         else:
-            r["argv"] = [a.logknock, "--encrypted", self.key, "--door", "enc", "--base", str(ENC_BASE),
-                         "--request", "tcp/%d" % OPEN[kind]]
+            # a code opens once per time step (30 s) and address: a step of the
+            # tolerance (one either way) this family has not used yet
+            now = int(time.time())
+            used = self.used_steps.setdefault((kind, fam), set())
+            t = next((now + d for d in (0, 30, -30) if (now + d) // 30 not in used), now)
+            used.add(t // 30)
+            if kind == "totp":
+                r["argv"] = [a.logknock, "--totp", self.key, "--door", "totp", "--range", TOTP_RANGE]
+            else:
+                r["argv"] = [a.logknock, "--encrypted", self.key, "--door", "enc", "--base", str(ENC_BASE),
+                             "--request", "tcp/%d" % OPEN[kind]]
+            r["argv"] += ["--time", str(t)]
         self.client.stdin.write((json.dumps(r) + "\n").encode())
         self.client.stdin.flush()
         r, _, _ = select.select([self.client.stdout], [], [], 25)
