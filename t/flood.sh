@@ -4,11 +4,11 @@
 # attack of issue 11, where two knocks counted as progress) while real
 # clients of every door kind knock in turn: a sequence, a one_time line, a
 # totp code and an encrypted request (both through the `logknock` client).
-# max_sources is 4096 here, so that the pool turns over every 0.4 s at this
-# rate, as the default 65,536 would at 330,000 knocks a second: a client is
-# then pushed out mid-sequence unless the eviction rule protects it (the
-# rule before this test let the flood push out an encrypted client's 0.9 s
-# of knocks). Every legitimate round must open its own door's port, and the
+# max_sources is 4096 here, so that the pool overflows and turns over about
+# every 0.4 s at this rate (as the default 65,536 would at 330,000 knocks a
+# second). Note: at this rate the rule before issue 11 passed this test too
+# (run 2026-12-02); t/unit-doors.c (test_code_flood_*) is where the attack
+# that defeated it is shown. Every legitimate round must open its own door's port, and the
 # daemon's memory stays bounded. The measuring harness is bench/flood
 # (figures in bench/README.md); here it runs short and for logknockd only,
 # and only correctness is judged, against what the kernel delivered: a
