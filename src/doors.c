@@ -4,13 +4,21 @@
  *   - for every door, the attempt in progress: next step and start time;
  *   - the last few knocks, to count a retransmitted SYN once.
  * Sources are found through a hash table with a secret seed (sources are
- * chosen by strangers) and ordered by their next deadline in two min-heaps,
- * which serve both the expiry timer and eviction. Heap 0 holds the sources
- * that have done no more than a first step (what a flood of spoofed
- * addresses creates), heap 1 those that got further. When the pool is
- * full, the fresh source closest to expiring makes room; a source that has
- * progressed is dropped only when no fresh one is left, so a flood of first
- * steps cannot push out a client in the middle of its sequence.
+ * chosen by strangers), ordered by their next deadline in a min-heap (the
+ * expiry timer) and, for eviction, in two lists by their last knock.
+ *
+ * List 1 holds the sources with proven progress: an attempt past a step a
+ * spoofer cannot make without the door's secret (the second step of a
+ * sequence or one_time door, the second port of a live totp code). List 0
+ * holds the others, among them every encrypted attempt: its knocks prove
+ * nothing before the tenth, and a spoofer can put any number of sources at
+ * any step. When the pool is full, the source of list 0 that knocked least
+ * recently makes room (one of list 1 only when list 0 is empty). Every knock
+ * that starts or advances an attempt moves its source to the front, so a
+ * client is pushed out only if, between two of its own knocks, other sources
+ * make at least max_sources - (sources in list 1) such knocks: what bounds
+ * a client under a flood is the longest gap between two of its knocks,
+ * whatever the door and however many knocks it needs.
  */
 #include "doors.h"
 
@@ -54,7 +62,8 @@ struct recent {
 struct src {
 	int32_t hnext;		/* hash chain, or free list */
 	int32_t heap_pos;	/* -1: slot free */
-	uint8_t tier;		/* the heap it is in: 1 when an attempt is past its first step */
+	int32_t lprev, lnext;	/* its eviction list: towards the front (more recent), the back */
+	uint8_t tier;		/* the list it is in: 1 with proven progress */
 	int64_t deadline;
 	int64_t last;		/* time of the last knock recorded */
 	uint8_t family;
@@ -72,8 +81,9 @@ struct doors {
 	unsigned char *pool;
 	int32_t *bucket;
 	uint32_t bucket_mask;
-	int32_t *heap[2];
-	size_t heap_n[2];
+	int32_t *heap;
+	size_t heap_n;
+	int32_t front[2], back[2];	/* eviction lists: the last knocked, the first to go */
 	int32_t free_head;
 	uint64_t seed[2];
 	doors_open_fn cb;
@@ -125,62 +135,80 @@ static int32_t lookup(const struct doors *d, int family, const uint8_t *addr)
 
 /* ---- heap by deadline ------------------------------------------------------ */
 
-static void heap_set(struct doors *d, int t, size_t pos, int32_t i)
+static void heap_set(struct doors *d, size_t pos, int32_t i)
 {
-	d->heap[t][pos] = i;
+	d->heap[pos] = i;
 	slot(d, i)->heap_pos = (int32_t)pos;
 }
 
-static void heap_fix(struct doors *d, int t, size_t pos)
+static void heap_fix(struct doors *d, size_t pos)
 {
-	int32_t *h = d->heap[t];
+	int32_t *h = d->heap;
 	int32_t i = h[pos];
 	int64_t key = slot(d, i)->deadline;
 	while (pos > 0 && slot(d, h[(pos - 1) / 2])->deadline > key) {
-		heap_set(d, t, pos, h[(pos - 1) / 2]);
+		heap_set(d, pos, h[(pos - 1) / 2]);
 		pos = (pos - 1) / 2;
 	}
 	for (;;) {
 		size_t c = 2 * pos + 1;
-		if (c >= d->heap_n[t])
+		if (c >= d->heap_n)
 			break;
-		if (c + 1 < d->heap_n[t] && slot(d, h[c + 1])->deadline < slot(d, h[c])->deadline)
+		if (c + 1 < d->heap_n && slot(d, h[c + 1])->deadline < slot(d, h[c])->deadline)
 			c++;
 		if (slot(d, h[c])->deadline >= key)
 			break;
-		heap_set(d, t, pos, h[c]);
+		heap_set(d, pos, h[c]);
 		pos = c;
 	}
-	heap_set(d, t, pos, i);
+	heap_set(d, pos, i);
 }
 
 static void heap_remove(struct doors *d, int32_t i)
 {
 	struct src *s = slot(d, i);
-	int t = s->tier;
 	size_t pos = (size_t)s->heap_pos;
-	d->heap_n[t]--;
-	if (pos != d->heap_n[t]) {
-		heap_set(d, t, pos, d->heap[t][d->heap_n[t]]);
-		heap_fix(d, t, pos);
+	d->heap_n--;
+	if (pos != d->heap_n) {
+		heap_set(d, pos, d->heap[d->heap_n]);
+		heap_fix(d, pos);
 	}
 	s->heap_pos = -1;
 }
 
-static void heap_add(struct doors *d, int t, int32_t i)
+static void heap_add(struct doors *d, int32_t i)
 {
-	slot(d, i)->tier = (uint8_t)t;
-	heap_set(d, t, d->heap_n[t]++, i);
-	heap_fix(d, t, d->heap_n[t] - 1);
+	heap_set(d, d->heap_n++, i);
+	heap_fix(d, d->heap_n - 1);
 }
 
-/* The source with the earliest deadline of both heaps, or -1. */
-static int32_t heap_first(const struct doors *d)
+/* ---- eviction lists ------------------------------------------------------------ */
+
+static void list_unlink(struct doors *d, int32_t i)
 {
-	int32_t a = d->heap_n[0] ? d->heap[0][0] : -1, b = d->heap_n[1] ? d->heap[1][0] : -1;
-	if (a < 0 || (b >= 0 && slot(d, b)->deadline < slot(d, a)->deadline))
-		return b;
-	return a;
+	struct src *s = slot(d, i);
+	if (s->lprev >= 0)
+		slot(d, s->lprev)->lnext = s->lnext;
+	else
+		d->front[s->tier] = s->lnext;
+	if (s->lnext >= 0)
+		slot(d, s->lnext)->lprev = s->lprev;
+	else
+		d->back[s->tier] = s->lprev;
+}
+
+/* Puts source I at the front of list T: it knocked last. */
+static void list_push(struct doors *d, int t, int32_t i)
+{
+	struct src *s = slot(d, i);
+	s->tier = (uint8_t)t;
+	s->lprev = -1;
+	s->lnext = d->front[t];
+	if (s->lnext >= 0)
+		slot(d, s->lnext)->lprev = i;
+	else
+		d->back[t] = i;
+	d->front[t] = i;
 }
 
 /* ---- slots ------------------------------------------------------------------ */
@@ -193,6 +221,7 @@ static void release(struct doors *d, int32_t i)
 		pp = &slot(d, *pp)->hnext;
 	*pp = s->hnext;
 	heap_remove(d, i);
+	list_unlink(d, i);
 	s->hnext = d->free_head;
 	d->free_head = i;
 }
@@ -200,9 +229,10 @@ static void release(struct doors *d, int32_t i)
 static int32_t acquire(struct doors *d, int family, const uint8_t *addr, int64_t now)
 {
 	if (d->free_head < 0) {
-		/* Full: the fresh source closest to its deadline makes room. */
-		int t = d->heap_n[0] ? 0 : 1;
-		release(d, d->heap[t][0]);
+		/* Full: the source without proven progress that knocked least
+		 * recently makes room. */
+		int t = d->back[0] >= 0 ? 0 : 1;
+		release(d, d->back[t]);
 		d->stats.evicted++;
 		d->stats.evicted_progressed += (uint64_t)t;
 	}
@@ -217,12 +247,24 @@ static int32_t acquire(struct doors *d, int family, const uint8_t *addr, int64_t
 	uint32_t b = hash(d, family, addr);
 	s->hnext = d->bucket[b];
 	d->bucket[b] = i;
-	heap_add(d, 0, i);
+	heap_add(d, i);
+	list_push(d, 0, i);
 	return i;
 }
 
-/* Recomputes a source's deadline; frees it when nothing is left to wait for. */
-static void settle(struct doors *d, int32_t i)
+/* Whether attempt A at door DC got past a step that a spoofer who does not
+ * know the door's secret can only guess: the second step of a sequence
+ * (one chance in 2 * 65536 per guess when the first is known), two ports
+ * of a live totp code (at most (2 * tolerance + 1) / (span * (span - 1))
+ * per pair). An encrypted attempt proves nothing before it completes. */
+static int proven(const struct door_conf *dc, const struct attempt *a)
+{
+	return a->step >= 2 && dc->kind != DOOR_ENCRYPTED;
+}
+
+/* Recomputes a source's deadline and list, to the front of it when it
+ * KNOCKED; frees it when nothing is left to wait for. */
+static void settle(struct doors *d, int32_t i, int knocked)
 {
 	struct src *s = slot(d, i);
 	int64_t dl = INT64_MAX;
@@ -230,7 +272,7 @@ static void settle(struct doors *d, int32_t i)
 	for (size_t j = 0; j < d->ndoors; j++) {
 		if (s->att[j].step && s->att[j].start + d->door[j].window_us < dl)
 			dl = s->att[j].start + d->door[j].window_us;
-		if (s->att[j].step >= 2)
+		if (s->att[j].step && proven(&d->door[j], &s->att[j]))
 			tier = 1;
 	}
 	if (dl == INT64_MAX) {
@@ -241,11 +283,12 @@ static void settle(struct doors *d, int32_t i)
 		dl = s->last + d->max_dedup;
 	}
 	s->deadline = dl;
-	if (tier != s->tier) {
-		heap_remove(d, i);
-		heap_add(d, tier, i);
-	} else {
-		heap_fix(d, tier, (size_t)s->heap_pos);
+	heap_fix(d, (size_t)s->heap_pos);
+	/* A source that changes lists without a knock (an attempt expired)
+	 * goes to the front as well: it was the last to prove progress. */
+	if (knocked || tier != s->tier) {
+		list_unlink(d, i);
+		list_push(d, tier, i);
 	}
 }
 
@@ -283,9 +326,8 @@ struct doors *doors_new(const struct door_conf *door, size_t ndoors, size_t max_
 	d->bucket_mask = (uint32_t)(nb - 1);
 	d->pool = calloc(max_sources, d->stride);
 	d->bucket = malloc(nb * sizeof *d->bucket);
-	d->heap[0] = malloc(max_sources * sizeof *d->heap[0]);
-	d->heap[1] = malloc(max_sources * sizeof *d->heap[1]);
-	if (!d->pool || !d->bucket || !d->heap[0] || !d->heap[1]) {
+	d->heap = malloc(max_sources * sizeof *d->heap);
+	if (!d->pool || !d->bucket || !d->heap) {
 		doors_free(d);
 		return NULL;
 	}
@@ -295,6 +337,7 @@ struct doors *doors_new(const struct door_conf *door, size_t ndoors, size_t max_
 		slot(d, (int32_t)i)->heap_pos = -1;
 	}
 	d->free_head = 0;
+	d->front[0] = d->front[1] = d->back[0] = d->back[1] = -1;
 	if (getrandom(d->seed, sizeof d->seed, 0) != sizeof d->seed) {
 		d->seed[0] = (uint64_t)time(NULL);
 		d->seed[1] = (uint64_t)(uintptr_t)d;
@@ -308,8 +351,7 @@ void doors_free(struct doors *d)
 		return;
 	free(d->pool);
 	free(d->bucket);
-	free(d->heap[0]);
-	free(d->heap[1]);
+	free(d->heap);
 	free(d);
 }
 
@@ -627,13 +669,13 @@ void doors_feed(struct doors *d, const struct knock *k)
 		if (now > s->last)
 			s->last = now;
 	}
-	settle(d, f.i);
+	settle(d, f.i, touched && !dup);
 }
 
 void doors_expire(struct doors *d, int64_t now)
 {
 	int32_t i;
-	while ((i = heap_first(d)) >= 0 && slot(d, i)->deadline <= now) {
+	while (d->heap_n && slot(d, i = d->heap[0])->deadline <= now) {
 		struct src *s = slot(d, i);
 		for (size_t j = 0; j < d->ndoors; j++) {
 			if (s->att[j].step && s->att[j].start + d->door[j].window_us <= now) {
@@ -645,19 +687,18 @@ void doors_expire(struct doors *d, int64_t now)
 		}
 		if (s->last + d->max_dedup <= now)
 			s->nrecent = 0;
-		settle(d, i);
+		settle(d, i, 0);
 	}
 }
 
 int64_t doors_next_deadline(const struct doors *d)
 {
-	int32_t i = heap_first(d);
-	return i >= 0 ? slot(d, i)->deadline : INT64_MAX;
+	return d->heap_n ? slot(d, d->heap[0])->deadline : INT64_MAX;
 }
 
 size_t doors_tracked(const struct doors *d)
 {
-	return d->heap_n[0] + d->heap_n[1];
+	return d->heap_n;
 }
 
 const struct doors_stats *doors_stats(const struct doors *d)
@@ -691,9 +732,12 @@ static int same_door(const struct door_conf *a, const struct door_conf *b)
 
 void doors_migrate(struct doors *to, const struct doors *from)
 {
-	/* For each new door, the old door with the same definition, if any. */
-	for (size_t h = 0; h < from->heap_n[0] + from->heap_n[1]; h++) {
-		struct src *os = slot(from, h < from->heap_n[0] ? from->heap[0][h] : from->heap[1][h - from->heap_n[0]]);
+	/* Least recent first, so that the new lists keep the order of the old
+	 * (and a smaller pool drops the least recent); for each new door, the
+	 * old door with the same definition, if any. */
+	for (int32_t o = from->back[0] >= 0 ? from->back[0] : from->back[1]; o >= 0;) {
+		struct src *os = slot(from, o);
+		o = os->lprev >= 0 || os->tier ? os->lprev : from->back[1];
 		int32_t i = -1;
 		for (size_t j = 0; j < to->ndoors; j++) {
 			for (size_t k = 0; k < from->ndoors; k++) {
@@ -713,6 +757,6 @@ void doors_migrate(struct doors *to, const struct doors *from)
 		memcpy(recents(to, ns), recents(from, os), n * sizeof(struct recent));
 		ns->nrecent = (uint8_t)n;
 		ns->last = os->last;
-		settle(to, i);
+		settle(to, i, 1);
 	}
 }

@@ -2,8 +2,9 @@
  * Doors know nothing of where a knock came from; they are fed knocks with
  * their times and told when time passes. Memory is fixed at creation:
  * at most max_sources sources are tracked, and when a new source needs a
- * slot the one closest to expiring is dropped — among those that made no
- * more than a first step, as long as there are any. */
+ * slot the one that knocked least recently is dropped — among those with
+ * no proven progress (past the second step of a sequence, one_time or totp
+ * door), as long as there are any. */
 #ifndef LOGKNOCK_DOORS_H
 #define LOGKNOCK_DOORS_H
 
@@ -37,7 +38,7 @@ struct doors_stats {
 	uint64_t resets;	/* attempts reset by a wrong knock */
 	uint64_t expired;	/* attempts whose window ran out */
 	uint64_t evicted;	/* sources dropped to make room */
-	uint64_t evicted_progressed;	/* ... of them past a first step (no fresh one was left) */
+	uint64_t evicted_progressed;	/* ... of them with proven progress (none without was left) */
 	uint64_t rejected;	/* encrypted knocks that did not verify or asked for a port not allowed */
 	uint64_t opened;	/* sequences completed */
 };

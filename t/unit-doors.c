@@ -916,9 +916,10 @@ static void test_bounded_state(void **state)
 	assert_true(doors_tracked(f->d) <= 4);
 }
 
-/* The source dropped is the one whose attempt is closest to expiring, not
- * the one that arrived first: here doors have different windows. */
-static void test_eviction_closest_to_expiry(void **state)
+/* The source dropped is the one that knocked least recently, not the one
+ * that arrived first nor the one closest to expiring: a source that knocks
+ * again goes to the front. Here doors have different windows. */
+static void test_eviction_least_recent(void **state)
 {
 	struct fx *f = *state;
 	struct door_conf dc[] = {DOOR("long", seq_long, open_ssh), DOOR("short", seq_a2, open_https)};
@@ -931,27 +932,73 @@ static void test_eviction_closest_to_expiry(void **state)
 	tcp(f, "198.51.100.3", T0 + 2 * SEC, 6100, 1000);
 	tcp(f, "198.51.100.4", T0 + 3 * SEC, 7000, 1000);
 	assert_int_equal(doors_next_deadline(f->d), T0 + 6 * SEC);
+	/* .1 starts over (its first step again, another source port): the
+	 * most recent now. */
+	tcp(f, "198.51.100.1", T0 + 3500 * MS, 6100, 1001);
 	assert_int_equal(st(f)->evicted, 0);
 
-	/* A fifth source drops .2 (T0+6 s), a sixth drops .4 (T0+8 s). */
+	/* A fifth source drops .2, the least recent; a sixth drops .3, though
+	 * .4 is closer to expiring. */
 	tcp(f, "198.51.100.5", T0 + 4 * SEC, 6100, 1000);
 	assert_int_equal(st(f)->evicted, 1);
-	assert_int_equal(doors_next_deadline(f->d), T0 + 8 * SEC);
 	tcp(f, "198.51.100.6", T0 + 4500 * MS, 6100, 1000);
 	assert_int_equal(st(f)->evicted, 2);
+	assert_int_equal(st(f)->evicted_progressed, 0);
 	assert_int_equal(doors_tracked(f->d), 4);
-	assert_int_equal(doors_next_deadline(f->d), T0 + 60 * SEC);
+	assert_int_equal(doors_next_deadline(f->d), T0 + 8 * SEC);
 
 	tcp(f, "198.51.100.2", T0 + 4800 * MS, 8000, 1001);
-	tcp(f, "198.51.100.4", T0 + 4800 * MS, 8000, 1001);
+	tcp(f, "198.51.100.3", T0 + 4800 * MS, 6200, 1001);
 	assert_int_equal(f->nopen, 0);
-	tcp(f, "198.51.100.1", T0 + 5 * SEC, 6200, 1001);
-	tcp(f, "198.51.100.3", T0 + 5 * SEC, 6200, 1001);
+	tcp(f, "198.51.100.4", T0 + 4900 * MS, 8000, 1001);
+	tcp(f, "198.51.100.1", T0 + 5 * SEC, 6200, 1002);
 	tcp(f, "198.51.100.5", T0 + 5 * SEC, 6200, 1001);
 	tcp(f, "198.51.100.6", T0 + 5 * SEC, 6200, 1001);
 	assert_int_equal(f->nopen, 4);
-	assert_opened(f, 0, "long", "198.51.100.1", T0 + 5 * SEC);
+	assert_opened(f, 0, "short", "198.51.100.4", T0 + 4900 * MS);
+	assert_opened(f, 1, "long", "198.51.100.1", T0 + 5 * SEC);
 	assert_opened(f, 3, "long", "198.51.100.6", T0 + 5 * SEC);
+}
+
+/* A source past a proven step (the second of a sequence) is dropped only
+ * when none without is left, the least recent of them first. */
+static void test_eviction_proven_last(void **state)
+{
+	struct fx *f = *state;
+	mkdoors(f, door_ssh, 1, 3);
+	tcp(f, "198.51.100.1", T0, 7000, 1000);
+	udp(f, "198.51.100.1", T0 + 100 * MS, 8000, 1001);
+	tcp(f, "198.51.100.2", T0 + 200 * MS, 7000, 1000);
+	udp(f, "198.51.100.2", T0 + 300 * MS, 8000, 1001);
+	char a[KNOCK_ADDRSTRLEN];
+	for (unsigned i = 10; i < 20; i++) {
+		addr4(a, i);
+		tcp(f, a, T0 + i * 100 * MS, 7000, 1000);
+	}
+	assert_int_equal(st(f)->evicted, 9);
+	assert_int_equal(st(f)->evicted_progressed, 0);
+	/* Both proven sources stayed; .19, the last, holds the third slot. */
+	tcp(f, "198.51.100.1", T0 + 3 * SEC, 9000, 1002);
+	tcp(f, "198.51.100.19", T0 + 3 * SEC, 9000, 1002);
+	assert_int_equal(f->nopen, 1);
+	assert_opened(f, 0, "ssh", "198.51.100.1", T0 + 3 * SEC);
+	/* .1 is done (kept for de-duplication), .2 proven, .19 at its first
+	 * step: .3 pushes out .19, .4 pushes out .1 ... */
+	tcp(f, "198.51.100.3", T0 + 3100 * MS, 7000, 1000);
+	tcp(f, "198.51.100.4", T0 + 3200 * MS, 7000, 1000);
+	assert_int_equal(st(f)->evicted_progressed, 0);
+	/* ... and with three proven sources (.2, .3, .4) the least recent of
+	 * them, .2, makes room for .5. */
+	udp(f, "198.51.100.3", T0 + 3300 * MS, 8000, 1001);
+	udp(f, "198.51.100.4", T0 + 3400 * MS, 8000, 1001);
+	tcp(f, "198.51.100.5", T0 + 3500 * MS, 7000, 1000);
+	assert_int_equal(st(f)->evicted_progressed, 1);
+	tcp(f, "198.51.100.2", T0 + 3600 * MS, 9000, 1002);
+	tcp(f, "198.51.100.3", T0 + 3600 * MS, 9000, 1002);
+	tcp(f, "198.51.100.4", T0 + 3600 * MS, 9000, 1002);
+	assert_int_equal(f->nopen, 3);
+	assert_opened(f, 1, "ssh", "198.51.100.3", T0 + 3600 * MS);
+	assert_opened(f, 2, "ssh", "198.51.100.4", T0 + 3600 * MS);
 }
 
 /* ---- 11. grants ------------------------------------------------------------------------------------ */
@@ -1935,6 +1982,197 @@ static void test_one_time_longest_dedup(void **state)
 	assert_int_equal(st(f)->resets, 0);
 }
 
+/* ---- 14. a flood of spoofed knocks at every kind of door ---------------------------------------------- */
+
+/* The issue's attack: 80,000 spoofed sources (more than the default
+ * max_sources of 65,536) knock twice each within 5 s (32,000 knocks a
+ * second), aimed at one door kind, while one real client per door kind
+ * knocks slowly enough that its whole attempt outlasts the pool (each takes
+ * 4.3 to 4.6 s, and 65,536 new sources arrive in 4.1 s): the rule of d612668
+ * (by progress, then deadline) let the encrypted flood push out all four. */
+#define CFLOOD 80000u
+#define CFLOOD_MAX 65536u
+#define CFLOOD_US (5 * SEC)
+
+enum flood_kind { FLOOD_SEQUENCE, FLOOD_ONE_TIME, FLOOD_TOTP, FLOOD_ENCRYPTED };
+static const char *const flood_name[] = {"sequence", "one_time", "totp", "encrypted"};
+
+struct cknock {
+	int64_t at;	/* from T0 */
+	const char *src;
+	int proto;
+	uint16_t port, sport;
+};
+
+static int cknock_cmp(const void *a, const void *b)
+{
+	int64_t x = ((const struct cknock *)a)->at, y = ((const struct cknock *)b)->at;
+	return x < y ? -1 : x > y;
+}
+
+static uint64_t xs = 0x9e3779b97f4a7c15ULL;
+static uint32_t rnd32(void)
+{
+	xs ^= xs << 13;
+	xs ^= xs >> 7;
+	xs ^= xs << 17;
+	return (uint32_t)(xs >> 16);
+}
+
+/* Runs the flood of KIND against four doors (sequence "seq", one_time
+ * "once", totp "totp", encrypted "enc") with the four clients; ENC_GAP_US:
+ * the encrypted client's gap between its first and second knock (the
+ * others are 500 ms). Returns which clients opened, a bit per door
+ * (1 << door index). */
+static unsigned run_code_flood(struct fx *f, enum flood_kind kind, int64_t enc_gap_us)
+{
+	if (!f->ot)
+		ot_file(f, " 7100,7200,7300\n 7400,7500\n");
+	struct door_conf dc[] = {
+		DOOR("seq", seq_ssh, open_ssh),
+		{.name = "once", .kind = DOOR_ONE_TIME, .one_time = f->ot, .open = open_ssh, .nopen = 1,
+		 .window_us = 10 * SEC, .duration_us = 30 * SEC, .dedup_us = 2 * SEC, .flags_set = KNOCK_SYN,
+		 .flags_clear = KNOCK_ACK},
+		totp_door("totp", true),
+		enc_door("enc"),
+	};
+	mkdoors(f, dc, ARRAY_SIZE(dc), CFLOOD_MAX);
+
+	/* The clients: after its first knock each reaches a proven step or,
+	 * encrypted, knocks again within 1.2 s (38,400 flood knocks, 19,200
+	 * new sources); each completes 4.3 to 4.6 s after its first knock. */
+	struct cknock ck[32];
+	size_t n = 0;
+	ck[n++] = (struct cknock){300 * MS, "2001:db8::2", IPPROTO_TCP, 7000, 50000};
+	ck[n++] = (struct cknock){1500 * MS, "2001:db8::2", IPPROTO_UDP, 8000, 50001};
+	ck[n++] = (struct cknock){4900 * MS, "2001:db8::2", IPPROTO_TCP, 9000, 50002};
+	ck[n++] = (struct cknock){500 * MS, "192.0.2.3", IPPROTO_TCP, 7100, 50000};
+	ck[n++] = (struct cknock){1600 * MS, "192.0.2.3", IPPROTO_TCP, 7200, 50001};
+	ck[n++] = (struct cknock){4800 * MS, "192.0.2.3", IPPROTO_TCP, 7300, 50002};
+	uint16_t tp[4];
+	totp_ports(&dc[2], "192.0.2.4", T0_STEP, tp);
+	static const int64_t tat[4] = {400 * MS, 1400 * MS, 3000 * MS, 4950 * MS};
+	for (unsigned i = 0; i < 4; i++)
+		ck[n++] = (struct cknock){tat[i], "192.0.2.4", IPPROTO_TCP, tp[i], (uint16_t)(50000 + i)};
+	uint8_t eb[KC_ENC_KNOCKS];
+	enc_bytes(&dc[3], "2001:db8::5", T0_STEP, IPPROTO_TCP, 22, 0, eb);
+	int64_t at = 200 * MS;
+	for (unsigned i = 0; i < KC_ENC_KNOCKS; i++) {
+		ck[n++] = (struct cknock){at, "2001:db8::5", IPPROTO_TCP, enc_port(i, eb[i]), (uint16_t)(50000 + i)};
+		at += i == 0 ? enc_gap_us : 500 * MS;
+	}
+	assert_true(n <= ARRAY_SIZE(ck));
+	qsort(ck, n, sizeof *ck, cknock_cmp);
+
+	size_t next = 0, max_tracked = 0;
+	for (uint32_t i = 0; i < 2 * CFLOOD; i++) {
+		int64_t now = T0 + (int64_t)i * CFLOOD_US / (2 * CFLOOD);
+		while (next < n && T0 + ck[next].at <= now) {
+			doors_expire(f->d, T0 + ck[next].at);
+			feed(f, ck[next].src, T0 + ck[next].at, ck[next].proto, ck[next].port, ck[next].sport,
+			     KNOCK_SYN);
+			next++;
+		}
+		/* Spoofed source i / 2, its first or second knock. */
+		struct knock k;
+		memset(&k, 0, sizeof k);
+		k.time_us = now;
+		k.family = AF_INET6;
+		k.proto = IPPROTO_TCP;
+		k.flags = KNOCK_SYN;
+		k.sport = (uint16_t)(1024 + rnd32() % 60000);
+		flood_src(k.src, i / 2);
+		switch (kind) {
+		case FLOOD_SEQUENCE:	/* the first step, twice */
+			k.port = 7000;
+			break;
+		case FLOOD_ONE_TIME:	/* the current line's first step, twice */
+			k.port = 7100;
+			break;
+		case FLOOD_TOTP:	/* anywhere in the range */
+			k.port = (uint16_t)(20000 + rnd32() % 10000);
+			break;
+		case FLOOD_ENCRYPTED:	/* two positions, any bytes */
+			k.port = enc_port((i & 1) ? 5 + rnd32() % 5 : rnd32() % 5, (uint8_t)rnd32());
+			break;
+		}
+		doors_expire(f->d, now);
+		doors_feed(f->d, &k);
+		if (doors_tracked(f->d) > max_tracked)
+			max_tracked = doors_tracked(f->d);
+	}
+	for (; next < n; next++) {
+		doors_expire(f->d, T0 + ck[next].at);
+		feed(f, ck[next].src, T0 + ck[next].at, ck[next].proto, ck[next].port, ck[next].sport, KNOCK_SYN);
+	}
+
+	unsigned opened = 0;
+	for (size_t i = 0; i < f->nopen && i < MAX_OPENS; i++)
+		for (unsigned j = 0; j < ARRAY_SIZE(dc); j++)
+			if (f->open[i].door == &dc[j])
+				opened |= 1u << j;
+	print_message("# %u spoofed sources x 2 knocks in 5 s at the %s door, max_sources %u: %zu tracked at most, "
+		      "%llu evicted; clients opened: seq %s, once %s, totp %s, enc %s (encrypted gap %.1f s)\n",
+		      CFLOOD, flood_name[kind], CFLOOD_MAX, max_tracked, (unsigned long long)st(f)->evicted,
+		      opened & 1 ? "yes" : "NO", opened & 2 ? "yes" : "NO", opened & 4 ? "yes" : "NO",
+		      opened & 8 ? "yes" : "NO", (double)enc_gap_us / SEC);
+	/* Only clients opened, each once; the memory bound held. */
+	assert_true(f->nopen <= 4);
+	assert_int_equal((size_t)__builtin_popcount(opened), f->nopen);
+	for (size_t i = 0; i < f->nopen; i++)
+		assert_true(strcmp(f->open[i].src, "2001:db8::2") == 0 || strcmp(f->open[i].src, "192.0.2.3") == 0 ||
+			    strcmp(f->open[i].src, "192.0.2.4") == 0 || strcmp(f->open[i].src, "2001:db8::5") == 0);
+	assert_true(max_tracked <= CFLOOD_MAX);
+	assert_int_equal(st(f)->knocks, 2 * CFLOOD + n);
+	assert_int_equal(st(f)->expired, 0);
+	/* No spoofed knock made a proven step, so nothing proven went. */
+	assert_int_equal(st(f)->evicted_progressed, 0);
+	if (kind != FLOOD_TOTP) {
+		/* Every spoofed source took a slot: the pool overflowed. */
+		assert_int_equal(max_tracked, CFLOOD_MAX);
+		assert_true(st(f)->evicted >= CFLOOD - CFLOOD_MAX);
+	} else {
+		/* A knock in a totp range starts an attempt only on the first
+		 * port of a live code: 3 chances in 10,000. */
+		assert_true(max_tracked < 200);
+	}
+	doors_free(f->d);
+	f->d = NULL;
+	f->nopen = 0;
+	return opened;
+}
+
+static void test_code_flood_encrypted(void **state)
+{
+	assert_int_equal(run_code_flood(*state, FLOOD_ENCRYPTED, 500 * MS), 0xf);
+}
+
+static void test_code_flood_sequence(void **state)
+{
+	assert_int_equal(run_code_flood(*state, FLOOD_SEQUENCE, 500 * MS), 0xf);
+}
+
+static void test_code_flood_one_time(void **state)
+{
+	assert_int_equal(run_code_flood(*state, FLOOD_ONE_TIME, 500 * MS), 0xf);
+}
+
+static void test_code_flood_totp(void **state)
+{
+	assert_int_equal(run_code_flood(*state, FLOOD_TOTP, 500 * MS), 0xf);
+}
+
+/* The limit, stated in README.md: an encrypted client that waits 4.3 s
+ * between two knocks lets 68,800 new spoofed sources in (137,600 knocks),
+ * more than the pool holds: it is pushed out, and its remaining nine knocks
+ * open nothing (the others, proven, stay). After 3.5 s (56,000 sources) it
+ * is still there. */
+static void test_code_flood_encrypted_gap(void **state)
+{
+	assert_int_equal(run_code_flood(*state, FLOOD_ENCRYPTED, 3500 * MS), 0xf);
+	assert_int_equal(run_code_flood(*state, FLOOD_ENCRYPTED, 4300 * MS), 0x7);
+}
+
 /* ---- main ------------------------------------------------------------------------------------------------ */
 
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
@@ -1974,7 +2212,8 @@ int main(void)
 		T(test_single_step_door),
 		T(test_single_step_door_no_timer),
 		T(test_bounded_state),
-		T(test_eviction_closest_to_expiry),
+		T(test_eviction_least_recent),
+		T(test_eviction_proven_last),
 		T(test_grants_open_extend_expire),
 		T(test_grants_per_source_and_order),
 		T(test_grants_two_doors_share_port),
@@ -1997,6 +2236,11 @@ int main(void)
 		T(test_enc_outside_span_ignored),
 		T(test_one_time_door),
 		T(test_one_time_longest_dedup),
+		T(test_code_flood_encrypted),
+		T(test_code_flood_sequence),
+		T(test_code_flood_one_time),
+		T(test_code_flood_totp),
+		T(test_code_flood_encrypted_gap),
 	};
 	cmocka_set_message_output(CM_OUTPUT_TAP);
 	return cmocka_run_group_tests(tests, NULL, NULL);

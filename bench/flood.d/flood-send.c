@@ -1,11 +1,13 @@
 /* flood-send.c — the helpers of bench/flood, compiled at run time (cc -O2).
  *
- *   flood-send send IFNAME DST-MAC SRC-MAC DST6 DPORT RATE SECONDS
- *       TCP SYNs to [DST6]:DPORT from random IPv6 sources inside
- *       2001:db8::/32 (never 2001:db8::/64, where the real hosts live), as
- *       whole Ethernet frames on IFNAME (AF_PACKET), RATE a second for
- *       SECONDS (both bounded), paced every millisecond. Prints
- *       "sent N in S s" at the end.
+ *   flood-send send IFNAME DST-MAC SRC-MAC DST6 PORTS RATE SECONDS [PER-SOURCE]
+ *       TCP SYNs to [DST6] from random IPv6 sources inside 2001:db8::/32
+ *       (never 2001:db8::/64, where the real hosts live), as whole
+ *       Ethernet frames on IFNAME (AF_PACKET), RATE a second for SECONDS
+ *       (both bounded), paced every millisecond. PORTS: a port or ranges,
+ *       "17100" or "40000-42559,17100" (at most 16); each source picks one
+ *       of them and sends PER-SOURCE SYNs (1 to 16, default 1) in a row to
+ *       random ports in it. Prints "sent N in S s" at the end.
  *
  *   flood-send kmsg PREFIX
  *       reads /dev/kmsg from its end until SIGTERM/SIGINT; prints the
@@ -57,6 +59,27 @@ static uint32_t sum16(const void *p, size_t n, uint32_t s)
 	return s;
 }
 
+#define MAX_RANGES 16
+
+/* "LO-HI,N,...": 0 and the ranges, or -1. */
+static int parse_ports(const char *s, long lo[MAX_RANGES], long hi[MAX_RANGES], unsigned *n)
+{
+	*n = 0;
+	while (*s) {
+		char *end;
+		if (*n == MAX_RANGES)
+			return -1;
+		lo[*n] = hi[*n] = strtol(s, &end, 10);
+		if (*end == '-')
+			hi[*n] = strtol(end + 1, &end, 10);
+		if (end == s || (*end && *end != ',') || lo[*n] < 1 || hi[*n] > 65535 || lo[*n] > hi[*n])
+			return -1;
+		(*n)++;
+		s = *end ? end + 1 : end;
+	}
+	return *n ? 0 : -1;
+}
+
 static double now_s(void)
 {
 	struct timespec ts;
@@ -69,10 +92,12 @@ static int do_send(char **av)
 	uint8_t dmac[6], smac[6];
 	struct in6_addr dst;
 	unsigned ifidx = if_nametoindex(av[0]);
-	long dport = atol(av[4]), rate = atol(av[5]);
+	long lo[MAX_RANGES], hi[MAX_RANGES], rate = atol(av[5]), per = av[7] ? atol(av[7]) : 1;
+	unsigned nranges;
 	double secs = atof(av[6]);
 	if (!ifidx || parse_mac(av[1], dmac) || parse_mac(av[2], smac) || inet_pton(AF_INET6, av[3], &dst) != 1 ||
-	    dport < 1 || dport > 65535 || rate < 1 || rate > 1000000 || !(secs > 0 && secs <= 600)) {
+	    parse_ports(av[4], lo, hi, &nranges) || rate < 1 || rate > 1000000 || !(secs > 0 && secs <= 600) ||
+	    per < 1 || per > 16) {
 		fprintf(stderr, "flood-send: bad arguments\n");
 		return 2;
 	}
@@ -93,6 +118,8 @@ static int do_send(char **av)
 	struct tcphdr *th = (struct tcphdr *)(f + 14 + 40);
 
 	unsigned long long sent = 0, total = (unsigned long long)(rate * secs);
+	uint8_t src[16];
+	unsigned range = 0;
 	double t0 = now_s();
 	signal(SIGTERM, on_sig);
 	signal(SIGINT, on_sig);
@@ -109,17 +136,20 @@ static int do_send(char **av)
 			ip->ip6_plen = htons(20);
 			ip->ip6_nxt = IPPROTO_TCP;
 			ip->ip6_hlim = 64;
-			uint64_t r1 = rnd(), r2 = rnd();
-			uint8_t *s = ip->ip6_src.s6_addr;
-			s[0] = 0x20, s[1] = 0x01, s[2] = 0x0d, s[3] = 0xb8;
-			memcpy(s + 4, &r1, 4);
-			memcpy(s + 8, &r2, 8);
-			if (!s[4] && !s[5] && !s[6] && !s[7])
-				s[7] = 1;	/* keep out of 2001:db8::/64 */
+			if (sent % (unsigned long long)per == 0) {	/* a new source */
+				uint64_t r1 = rnd(), r2 = rnd();
+				src[0] = 0x20, src[1] = 0x01, src[2] = 0x0d, src[3] = 0xb8;
+				memcpy(src + 4, &r1, 4);
+				memcpy(src + 8, &r2, 8);
+				if (!src[4] && !src[5] && !src[6] && !src[7])
+					src[7] = 1;	/* keep out of 2001:db8::/64 */
+				range = (unsigned)(rnd() % nranges);
+			}
+			memcpy(ip->ip6_src.s6_addr, src, 16);
 			ip->ip6_dst = dst;
 			memset(th, 0, 20);
 			th->th_sport = htons((uint16_t)(1024 + rnd() % 64000));
-			th->th_dport = htons((uint16_t)dport);
+			th->th_dport = htons((uint16_t)(lo[range] + (long)(rnd() % (uint64_t)(hi[range] - lo[range] + 1))));
 			th->th_seq = (uint32_t)rnd();
 			th->th_off = 5;
 			th->th_flags = TH_SYN;
@@ -197,10 +227,11 @@ static int do_kmsg(char **av)
 
 int main(int argc, char **argv)
 {
-	if (argc == 9 && strcmp(argv[1], "send") == 0)
+	if ((argc == 9 || argc == 10) && strcmp(argv[1], "send") == 0)
 		return do_send(argv + 2);
 	if (argc == 3 && strcmp(argv[1], "kmsg") == 0)
 		return do_kmsg(argv + 2);
-	fprintf(stderr, "usage: flood-send send IFNAME DST-MAC SRC-MAC DST6 DPORT RATE SECONDS | kmsg PREFIX\n");
+	fprintf(stderr, "usage: flood-send send IFNAME DST-MAC SRC-MAC DST6 PORTS RATE SECONDS [PER-SOURCE] | "
+			"kmsg PREFIX\n");
 	return 2;
 }

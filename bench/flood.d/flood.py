@@ -14,7 +14,11 @@ without a grant) or left to a chain knockd fills. A listener on [::]:22.
 
 Contenders, one after the other, each under the same flood:
   logknockd  `kmsg: true`, a 3-step door (window 5s, duration 1s), the nft
-             backend started through nsenter --net into SERVER.
+             backend started through nsenter --net into SERVER; with
+             --doors all also a one_time, a totp and an encrypted door
+             (keys made by `logknock keygen`), each opening its own port,
+             and the rounds take the four doors in turn (totp and
+             encrypted knocked by the `logknock` client).
   knockd     knockd -i VETH in SERVER (pcap), the same sequence, start_command
              (and start_command_6) adding an accept rule for %IP%,
              cmd_timeout 1 and a stop_command flushing it.
@@ -28,7 +32,7 @@ sequence, 10 ms apart), then a connect() to port 22 every 2 ms (up to 3 s);
 after an open, attempts every 50 ms until the grant has closed again (up to
 4 s), so that every round measures a fresh open.
 """
-import argparse, datetime, os, random, select, shlex, shutil, signal, socket, statistics
+import argparse, datetime, json, os, random, select, shlex, shutil, signal, socket, statistics
 import subprocess, sys, tempfile, threading, time
 
 sys.dont_write_bytecode = True
@@ -40,16 +44,22 @@ NFT = "/usr/sbin/nft"
 S4, C4, S6, C6 = "192.0.2.1", "192.0.2.2", "2001:db8::1", "2001:db8::2"
 KNOCKS = [17100, 17200, 17300]
 OPEN_PORT = 22
+# --doors all: the door kinds, the port each opens, and where they listen.
+KINDS_ALL = ["sequence", "one_time", "totp", "encrypted"]
+OPEN = {"sequence": OPEN_PORT, "one_time": 2201, "totp": 2202, "encrypted": 2203}
+ONCE_FIRST = 17400		# every line of the one_time file starts there: 17400,17401+i,17450+i
+TOTP_RANGE = "30000-31999"	# 4 knocks: 2000 * 1999^3 sequences
+ENC_BASE = 40000		# 40000-42559
 HZ = os.sysconf("SC_CLK_TCK")
 
 
 # ---- the legitimate client (in CLIENT) -------------------------------------------
-def attempt(fam, dst, timeout):
+def attempt(fam, dst, port, timeout):
     s = socket.socket(fam, socket.SOCK_STREAM)
     s.setblocking(False)
     try:
         try:
-            s.connect((dst, OPEN_PORT))
+            s.connect((dst, port))
             return True
         except BlockingIOError:
             pass
@@ -62,12 +72,25 @@ def attempt(fam, dst, timeout):
 
 
 def client_main():
+    """One round per line of standard input, a JSON object: fam (4 or 6), open
+    (the port to connect to), and either ports and sport (TCP SYNs 10 ms apart
+    from source ports sport, sport + 1, ...) or argv (a command that knocks,
+    the server's address appended)."""
     for line in sys.stdin:
-        f = line.split()
-        fam, src, dst = (socket.AF_INET6, C6, S6) if f[1] == "6" else (socket.AF_INET, C4, S4)
-        sport0 = int(f[2])
+        r = json.loads(line)
+        fam, src, dst = (socket.AF_INET6, C6, S6) if r["fam"] == 6 else (socket.AF_INET, C4, S4)
+        port_open = r["open"]
         try:
-            for k, port in enumerate(KNOCKS):
+            if "argv" in r:
+                p = subprocess.run(r["argv"] + [dst], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, timeout=20)
+                t_last = time.monotonic_ns()
+                if p.returncode != 0:
+                    print("error %s: exit %d: %s" % (r["argv"][0], p.returncode,
+                                                    p.stderr.decode(errors="replace").strip().replace("\n", " ")),
+                          flush=True)
+                    continue
+            ports, sport0 = r.get("ports", []), r.get("sport", 0)
+            for k, port in enumerate(ports):
                 s = socket.socket(fam, socket.SOCK_STREAM)
                 s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
                 s.bind((src, sport0 + k))
@@ -78,26 +101,26 @@ def client_main():
                 except BlockingIOError:
                     pass
                 s.close()
-                if k < len(KNOCKS) - 1:
+                if k < len(ports) - 1:
                     time.sleep(0.010)
             t_open = None
             end = t_last + 3_000_000_000
             while time.monotonic_ns() < end:
-                if attempt(fam, dst, 0.002):
+                if attempt(fam, dst, port_open, 0.002):
                     t_open = time.monotonic_ns()
                     break
             closed = "-"
             if t_open:
                 end = time.monotonic() + 4.0
                 while time.monotonic() < end:
-                    if not attempt(fam, dst, 0.05):
+                    if not attempt(fam, dst, port_open, 0.05):
                         closed = "1"
                         break
                     time.sleep(0.05)
                 print("ok %d %d %s" % (t_last, t_open, closed), flush=True)
             else:
                 print("timeout %d" % t_last, flush=True)
-        except OSError as e:
+        except (OSError, subprocess.SubprocessError) as e:
             print("error %s" % e, flush=True)
     return 0
 
@@ -155,6 +178,8 @@ class Bench(Cleanups):
     def __init__(self, a):
         super().__init__()
         self.a, self.procs = a, {}
+        self.kinds = KINDS_ALL if a.doors == "all" else ["sequence"]
+        self.used_steps = {}
 
     def spawn(self, name, argv, stdin=False, stdout=None, env=None):
         so = subprocess.PIPE if stdout == "pipe" else (open(stdout, "ab") if stdout else subprocess.DEVNULL)
@@ -194,9 +219,18 @@ class Bench(Cleanups):
         a = self.a
         self.tmp = tempfile.mkdtemp(prefix="logknock-flood.")
         self.at_exit("tmp", lambda: shutil.rmtree(self.tmp))
-        for src, base in ((a.logknockd, "logknockd"), (a.apply, "logknock-apply")):
+        for src, base in ((a.logknockd, "logknockd"), (a.apply, "logknock-apply"), (a.logknock, "logknock")):
             shutil.copy2(src, os.path.join(self.tmp, base))
         a.logknockd, a.apply = os.path.join(self.tmp, "logknockd"), os.path.join(self.tmp, "logknock-apply")
+        a.logknock = os.path.join(self.tmp, "logknock")
+        if a.doors == "all":
+            self.key = os.path.join(self.tmp, "door.key")
+            run([a.logknock, "keygen", self.key])
+            self.once = os.path.join(self.tmp, "once")
+            fd = os.open(self.once, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            os.write(fd, "".join(" %d,%d,%d\n" % (ONCE_FIRST, ONCE_FIRST + 1 + i, ONCE_FIRST + 50 + i)
+                                 for i in range(40)).encode())
+            os.close(fd)
         self.sender = os.path.join(self.tmp, "flood-send")
         run([a.cc, "-O2", "-o", self.sender, os.path.join(os.path.dirname(os.path.abspath(__file__)), "flood-send.c")])
         rid = "%04x%04x" % (os.getpid() & 0xffff, random.getrandbits(16))
@@ -226,11 +260,14 @@ class Bench(Cleanups):
             self.at_exit("sysctl", lambda: run(["sysctl", "-q", "-w", "net.netfilter.nf_log_all_netns=" + old]))
         lst = os.path.join(self.tmp, "listener.py")
         open(lst, "w").write(
-            "import socket, sys\ns = socket.socket(socket.AF_INET6); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)\n"
-            "s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)\ns.bind(('::', %d)); s.listen(1024)\n"
-            "open(sys.argv[1], 'w').write('ready')\nwhile True:\n    s.accept()[0].close()\n" % OPEN_PORT)
+            "import select, socket, sys\nss = []\nfor p in sys.argv[2].split(','):\n"
+            "    s = socket.socket(socket.AF_INET6); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)\n"
+            "    s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)\n    s.bind(('::', int(p))); s.listen(1024)\n"
+            "    ss.append(s)\nopen(sys.argv[1], 'w').write('ready')\nwhile True:\n"
+            "    for s in select.select(ss, [], [])[0]:\n        s.accept()[0].close()\n")
         ready = os.path.join(self.tmp, "listener.ready")
-        p = self.spawn("listener", ["ip", "netns", "exec", self.ns_s, sys.executable, lst, ready])
+        p = self.spawn("listener", ["ip", "netns", "exec", self.ns_s, sys.executable, lst, ready,
+                                    ",".join(str(OPEN[k]) for k in self.kinds)])
         self.wait_until(lambda: os.path.exists(ready) or p.poll() is not None, 10, "the listener")
         self.client = self.spawn("client", ["ip", "netns", "exec", self.ns_c, sys.executable, "-u",
                                             os.path.abspath(__file__), "--client"], stdin=True, stdout="pipe")
@@ -239,6 +276,9 @@ class Bench(Cleanups):
     def ruleset(self, mode):
         a = self.a
         knocks = ", ".join(str(p) for p in KNOCKS)
+        if a.doors == "all":
+            knocks += ", %d-%d, %s, %d-%d" % (ONCE_FIRST, ONCE_FIRST + 99, TOTP_RANGE, ENC_BASE, ENC_BASE + 2559)
+        opened = ", ".join(str(OPEN[k]) for k in self.kinds)
         if a.meter:
             logr = ("  tcp dport { %s } update @knocklog4 { ip saddr limit rate 20/second burst 40 packets } counter log prefix \"%s\"\n"
                     "  tcp dport { %s } update @knocklog6 { ip6 saddr limit rate 20/second burst 40 packets } counter log prefix \"%s\"\n"
@@ -253,7 +293,7 @@ class Bench(Cleanups):
                  "  ct state established,related accept\n  ct state invalid drop\n  iif lo accept\n"
                  "  meta l4proto { icmp, ipv6-icmp } accept\n"
                  "  tcp dport { %s } counter\n%s  tcp dport { %s } drop\n  %s\n }\n}\n"
-                 % (knocks, logr, knocks, "jump knockd" if mode == "knockd" else "tcp dport %d accept" % OPEN_PORT))
+                 % (knocks, logr, knocks, "jump knockd" if mode == "knockd" else "tcp dport { %s } accept" % opened))
         in_s = ["ip", "netns", "exec", self.ns_s]
         run(in_s + [NFT, "flush", "ruleset"])
         run(in_s + [NFT, "-f", "-"], input=rules.encode())
@@ -272,11 +312,37 @@ class Bench(Cleanups):
                 arrived += n
         return arrived, logged
 
-    def round(self, fam):
+    def once_line(self):
+        """the ports of the one_time file's first unused line (the daemon marks a used one with #)."""
+        for ln in open(self.once):
+            if ln.strip() and not ln.startswith("#"):
+                return [int(x) for x in ln.split(",")]
+        raise RuntimeError("the one_time file is used up")
+
+    def round(self, kind, fam):
+        a = self.a
         self.sport = 20000 if self.sport > 60000 else self.sport + 3
-        self.client.stdin.write(b"round %d %d\n" % (fam, self.sport))
+        r = {"fam": fam, "open": OPEN[kind]}
+        if kind == "sequence":
+            r.update(ports=KNOCKS, sport=self.sport)
+        elif kind == "one_time":
+            r.update(ports=self.once_line(), sport=self.sport)
+        else:
+            # a code opens once per time step (30 s) and address: a step of the
+            # tolerance (one either way) this family has not used yet
+            now = int(time.time())
+            used = self.used_steps.setdefault((kind, fam), set())
+            t = next((now + d for d in (0, 30, -30) if (now + d) // 30 not in used), now)
+            used.add(t // 30)
+            if kind == "totp":
+                r["argv"] = [a.logknock, "--totp", self.key, "--door", "totp", "--range", TOTP_RANGE]
+            else:
+                r["argv"] = [a.logknock, "--encrypted", self.key, "--door", "enc", "--base", str(ENC_BASE),
+                             "--request", "tcp/%d" % OPEN[kind]]
+            r["argv"] += ["--time", str(t)]
+        self.client.stdin.write((json.dumps(r) + "\n").encode())
         self.client.stdin.flush()
-        r, _, _ = select.select([self.client.stdout], [], [], 12)
+        r, _, _ = select.select([self.client.stdout], [], [], 25)
         if not r:
             raise RuntimeError("the legitimate client did not answer")
         f = self.client.stdout.readline().decode().split()
@@ -297,7 +363,8 @@ class Bench(Cleanups):
         rss = {p: 0 for p in pids}
         w0 = time.monotonic()
         fl = self.spawn("flood-" + name, ["ip", "netns", "exec", self.ns_c, self.sender, "send", self.veth_c,
-                                          self.mac_s, self.mac_c, S6, str(KNOCKS[0]), str(a.rate), str(a.seconds)],
+                                          self.mac_s, self.mac_c, S6, a.flood_ports, str(a.rate), str(a.seconds),
+                                          str(a.per_source)],
                         stdout=os.path.join(self.tmp, "flood-%s.out" % name))
         stop_rss = threading.Event()
 
@@ -313,14 +380,22 @@ class Bench(Cleanups):
         time.sleep(0.5)
         res = {4: [], 6: []}
         miss = {4: 0, 6: 0}
-        fam = 6
+        kinds = self.kinds if name == "logknockd" else ["sequence"]
+        per_kind = {k: [0, 0] for k in kinds}	# opened, rounds
+        n = 0
         while fl.poll() is None:
-            lat = self.round(fam)
+            # every kind in turn; the family alternates with each round (with
+            # an even number of kinds, with each pass over them)
+            kind = kinds[n % len(kinds)]
+            fam = 6 if (n // (len(kinds) if len(kinds) % 2 == 0 else 1)) % 2 == 0 else 4
+            n += 1
+            lat = self.round(kind, fam)
+            per_kind[kind][1] += 1
             if lat is None:
                 miss[fam] += 1
             else:
                 res[fam].append(lat)
-            fam = 4 if fam == 6 else 6
+                per_kind[kind][0] += 1
             time.sleep(random.uniform(0.0, 0.1))
         w1 = time.monotonic()
         t1 = {p: stat_ticks(p) for p in pids}
@@ -336,7 +411,7 @@ class Bench(Cleanups):
         cpu = {p: (100.0 * (t1[p] - t0[p]) / HZ / (w1 - w0)) if t0[p] is not None and t1[p] is not None else None
                for p in pids}
         return dict(res=res, miss=miss, cpu=cpu, rss=rss, kmsg=kmsg, sent=sent, wall=w1 - w0,
-                    arrived=c1[0] - c0[0], logged=c1[1] - c0[1])
+                    arrived=c1[0] - c0[0], logged=c1[1] - c0[1], per_kind=per_kind)
 
     def run_logknockd(self):
         a = self.a
@@ -348,6 +423,14 @@ class Bench(Cleanups):
             "doors:\n  - name: flood\n    sequence: [%s]\n    window: 5s\n    open: [tcp/%d]\n    duration: 1s\n"
             % (a.prefix, os.path.join(self.tmp, "state"), a.max_sources, a.apply, NSENTER, self.ns_s,
                ", ".join("tcp/%d" % p for p in KNOCKS), OPEN_PORT))
+        if a.doors == "all":
+            open(conf, "a").write(
+                "  - name: once\n    one_time: %s\n    window: 5s\n    open: [tcp/%d]\n    duration: 1s\n"
+                "  - name: totp\n    totp: {key: %s, range: %s}\n    window: 5s\n    open: [tcp/%d]\n    duration: 1s\n"
+                "  - name: enc\n    encrypted: {key: %s, base: %d}\n    window: 5s\n    open: [tcp/%d]\n"
+                "    duration: 1s\n"
+                % (self.once, OPEN["one_time"], self.key, TOTP_RANGE, OPEN["totp"], self.key, ENC_BASE,
+                   OPEN["encrypted"]))
         nsock_path = os.path.join(self.tmp, "notify.sock")
         nsock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
         nsock.bind(nsock_path)
@@ -392,6 +475,10 @@ class Bench(Cleanups):
         r["status"] = [st for _, st in status]
         r["opened"] = text.count(": opened ")
         r["lost_lines"] = [ln for ln in text.splitlines() if "lost" in ln or "overr" in ln][:5]
+        # records the daemon says the kernel overwrote before it read them
+        r["daemon_lost"] = sum(int(ln.split(" records lost")[0].rsplit(" ", 1)[1])
+                               for ln in text.splitlines() if "overran:" in ln and " records lost" in ln)
+        r["daemon_lost_unknown"] = sum(1 for ln in text.splitlines() if "overran: records lost" in ln)
         r["warnings"] = [ln for ln in text.splitlines() if "warning" in ln or "error" in ln][:8]
         r["alive"] = alive
         r["names"] = {p.pid: "logknockd"}
@@ -437,6 +524,13 @@ def main():
     ap.add_argument("--prefix", default="KNOCK ", help='log prefix (default "KNOCK ")')
     ap.add_argument("--max-sources", type=int, default=65536, help="logknockd's max_sources (default 65536)")
     ap.add_argument("--contenders", default="logknockd,knockd")
+    ap.add_argument("--doors", choices=("sequence", "all"), default="sequence",
+                    help="all: logknockd also gets a one_time, a totp and an encrypted door, knocked in turn "
+                         "(logknockd only)")
+    ap.add_argument("--flood-ports", help="ports the flood aims at: N or LO-HI, comma-separated; each source "
+                    "picks one (default: the first knock port; with --doors all the encrypted door's 2560 ports)")
+    ap.add_argument("--per-source", type=int, help="SYNs each spoofed source sends in a row (1 to 16; "
+                    "default 1, with --doors all 2)")
     ap.add_argument("--client", action="store_true", help=argparse.SUPPRESS)
     a = ap.parse_args()
     if a.client:
@@ -444,12 +538,23 @@ def main():
     if not (1 <= a.rate <= 200000 and 0 < a.seconds <= 120):
         print("flood: --rate 1..200000, --seconds up to 120", file=sys.stderr)
         return 2
+    if a.doors == "all" and a.contenders != "logknockd":
+        print("flood: --doors all is for --contenders logknockd (knockd has no such doors)", file=sys.stderr)
+        return 2
+    if a.flood_ports is None:
+        a.flood_ports = "%d-%d" % (ENC_BASE, ENC_BASE + 2559) if a.doors == "all" else str(KNOCKS[0])
+    if a.per_source is None:
+        a.per_source = 2 if a.doors == "all" else 1
+    if not 1 <= a.per_source <= 16:
+        print("flood: --per-source 1..16", file=sys.stderr)
+        return 2
     top = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     a.logknockd = os.path.abspath(os.environ.get("LOGKNOCKD") or os.path.join(top, "src", "logknockd"))
     a.apply = os.path.abspath(os.environ.get("LOGKNOCK_APPLY") or os.path.join(top, "src", "logknock-apply"))
+    a.logknock = os.path.abspath(os.environ.get("LOGKNOCK") or os.path.join(top, "src", "logknock"))
     a.cc = os.environ.get("CC") or shutil.which("cc") or "cc"
     missing = [x for x in ("ip", "nft", "knockd", "sysctl") if not shutil.which(x)]
-    missing += [x for x in (a.logknockd, a.apply, NSENTER) if not os.access(x, os.X_OK)]
+    missing += [x for x in (a.logknockd, a.apply, a.logknock, NSENTER) if not os.access(x, os.X_OK)]
     if os.geteuid() != 0:
         missing.append("root")
     if missing:
@@ -504,6 +609,16 @@ def main():
             c, r["alive"], r["opened"], ", ".join("pid %d %.1f %%" % (p, v) for p, v in r["cpu"].items() if v is not None)))
         if c == "logknockd":
             print("# logknockd STATUS every 5 s: %s" % " | ".join(x.split(": ", 1)[-1] for x in r["status"]))
+            print("# logknockd rounds opened: %s" % " ".join("%s %d/%d" % (k, v[0], v[1])
+                                                           for k, v in r["per_kind"].items()))
+            # what the kernel delivered against what the daemon read: the knocks
+            # of its last STATUS (after the flood) and the packets the log rule
+            # logged; a bare reader's gaps are its own lag, shown for reference
+            st = r["status"][-1] if r["status"] else ""
+            knocks = int(st.split(" knocks")[0].rsplit(" ", 1)[1]) if " knocks" in st else -1
+            print("# records: logged (nft) %d, read by logknockd %d, its overruns %d records (+%d of unknown size);"
+                  " bare kmsg reader lost %s" % (r["logged"], knocks, r["daemon_lost"], r["daemon_lost_unknown"],
+                                                 r["kmsg"].get("lost", "?")))
             for ln in r["lost_lines"] + r["warnings"]:
                 print("# logknockd: %s" % ln)
     return 0
