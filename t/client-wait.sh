@@ -60,7 +60,9 @@ plan 13
 #     "closed FAMILY - RC ELAPSED_MS - MAX_SOCKETS LEFT STDERR"
 # MAX_SOCKETS: the most sockets the client held at once (/proc/PID/fd every
 # 5 ms); LEFT: TCP sockets to PORT left in the client namespace after it
-# exited that are not closing down normally (SYN-SENT, ESTAB).
+# exited that are not closing down normally (SYN-SENT, ESTAB). Overlap is
+# judged by at least 5 sockets at once: "ip netns exec" holds one of its own
+# before it execs the client, so 2 would not prove it.
 cat >"$TMP/driver.py" <<'EOF'
 import os, select, socket, subprocess, sys, threading, time
 apply, client_ns, port = sys.argv[1], sys.argv[2], int(sys.argv[3])
@@ -232,6 +234,6 @@ check "never open: exit 1 after --timeout 2 (2.0-3.5 s: $(awk '{ printf "%s ", $
 check "never open: the documented message" \
 	awk -v m="$msg" '$9 != m { bad = 1 } END { exit bad || NR != 2 }' "$TMP/closed"
 check "never open: attempts overlap, at most 10 sockets at once, none left behind (most: $(awk '{ printf "%s ", $7 }' "$TMP/closed"))" \
-	awk '$7 < 2 || $7 > 10 || $8 != 0 { bad = 1 } END { exit bad || NR != 2 }' "$TMP/closed"
+	awk '$7 < 5 || $7 > 10 || $8 != 0 { bad = 1 } END { exit bad || NR != 2 }' "$TMP/closed"
 [ "$tap_failed" = 0 ] || diag "$TMP/driver.out" "$TMP/driver.err"
 done_testing
