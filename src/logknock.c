@@ -48,8 +48,9 @@
 #define MAX_DELAY_MS 60000
 #define DEFAULT_TIMEOUT_S 10
 #define MAX_TIMEOUT_S 3600
-#define WAIT_INTERVAL_MS 100
-#define WAIT_ATTEMPT_MS 1000	/* how long one --wait attempt may take */
+#define WAIT_INTERVAL_MS 100	/* --wait: a new connection attempt this often */
+#define WAIT_ATTEMPT_MS 1000	/* how long one attempt may take */
+#define WAIT_INFLIGHT (WAIT_ATTEMPT_MS / WAIT_INTERVAL_MS)	/* attempts at once, at most */
 #define SHOW_MAX 64
 
 enum { OPT_TOTP = 256, OPT_ENCRYPTED, OPT_TIME, OPT_NO_BIND, OPT_CODE };
@@ -713,11 +714,11 @@ static void sleep_ms(long ms)
 		;
 }
 
-static int64_t now_ms(void)
+static int64_t now_us(void)
 {
 	struct timespec ts;
 	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
 
 static int resolve(const char *host, int family, struct sockaddr_storage *out, socklen_t *outlen)
@@ -781,56 +782,116 @@ static int send_knock(struct sockaddr_storage *sa, socklen_t salen, const struct
 	return rc;
 }
 
-/* One TCP connection attempt of at most MS milliseconds: 1 connected, 0 not, -1 error. */
-static int try_connect(struct sockaddr_storage *sa, socklen_t salen, long ms)
-{
-	int fd = socket(sa->ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	int ok = 0;
+/* --wait. A firewall that drops (rather than rejects) SYNs leaves a
+ * connection attempt unanswered until the kernel retransmits its SYN, a
+ * second later: so attempts overlap. A new one starts every
+ * WAIT_INTERVAL_MS, each is given WAIT_ATTEMPT_MS, and the first that
+ * connects wins: the client connects within one interval of the port
+ * opening. At most WAIT_INFLIGHT sockets are open at once (when the loop
+ * ran late and all are busy, the oldest is closed); every socket is closed
+ * before returning, the winner too (the port is only tested). */
+struct attempt {
+	int fd;			/* -1: a free slot */
+	int64_t start, end;	/* when it started, when it is given up (µs) */
+};
 
-	if (fd < 0) {
+static void attempt_close(struct attempt *a)
+{
+	if (a->fd >= 0)
+		close(a->fd);
+	a->fd = -1;
+}
+
+/* A new attempt in a free slot (the oldest one's, if none is free):
+ * 1 connected at once, 0 under way or failed, -1 no socket. */
+static int attempt_start(struct attempt at[WAIT_INFLIGHT], const struct sockaddr_storage *sa, socklen_t salen,
+			 int64_t now, int64_t end)
+{
+	struct attempt *a = &at[0];
+	for (size_t i = 1; i < WAIT_INFLIGHT && a->fd >= 0; i++)
+		if (at[i].fd < 0 || at[i].start < a->start)
+			a = &at[i];
+	attempt_close(a);
+	a->fd = socket(sa->ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (a->fd < 0) {
 		errmsg("socket: %s", strerror(errno));
 		return -1;
 	}
-	if (connect(fd, (struct sockaddr *)sa, salen) == 0) {
-		ok = 1;
-	} else if (errno == EINPROGRESS) {
-		struct pollfd pfd = {.fd = fd, .events = POLLOUT};
-		int soerr = 0;
-		socklen_t l = sizeof soerr;
-		int r;
-		while ((r = poll(&pfd, 1, (int)ms)) < 0 && errno == EINTR)
-			;
-		if (r > 0 && getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &l) == 0 && soerr == 0)
-			ok = 1;
-	}
-	close(fd);
-	return ok;
+	a->start = now;
+	a->end = end;
+	if (connect(a->fd, (const struct sockaddr *)sa, salen) == 0)
+		return 1;
+	if (errno != EINPROGRESS)	/* refused, unreachable...: the next attempt may do better */
+		attempt_close(a);
+	return 0;
 }
 
 static int wait_open(struct sockaddr_storage *sa, socklen_t salen, const struct settings *s)
 {
-	int64_t deadline = now_ms() + s->timeout_s * 1000;
+	struct attempt at[WAIT_INFLIGHT];
+	struct pollfd pfd[WAIT_INFLIGHT];
+	struct attempt *polled[WAIT_INFLIGHT];
+	int64_t now = now_us(), deadline = now + s->timeout_s * INT64_C(1000000), next = now;
+	int rc = -1;
 
 	set_port(sa, s->wait_port);
-	for (;;) {
-		int64_t start = now_ms(), left = deadline - start;
-		if (left <= 0)
-			break;
-		int r = try_connect(sa, salen, left < WAIT_ATTEMPT_MS ? (long)left : WAIT_ATTEMPT_MS);
-		if (r < 0)
-			return EXIT_RUNTIME;
-		if (r > 0) {
-			printf("%s port %u is open\n", s->host, (unsigned)s->wait_port);
-			return 0;
+	for (size_t i = 0; i < WAIT_INFLIGHT; i++)
+		at[i].fd = -1;
+	while (rc < 0 && (now = now_us()) < deadline) {
+		if (now >= next) {
+			int64_t end = now + WAIT_ATTEMPT_MS * 1000;
+			int r = attempt_start(at, sa, salen, now, end < deadline ? end : deadline);
+			if (r != 0) {
+				rc = r > 0 ? 0 : EXIT_RUNTIME;
+				break;
+			}
+			/* On schedule; never two at once after the loop ran late. */
+			next += WAIT_INTERVAL_MS * 1000;
+			if (next <= now)
+				next = now + WAIT_INTERVAL_MS * 1000;
 		}
-		int64_t next = start + WAIT_INTERVAL_MS, now = now_ms();
-		if (next > deadline)
-			next = deadline;
-		if (next > now)
-			sleep_ms((long)(next - now));
+		/* Sleep until an answer, the next attempt, an attempt's end or the deadline. */
+		int64_t wake = next < deadline ? next : deadline;
+		nfds_t n = 0;
+		for (size_t i = 0; i < WAIT_INFLIGHT; i++) {
+			if (at[i].fd < 0)
+				continue;
+			if (at[i].end <= now) {
+				attempt_close(&at[i]);
+				continue;
+			}
+			if (at[i].end < wake)
+				wake = at[i].end;
+			pfd[n] = (struct pollfd){.fd = at[i].fd, .events = POLLOUT};
+			polled[n++] = &at[i];
+		}
+		int r = poll(pfd, n, (int)((wake - now + 999) / 1000));
+		if (r < 0 && errno != EINTR) {
+			errmsg("poll: %s", strerror(errno));
+			rc = EXIT_RUNTIME;
+		}
+		for (nfds_t i = 0; r > 0 && i < n; i++) {
+			int soerr = 0;
+			socklen_t l = sizeof soerr;
+			if (!pfd[i].revents)
+				continue;
+			if (getsockopt(pfd[i].fd, SOL_SOCKET, SO_ERROR, &soerr, &l) == 0 && soerr == 0 &&
+			    !(pfd[i].revents & (POLLERR | POLLHUP))) {
+				rc = 0;
+				break;
+			}
+			attempt_close(polled[i]);	/* refused or unreachable */
+		}
 	}
-	errmsg("port %u did not open within %ld s: check the sequence, the window and that the firewall logs "
-	       "the knock ports", (unsigned)s->wait_port, s->timeout_s);
+	for (size_t i = 0; i < WAIT_INFLIGHT; i++)
+		attempt_close(&at[i]);
+	if (rc == 0) {
+		printf("%s port %u is open\n", s->host, (unsigned)s->wait_port);
+		return 0;
+	}
+	if (rc < 0)
+		errmsg("port %u did not open within %ld s: check the sequence, the window and that the firewall logs "
+		       "the knock ports", (unsigned)s->wait_port, s->timeout_s);
 	return EXIT_RUNTIME;
 }
 
