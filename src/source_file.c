@@ -52,6 +52,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "perm.h"
 #include "state.h"
 
 #define READ_BUF (64 * 1024)		/* bytes per read() */
@@ -535,21 +536,23 @@ static int watch_dirs(struct file_source *fs)
 	return 0;
 }
 
-static void warn_if_writable(struct file_source *fs, const char *p, int is_dir)
+/* A file (or a directory above it) that others may write lets them forge
+ * knock lines: said once, when the file (or, while it is missing, its
+ * directory) is first seen. The same check refuses a state directory. */
+static void warn_if_writable(struct file_source *fs, const char *p)
 {
-	struct stat st;
-	if (stat(p, &st) < 0 || !(st.st_mode & (S_IWGRP | S_IWOTH)))
+	struct perm_report r;
+	if (perm_others_may_write(p, 1, 0, geteuid(), &r) != 1)
 		return;
-	const char *who = st.st_mode & S_IWOTH ? "any local user" : "any member of its group";
-	if (is_dir)
-		log_warn("%s: its directory %s is writable by %s (mode %04o): they could replace the file with "
-			 "forged kernel lines that open doors; make it writable by root only (see "
-			 "contrib/rsyslog-logknock.conf)",
-			 fs->path, p, who, (unsigned)(st.st_mode & 07777));
-	else
+	if (strcmp(r.path, fs->path) == 0)
 		log_warn("%s: writable by %s (mode %04o): they could write forged kernel lines into it that open "
 			 "doors; make it writable by its owner only (see contrib/rsyslog-logknock.conf)",
-			 fs->path, who, (unsigned)(st.st_mode & 07777));
+			 fs->path, r.who, r.mode);
+	else
+		log_warn("%s: the directory %s can be changed by %s (mode %04o, owner %u): they could replace the "
+			 "file with forged kernel lines that open doors; make it writable by root only (see "
+			 "contrib/rsyslog-logknock.conf)",
+			 fs->path, r.path, r.who, r.mode, r.uid);
 }
 
 /* ---- rotation ------------------------------------------------------------- */
@@ -613,7 +616,7 @@ static void follow_path(struct file_source *fs)
 	else
 		log_info("%s: appeared; reading it from its start", fs->path);
 	if (!fs->file_perm_checked) {
-		warn_if_writable(fs, fs->path, 0);
+		warn_if_writable(fs, fs->path);
 		fs->file_perm_checked = 1;
 	}
 	position_changed(fs);
@@ -869,12 +872,12 @@ struct source *source_file_new(sd_event *ev, const struct source_conf *sc, const
 	}
 	if (watch_dirs(fs) < 0 || start_file(fs) < 0)
 		goto fail;
-	if (fs->dir_is_parent)
-		warn_if_writable(fs, fs->parent, 1);
 	if (fs->cur.fd >= 0) {
-		warn_if_writable(fs, fs->path, 0);
+		warn_if_writable(fs, fs->path);
 		fs->file_perm_checked = 1;
 		position_changed(fs);
+	} else if (fs->dir_is_parent) {
+		warn_if_writable(fs, fs->parent);
 	}
 	fs->started = 1;
 	return &fs->base;
