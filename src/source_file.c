@@ -59,6 +59,10 @@
 #define LINE_MAX_LEN 8192		/* longer lines are skipped */
 #define READ_BUDGET (1024 * 1024)	/* bytes per file per loop iteration */
 #define WARM_RING 64			/* read-time marks kept for warm_offset */
+/* A file that appears unreadable (logrotate creates it 0600, then chmods
+ * or chowns it) is tried again on each change, quietly for this long;
+ * then a warning. */
+#define EACCES_GRACE_US (10 * 1000000ULL)
 
 #define FILE_MASK (IN_MODIFY | IN_ATTRIB | IN_MOVE_SELF | IN_DELETE_SELF)
 #define DIR_MASK                                                                                            \
@@ -105,6 +109,7 @@ struct file_source {
 	int dir_is_parent;
 	sd_event_source *io;	/* inotify fd, or stdin */
 	sd_event_source *kick;	/* one-shot defer: read (more) */
+	sd_event_source *eacces_timer;	/* armed while a file that appeared cannot be opened (EACCES) */
 
 	struct tail cur;	/* the file at the path */
 	struct tail old;	/* the file rotated away, still read while written to */
@@ -418,6 +423,44 @@ static void open_failed(struct file_source *fs, const char *what, int err)
 	fs->open_errno = err;
 }
 
+static int on_eacces_timer(sd_event_source *s, uint64_t usec, void *userdata)
+{
+	struct file_source *fs = userdata;
+	if (fs->cur.fd >= 0)
+		return 0;
+	int fd = open(fs->path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+	if (fd >= 0) {	/* readable now, and no event said so: look again */
+		close(fd);
+		follow_path(fs);
+	} else if (errno == EACCES) {
+		log_warn("%s: still not readable %llu s after it appeared: %s (tried again whenever it changes)",
+			 fs->path, EACCES_GRACE_US / 1000000, strerror(errno));
+		fs->open_errno = EACCES;
+	}
+	return 0;
+}
+
+/* A file that appeared cannot be opened yet: 1 while within the grace
+ * period (said at -v -v only; retried on each change of the file), 0 when
+ * it is over (or cannot be timed) and the failure should be said. */
+static int eacces_wait(struct file_source *fs)
+{
+	int on = SD_EVENT_OFF;
+	uint64_t now;
+	if (fs->eacces_timer && sd_event_source_get_enabled(fs->eacces_timer, &on) >= 0 && on != SD_EVENT_OFF)
+		return 1;	/* waiting */
+	if (sd_event_now(fs->ev, CLOCK_MONOTONIC, &now) < 0)
+		return 0;
+	if (!fs->eacces_timer &&
+	    sd_event_add_time(fs->ev, &fs->eacces_timer, CLOCK_MONOTONIC, 0, 100000, on_eacces_timer, fs) < 0)
+		return 0;
+	if (sd_event_source_set_time(fs->eacces_timer, now + EACCES_GRACE_US) < 0 ||
+	    sd_event_source_set_enabled(fs->eacces_timer, SD_EVENT_ONESHOT) < 0)
+		return 0;
+	log_debug("%s: appeared but not readable yet (permission denied); trying again when it changes", fs->path);
+	return 1;
+}
+
 /* Opens the file at the path as the current file, at start (-1: at its
  * end). 0; 1 if it is the retired file, moved back (it then goes on where it
  * was); -1 after logging why (once per cause; not at all if it is missing). */
@@ -425,10 +468,14 @@ static int open_current(struct file_source *fs, off_t start)
 {
 	int fd = open(fs->path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
 	if (fd < 0) {
+		if (errno == EACCES && fs->started && fs->open_errno != EACCES && eacces_wait(fs))
+			return -1;	/* just appeared: its mode may change in a moment */
 		if (errno != ENOENT)
 			open_failed(fs, "cannot open", errno);
 		return -1;
 	}
+	if (fs->eacces_timer)
+		sd_event_source_set_enabled(fs->eacces_timer, SD_EVENT_OFF);
 	struct stat st;
 	int err = fstat(fd, &st) < 0 ? errno : S_ISREG(st.st_mode) ? 0 : EFTYPE_NOT_REGULAR;
 	if (err) {
@@ -785,6 +832,7 @@ static void file_source_free(struct source *s)
 	state_file_close(&fs->state);
 	sd_event_source_disable_unref(fs->io);
 	sd_event_source_disable_unref(fs->kick);
+	sd_event_source_disable_unref(fs->eacces_timer);
 	if (fs->is_stdin && fs->cur.fd >= 0)
 		fcntl(0, F_SETFL, fs->stdin_flags);
 	tail_close(fs, &fs->old);
