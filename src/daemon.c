@@ -579,7 +579,7 @@ static int state_dir_trusted(const char *dir, uid_t uid)
 		log_err("state directory %s: %s can be changed by %s (mode %04o, owner %u): they could plant "
 			"grants and positions that open doors or hide knocks; refusing it. Make it owned by the "
 			"daemon's user (uid %u) with mode 0700, under directories only root may change",
-			dir, strcmp(r.path, dir) == 0 ? "it" : r.path, r.who, r.mode, r.uid, (unsigned)uid);
+			dir, r.path, r.who, r.mode, r.uid, (unsigned)uid);
 		return -1;
 	}
 	DIR *dp = opendir(dir);
