@@ -3,7 +3,8 @@
  *
  * Input: the file's text (a NUL-terminated copy: the daemon reads it with
  * state_read, which terminates it). Checked: a restore that succeeds
- * yields as many grants as it says, within max_grants; dump → restore →
+ * yields as many grants as it says, within max_grants, no ID and no
+ * (source, protocol, port) twice; a failed one leaves nothing; dump → restore →
  * dump gives the same text; new grants get IDs after the restored ones.
  *
  * Unless LOGKNOCK_FUZZ_STRICT=0 is in the environment it also checks that every
@@ -62,6 +63,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	free(text);
 	if (n < 0) {
 		FUZZ_CHECK(memchr(err, '\0', sizeof err) != NULL && err[0] != '\0');
+		FUZZ_CHECK(grants_count(g) == 0);	/* all or nothing */
 		grants_free(g);
 		return 0;
 	}
@@ -74,6 +76,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		FUZZ_CHECK(gr->proto == IPPROTO_TCP || gr->proto == IPPROTO_UDP || gr->proto == IPPROTO_ICMP ||
 			   gr->proto == IPPROTO_ICMPV6);
 		FUZZ_CHECK(memchr(gr->door, '\0', sizeof gr->door) != NULL);
+		/* one grant per ID and per (source, protocol, port) */
+		for (size_t j = 0; j < i; j++) {
+			const struct grant *o = grants_at(g, j);
+			FUZZ_CHECK(o->id != gr->id);
+			FUZZ_CHECK(!(o->family == gr->family && o->proto == gr->proto && o->port == gr->port &&
+				     memcmp(o->src, gr->src, 16) == 0));
+		}
 		if (gr->id > max_id)
 			max_id = gr->id;
 		if (strict)

@@ -93,7 +93,7 @@ int apply_door_name_valid(const char *name)
 		if (n >= APPLY_DOOR_MAX)
 			return 0;
 		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-		      c == '_' || c == '.' || c == '-'))
+		      c == '_' || (n > 0 && (c == '.' || c == '-'))))
 			return 0;
 	}
 	return n >= 1;

@@ -45,7 +45,11 @@ struct apply_reply {
 };
 int apply_parse_reply(const char *line, size_t len, struct apply_reply *out);
 
-/* A door name as the protocol and the config accept it. */
+/* A door name as the protocol and the config accept it: 1 to APPLY_DOOR_MAX
+ * letters, digits, '_', '.' and '-', the first a letter, a digit or '_'.
+ * It becomes an argument of the admin's commands (%DOOR%) and a field of
+ * this protocol: it never starts like an option ("-x"), never names a
+ * directory (".", ".."), holds no space, slash, quote or shell character. */
 int apply_door_name_valid(const char *name);
 
 #endif

@@ -827,8 +827,8 @@ static int load_door(struct ctx *c, const yaml_node_t *m, size_t index)
 	if (!name)
 		return fail(c, m, "%smissing 'name'", where);
 	if (!is_string(name) || !apply_door_name_valid(scalar(name)))
-		return fail(c, name, "%sname: expected 1 to %d letters, digits, '_', '.' or '-'", where,
-			    APPLY_DOOR_MAX);
+		return fail(c, name, "%sname: expected 1 to %d letters, digits, '_', '.' or '-', beginning with a "
+			    "letter, a digit or '_'", where, APPLY_DOOR_MAX);
 	for (size_t j = 0; j < index; j++)
 		if (strcmp(c->cfg->doors[j].name, scalar(name)) == 0)
 			return fail(c, name, "%sduplicate door name (first at %d:%d)", where,

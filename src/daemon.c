@@ -9,7 +9,9 @@
  */
 #include "daemon.h"
 
+#include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <grp.h>
 #include <linux/capability.h>
 #include <netinet/in.h>
@@ -21,6 +23,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <systemd/sd-daemon.h>
 #include <systemd/sd-event.h>
@@ -31,6 +34,7 @@
 #include "engine.h"
 #include "log.h"
 #include "onetime.h"
+#include "perm.h"
 #include "source.h"
 #include "state.h"
 
@@ -41,6 +45,7 @@
 #define RETRY_CLOSE_MAX 5
 #define RETRY_QUEUE 256
 #define GRANTS_STATE "grants"
+#define STATE_LOCK "lock"
 #define GRANTS_STATE_MAX (1 << 20)
 /* Malformed lines: at most this many warnings a minute, then a count. */
 #define BAD_WARN_PER_MIN 10
@@ -59,6 +64,7 @@ struct daemon {
 	struct config cfg;
 	const char *state_dir;	/* NULL: positions are not kept; else state_dir_buf */
 	char state_dir_buf[PATH_MAX];
+	int lock_fd;		/* STATE_LOCK, held for the daemon's life; -1: none */
 	struct engine *engine;
 	struct applier *ap;
 	struct source *src[MAX_SOURCES];
@@ -81,6 +87,7 @@ struct daemon {
 };
 
 static void grants_save(struct daemon *d, int sync);
+static int state_dir_trusted(const char *dir, uid_t uid);
 
 static int64_t realtime_us(void)
 {
@@ -309,9 +316,16 @@ static void grants_load(struct daemon *d)
 		return;
 	}
 	int n = engine_restore_grants(d->engine, buf, realtime_us(), err, sizeof err);
-	if (n < 0)
-		log_warn("%s/%s: %s: saved grants ignored", d->state_dir, GRANTS_STATE, err);
-	else if (n > 0)
+	if (n < 0) {
+		/* Not a file this daemon wrote: kept for the admin to look at,
+		 * out of the way of the next save. */
+		char from[PATH_MAX], to[PATH_MAX];
+		snprintf(from, sizeof from, "%s/%s", d->state_dir, GRANTS_STATE);
+		snprintf(to, sizeof to, "%s/%s.refused", d->state_dir, GRANTS_STATE);
+		int kept = rename(from, to) == 0;
+		log_err("%s: refused: %s; it was not written by logknockd (edited or forged?)%s%s", from, err,
+			kept ? ": moved to " : "", kept ? to : "");
+	} else if (n > 0)
 		log_info("%d grants saved by the previous run, %zu still open", n, engine_open_grants(d->engine));
 }
 
@@ -451,6 +465,14 @@ static int on_hup(sd_event_source *s, const struct signalfd_siginfo *si, void *u
 		notify_status(d, "READY=1\n");
 		return 0;
 	}
+	/* Changed since the start (a chmod, a file put there): said again,
+	 * and nothing of the new configuration taken until it is mended. */
+	if (d->state_dir && state_dir_trusted(d->state_dir, geteuid()) < 0) {
+		log_err("reload: the state directory is not safe (above); keeping the running configuration");
+		config_free(&next);
+		notify_status(d, "READY=1\n");
+		return 0;
+	}
 	if (engine_reload(d->engine, &next, err, sizeof err) < 0) {
 		log_err("reload: %s; keeping the running configuration", err);
 		config_free(&next);
@@ -539,26 +561,127 @@ static int drop_privileges(const struct config *cfg)
 
 /* ---- start and stop ----------------------------------------------------------------- */
 
-static const char *prepare_state_dir(const char *dir, const char *user)
+/* The state directory says which grants are opened again at start, where
+ * each source resumes and which codes are spent: whoever may change it can
+ * open doors or make knocks go unseen. Nobody but root and the daemon's
+ * user may change it, nor any directory above it (as for followed files,
+ * src/perm.c), and nothing in it may belong to another user. 0, or -1
+ * after saying why. */
+static int state_dir_trusted(const char *dir, uid_t uid)
 {
+	struct perm_report r;
+	int rc = perm_others_may_write(dir, 1, 1, uid, &r);
+	if (rc < 0) {
+		log_err("state directory %s: %s", dir, strerror(errno));
+		return -1;
+	}
+	if (rc == 1) {
+		log_err("state directory %s: %s can be changed by %s (mode %04o, owner %u): they could plant "
+			"grants and positions that open doors or hide knocks; refusing it. Make it owned by the "
+			"daemon's user (uid %u) with mode 0700, under directories only root may change",
+			dir, r.path, r.who, r.mode, r.uid, (unsigned)uid);
+		return -1;
+	}
+	DIR *dp = opendir(dir);
+	if (!dp) {
+		log_err("state directory %s: %s", dir, strerror(errno));
+		return -1;
+	}
+	struct dirent *de;
+	struct stat st;
+	rc = 0;
+	while (rc == 0 && (de = readdir(dp))) {
+		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
+			continue;
+		if (fstatat(dirfd(dp), de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0 || (st.st_uid != uid && st.st_uid != 0)) {
+			log_err("state directory %s: %s is owned by uid %u, neither root nor the daemon's user (uid %u): "
+				"someone else put it there; refusing the directory. Look at it, then remove it",
+				dir, de->d_name, (unsigned)st.st_uid, (unsigned)uid);
+			rc = -1;
+		}
+	}
+	closedir(dp);
+	return rc;
+}
+
+/* One daemon per state directory: two would resume the same positions,
+ * restore (and flush) the same grants. The lock is held until the daemon
+ * exits (the descriptor survives the privilege drop; the applier does not
+ * inherit it) and the file holds the holder's pid. The descriptor, or -1
+ * after saying why. */
+static int state_dir_lock(const char *dir, const struct passwd *pw)
+{
+	char path[PATH_MAX];
+	if ((size_t)snprintf(path, sizeof path, "%s/" STATE_LOCK, dir) >= sizeof path) {
+		log_err("state directory %s: path too long", dir);
+		return -1;
+	}
+	int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY, 0600);
+	if (fd < 0) {
+		log_err("state directory %s: cannot open its lock %s: %s", dir, path, strerror(errno));
+		return -1;
+	}
+	if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+		int e = errno;
+		char buf[24] = "";
+		ssize_t n = e == EWOULDBLOCK ? pread(fd, buf, sizeof buf - 1, 0) : -1;
+		long pid = 0;
+		if (n > 0) {
+			buf[n] = '\0';
+			char *end;
+			pid = strtol(buf, &end, 10);
+			if (end == buf || *end != '\n' || pid <= 0)
+				pid = 0;
+		}
+		if (e != EWOULDBLOCK)
+			log_err("state directory %s: cannot lock %s: %s", dir, path, strerror(e));
+		else if (pid)
+			log_err("state directory %s is in use by another logknockd (pid %ld, holding %s): one daemon "
+				"per state directory; stop that one, or give this one its own --state-dir",
+				dir, pid, path);
+		else
+			log_err("state directory %s is in use by another logknockd (holding %s, pid not known): one "
+				"daemon per state directory; stop that one, or give this one its own --state-dir",
+				dir, path);
+		close(fd);
+		return -1;
+	}
+	char buf[24];
+	int n = snprintf(buf, sizeof buf, "%ld\n", (long)getpid());
+	if ((pw && fchown(fd, pw->pw_uid, pw->pw_gid) < 0) || ftruncate(fd, 0) < 0 || pwrite(fd, buf, (size_t)n, 0) != n)
+		log_warn("state directory %s: cannot write our pid into %s: %s", dir, path, strerror(errno));
+	return fd;
+}
+
+/* Creates, checks and locks the state directory. 1: use it (*lock_fd
+ * holds the lock); 0: keep no state (it cannot be created or written:
+ * said); -1: refused, others may change it; -2: cannot lock it, another
+ * daemon uses it (both said). */
+static int prepare_state_dir(const char *dir, const char *user, int *lock_fd)
+{
+	*lock_fd = -1;
 	if (!dir)
-		return NULL;
+		return 0;
 	if (mkdir(dir, 0700) < 0 && errno != EEXIST) {
 		log_warn("state directory %s: %s: positions will not be kept across restarts", dir, strerror(errno));
-		return NULL;
+		return 0;
 	}
 	/* Started as root, the daemon writes its state as the user it becomes. */
 	struct passwd *pw = user && geteuid() == 0 ? getpwnam(user) : NULL;
+	if (state_dir_trusted(dir, pw ? pw->pw_uid : geteuid()) < 0)
+		return -1;
 	if (pw && chown(dir, pw->pw_uid, pw->pw_gid) < 0)
 		log_warn("state directory %s: chown: %s", dir, strerror(errno));
-	if (!pw && access(dir, W_OK) < 0)
+	if (!pw && access(dir, W_OK) < 0) {
 		log_warn("state directory %s is not writable: positions will not be kept across restarts", dir);
-	return dir;
+		return 0;
+	}
+	return (*lock_fd = state_dir_lock(dir, pw)) < 0 ? -2 : 1;
 }
 
 int daemon_run(struct config *cfg, const struct daemon_opts *o)
 {
-	struct daemon d = {.o = o, .cfg = *cfg};
+	struct daemon d = {.o = o, .cfg = *cfg, .lock_fd = -1};
 	memset(cfg, 0, sizeof *cfg);	/* the daemon owns it now */
 	int rc = 1;
 	char **argv = NULL;
@@ -571,7 +694,16 @@ int daemon_run(struct config *cfg, const struct daemon_opts *o)
 	}
 	/* A copy: the configuration it may come from is replaced by a reload. */
 	snprintf(d.state_dir_buf, sizeof d.state_dir_buf, "%s", o->state_dir ? o->state_dir : d.cfg.state_dir);
-	d.state_dir = prepare_state_dir(d.state_dir_buf, d.cfg.user);
+	switch (prepare_state_dir(d.state_dir_buf, d.cfg.user, &d.lock_fd)) {
+	case 1: d.state_dir = d.state_dir_buf; break;
+	case 0: break;
+	case -1:	/* as a configuration error: a restart does not fix it */
+		config_free(&d.cfg);
+		return 2;
+	default:	/* the other daemon may stop */
+		config_free(&d.cfg);
+		return 1;
+	}
 
 	sigset_t mask;
 	sigemptyset(&mask);
@@ -657,5 +789,7 @@ out:
 	sd_event_source_disable_unref(d.retry_timer);
 	sd_event_unref(d.ev);
 	config_free(&d.cfg);
+	if (d.lock_fd >= 0)
+		close(d.lock_fd);	/* the last thing: the state is saved */
 	return rc;
 }

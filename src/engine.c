@@ -334,12 +334,35 @@ ssize_t engine_dump_grants(const struct engine *e, char *buf, size_t len)
 	return grants_dump(e->grants, buf, len);
 }
 
+struct close_saved {
+	struct engine *e;
+	int64_t now;
+	int n;
+};
+
+static void close_saved(void *ctx, const struct grant *g)
+{
+	struct close_saved *cs = ctx;
+	send_cmd(cs->e, APPLY_CLOSE, g, cs->now);
+	cs->n++;
+}
+
 int engine_restore_grants(struct engine *e, const char *text, int64_t now, char *err, size_t errlen)
 {
 	size_t before = grants_count(e->grants);
 	int n = grants_restore(e->grants, text, err, errlen);
-	if (n < 0)
+	if (n < 0) {
+		/* Refused: nothing of it opens again. What the firewall may
+		 * still hold of its well-formed lines is closed (a flush does
+		 * not reach a command backend's rules of a previous run). */
+		struct close_saved cs = {.e = e, .now = now};
+		grants_each_saved(e->grants, text, close_saved, &cs);
+		size_t len = strlen(err);
+		if (len + 1 < errlen)
+			snprintf(err + len, errlen - len, " (%d well-formed grant%s in it closed, none opened again)",
+				 cs.n, cs.n == 1 ? "" : "s");
 		return -1;
+	}
 	/* Each restored grant is closed first (the firewall may hold it from
 	 * the previous run, and commands are not idempotent), then opened
 	 * again for the time it has left. */

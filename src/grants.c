@@ -175,66 +175,145 @@ static int scan_ull(const char *s, size_t maxdigits, unsigned long long *out)
 	return 0;
 }
 
-int grants_restore(struct grants *t, const char *text, char *err, size_t errlen)
+/* One line of the saved table (NUL-terminated, changed by strtok) into *g.
+ * 0, or -1 if malformed. */
+static int parse_grant(char *line, struct grant *g)
 {
-	int count = 0, lineno = 0;
-	const char *p = text;
-	while (*p) {
+	/* Eight fields, each checked as strictly as the applier protocol
+	 * checks them: this file feeds the firewall. */
+	char *f[9], *save = NULL;
+	int nf = 0;
+	for (char *w = strtok_r(line, " ", &save); w && nf < 9; w = strtok_r(NULL, " ", &save))
+		f[nf++] = w;
+	*g = (struct grant){0};
+	unsigned long long id = 0, opened = 0, expires = 0, pn = 0;
+	if (nf != 8 || scan_ull(f[0], 19, &id) || id == 0 || id > (unsigned long long)INT64_MAX ||
+	    scan_ull(f[5], 19, &opened) || scan_ull(f[6], 19, &expires) || opened > (unsigned long long)INT64_MAX ||
+	    expires > (unsigned long long)INT64_MAX || expires < opened || !apply_door_name_valid(f[7]))
+		return -1;
+	g->family = strcmp(f[1], "inet") == 0 ? AF_INET : strcmp(f[1], "inet6") == 0 ? AF_INET6 : 0;
+	g->proto = strcmp(f[3], "tcp") == 0 ? IPPROTO_TCP : strcmp(f[3], "udp") == 0 ? IPPROTO_UDP
+		   : strcmp(f[3], "icmp") == 0 && g->family == AF_INET ? IPPROTO_ICMP
+		   : strcmp(f[3], "icmpv6") == 0 && g->family == AF_INET6 ? IPPROTO_ICMPV6 : 0;
+	int icmp = g->proto == IPPROTO_ICMP || g->proto == IPPROTO_ICMPV6;
+	if (!g->family || !g->proto || strlen(f[2]) >= KNOCK_ADDRSTRLEN || inet_pton(g->family, f[2], g->src) != 1 ||
+	    scan_ull(f[4], 5, &pn) || pn > (icmp ? 255u : 65535u) || (!icmp && pn == 0))
+		return -1;
+	g->id = id;
+	g->port = (uint16_t)pn;
+	g->opened_us = (int64_t)opened;
+	g->expires_us = (int64_t)expires;
+	snprintf(g->door, sizeof g->door, "%s", f[7]);
+	return 0;
+}
+
+/* Calls fn for each line of TEXT (fn's line is a NUL-terminated copy,
+ * its number from 1, empty lines left out) until fn returns non-zero;
+ * returns that, or 0. */
+static int each_line(const char *text, int (*fn)(void *ctx, char *line, size_t len, int lineno), void *ctx)
+{
+	int lineno = 0;
+	for (const char *p = text; *p;) {
 		const char *nl = strchr(p, '\n');
 		size_t len = nl ? (size_t)(nl - p) : strlen(p);
 		char line[256];
 		lineno++;
-		if (len >= sizeof line) {
-			snprintf(err, errlen, "line %d: too long", lineno);
-			return -1;
-		}
-		memcpy(line, p, len);
-		line[len] = '\0';
+		size_t keep = len < sizeof line ? len : sizeof line - 1;
+		memcpy(line, p, keep);
+		line[keep] = '\0';
 		p += len + (nl ? 1 : 0);
-		if (!len)
-			continue;
-		/* Eight fields, each checked as strictly as the applier protocol
-		 * checks them: this file feeds the firewall. */
-		char *f[9], *save = NULL;
-		int nf = 0;
-		for (char *w = strtok_r(line, " ", &save); w && nf < 9; w = strtok_r(NULL, " ", &save))
-			f[nf++] = w;
-		struct grant g = {0};
-		unsigned long long id = 0, opened = 0, expires = 0;
-		unsigned long port = 0;
-		if (nf != 8 || scan_ull(f[0], 19, &id) || id == 0 ||
-		    id > (unsigned long long)INT64_MAX || scan_ull(f[5], 19, &opened) || scan_ull(f[6], 19, &expires) ||
-		    opened > (unsigned long long)INT64_MAX || expires > (unsigned long long)INT64_MAX || expires < opened ||
-		    !apply_door_name_valid(f[7])) {
-			snprintf(err, errlen, "line %d: malformed", lineno);
+		int r = len ? fn(ctx, line, len, lineno) : 0;
+		if (r)
+			return r;
+	}
+	return 0;
+}
+
+struct restore {
+	struct grants *t;
+	char *err;
+	size_t errlen;
+	int count;
+};
+
+static int restore_line(void *ctx, char *line, size_t len, int lineno)
+{
+	struct restore *rs = ctx;
+	struct grants *t = rs->t;
+	struct grant g;
+	if (len >= 256) {
+		snprintf(rs->err, rs->errlen, "line %d: too long", lineno);
+		return -1;
+	}
+	if (parse_grant(line, &g) < 0) {
+		snprintf(rs->err, rs->errlen, "line %d: malformed", lineno);
+		return -1;
+	}
+	/* One grant per ID (the applier knows rules by it: a close would
+	 * leave the other rule open) and per source, protocol and port
+	 * (never a rule twice). */
+	for (size_t i = 0; i < t->n; i++) {
+		const struct grant *o = &t->g[i];
+		char a[KNOCK_ADDRSTRLEN];
+		if (o->id == g.id) {
+			snprintf(rs->err, rs->errlen, "line %d: grant ID %llu a second time", lineno,
+				 (unsigned long long)g.id);
 			return -1;
 		}
-		g.family = strcmp(f[1], "inet") == 0 ? AF_INET : strcmp(f[1], "inet6") == 0 ? AF_INET6 : 0;
-		g.proto = strcmp(f[3], "tcp") == 0 ? IPPROTO_TCP : strcmp(f[3], "udp") == 0 ? IPPROTO_UDP
-			  : strcmp(f[3], "icmp") == 0 && g.family == AF_INET ? IPPROTO_ICMP
-			  : strcmp(f[3], "icmpv6") == 0 && g.family == AF_INET6 ? IPPROTO_ICMPV6 : 0;
-		int icmp = g.proto == IPPROTO_ICMP || g.proto == IPPROTO_ICMPV6;
-		unsigned long long pn;
-		if (!g.family || !g.proto || strlen(f[2]) >= KNOCK_ADDRSTRLEN || inet_pton(g.family, f[2], g.src) != 1 ||
-		    scan_ull(f[4], 5, &pn) || pn > (icmp ? 255u : 65535u) || (!icmp && pn == 0)) {
-			snprintf(err, errlen, "line %d: malformed", lineno);
+		if (o->family == g.family && o->proto == g.proto && o->port == g.port && memcmp(o->src, g.src, 16) == 0) {
+			snprintf(rs->err, rs->errlen, "line %d: a second grant of %s/%u to %s (IDs %llu and %llu)",
+				 lineno, knock_proto_str(g.proto), g.port, knock_addr_str(g.family, g.src, a),
+				 (unsigned long long)o->id, (unsigned long long)g.id);
 			return -1;
 		}
-		port = (unsigned long)pn;
-		if (t->n == t->max) {
-			snprintf(err, errlen, "more grants than max_grants");
-			return -1;
-		}
-		g.id = id;
-		g.port = (uint16_t)port;
-		g.opened_us = (int64_t)opened;
-		g.expires_us = (int64_t)expires;
-		snprintf(g.door, sizeof g.door, "%s", f[7]);
-		t->g[t->n++] = g;
-		if (id >= t->next_id)
-			t->next_id = id + 1;
-		count++;
+	}
+	if (t->n == t->max) {
+		snprintf(rs->err, rs->errlen, "more grants than max_grants");
+		return -1;
+	}
+	t->g[t->n++] = g;
+	if (g.id >= t->next_id)
+		t->next_id = g.id + 1;
+	rs->count++;
+	return 0;
+}
+
+int grants_restore(struct grants *t, const char *text, char *err, size_t errlen)
+{
+	size_t n = t->n;
+	uint64_t next_id = t->next_id;
+	struct restore rs = {.t = t, .err = err, .errlen = errlen};
+	if (each_line(text, restore_line, &rs)) {
+		t->n = n;	/* all or nothing */
+		t->next_id = next_id;
+		return -1;
 	}
 	recompute(t);
-	return count;
+	return rs.count;
+}
+
+struct each {
+	void (*fn)(void *ctx, const struct grant *g);
+	void *ctx;
+	uint64_t max_id;
+};
+
+static int each_grant_line(void *ctx, char *line, size_t len, int lineno)
+{
+	struct each *ea = ctx;
+	struct grant g;
+	if (len < 256 && parse_grant(line, &g) == 0) {
+		ea->fn(ea->ctx, &g);
+		if (g.id > ea->max_id)
+			ea->max_id = g.id;
+	}
+	return 0;
+}
+
+void grants_each_saved(struct grants *t, const char *text, void (*fn)(void *ctx, const struct grant *g), void *ctx)
+{
+	struct each ea = {.fn = fn, .ctx = ctx};
+	each_line(text, each_grant_line, &ea);
+	if (ea.max_id >= t->next_id)
+		t->next_id = ea.max_id + 1;
 }

@@ -53,9 +53,17 @@ void grants_drop(struct grants *g, uint64_t id);
  * grants_dump writes it into BUF (returns the length, or -1 if it does not
  * fit); grants_restore reads such text back, taking every grant whatever its
  * expiry (the caller closes the expired ones), and returns how many, or -1
- * with a message in err for a malformed line. IDs continue after the
- * largest restored. */
+ * with a message in err for a malformed line, an ID that repeats or a
+ * second grant of the same source, protocol and port; then the table is
+ * left as it was (all or nothing). IDs continue after the largest restored. */
 ssize_t grants_dump(const struct grants *g, char *buf, size_t len);
 int grants_restore(struct grants *g, const char *text, char *err, size_t errlen);
+/* A text grants_restore refused (a repeated ID, a grant twice, a malformed
+ * line: it was not written by grants_dump): FN is called with each
+ * well-formed line of it, and the IDs of new grants continue after them,
+ * so that the caller can close what the firewall may still hold from it
+ * without ever confusing those with new grants. */
+void grants_each_saved(struct grants *g, const char *text, void (*fn)(void *ctx, const struct grant *g),
+		       void *ctx);
 
 #endif

@@ -492,9 +492,14 @@ static int name_door(struct imp *im, struct door *d)
 		return -1;
 	for (size_t i = 0; i < n; i++) {
 		char c = d->orig[i];
-		bool okc = isalnum((unsigned char)c) || c == '_' || c == '.' || c == '-';
+		/* as apply_door_name_valid(): not "-x", ".", ".." */
+		bool okc = isalnum((unsigned char)c) || c == '_' || (i > 0 && (c == '.' || c == '-'));
 		d->name[i] = okc ? c : '_';
 		changed |= !okc;
+	}
+	if (n == 0) {	/* "[]" */
+		n = strlen(strcpy(d->name, "door"));
+		changed = true;
 	}
 	d->name[n] = '\0';
 	/* Unique among the doors named before. */
@@ -509,7 +514,7 @@ static int name_door(struct imp *im, struct door *d)
 		changed = true;
 	}
 	if (changed)
-		warnl(im, d->line, "door '%s': named '%s' (logknock names: letters, digits, '_', '.', '-', unique)",
+		warnl(im, d->line, "door '%s': named '%s' (logknock names: letters, digits, '_', '.', '-', not first, unique)",
 		      d->orig, d->name);
 	return 0;
 }

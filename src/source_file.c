@@ -52,12 +52,17 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "perm.h"
 #include "state.h"
 
 #define READ_BUF (64 * 1024)		/* bytes per read() */
 #define LINE_MAX_LEN 8192		/* longer lines are skipped */
 #define READ_BUDGET (1024 * 1024)	/* bytes per file per loop iteration */
 #define WARM_RING 64			/* read-time marks kept for warm_offset */
+/* A file that appears unreadable (logrotate creates it 0600, then chmods
+ * or chowns it) is tried again on each change, quietly for this long;
+ * then a warning. */
+#define EACCES_GRACE_US (10 * 1000000ULL)
 
 #define FILE_MASK (IN_MODIFY | IN_ATTRIB | IN_MOVE_SELF | IN_DELETE_SELF)
 #define DIR_MASK                                                                                            \
@@ -104,6 +109,7 @@ struct file_source {
 	int dir_is_parent;
 	sd_event_source *io;	/* inotify fd, or stdin */
 	sd_event_source *kick;	/* one-shot defer: read (more) */
+	sd_event_source *eacces_timer;	/* armed while a file that appeared cannot be opened (EACCES) */
 
 	struct tail cur;	/* the file at the path */
 	struct tail old;	/* the file rotated away, still read while written to */
@@ -417,6 +423,44 @@ static void open_failed(struct file_source *fs, const char *what, int err)
 	fs->open_errno = err;
 }
 
+static int on_eacces_timer(sd_event_source *s, uint64_t usec, void *userdata)
+{
+	struct file_source *fs = userdata;
+	if (fs->cur.fd >= 0)
+		return 0;
+	int fd = open(fs->path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+	if (fd >= 0) {	/* readable now, and no event said so: look again */
+		close(fd);
+		follow_path(fs);
+	} else if (errno == EACCES) {
+		log_warn("%s: still not readable %llu s after it appeared: %s (tried again whenever it changes)",
+			 fs->path, EACCES_GRACE_US / 1000000, strerror(errno));
+		fs->open_errno = EACCES;
+	}
+	return 0;
+}
+
+/* A file that appeared cannot be opened yet: 1 while within the grace
+ * period (said at -v -v only; retried on each change of the file), 0 when
+ * it is over (or cannot be timed) and the failure should be said. */
+static int eacces_wait(struct file_source *fs)
+{
+	int on = SD_EVENT_OFF;
+	uint64_t now;
+	if (fs->eacces_timer && sd_event_source_get_enabled(fs->eacces_timer, &on) >= 0 && on != SD_EVENT_OFF)
+		return 1;	/* waiting */
+	if (sd_event_now(fs->ev, CLOCK_MONOTONIC, &now) < 0)
+		return 0;
+	if (!fs->eacces_timer &&
+	    sd_event_add_time(fs->ev, &fs->eacces_timer, CLOCK_MONOTONIC, 0, 100000, on_eacces_timer, fs) < 0)
+		return 0;
+	if (sd_event_source_set_time(fs->eacces_timer, now + EACCES_GRACE_US) < 0 ||
+	    sd_event_source_set_enabled(fs->eacces_timer, SD_EVENT_ONESHOT) < 0)
+		return 0;
+	log_debug("%s: appeared but not readable yet (permission denied); trying again when it changes", fs->path);
+	return 1;
+}
+
 /* Opens the file at the path as the current file, at start (-1: at its
  * end). 0; 1 if it is the retired file, moved back (it then goes on where it
  * was); -1 after logging why (once per cause; not at all if it is missing). */
@@ -424,10 +468,14 @@ static int open_current(struct file_source *fs, off_t start)
 {
 	int fd = open(fs->path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
 	if (fd < 0) {
+		if (errno == EACCES && fs->started && fs->open_errno != EACCES && eacces_wait(fs))
+			return -1;	/* just appeared: its mode may change in a moment */
 		if (errno != ENOENT)
 			open_failed(fs, "cannot open", errno);
 		return -1;
 	}
+	if (fs->eacces_timer)
+		sd_event_source_set_enabled(fs->eacces_timer, SD_EVENT_OFF);
 	struct stat st;
 	int err = fstat(fd, &st) < 0 ? errno : S_ISREG(st.st_mode) ? 0 : EFTYPE_NOT_REGULAR;
 	if (err) {
@@ -535,21 +583,23 @@ static int watch_dirs(struct file_source *fs)
 	return 0;
 }
 
-static void warn_if_writable(struct file_source *fs, const char *p, int is_dir)
+/* A file (or a directory above it) that others may write lets them forge
+ * knock lines: said once, when the file (or, while it is missing, its
+ * directory) is first seen. The same check refuses a state directory. */
+static void warn_if_writable(struct file_source *fs, const char *p)
 {
-	struct stat st;
-	if (stat(p, &st) < 0 || !(st.st_mode & (S_IWGRP | S_IWOTH)))
+	struct perm_report r;
+	if (perm_others_may_write(p, 1, 0, geteuid(), &r) != 1)
 		return;
-	const char *who = st.st_mode & S_IWOTH ? "any local user" : "any member of its group";
-	if (is_dir)
-		log_warn("%s: its directory %s is writable by %s (mode %04o): they could replace the file with "
-			 "forged kernel lines that open doors; make it writable by root only (see "
-			 "contrib/rsyslog-logknock.conf)",
-			 fs->path, p, who, (unsigned)(st.st_mode & 07777));
-	else
+	if (strcmp(r.path, fs->path) == 0)
 		log_warn("%s: writable by %s (mode %04o): they could write forged kernel lines into it that open "
 			 "doors; make it writable by its owner only (see contrib/rsyslog-logknock.conf)",
-			 fs->path, who, (unsigned)(st.st_mode & 07777));
+			 fs->path, r.who, r.mode);
+	else
+		log_warn("%s: the directory %s can be changed by %s (mode %04o, owner %u): they could replace the "
+			 "file with forged kernel lines that open doors; make it writable by root only (see "
+			 "contrib/rsyslog-logknock.conf)",
+			 fs->path, r.path, r.who, r.mode, r.uid);
 }
 
 /* ---- rotation ------------------------------------------------------------- */
@@ -613,7 +663,7 @@ static void follow_path(struct file_source *fs)
 	else
 		log_info("%s: appeared; reading it from its start", fs->path);
 	if (!fs->file_perm_checked) {
-		warn_if_writable(fs, fs->path, 0);
+		warn_if_writable(fs, fs->path);
 		fs->file_perm_checked = 1;
 	}
 	position_changed(fs);
@@ -782,6 +832,7 @@ static void file_source_free(struct source *s)
 	state_file_close(&fs->state);
 	sd_event_source_disable_unref(fs->io);
 	sd_event_source_disable_unref(fs->kick);
+	sd_event_source_disable_unref(fs->eacces_timer);
 	if (fs->is_stdin && fs->cur.fd >= 0)
 		fcntl(0, F_SETFL, fs->stdin_flags);
 	tail_close(fs, &fs->old);
@@ -869,12 +920,12 @@ struct source *source_file_new(sd_event *ev, const struct source_conf *sc, const
 	}
 	if (watch_dirs(fs) < 0 || start_file(fs) < 0)
 		goto fail;
-	if (fs->dir_is_parent)
-		warn_if_writable(fs, fs->parent, 1);
 	if (fs->cur.fd >= 0) {
-		warn_if_writable(fs, fs->path, 0);
+		warn_if_writable(fs, fs->path);
 		fs->file_perm_checked = 1;
 		position_changed(fs);
+	} else if (fs->dir_is_parent) {
+		warn_if_writable(fs, fs->parent);
 	}
 	fs->started = 1;
 	return &fs->base;

@@ -7,7 +7,8 @@
  * given), so a knock line cannot be forged from user space.
  *
  * Position: the boot id, and the sequence number and realtime stamp of the
- * last record handed out, in the state directory (see source.h). All lines
+ * last record handed out, in the state directory (see source.h). One beyond
+ * the kernel's last record is dropped with a warning (kmsg_check_resume). All lines
  * are handed out from the event loop, never inside source_kmsg_new(). */
 #include "source.h"
 
@@ -48,7 +49,7 @@ struct kmsg_source {
 	bool dirty;		/* position moved since the last save */
 
 	bool have_prev;
-	uint64_t prev_seq;	/* last record read at all: to count losses */
+	uint64_t prev_seq, prev_rt;	/* last record read at all: to count losses */
 	bool overrun;		/* read() said EPIPE: records were lost */
 	unsigned einval_run;
 
@@ -196,6 +197,30 @@ static void kmsg_check_gap(struct kmsg_source *ks, uint64_t seq)
 	ks->prev_seq = seq;
 }
 
+/* Every record of the buffer was read and none came after the saved one:
+ * if the kernel has not even reached it, the position was not saved in
+ * this boot (a forged or copied file; the boot id is no secret). Kept, it
+ * would pass over every record, knocks included, until the kernel's count
+ * got there: dropped, and reading goes on from here, the end. */
+static void kmsg_check_resume(struct kmsg_source *ks)
+{
+	if (ks->have_prev && ks->prev_seq >= ks->saved_seq)
+		return;	/* the saved record is the last one: a restart with nothing new */
+	if (ks->have_prev)
+		log_warn("kmsg: the saved position (record %" PRIu64 ") is beyond the kernel's last record (%" PRIu64
+			 "): it was not saved in this boot (forged or copied?); dropped, reading from the end",
+			 ks->saved_seq, ks->prev_seq);
+	else
+		log_warn("kmsg: the saved position (record %" PRIu64 ") is beyond the kernel's records: it was not "
+			 "saved in this boot (forged or copied?); dropped, reading from the end",
+			 ks->saved_seq);
+	ks->resuming = false;
+	ks->have_pos = ks->have_prev;
+	ks->pos_seq = ks->prev_seq;
+	ks->pos_rt = ks->prev_rt;
+	ks->dirty = ks->have_prev;
+}
+
 static int kmsg_on_io(sd_event_source *s, int fd, uint32_t revents, void *userdata)
 {
 	struct kmsg_source *ks = userdata;
@@ -211,6 +236,8 @@ static int kmsg_on_io(sd_event_source *s, int fd, uint32_t revents, void *userda
 		if (r <= 0) {
 			if (r < 0 && s)
 				sd_event_source_set_enabled(s, SD_EVENT_OFF);	/* do not spin on a broken descriptor */
+			else if (r == 0 && ks->resuming)
+				kmsg_check_resume(ks);
 			break;
 		}
 		struct kmsg_record rec;
@@ -222,6 +249,7 @@ static int kmsg_on_io(sd_event_source *s, int fd, uint32_t revents, void *userda
 		uint64_t rt = rec.ts_us + (uint64_t)offset;
 		if (rt > now_rt)
 			rt = now_rt;
+		ks->prev_rt = rt;
 
 		int warm = 0;
 		if (ks->resuming) {

@@ -7,7 +7,8 @@
  * restart come again as warm lines. Every line is printed as "W<TAB>line" (warm) or "L<TAB>line",
  * flushed at once. "source-driver: ready" goes to stderr once the source
  * exists (lines appended after it are new). SIGTERM or SIGINT: the source is
- * freed (its position saved) and the driver exits 0. Used by t/source-file.sh. */
+ * freed (its position saved) and the driver exits 0. SOURCE_DRIVER_DEBUG in
+ * the environment: debug messages too. Used by t/source-file.sh. */
 #include <errno.h>
 #include <signal.h>
 #include <stdint.h>
@@ -36,6 +37,8 @@ static int on_signal(sd_event_source *s, const struct signalfd_siginfo *si, void
 int main(int argc, char **argv)
 {
 	log_init("source-driver");
+	if (getenv("SOURCE_DRIVER_DEBUG"))
+		log_verbosity = LOG_LVL_DEBUG;
 	if (argc < 2 || argc > 4) {
 		fprintf(stderr, "usage: source-driver FILE|- [STATE_DIR|- [WARM_MS]]\n");
 		return 2;

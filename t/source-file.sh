@@ -3,7 +3,9 @@
 # the end, hands out whole lines only, skips overlong ones, survives rotation
 # (the real logrotate, create and copytruncate), deletion, a file or a
 # directory that appears late, and restarts (SIGTERM and kill -9) without
-# losing or repeating a line; it warns about a writable log; it reads stdin.
+# losing or repeating a line; it warns about a writable log; it reads stdin;
+# a file that appears unreadable (logrotate: 0600, chmod a moment later) is
+# read once it can be, without an error, and a warning after 10 s.
 # The driver prints "L<TAB>line" or "W<TAB>line" (warm) for every line.
 . "${top_srcdir:-$(dirname "$0")/..}/t/lib.sh"
 DRIVER=$top_builddir/t/source-driver
@@ -102,7 +104,7 @@ result() {
 	fi
 }
 
-plan 14
+plan 17
 
 # 1. Start at the end: what is there is history; appended lines come, in order.
 D=$TMP/end && mkdir "$D" && printf 'h1\nh2\n' >"$D/log"
@@ -295,5 +297,59 @@ wait_for "$ERR" "source-driver: end of input" || true
 want "$TMP/stdin.want" "L${TAB}x" "L${TAB}y"
 result "stdin: x and y, then end of input (still running)" "$TMP/stdin.want" kill -0 "$DPID"
 stop
+
+# 14. logrotate's "create": the new file appears 0600 owned by root and is
+# chmodded a moment later, while the reader runs unprivileged. It is read
+# from its start once readable, and nothing is logged above debug; one that
+# stays unreadable is warned about after 10 s (EACCES_GRACE_US), once.
+if [ "$(id -u)" != 0 ] || ! command -v setpriv >/dev/null 2>&1 || ! id nobody >/dev/null 2>&1; then
+	skip_n 3 "needs root, setpriv and the user nobody"
+else
+	chmod 755 "$TMP"
+	D=$TMP/eacces && mkdir -m 755 "$D"
+	as_nobody() { setpriv --reuid=nobody --regid="$(id -g nobody)" --clear-groups "$@"; }
+	# the one that stays unreadable, first: its 10 s run while the other is tried
+	SOURCE_DRIVER_DEBUG=1 as_nobody "$DRIVER" "$D/stays" >"$TMP/stays.out" 2>"$TMP/stays.err" &
+	SPID=$!
+	OUT=$TMP/eacces.out ERR=$TMP/eacces.err
+	SOURCE_DRIVER_DEBUG=1 as_nobody "$DRIVER" "$D/log" >"$OUT" 2>"$ERR" &
+	DPID=$! BROKEN=
+	wait_for "$ERR" "source-driver: ready" && wait_for "$TMP/stays.err" "source-driver: ready" || BROKEN=1
+	t0=$(date +%s)
+	(umask 077 && printf 'kept\n' >"$D/stays" && printf 'early\n' >"$D/log")
+	# the reader saw it and could not open it (said at debug level only)
+	grep_wait() { # FILE PATTERN [SECONDS]
+		i=0
+		while [ $i -lt $((${3:-5} * 50)) ] && ! grep -q "$2" "$1"; do sleep 0.02; i=$((i + 1)); done
+		grep -q "$2" "$1"
+	}
+	tried=0
+	grep_wait "$ERR" "$D/log: appeared but not readable yet" && tried=1
+	printf 'late1\n' >>"$D/log"
+	sleep 0.3
+	chmod 644 "$D/log"
+	printf 'late2\n' >>"$D/log"
+	want "$TMP/eacces.want" "L${TAB}early" "L${TAB}late1" "L${TAB}late2"
+	wait_for "$OUT" "L${TAB}late2"
+	result "created 0600 by root, chmodded 0.3 s later: read from its start once readable" "$TMP/eacces.want" \
+		[ $tried = 1 ]
+	stop
+	if grep -q "error\|warning" "$ERR"; then
+		fail "... and no error or warning was logged"
+		diag "$ERR"
+	else
+		ok "... and no error or warning was logged"
+	fi
+	grep_wait "$TMP/stays.err" "$D/stays: still not readable 10 s after it appeared" 15
+	t1=$(date +%s)
+	if [ "$(grep -c "warning: $D/stays: still not readable 10 s after it appeared" "$TMP/stays.err")" = 1 ] &&
+		[ $((t1 - t0)) -ge 10 ] && ! grep -q "error" "$TMP/stays.err" && [ ! -s "$TMP/stays.out" ]; then
+		ok "one that stays unreadable: one warning after 10 s ($((t1 - t0)) s), nothing read"
+	else
+		fail "one that stays unreadable: one warning after 10 s ($((t1 - t0)) s), nothing read"
+		diag "$TMP/stays.err"
+	fi
+	stop_pid "$SPID"
+fi
 
 done_testing

@@ -1,7 +1,8 @@
 #!/bin/sh
 # The /dev/kmsg source: real kernel knock lines arrive at once, records that
 # user space wrote into /dev/kmsg never do (whatever priority they claim),
-# and a restart (clean or kill -9) resumes after the last record handed out.
+# and a restart (clean or kill -9) resumes after the last record handed out;
+# a position beyond the kernel's last record is dropped.
 . "${top_srcdir:-$(dirname "$0")/..}/t/lib.sh"
 . "$top_srcdir/t/netns.sh"
 
@@ -24,7 +25,7 @@ netns_setup || skip_all "$netns_error"
 netns_log_rule "$PREFIX" 7001 7002 7003 7004 7005 7006 7007 7008 7009 ||
 	skip_all "cannot add an nftables log rule"
 
-plan 14
+plan 16
 
 # kmsg_dump: every record of the kernel log buffer, raw ("PRI,SEQ,TS,FLAGS;MESSAGE").
 kmsg_dump() { dd if=/dev/kmsg bs=16384 iflag=nonblock 2>/dev/null; }
@@ -150,6 +151,26 @@ else
 	fail "position of another boot: starts at the end"
 	diag "$TMP/out5"
 fi
+
+# A position of this boot far beyond the kernel's last record (a forged or
+# copied file): kept, it would pass over every knock until the kernel's
+# count got there. Dropped with a warning; a knock sent now arrives.
 stop_driver TERM
+last=$(kmsg_dump | sed -n '$s/^[0-9]*,\([0-9]*\),.*/\1/p')
+future=$((last + 1000000000000))
+printf '%s\n%s %s\n' "$(cat /proc/sys/kernel/random/boot_id)" "$future" "$(date +%s)000000" >"$f"
+start_driver kmsg "$TMP/out6" 0
+netns_knock tcp 7003
+if wait_for "$TMP/out6" "^L$TAB$PREFIX IN=.*DPT=7003 " 2 &&
+	grep -q "kmsg: the saved position (record $future) is beyond the kernel's last record" "$TMP/out6.err"; then
+	ok "a saved position beyond the kernel's sequence is dropped with a warning; a knock after it arrives"
+else
+	fail "a saved position beyond the kernel's sequence is dropped with a warning; a knock after it arrives"
+	diag "$TMP/out6" "$TMP/out6.err"
+fi
+stop_driver TERM
+saved=$(sed -n 2p "$f" | cut -d' ' -f1)
+kernel_own() { [ "${saved:-0}" -gt "$last" ] && [ "$saved" -lt "$future" ]; }
+check "the position saved then is the kernel's own (${saved:-none}, after $last)" kernel_own
 check "driver exits 0 on SIGTERM" [ "$driver_rc" = 0 ]
 done_testing

@@ -127,12 +127,24 @@ static void test_door_names(void **state)
 	assert_false(apply_door_name_valid("a b"));
 	assert_false(apply_door_name_valid("a;b"));
 	assert_false(apply_door_name_valid("d\xc3\xbcr"));
+	/* like an option of the admin's command, or a directory */
+	assert_false(apply_door_name_valid("-rf"));
+	assert_false(apply_door_name_valid("--open"));
+	assert_false(apply_door_name_valid("."));
+	assert_false(apply_door_name_valid(".."));
+	assert_false(apply_door_name_valid(".x"));
+	assert_true(apply_door_name_valid("_x"));
+	assert_true(apply_door_name_valid("9-a.b"));
 
 	char line[128];
 	struct apply_cmd c;
 	snprintf(line, sizeof line, "open 1 inet 192.0.2.2 tcp 22 30 %s", d64);
 	assert_int_equal(apply_parse(line, strlen(line), &c, NULL, 0), 0);
 	assert_string_equal(c.door, d64);
+	snprintf(line, sizeof line, "open 1 inet 192.0.2.2 tcp 22 30 -rf");
+	assert_int_equal(apply_parse(line, strlen(line), &c, NULL, 0), -1);
+	snprintf(line, sizeof line, "close 1 inet 192.0.2.2 tcp 22 ..");
+	assert_int_equal(apply_parse(line, strlen(line), &c, NULL, 0), -1);
 }
 
 /* Canonical lines: parse, format, and get the same bytes back. */
