@@ -41,6 +41,8 @@ struct options {
 	int print_events;
 };
 
+#define TRY_HELP "Try 'logknockd --help' for more information.\n"
+
 static void usage(FILE *f)
 {
 	fprintf(f,
@@ -283,12 +285,13 @@ int main(int argc, char **argv)
 		case 'q': log_verbosity = LOG_LVL_WARN; break;
 		case 'h': usage(stdout); return 0;
 		case OPT_VERSION: puts("logknockd " PACKAGE_VERSION); return 0;
-		default: usage(stderr); return EXIT_USAGE;
+		default: /* getopt said what was wrong */
+			fputs(TRY_HELP, stderr);
+			return EXIT_USAGE;
 		}
 	}
 	if (optind != argc) {
-		fprintf(stderr, "logknockd: unexpected argument '%s'\n", argv[optind]);
-		usage(stderr);
+		fprintf(stderr, "logknockd: unexpected argument '%s'\n" TRY_HELP, argv[optind]);
 		return EXIT_USAGE;
 	}
 	if (o.print_events && !o.replay) {

@@ -5,7 +5,7 @@
 # loses and repeats nothing, and SIGTERM closes what is open.
 . "${top_srcdir:-$(dirname "$0")/..}/t/lib.sh"
 need_binaries
-plan 21
+plan 23
 
 LOG=$TMP/kern.log
 STATE=$TMP/state
@@ -177,6 +177,14 @@ check "an applier that fails at start: exit 1, never ready" \
 sed -i '/^sources:/,/^prefix/{/^prefix/!d}' "$TMP/conf.yaml"
 "$LOGKNOCKD" -c "$TMP/conf.yaml" --state-dir "$STATE" 2>"$TMP/ns.err"
 check "no sources: exit 2 with a message" sh -c "[ $? -eq 2 ] && grep -q 'no sources' '$TMP/ns.err'"
+
+# A usage error: exit 2, what was wrong and a hint, not the whole --help.
+for args in "--bogus" "extra-argument"; do
+	"$LOGKNOCKD" $args >"$TMP/us.out" 2>"$TMP/us.err"
+	rc=$?
+	check "usage error '$args': exit 2, two lines on stderr ending in the --help hint" \
+		sh -c "[ $rc -eq 2 ] && [ \$(wc -l <'$TMP/us.err') -eq 2 ] && tail -1 '$TMP/us.err' | grep -q \"^Try 'logknockd --help'\" && [ ! -s '$TMP/us.out' ]"
+done
 
 if [ $tap_failed -gt 0 ]; then
 	echo "# daemon stderr:"
