@@ -450,7 +450,7 @@ static int load_source(struct ctx *c, const yaml_node_t *m, size_t index)
 	case SOURCE_FILE:
 		/* "-" is standard input: for pipes such as tail -F or journalctl -f. */
 		if (!is_abs_path(kind_val) && !(is_string(kind_val) && strcmp(scalar(kind_val), "-") == 0))
-			return fail(c, kind_val, "%sfile: expected an absolute path, or - for standard input", where);
+			return fail(c, kind_val, "%sfile: expected an absolute path, or \"-\" (quoted) for standard input", where);
 		arg = scalar(kind_val);
 		break;
 	case SOURCE_JOURNAL:

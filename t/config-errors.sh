@@ -166,7 +166,7 @@ doors:
 EOF
 
 check_error "relative file source" \
-	"2:11: source #1: file: expected an absolute path, or - for standard input" <<'EOF'
+	"2:11: source #1: file: expected an absolute path, or \"-\" (quoted) for standard input" <<'EOF'
 sources:
   - file: kern.log
 prefix: "KNOCK "

@@ -5,7 +5,7 @@
 # loses and repeats nothing, and SIGTERM closes what is open.
 . "${top_srcdir:-$(dirname "$0")/..}/t/lib.sh"
 need_binaries
-plan 23
+plan 24
 
 LOG=$TMP/kern.log
 STATE=$TMP/state
@@ -165,7 +165,12 @@ knock 192.0.2.11 9000
 (cat "$LOG"; sleep 2) | "$LOGKNOCKD" -c "$TMP/stdin.yaml" --state-dir "$STATE" 2>"$TMP/stdin.err" &
 PID=$!
 check "standard input as a source" wait_for "$CMDS" "^open ssh inet 192.0.2.11 " 5
+# At the end of its input the daemon stops as on SIGTERM (the grant closed).
+i=0
+while kill -0 "$PID" 2>/dev/null && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
 stop_daemon TERM
+check "end of standard input: the daemon says so and stops, exit 0, grants closed" \
+	sh -c "[ $? -eq 0 ] && grep -q 'stdin: end of input: stopping' '$TMP/stdin.err' && grep -q '^close ssh 192.0.2.11 ' '$CMDS'"
 
 # An applier that never becomes ready: the daemon does not claim to serve.
 sed -e "s#^  timeout: 2s#  timeout: 2s\n  program: /bin/false#" "$TMP/conf.yaml" >"$TMP/false.yaml"

@@ -683,7 +683,7 @@ static const struct error_case error_cases[] = {
 	{"unknown source key", "sources:\n  - file: /var/log/kern.log\n    formt: ulogd\n" PREFIX DOOR,
 	 ":3:5: source #1: unknown key 'formt'"},
 	{"relative file", "sources:\n  - journal: kernel\n  - file: kern.log\n" PREFIX DOOR,
-	 ":3:11: source #2: file: expected an absolute path, or - for standard input"},
+	 ":3:11: source #2: file: expected an absolute path, or \"-\" (quoted) for standard input"},
 	{"journal other than kernel", "sources:\n  - journal: all\n" PREFIX DOOR,
 	 ":2:14: source #1: journal: expected kernel"},
 	{"kmsg not a boolean", "sources:\n  - kmsg: maybe\n" PREFIX DOOR,
