@@ -281,7 +281,7 @@ int main(int argc, char **argv)
 				return EXIT_USAGE;
 			}
 			break;
-		case 'v': log_verbosity++; break;
+		case 'v': if (log_verbosity < LOG_LVL_DEBUG) log_verbosity++; break;
 		case 'q': log_verbosity = LOG_LVL_WARN; break;
 		case 'h': usage(stdout); return 0;
 		case OPT_VERSION: puts("logknockd " PACKAGE_VERSION); return 0;
@@ -310,7 +310,8 @@ int main(int argc, char **argv)
 		/* Compile the patterns too: a bad regex is a config error. */
 		struct parser *p = parse_new(&cfg, err, sizeof err);
 		if (p) {
-			printf("%s: ok (%zu doors, %zu sources)\n", o.config, cfg.ndoors, cfg.nsources);
+			printf("%s: ok (%zu door%s, %zu source%s)\n", o.config, cfg.ndoors, cfg.ndoors == 1 ? "" : "s",
+			       cfg.nsources, cfg.nsources == 1 ? "" : "s");
 			rc = 0;
 		} else {
 			fprintf(stderr, "%s\n", err);

@@ -44,7 +44,7 @@ knock() { knock_line "$LOG" "$@"; }
 
 PID=
 start() {
-	"$LOGKNOCKD" -v -c "$TMP/conf.yaml" --state-dir "$STATE" >>"$TMP/d.out" 2>>"$TMP/d.err" &
+	"$LOGKNOCKD" -v -v -c "$TMP/conf.yaml" --state-dir "$STATE" >>"$TMP/d.out" 2>>"$TMP/d.err" &
 	PID=$!
 	wait_for "$TMP/d.err" "following 1 sources" 5
 }

@@ -55,7 +55,7 @@ PID=
 # configuration's), stderr in $TMP/NAME.err; true once it follows its source.
 start() {
 	ERR=$TMP/$1.err
-	"$LOGKNOCKD" -v -c "$TMP/conf.yaml" ${2:+--state-dir "$2"} 2>"$ERR" &
+	"$LOGKNOCKD" -v -v -c "$TMP/conf.yaml" ${2:+--state-dir "$2"} 2>"$ERR" &
 	PID=$!
 	wait_for "$ERR" "following 1 sources" 5
 }
