@@ -971,6 +971,8 @@ static int load_root(struct ctx *c, const yaml_node_t *root)
 			return fail(c, v, "user: expected a user name");
 		if (dup_string(c, v, &cfg->user) < 0)
 			return -1;
+		cfg->user_line = (unsigned)v->start_mark.line + 1;
+		cfg->user_col = (unsigned)v->start_mark.column + 1;
 	}
 	if ((v = map_get(c, root, "keep_open_on_exit", NULL))) {
 		bool b;

@@ -109,6 +109,7 @@ struct config {
 	char *state_dir;	/* default LOGKNOCK_STATEDIR */
 	int keep_open_on_exit;	/* leave grants open when the daemon stops (default: close them) */
 	char *user;		/* started as root: run as this user once the applier runs */
+	unsigned user_line, user_col;	/* where user: was given, for --check-config */
 };
 
 /* Loads PATH into *cfg (zeroed first). Returns 0, or -1 with err holding

@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <getopt.h>
 #include <limits.h>
+#include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -309,7 +310,14 @@ int main(int argc, char **argv)
 	if (o.check_config) {
 		/* Compile the patterns too: a bad regex is a config error. */
 		struct parser *p = parse_new(&cfg, err, sizeof err);
-		if (p) {
+		struct passwd *pw = NULL;
+		/* The user must exist here, or the start would stop (a reload
+		 * loads a config without that check: it cannot change users). */
+		if (p && cfg.user && (!(pw = getpwnam(cfg.user)) || pw->pw_uid == 0)) {
+			fprintf(stderr, "%s:%u:%u: user: %s\n", o.config, cfg.user_line, cfg.user_col,
+				pw ? "is root; name an unprivileged user" : "no such user on this machine");
+			rc = EXIT_USAGE;
+		} else if (p) {
 			printf("%s: ok (%zu door%s, %zu source%s)\n", o.config, cfg.ndoors, cfg.ndoors == 1 ? "" : "s",
 			       cfg.nsources, cfg.nsources == 1 ? "" : "s");
 			rc = 0;

@@ -174,6 +174,26 @@ doors:
   - {name: ssh, sequence: [tcp/7000], open: [tcp/22]}
 EOF
 
+check_error "a user that does not exist here (the start would stop)" \
+	"5:7: user: no such user on this machine" <<'EOF'
+sources:
+  - file: /var/log/kern.log
+prefix: "KNOCK "
+applier: {backend: log}
+user: nobody-xyz-logknock
+doors:
+  - {name: ssh, sequence: [tcp/7000], open: [tcp/22]}
+EOF
+
+check_error "user: root" "1:7: user: is root; name an unprivileged user" <<'EOF'
+user: root
+sources:
+  - file: /var/log/kern.log
+prefix: "KNOCK "
+doors:
+  - {name: ssh, sequence: [tcp/7000], open: [tcp/22]}
+EOF
+
 # printf, so that the tab cannot be lost to an editor; no pipe, as the right
 # side of one would count its test in a subshell
 printf 'prefix: "KNOCK "\ndoors:\n\t- {name: ssh, sequence: [tcp/7000], open: [tcp/22]}\n' >"$tmp/tab.yaml"
