@@ -123,7 +123,7 @@ static void on_reply(void *ctx, const struct apply_cmd *cmd, int ok, const char 
 
 /* Reads FD to the end, one line at a time, without allocating per line. */
 static int replay_fd(struct engine *e, int fd, const char *name, enum source_format fmt, int64_t ref_us,
-		     uint64_t *skipped)
+		     uint64_t *lines, uint64_t *skipped)
 {
 	char *buf = malloc(READ_BUF);
 	if (!buf) {
@@ -144,7 +144,7 @@ static int replay_fd(struct engine *e, int fd, const char *name, enum source_for
 		}
 		if (n == 0) {
 			eof = 1;
-			if (have && !overlong)
+			if (have || overlong)
 				buf[have++] = '\n';	/* a last line without newline */
 		}
 		have += (size_t)n;
@@ -174,6 +174,7 @@ static int replay_fd(struct engine *e, int fd, const char *name, enum source_for
 		}
 	}
 	free(buf);
+	*lines = lineno;
 	return 0;
 }
 
@@ -213,9 +214,9 @@ static int run_replay(const struct config *cfg, const struct options *o)
 			close(fd);
 		return EXIT_USAGE;
 	}
-	uint64_t skipped = 0;
+	uint64_t lines = 0, skipped = 0;
 	double t0 = mono_s();
-	int rc = replay_fd(e, fd, name, o->format, ref, &skipped);
+	int rc = replay_fd(e, fd, name, o->format, ref, &lines, &skipped);
 	engine_finish(e);
 	double secs = mono_s() - t0;
 	fflush(stdout);
@@ -227,9 +228,9 @@ static int run_replay(const struct config *cfg, const struct options *o)
 	fprintf(stderr,
 		"logknockd: replay: %llu lines, %llu knocks, %llu skipped, %llu opened, %llu extended, "
 		"%llu closed in %.3f s (%.0f lines/s)\n",
-		(unsigned long long)s->lines, (unsigned long long)s->knocks, (unsigned long long)skipped,
+		(unsigned long long)lines, (unsigned long long)s->knocks, (unsigned long long)skipped,
 		(unsigned long long)s->opened, (unsigned long long)s->extended, (unsigned long long)s->closed, secs,
-		secs > 0 ? (double)s->lines / secs : 0.0);
+		secs > 0 ? (double)lines / secs : 0.0);
 	if (unanswered || failed) {
 		log_err("applier: %u requests unanswered, %u failed", unanswered, failed);
 		rc = -1;
