@@ -511,7 +511,7 @@ static int load_sources(struct ctx *c, const yaml_node_t *list)
 
 static int load_prefix(struct ctx *c, const yaml_node_t *v)
 {
-	static const char expected[] = "prefix: expected a non-empty string or a list of them";
+	static const char expected[] = "prefix: expected a string or a list of them";
 	struct config *cfg = c->cfg;
 	size_t n = 1;
 
@@ -528,7 +528,9 @@ static int load_prefix(struct ctx *c, const yaml_node_t *v)
 		return fail_oom(c);
 	for (size_t i = 0; i < n; i++) {
 		const yaml_node_t *item = v->type == YAML_SEQUENCE_NODE ? seq_item(c, v, i) : v;
-		if (!is_string(item) || scalar(item)[0] == '\0')
+		/* "" is allowed: LOG rules without --log-prefix (psad's, many
+		 * others) write "IN=" first, and every logged packet knocks. */
+		if (!is_string(item))
 			return fail(c, item, "%s", expected);
 		if (item->data.scalar.length > CONFIG_MAX_PREFIX_LEN)
 			return fail(c, item, "prefix: longer than %d bytes", CONFIG_MAX_PREFIX_LEN);

@@ -415,6 +415,12 @@ static void test_prefix_list(void **state)
 	assert_int_equal(cfg.prefixes[15][0], 'p');
 	config_free(&cfg);
 	free(t.s);
+
+	/* An empty prefix: LOG rules without --log-prefix. */
+	load_ok("prefix: \"\"\n" DOOR, &cfg);
+	assert_int_equal(cfg.nprefixes, 1);
+	assert_string_equal(cfg.prefixes[0], "");
+	config_free(&cfg);
 }
 
 /* patterns: make prefix optional. */
@@ -696,17 +702,14 @@ static const struct error_case error_cases[] = {
 	 ":3:5: source #2: the same source as at 2:5"},
 
 	/* prefix, patterns */
-	{"empty prefix", "prefix: \"\"\n" DOOR, ":1:9: prefix: expected a non-empty string or a list of them"},
-	{"null prefix", "prefix: ~\n" DOOR, ":1:9: prefix: expected a non-empty string or a list of them"},
-	{"prefix mapping", "prefix: {a: b}\n" DOOR, ":1:9: prefix: expected a non-empty string or a list of them"},
-	{"prefix empty list", "prefix: []\n" DOOR, ":1:9: prefix: expected a non-empty string or a list of them"},
-	{"prefix list with an empty item", "prefix: [KNOCK, \"\"]\n" DOOR,
-	 ":1:17: prefix: expected a non-empty string or a list of them"},
+	{"null prefix", "prefix: ~\n" DOOR, ":1:9: prefix: expected a string or a list of them"},
+	{"prefix mapping", "prefix: {a: b}\n" DOOR, ":1:9: prefix: expected a string or a list of them"},
+	{"prefix empty list", "prefix: []\n" DOOR, ":1:9: prefix: expected a string or a list of them"},
 	{"prefix too long", "prefix: a2345678901234567890123456789012345678901234567890123456789012345\n" DOOR,
 	 ":1:9: prefix: longer than 64 bytes"},
 	{"prefix with a newline", "prefix: \"a\\nb\"\n" DOOR, ":1:9: prefix: must not contain a line break"},
 	{"prefix with a NUL byte", "prefix: \"a\\0b\"\n" DOOR,
-	 ":1:9: prefix: expected a non-empty string or a list of them"},
+	 ":1:9: prefix: expected a string or a list of them"},
 	{"patterns is a scalar", "patterns: foo\n" DOOR, ":1:11: patterns: expected a list of regular expressions"},
 	{"empty pattern", "patterns: ['']\n" DOOR, ":1:12: patterns: expected a non-empty regular expression"},
 
