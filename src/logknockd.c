@@ -17,6 +17,9 @@
 #include "knockd_import.h"
 #include "log.h"
 
+#ifndef LOGKNOCK_STATEDIR
+#define LOGKNOCK_STATEDIR "/var/lib/logknock"
+#endif
 #ifndef LOGKNOCK_SYSCONFDIR
 #define LOGKNOCK_SYSCONFDIR "/etc/logknock"
 #endif
@@ -57,7 +60,7 @@ static void usage(FILE *f)
 		"\n"
 		"  -c, --config FILE   configuration (default %s/logknockd.yaml)\n"
 		"      --state-dir DIR where positions in the logs are kept (default: state_dir\n"
-		"                      of the configuration, or /var/lib/logknock)\n"
+		"                      of the configuration, or %s)\n"
 		"      --check-config  load the configuration, report errors, exit\n"
 		"      --replay FILE   read FILE (or - for stdin) from start to end, take the clock\n"
 		"                      from its timestamps, apply nothing, print decisions as JSON lines\n"
@@ -70,7 +73,7 @@ static void usage(FILE *f)
 		"  -q, --quiet         warnings and errors only\n"
 		"  -h, --help          this text\n"
 		"      --version       print the version\n",
-		LOGKNOCK_SYSCONFDIR);
+		LOGKNOCK_SYSCONFDIR, LOGKNOCK_STATEDIR);
 }
 
 static int64_t now_us(void)
