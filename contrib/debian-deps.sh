@@ -2,11 +2,12 @@
 # Installs what logknock needs to build and test on Debian 12 (as root).
 # Does nothing when everything is there already.
 set -e
-# Test-only: knockd (t/knockd-import.sh), ulogd2 (t/kernel-grammar.sh: NFLOG through LOGEMU), ...
+# Test-only: knockd (t/knockd-import.sh), ulogd2 (t/kernel-grammar.sh: NFLOG through LOGEMU),
+# python3-yaml (t/doc-snippets.sh), ...
 pkgs="build-essential autoconf automake pkg-config ca-certificates
 libyaml-dev libpcre2-dev libsystemd-dev libinotifytools0-dev libcmocka-dev libnftables-dev libsodium-dev
 python3 clang iproute2 nftables iptables ipset logrotate systemd bsdutils sudo knockd rsyslog debootstrap systemd-container
-ulogd2"
+ulogd2 python3-yaml"
 missing=
 for p in $pkgs; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing="$missing $p"
