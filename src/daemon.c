@@ -69,6 +69,8 @@ struct daemon {
 	int lock_fd;		/* STATE_LOCK, held for the daemon's life; -1: none */
 	struct engine *engine;
 	struct applier *ap;
+	char guards[APPLY_GUARD_MAX][12];	/* the --guard ports the applier was started with */
+	size_t nguards;
 	struct source *src[MAX_SOURCES];
 	struct source_ctx src_ctx[MAX_SOURCES];
 	size_t nsrc;
@@ -501,11 +503,24 @@ static int on_hup(sd_event_source *s, const struct signalfd_siginfo *si, void *u
 	int differ = !was || !now;
 	for (size_t i = 0; !differ && (was[i] || now[i]); i++)
 		differ = !was[i] || !now[i] || strcmp(was[i], now[i]) != 0;
-	free(was);
-	free(now);
 	if (differ)
 		log_warn("reload: the applier's settings (backend, commands, guarded ports) take effect at the "
 			 "next restart");
+	/* The applier opens only the ports it was started with: a door's new
+	 * port waits for a restart (a daemon that could widen that set could
+	 * be made to by whoever takes it over). */
+	for (size_t i = 1; now && now[i]; i++) {
+		if (strcmp(now[i - 1], "--guard") != 0)
+			continue;
+		size_t k = 0;
+		while (k < d->nguards && strcmp(d->guards[k], now[i]) != 0)
+			k++;
+		if (k == d->nguards)
+			log_warn("reload: a door opens %s, which the running applier does not guard: it refuses "
+				 "those grants until logknockd restarts", now[i]);
+	}
+	free(was);
+	free(now);
 	/* Unchanged sources go on as they are (a source keeps nothing of the
 	 * configuration, and /dev/kmsg could not be opened again once the
 	 * privileges are gone); changed ones start again from their saved
@@ -756,6 +771,9 @@ int daemon_run(struct config *cfg, const struct daemon_opts *o)
 	if (!(argv = daemon_applier_argv(&d.cfg, o->applier_path, 0)) ||
 	    !(d.ap = applier_new(d.ev, argv, on_reply, &d)))
 		goto out;
+	for (size_t i = 1; argv[i] && d.nguards < APPLY_GUARD_MAX; i++)
+		if (strcmp(argv[i - 1], "--guard") == 0)
+			snprintf(d.guards[d.nguards++], sizeof d.guards[0], "%s", argv[i]);
 	/* READY=1 means the firewall can be changed: wait for the applier's. */
 	if (applier_wait_ready(d.ap, 10000) < 0) {
 		log_err("the applier did not start (see its messages above)");
