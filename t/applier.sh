@@ -346,6 +346,10 @@ printf 'ok 1\nerror 2 refused: tcp/23 is not a guarded port (the doors'"'"' open
 same "--config: backend, templates and guard ports from the file" "$tmp/want" "$tmp/out"
 printf '[door=a][tcp/22]\n[door=c][icmp/8]\n' >"$tmp/want"
 same "--config: the file's templates ran" "$tmp/want" "$calls"
+# The example shipped in conf/: it loads (with the log backend, not to touch this machine's firewall).
+sed -e 's/^backend: nft$/backend: log/' -e '/^timeout:/d' "$top_srcdir/conf/apply.yaml" >"$tmp/shipped.yaml"
+printf 'open 1 inet 192.0.2.2 tcp 22 30\n' | apply --config "$tmp/shipped.yaml" >"$tmp/out" 2>"$tmp/err"
+check "conf/apply.yaml loads and guards tcp/22" sh -c 'grep -qx "ok 1" "$1"' sh "$tmp/out"
 apply --config "$cfg" --backend log </dev/null >/dev/null 2>"$tmp/err"
 check "--config with --backend: exit 2 (one place for the settings)" \
 	sh -c '[ $1 -eq 2 ] && grep -q "exclude each other" "$2"' sh $? "$tmp/err"
