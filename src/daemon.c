@@ -410,6 +410,34 @@ char **daemon_applier_argv(const struct config *cfg, const char *path, int repla
 	return argv;
 }
 
+void daemon_check_applier_conf(const struct config *cfg)
+{
+	const char *path = cfg->applier.config;
+	if (!path)
+		return;
+	if (access(path, R_OK) < 0) {
+		log_info("%s: %s: its guarded ports are not compared with the doors'", path, strerror(errno));
+		return;
+	}
+	struct apply_conf ac;
+	char err[PATH_MAX + 256];
+	if (apply_conf_load(path, &ac, err, sizeof err) < 0) {
+		log_warn("the applier's settings: %s", err);
+		return;
+	}
+	for (size_t d = 0; d < cfg->ndoors; d++) {
+		for (size_t p = 0; p < cfg->doors[d].nopen; p++) {
+			const struct port_spec *ps = &cfg->doors[d].open[p];
+			struct apply_cmd c = {.proto = ps->proto, .port = ps->port};
+			if (!apply_guarded(&ac.o, &c))
+				log_warn("door %s opens %s/%u, which %s does not list in guard: the applier will "
+					 "refuse those grants", cfg->doors[d].name, knock_proto_str(ps->proto),
+					 (unsigned)ps->port, path);
+		}
+	}
+	apply_conf_free(&ac);
+}
+
 /* ---- sources ------------------------------------------------------------------- */
 
 static int64_t longest_window(const struct config *cfg)
@@ -768,6 +796,7 @@ int daemon_run(struct config *cfg, const struct daemon_opts *o)
 			sd_event_source_set_enabled(status_timer, SD_EVENT_ON);
 	}
 
+	daemon_check_applier_conf(&d.cfg);
 	if (!(argv = daemon_applier_argv(&d.cfg, o->applier_path, 0)) ||
 	    !(d.ap = applier_new(d.ev, argv, on_reply, &d)))
 		goto out;

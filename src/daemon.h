@@ -19,4 +19,8 @@ int daemon_run(struct config *cfg, const struct daemon_opts *o);
  * it; its strings point into CFG. NULL when out of memory. */
 char **daemon_applier_argv(const struct config *cfg, const char *path, int replay);
 
+/* With applier.config, readable: warns of each door's port that file does
+ * not guard (the applier would refuse its grants). */
+void daemon_check_applier_conf(const struct config *cfg);
+
 #endif

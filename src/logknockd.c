@@ -316,6 +316,7 @@ int main(int argc, char **argv)
 		/* Compile the patterns too: a bad regex is a config error. */
 		struct parser *p = parse_new(&cfg, err, sizeof err);
 		if (p) {
+			daemon_check_applier_conf(&cfg);
 			printf("%s: ok (%zu doors, %zu sources)\n", o.config, cfg.ndoors, cfg.nsources);
 			rc = 0;
 		} else {

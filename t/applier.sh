@@ -353,6 +353,23 @@ check "conf/apply.yaml loads and guards tcp/22" sh -c 'grep -qx "ok 1" "$1"' sh 
 apply --config "$cfg" --backend log </dev/null >/dev/null 2>"$tmp/err"
 check "--config with --backend: exit 2 (one place for the settings)" \
 	sh -c '[ $1 -eq 2 ] && grep -q "exclude each other" "$2"' sh $? "$tmp/err"
+# logknockd --check-config compares the doors' ports with the guard list of applier.config.
+cat >"$tmp/d.yaml" <<DCONF
+sources:
+  - file: "-"
+prefix: "KNOCK "
+applier:
+  command: [/usr/bin/sudo, -n]
+  config: $cfg
+doors:
+  - name: db
+    sequence: [tcp/7000]
+    open: [tcp/22, tcp/5432]
+DCONF
+"$LOGKNOCKD" -c "$tmp/d.yaml" --check-config >/dev/null 2>"$tmp/err"
+check "logknockd --check-config: ok, and a door's port missing from apply.yaml's guard is named" \
+	sh -c '[ $1 -eq 0 ] && grep -q "door db opens tcp/5432, which .* does not list in guard" "$2" && ! grep -q "tcp/22," "$2"' \
+	sh $? "$tmp/err"
 # Errors name the place, never the file's text (a caller may name a file it cannot read).
 bad() { # bad NAME WHAT TEXT: a settings file with TEXT gives "FILE:LINE:COL: WHAT", exit 2
 	printf '%s\n' "$3" >"$tmp/$1.yaml"
