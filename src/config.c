@@ -669,10 +669,11 @@ static int load_applier(struct ctx *c, const yaml_node_t *m)
 	 * the applier's own arguments follow. */
 	if ((v = map_get(c, m, "command", NULL)) && load_argv(c, v, "applier: command: ", &a->command_argv) < 0)
 		return -1;
-	if (a->command_argv && !a->config) {
+	if (a->command_argv && a->command_argv[0] && !a->config) {
 		/* A privilege tool: the applier refuses settings from us. */
 		static const char *const tools[] = {"sudo", "doas", "pkexec", "run0", NULL};
-		const char *base = strrchr(a->command_argv[0], '/') + 1;
+		const char *slash = strrchr(a->command_argv[0], '/');
+		const char *base = slash ? slash + 1 : a->command_argv[0];
 		if (in_list(base, tools))
 			return fail(c, v, "applier: command: through %s the applier takes no settings from "
 				    "logknockd: put them in its own root-owned file and name it with "

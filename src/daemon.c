@@ -537,15 +537,16 @@ static int on_hup(sd_event_source *s, const struct signalfd_siginfo *si, void *u
 	/* The applier opens only the ports it was started with: a door's new
 	 * port waits for a restart (a daemon that could widen that set could
 	 * be made to by whoever takes it over). */
-	for (size_t i = 1; now && now[i]; i++) {
-		if (strcmp(now[i - 1], "--guard") != 0)
+	for (size_t i = 0; now && now[i] && now[i + 1]; i++) {
+		if (strcmp(now[i], "--guard") != 0)
 			continue;
+		const char *g = now[++i];
 		size_t k = 0;
-		while (k < d->nguards && strcmp(d->guards[k], now[i]) != 0)
+		while (k < d->nguards && strcmp(d->guards[k], g) != 0)
 			k++;
 		if (k == d->nguards)
 			log_warn("reload: a door opens %s, which the running applier does not guard: it refuses "
-				 "those grants until logknockd restarts", now[i]);
+				 "those grants until logknockd restarts", g);
 	}
 	free(was);
 	free(now);
@@ -800,9 +801,9 @@ int daemon_run(struct config *cfg, const struct daemon_opts *o)
 	if (!(argv = daemon_applier_argv(&d.cfg, o->applier_path, 0)) ||
 	    !(d.ap = applier_new(d.ev, argv, on_reply, &d)))
 		goto out;
-	for (size_t i = 1; argv[i] && d.nguards < APPLY_GUARD_MAX; i++)
-		if (strcmp(argv[i - 1], "--guard") == 0)
-			snprintf(d.guards[d.nguards++], sizeof d.guards[0], "%s", argv[i]);
+	for (size_t i = 0; argv[i] && argv[i + 1] && d.nguards < APPLY_GUARD_MAX; i++)
+		if (strcmp(argv[i], "--guard") == 0)
+			snprintf(d.guards[d.nguards++], sizeof d.guards[0], "%s", argv[++i]);
 	/* READY=1 means the firewall can be changed: wait for the applier's. */
 	if (applier_wait_ready(d.ap, 10000) < 0) {
 		log_err("the applier did not start (see its messages above)");

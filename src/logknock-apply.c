@@ -565,8 +565,13 @@ static const char *elevated(char *buf, size_t len)
 	if (status_field(path, "Uid", uids, sizeof uids) < 0 || status_field(path, "CapPrm", prm, sizeof prm) < 0 ||
 	    status_field("/proc/self/status", "CapEff", eff, sizeof eff) < 0 || getppid() != pp)
 		return "its parent's credentials cannot be read";
-	unsigned long long r, e, pcap = strtoull(prm, NULL, 16), mycap = strtoull(eff, NULL, 16);
-	if (sscanf(uids, "%llu %llu", &r, &e) != 2)
+	/* "Uid:\tREAL\tEFFECTIVE\t...", "CapPrm:\tHEX"; anything else counts as unreadable. */
+	char *end1, *end2, *end3, *end4;
+	errno = 0;
+	unsigned long long pcap = strtoull(prm, &end1, 16), mycap = strtoull(eff, &end2, 16);
+	(void)strtoull(uids, &end3, 10);
+	unsigned long long e = strtoull(end3, &end4, 10);
+	if (errno || end1 == prm || end2 == eff || end3 == uids || end4 == end3 || (*end4 != '\t' && *end4 != ' '))
 		return "its parent's credentials cannot be read";
 	if (e != 0 && e != (unsigned long long)geteuid()) {
 		snprintf(buf, len, "its parent runs as uid %llu", e);
