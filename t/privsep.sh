@@ -88,7 +88,10 @@ SOURCE_EXTRA="  - kmsg: true"
 conf root <<EOF
 user: nobody
 EOF
-check "(a) root start: the daemon switches to the user" start root
+# As an admin's "sudo logknockd" starts it: the applier it starts itself
+# (root, like the daemon) still takes its settings from the daemon.
+check "(a) root start (through sudo: SUDO_* set): the daemon switches to the user" \
+	start root env SUDO_UID=1000 SUDO_USER=admin SUDO_COMMAND=/usr/sbin/logknockd
 check "(a) the log-reading process has uid $NOBODY" [ "$(status_field "$PID" Uid)" = "$NOBODY" ]
 check "(a) ... and no capability: CapEff, CapPrm, CapInh, CapAmb all zero" \
 	sh -c "[ '$(status_field "$PID" CapEff)$(status_field "$PID" CapPrm)$(status_field "$PID" CapInh)$(status_field "$PID" CapAmb)' = 0000000000000000000000000000000000000000000000000000000000000000 ]"
