@@ -948,7 +948,7 @@ int main(int argc, char **argv)
 			if (why)
 				fatal("refused: '%.60s' on the command line (only --config FILE is taken: started with "
 				      "more privilege than the caller, %s)", at < argc ? argv[at] : "?", why);
-			fatal_usage("unknown option '%s'", at < argc ? argv[at] : "?");
+			fatal_usage("unknown option, or one without its value: '%s'", at < argc ? argv[at] : "?");
 		}
 	}
 	if (optind < argc) {
