@@ -151,14 +151,6 @@ static int nft_elem(const struct nft_state *s, const struct apply_cmd *c, char *
 	return 0;
 }
 
-static int nft_guarded(const struct nft_state *s, const struct apply_cmd *c)
-{
-	for (size_t i = 0; i < s->nguard; i++)
-		if (s->guard[i].proto == c->proto && s->guard[i].port == c->port)
-			return 1;
-	return 0;
-}
-
 /* ---- the backend ------------------------------------------------------------ */
 
 static void nft_destroy(void *st)
@@ -184,9 +176,12 @@ static void *nft_create(const struct apply_options *o, char *err, size_t errlen)
 		return NULL;
 	}
 	memcpy(s->name, name, strlen(name) + 1);
-	/* The guard ports, each once. */
+	/* The guard ports, each once; ICMP types are permitted grants for
+	 * other backends, not ports this chain could guard. */
 	for (size_t i = 0; i < o->nguard && i < APPLY_GUARD_MAX; i++) {
-		if (!nft_proto_name(o->guard[i].proto) || o->guard[i].port == 0) {
+		if (!nft_proto_name(o->guard[i].proto))
+			continue;
+		if (o->guard[i].port == 0) {
 			snprintf(err, errlen, "bad guard port");
 			nft_destroy(s);
 			return NULL;
@@ -305,9 +300,6 @@ static int nft_open(void *st, const struct apply_cmd *c, int refresh, char *msg,
 		return -1;
 	log_info("open %llu: %s inet %s %s { %s timeout %lus }", id, refresh ? "refreshed" : "added",
 		 s->name, set, elem, (unsigned long)c->seconds);
-	if (!nft_guarded(s, c))
-		log_warn("open %llu: %s/%u is not a --guard port: this grant changes nothing", id,
-			 nft_proto_name(c->proto), (unsigned)c->port);
 	return 0;
 }
 

@@ -202,7 +202,11 @@ int xt_setup(int family, const char *chain, const char *set, const struct apply_
 		if (run(sr, tmo, msg, msglen) < 0)
 			goto fail;
 	}
+	size_t nguard = 0;
 	for (size_t i = 0; i < o->nguard; i++) {
+		if (o->guard[i].proto != IPPROTO_TCP && o->guard[i].proto != IPPROTO_UDP)
+			continue;	/* an ICMP type: a permitted grant, no port to guard */
+		nguard++;
 		char port[8];
 		snprintf(port, sizeof port, "%u", (unsigned)o->guard[i].port);
 		char *proto = o->guard[i].proto == IPPROTO_UDP ? "udp" : "tcp";
@@ -221,7 +225,7 @@ int xt_setup(int family, const char *chain, const char *set, const struct apply_
 		goto fail;
 	free(listing);
 	log_info("%s: chain %s: %s%zu guard rule%s (%ld old rule%s replaced)", prog, chain,
-		 set ? "set rule, " : "", o->nguard, o->nguard == 1 ? "" : "s", old, old == 1 ? "" : "s");
+		 set ? "set rule, " : "", nguard, nguard == 1 ? "" : "s", old, old == 1 ? "" : "s");
 
 	/* The jump from INPUT, where the admin may have moved it: left there. */
 	char *chk[] = {prog, "-w", "-C", "INPUT", "-j", ch, NULL};

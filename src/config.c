@@ -623,7 +623,7 @@ static int load_argv(struct ctx *c, const yaml_node_t *list, const char *where, 
 
 static int load_applier(struct ctx *c, const yaml_node_t *m)
 {
-	static const char *const keys[] = {"backend", "program", "command", "open", "close", "timeout", NULL};
+	static const char *const keys[] = {"backend", "program", "command", "config", "open", "close", "timeout", NULL};
 	static const char *const backends[] = {"log", "command", "nft", "iptables", "ipset", NULL};	/* enum order */
 	struct applier_conf *a = &c->cfg->applier;
 	yaml_node_t *v, *k, *open, *close;
@@ -632,6 +632,20 @@ static int load_applier(struct ctx *c, const yaml_node_t *m)
 		return fail(c, m, "applier: expected a mapping like {backend: nft}");
 	if (check_keys(c, m, keys, "applier: ") < 0)
 		return -1;
+	/* config: the applier reads its settings from its own file (root's,
+	 * when sudo gives it more privilege than the daemon): none here. */
+	if ((v = map_get(c, m, "config", NULL))) {
+		static const char *const own[] = {"backend", "open", "close", "timeout", NULL};
+		if (!is_abs_path(v))
+			return fail(c, v, "applier: config: expected an absolute path, like %s/apply.yaml",
+				    LOGKNOCK_SYSCONFDIR);
+		for (size_t i = 0; own[i]; i++)
+			if (map_get(c, m, own[i], &k))
+				return fail(c, k, "applier: %s: not with 'config': the applier takes its settings "
+					    "from that file only (put %s there)", own[i], own[i]);
+		if (dup_string(c, v, &a->config) < 0)
+			return -1;
+	}
 	if ((v = map_get(c, m, "backend", NULL))) {
 		size_t i;
 		for (i = 0; backends[i]; i++)
@@ -657,6 +671,16 @@ static int load_applier(struct ctx *c, const yaml_node_t *m)
 	 * the applier's own arguments follow. */
 	if ((v = map_get(c, m, "command", NULL)) && load_argv(c, v, "applier: command: ", &a->command_argv) < 0)
 		return -1;
+	if (a->command_argv && a->command_argv[0] && !a->config) {
+		/* A privilege tool: the applier refuses settings from us. */
+		static const char *const tools[] = {"sudo", "doas", "pkexec", "run0", NULL};
+		const char *slash = strrchr(a->command_argv[0], '/');
+		const char *base = slash ? slash + 1 : a->command_argv[0];
+		if (in_list(base, tools))
+			return fail(c, v, "applier: command: through %s the applier takes no settings from "
+				    "logknockd: put them in its own root-owned file and name it with "
+				    "'config: %s/apply.yaml'", base, LOGKNOCK_SYSCONFDIR);
+	}
 	if ((open = map_get(c, m, "open", &k)) && a->backend != BACKEND_COMMAND)
 		return fail(c, k, "applier: open: only for backend: command");
 	if ((close = map_get(c, m, "close", &k)) && a->backend != BACKEND_COMMAND)
@@ -1225,6 +1249,7 @@ void config_free(struct config *cfg)
 		free(cfg->patterns[i].regex);
 	free(cfg->patterns);
 	free(cfg->applier.program);
+	free(cfg->applier.config);
 	free_argv(cfg->applier.open_argv);
 	free_argv(cfg->applier.close_argv);
 	free_argv(cfg->applier.command_argv);

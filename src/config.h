@@ -51,6 +51,7 @@ struct applier_conf {
 	char **open_argv;	/* command backend: NULL-terminated template */
 	char **close_argv;
 	char **command_argv;	/* run the applier through this, e.g. [/usr/bin/sudo, -n]; NULL: directly */
+	char *config;		/* the applier's own settings file (apply.yaml): passed no settings */
 	int64_t timeout_us;	/* time limit for one command (default 5 s) */
 };
 

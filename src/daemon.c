@@ -30,8 +30,10 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "apply_conf.h"
 #include "applier.h"
 #include "engine.h"
+#include "knock.h"
 #include "log.h"
 #include "onetime.h"
 #include "perm.h"
@@ -67,6 +69,8 @@ struct daemon {
 	int lock_fd;		/* STATE_LOCK, held for the daemon's life; -1: none */
 	struct engine *engine;
 	struct applier *ap;
+	char guards[APPLY_GUARD_MAX][12];	/* the --guard ports the applier was started with */
+	size_t nguards;
 	struct source *src[MAX_SOURCES];
 	struct source_ctx src_ctx[MAX_SOURCES];
 	size_t nsrc;
@@ -329,9 +333,13 @@ static void grants_load(struct daemon *d)
 		log_info("%d grants saved by the previous run, %zu still open", n, engine_open_grants(d->engine));
 }
 
-/* The applier's command line for the configured backend: one allocation
- * (free() it), its strings pointing into CFG or into the block itself. */
-static char **applier_argv(const struct config *cfg, const char *path)
+/* The applier's command line for the configured backend (REPLAY: the log
+ * backend, directly): one allocation (free() it), its strings pointing into
+ * CFG or into the block itself. Every backend gets the doors' open: ports
+ * as --guard and refuses any other; with applier.config the applier gets
+ * nothing but that file's name (none for the default: a sudoers rule can
+ * then allow no argument at all). */
+char **daemon_applier_argv(const struct config *cfg, const char *path, int replay)
 {
 	static const char *const names[] = {"log", "command", "nft", "iptables", "ipset"};
 	const struct applier_conf *a = &cfg->applier;
@@ -343,23 +351,53 @@ static char **applier_argv(const struct config *cfg, const char *path)
 	size_t nprefix = 0;
 	for (char **p = a->command_argv; p && *p; p++)
 		nprefix++;
-	size_t nptr = nprefix + n + 2 * 64 + 8;
-	char **argv = calloc(1, nptr * sizeof *argv + 24 + 64 * 12);
+	size_t nptr = nprefix + n + 2 * APPLY_GUARD_MAX + 8;
+	char **argv = calloc(1, nptr * sizeof *argv + 24 + APPLY_GUARD_MAX * 12);
 	if (!argv)
 		return NULL;
 	char *timeout = (char *)(argv + nptr), (*guard)[12] = (char (*)[12])(timeout + 24);
 	size_t i = 0;
-	for (char **p = a->command_argv; p && *p; p++)
-		argv[i++] = *p;	/* e.g. /usr/bin/sudo -n */
+	if (!replay)
+		for (char **p = a->command_argv; p && *p; p++)
+			argv[i++] = *p;	/* e.g. /usr/bin/sudo -n */
 	argv[i++] = (char *)path;
+	if (!replay && a->config) {
+		if (strcmp(a->config, APPLY_CONF_DEFAULT) != 0) {
+			argv[i++] = "--config";
+			argv[i++] = a->config;
+		}
+		return argv;
+	}
+	enum applier_backend be = replay ? BACKEND_LOG : a->backend;
 	argv[i++] = "--backend";
-	argv[i++] = (char *)names[a->backend];
-	if (a->backend == BACKEND_LOG)
+	argv[i++] = (char *)names[be];
+	/* The ports the doors open: the only ones the applier may open. */
+	for (size_t d = 0; d < cfg->ndoors; d++) {
+		for (size_t p = 0; p < cfg->doors[d].nopen; p++) {
+			const struct port_spec *ps = &cfg->doors[d].open[p];
+			char g[12];
+			snprintf(g, sizeof g, "%s/%u", knock_proto_str(ps->proto), ps->port);
+			size_t k = 0;
+			while (k < ng && strcmp(guard[k], g) != 0)
+				k++;
+			if (k < ng)
+				continue;
+			if (ng == APPLY_GUARD_MAX) {
+				log_warn("more than %d ports opened by doors: %s and later ones will be refused by the "
+					 "applier", APPLY_GUARD_MAX, g);
+				break;
+			}
+			memcpy(guard[ng], g, sizeof g);
+			argv[i++] = "--guard";
+			argv[i++] = guard[ng++];
+		}
+	}
+	if (be == BACKEND_LOG)
 		return argv;
 	snprintf(timeout, 24, "%lld", (long long)(a->timeout_us / 1000));
 	argv[i++] = "--timeout";
 	argv[i++] = timeout;
-	if (a->backend == BACKEND_COMMAND) {
+	if (be == BACKEND_COMMAND) {
 		for (char **p = a->open_argv; p && *p; p++) {
 			argv[i++] = "--open";
 			argv[i++] = *p;
@@ -368,27 +406,36 @@ static char **applier_argv(const struct config *cfg, const char *path)
 			argv[i++] = "--close";
 			argv[i++] = *p;
 		}
-		return argv;
 	}
-	/* Firewall backends close the ports the doors open to everyone else. */
+	return argv;
+}
+
+void daemon_check_applier_conf(const struct config *cfg)
+{
+	const char *path = cfg->applier.config;
+	if (!path)
+		return;
+	if (access(path, R_OK) < 0) {
+		log_info("%s: %s: its guarded ports are not compared with the doors'", path, strerror(errno));
+		return;
+	}
+	struct apply_conf ac;
+	char err[PATH_MAX + 256];
+	if (apply_conf_load(path, &ac, err, sizeof err) < 0) {
+		log_warn("the applier's settings: %s", err);
+		return;
+	}
 	for (size_t d = 0; d < cfg->ndoors; d++) {
 		for (size_t p = 0; p < cfg->doors[d].nopen; p++) {
 			const struct port_spec *ps = &cfg->doors[d].open[p];
-			if (ps->proto != IPPROTO_TCP && ps->proto != IPPROTO_UDP)
-				continue;
-			char g[12];
-			snprintf(g, sizeof g, "%s/%u", ps->proto == IPPROTO_TCP ? "tcp" : "udp", ps->port);
-			size_t k = 0;
-			while (k < ng && strcmp(guard[k], g) != 0)
-				k++;
-			if (k < ng || ng == 64)
-				continue;
-			memcpy(guard[ng], g, sizeof g);
-			argv[i++] = "--guard";
-			argv[i++] = guard[ng++];
+			struct apply_cmd c = {.proto = ps->proto, .port = ps->port};
+			if (!apply_guarded(&ac.o, &c))
+				log_warn("door %s opens %s/%u, which %s does not list in guard: the applier will "
+					 "refuse those grants", cfg->doors[d].name, knock_proto_str(ps->proto),
+					 (unsigned)ps->port, path);
 		}
 	}
-	return argv;
+	apply_conf_free(&ac);
 }
 
 /* ---- sources ------------------------------------------------------------------- */
@@ -480,15 +527,29 @@ static int on_hup(sd_event_source *s, const struct signalfd_siginfo *si, void *u
 		return 0;
 	}
 	/* The applier keeps running as it was started. */
-	char **was = applier_argv(&d->cfg, d->o->applier_path), **now = applier_argv(&next, d->o->applier_path);
+	char **was = daemon_applier_argv(&d->cfg, d->o->applier_path, 0), **now = daemon_applier_argv(&next, d->o->applier_path, 0);
 	int differ = !was || !now;
 	for (size_t i = 0; !differ && (was[i] || now[i]); i++)
 		differ = !was[i] || !now[i] || strcmp(was[i], now[i]) != 0;
-	free(was);
-	free(now);
 	if (differ)
 		log_warn("reload: the applier's settings (backend, commands, guarded ports) take effect at the "
 			 "next restart");
+	/* The applier opens only the ports it was started with: a door's new
+	 * port waits for a restart (a daemon that could widen that set could
+	 * be made to by whoever takes it over). */
+	for (size_t i = 0; now && now[i] && now[i + 1]; i++) {
+		if (strcmp(now[i], "--guard") != 0)
+			continue;
+		const char *g = now[++i];
+		size_t k = 0;
+		while (k < d->nguards && strcmp(d->guards[k], g) != 0)
+			k++;
+		if (k == d->nguards)
+			log_warn("reload: a door opens %s, which the running applier does not guard: it refuses "
+				 "those grants until logknockd restarts", g);
+	}
+	free(was);
+	free(now);
 	/* Unchanged sources go on as they are (a source keeps nothing of the
 	 * configuration, and /dev/kmsg could not be opened again once the
 	 * privileges are gone); changed ones start again from their saved
@@ -750,9 +811,13 @@ int daemon_run(struct config *cfg, const struct daemon_opts *o)
 			sd_event_source_set_enabled(status_timer, SD_EVENT_ON);
 	}
 
-	if (!(argv = applier_argv(&d.cfg, o->applier_path)) ||
+	daemon_check_applier_conf(&d.cfg);
+	if (!(argv = daemon_applier_argv(&d.cfg, o->applier_path, 0)) ||
 	    !(d.ap = applier_new(d.ev, argv, on_reply, &d)))
 		goto out;
+	for (size_t i = 0; argv[i] && argv[i + 1] && d.nguards < APPLY_GUARD_MAX; i++)
+		if (strcmp(argv[i], "--guard") == 0)
+			snprintf(d.guards[d.nguards++], sizeof d.guards[0], "%s", argv[++i]);
 	/* READY=1 means the firewall can be changed: wait for the applier's. */
 	if (applier_wait_ready(d.ap, 10000) < 0) {
 		log_err("the applier did not start (see its messages above)");

@@ -3,15 +3,25 @@
  * each with one backend (apply_backend.h), answers "ok ID" or "error ID
  * message" on stdout, one line per request, in order.
  *
- *   logknock-apply --backend log
- *   logknock-apply --backend command [--timeout MS] --open ARG... --close ARG...
+ *   logknock-apply [--config FILE]          settings from apply.yaml (apply_conf.h)
+ *   logknock-apply --backend log --guard tcp/22 ...
+ *   logknock-apply --backend command [--timeout MS] --guard ... --open ARG... --close ARG...
+ *
+ * Started with more privilege than its caller (through sudo: see
+ * elevated()), it takes orders from root alone: its settings come only from
+ * a root-owned file nobody else may change, and the command line may name
+ * nothing but that file. The caller keeps what the protocol gives it and no
+ * more: open and close for the guarded ports (the doors' open: ports) only.
  *
  * It keeps the set of IDs it has opened: an open for an ID already open only
  * refreshes its time (that is how the daemon extends a grant), and a flush
  * removes what is open. */
 #include "apply_backend.h"
+#include "apply_conf.h"
 #include "apply_proto.h"
+#include "knock.h"
 #include "log.h"
+#include "perm.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -31,18 +41,19 @@
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/auxv.h>
 #include <sys/uio.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
-#define ARG_MAX_LEN 4096		/* one template argument, without its NUL */
+#define ARG_MAX_LEN APPLY_ARG_MAX_LEN	/* one template argument, without its NUL */
 #define OPEN_MAX_IDS 65536		/* IDs remembered as open */
 #define TIMEOUT_DEFAULT_MS 5000
 #define KEEPER_BACKOFF_MIN_MS 200	/* a crashed worker is replaced after this, */
 #define KEEPER_BACKOFF_MAX_MS 30000	/* doubling up to this */
 #define KEEPER_STABLE_MS 60000		/* a worker that lived this long resets it */
-#define TIMEOUT_MAX_MS 600000
+#define TIMEOUT_MAX_MS APPLY_TIMEOUT_MAX_MS
 
 struct app {
 	const struct apply_backend *be;
@@ -354,6 +365,15 @@ static void handle_line(struct app *a, const char *line, size_t len)
 		reply(c.id, 0, err);
 		return;
 	}
+	/* Only the ports the doors open, for every backend: an ACCEPT for
+	 * another port would override the admin's own rules. */
+	if (c.op != APPLY_FLUSH && !apply_guarded(&a->o, &c)) {
+		snprintf(err, sizeof err, "refused: %s/%u is not a guarded port (the doors' open: ports)",
+			 knock_proto_str(c.proto), (unsigned)c.port);
+		log_err("%s %llu: %s", c.op == APPLY_OPEN ? "open" : "close", (unsigned long long)c.id, err);
+		reply(c.id, 0, err);
+		return;
+	}
 	switch (c.op) {
 	case APPLY_OPEN: do_open(a, &c); break;
 	case APPLY_CLOSE: do_close(a, &c); break;
@@ -439,13 +459,18 @@ static void serve(struct app *a)
 
 static void usage(FILE *f)
 {
-	fprintf(f, "usage: logknock-apply --backend log\n"
-		   "       logknock-apply --backend command [--timeout MS] --open ARG [--open ARG...]\n"
-		   "                      --close ARG [--close ARG...]\n"
+	fprintf(f, "usage: logknock-apply [--config FILE]\n"
+		   "       logknock-apply --backend log --guard PORT [--guard PORT...]\n"
+		   "       logknock-apply --backend command [--timeout MS] --guard PORT [--guard PORT...]\n"
+		   "                      --open ARG [--open ARG...] --close ARG [--close ARG...]\n"
 		   "       logknock-apply --backend nft|iptables|ipset [--timeout MS] [--name NAME]\n"
-		   "                      --guard tcp/PORT|udp/PORT [--guard ...]\n"
-		   "Reads requests (open/close/flush) on stdin and answers each on stdout.\n"
-		   "Placeholders in ARG: %%IP%% %%PROTO%% %%PORT%% %%DOOR%% %%FAMILY%% %%SECONDS%%\n");
+		   "                      --guard PORT [--guard PORT...]\n"
+		   "Reads requests (open/close/flush) on stdin and answers each on stdout; opens and\n"
+		   "closes only the --guard ports (tcp/N, udp/N, icmp/TYPE, icmpv6/TYPE).\n"
+		   "Without options, or with --config, the settings come from a file (default %s).\n"
+		   "Started with more privilege than its caller (sudo), it takes them from that file only.\n"
+		   "Placeholders in ARG: %%IP%% %%PROTO%% %%PORT%% %%DOOR%% %%FAMILY%% %%SECONDS%%\n",
+		APPLY_CONF_DEFAULT);
 }
 
 static void fatal_usage(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
@@ -462,6 +487,19 @@ static void fatal_usage(const char *fmt, ...)
 	exit(2);
 }
 
+static void fatal(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
+
+static void fatal(const char *fmt, ...)
+{
+	va_list ap;
+	fprintf(stderr, "logknock-apply: ");
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fprintf(stderr, "\n");
+	exit(2);
+}
+
 /* The --open and --close templates: pointers into argv, never more than
  * argc of them, so room for them is taken once at start. */
 static char **open_v, **close_v;
@@ -470,6 +508,104 @@ static void push(char **v, size_t *n, char *arg)
 {
 	v[(*n)++] = arg;
 	v[*n] = NULL;
+}
+
+/* ---- who started us ----------------------------------------------------------
+ *
+ * Whether this process holds more privilege than the one that started it,
+ * and why (into buf), or NULL. Any one of these counts; a false alarm only
+ * makes the applier stricter, a miss would hand root to its caller:
+ *  - a secure exec (AT_SECURE: set-user-ID, set-group-ID, file capabilities)
+ *    or real and effective IDs that differ;
+ *  - the mark a privilege tool leaves in the environment, which its caller
+ *    cannot remove: sudo and run0 set SUDO_UID, SUDO_USER and SUDO_COMMAND,
+ *    doas DOAS_USER, pkexec PKEXEC_UID (logknockd removes these from its
+ *    own environment, so that the applier it starts itself is never
+ *    mistaken: it gets the daemon's own privileges, no more);
+ *  - a parent (the process that exec'd us, for a tool that execs in place)
+ *    whose effective uid is neither root nor ours, or that does not hold in
+ *    its permitted set every capability we have; or a parent we cannot
+ *    examine, or none (we were orphaned: the caller is unknown).
+ * What it cannot see: a privilege tool that stays running as root as our
+ * parent and sets none of those variables. */
+static int status_field(const char *path, const char *field, char *out, size_t outlen)
+{
+	FILE *f = fopen(path, "re");
+	if (!f)
+		return -1;
+	char line[256];
+	size_t fl = strlen(field);
+	int found = -1;
+	while (found < 0 && fgets(line, sizeof line, f)) {
+		if (strncmp(line, field, fl) == 0 && line[fl] == ':') {
+			snprintf(out, outlen, "%s", line + fl + 1);
+			found = 0;
+		}
+	}
+	fclose(f);
+	return found;
+}
+
+static const char *elevated(char *buf, size_t len)
+{
+	if (getauxval(AT_SECURE) || getuid() != geteuid() || getgid() != getegid())
+		return "set-user-ID, set-group-ID or file capabilities";
+	static const char *const marks[] = {"SUDO_UID", "SUDO_USER", "SUDO_COMMAND", "DOAS_USER", "PKEXEC_UID", NULL};
+	for (size_t i = 0; marks[i]; i++) {
+		if (getenv(marks[i])) {
+			snprintf(buf, len, "%s is set: started through sudo, run0, doas or pkexec", marks[i]);
+			return buf;
+		}
+	}
+	pid_t pp = getppid();
+	if (pp <= 1)
+		return "its parent is gone: the caller cannot be told";
+	char path[64], uids[128], prm[64], eff[64];
+	snprintf(path, sizeof path, "/proc/%d/status", (int)pp);
+	if (status_field(path, "Uid", uids, sizeof uids) < 0 || status_field(path, "CapPrm", prm, sizeof prm) < 0 ||
+	    status_field("/proc/self/status", "CapEff", eff, sizeof eff) < 0 || getppid() != pp)
+		return "its parent's credentials cannot be read";
+	/* "Uid:\tREAL\tEFFECTIVE\t...", "CapPrm:\tHEX"; anything else counts as unreadable. */
+	char *end1, *end2, *end3, *end4;
+	errno = 0;
+	unsigned long long pcap = strtoull(prm, &end1, 16), mycap = strtoull(eff, &end2, 16);
+	(void)strtoull(uids, &end3, 10);
+	unsigned long long e = strtoull(end3, &end4, 10);
+	if (errno || end1 == prm || end2 == eff || end3 == uids || end4 == end3 || (*end4 != '\t' && *end4 != ' '))
+		return "its parent's credentials cannot be read";
+	if (e != 0 && e != (unsigned long long)geteuid()) {
+		snprintf(buf, len, "its parent runs as uid %llu", e);
+		return buf;
+	}
+	if (mycap & ~pcap)
+		return "it holds capabilities its parent does not";
+	return NULL;
+}
+
+/* Loads the settings file into *ac. ELEVATED: the file, and every directory
+ * above it, must be root's alone; else the caller could write our orders. */
+static void load_conf(const char *path, const char *why, struct apply_conf *ac)
+{
+	char real[PATH_MAX], err[PATH_MAX + 256];
+	if (why) {
+		struct stat st;
+		struct perm_report r;
+		if (!realpath(path, real))
+			fatal("%s: %s", path, strerror(errno));
+		if (stat(real, &st) < 0 || !S_ISREG(st.st_mode))
+			fatal("%s: not a regular file", path);
+		int rc = perm_others_may_write(real, 1, 1, (uid_t)-1, &r);
+		if (rc < 0)
+			fatal("%s: %s", path, strerror(errno));
+		if (rc == 1)
+			fatal("%s: refused: %s can be changed by %s (mode %04o, owner %u). Started with more privilege "
+			      "than its caller (%s), the applier takes its settings only from a file that root alone "
+			      "may change: owned by root, not writable by group or others, in directories the same",
+			      path, r.path, r.who, r.mode, r.uid, why);
+		path = real;	/* no link in it can change any more: root's directories */
+	}
+	if (apply_conf_load(path, ac, err, sizeof err) < 0)
+		fatal("%s", err);
 }
 
 /* Makes sure fds 0, 1, 2 exist, so that no pipe of ours ends up there. */
@@ -730,6 +866,14 @@ int main(int argc, char **argv)
 	signal(SIGCHLD, SIG_DFL);
 	signal(SIGPIPE, SIG_IGN);
 
+	char whybuf[128];
+	const char *why = elevated(whybuf, sizeof whybuf);
+	if (why) {
+		/* Nothing of the caller's environment reaches a backend. */
+		clearenv();
+		setenv("PATH", "/usr/sbin:/usr/bin:/sbin:/bin", 1);
+	}
+
 	static const struct option opts[] = {
 		{"backend", required_argument, NULL, 'b'},
 		{"timeout", required_argument, NULL, 't'},
@@ -737,6 +881,7 @@ int main(int argc, char **argv)
 		{"close", required_argument, NULL, 'c'},
 		{"guard", required_argument, NULL, 'g'},
 		{"name", required_argument, NULL, 'n'},
+		{"config", required_argument, NULL, 'C'},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
@@ -749,10 +894,18 @@ int main(int argc, char **argv)
 	struct app a = {.o = {.timeout_ms = TIMEOUT_DEFAULT_MS, .name = "logknock"}};
 	a.o.open_t = open_v;
 	a.o.close_t = close_v;
-	const char *backend = NULL;
+	const char *backend = NULL, *config = NULL, *cli = NULL;
 	bool timeout_set = false;
-	int opt;
-	while ((opt = getopt_long(argc, argv, "+", opts, NULL)) != -1) {
+	int opt, at = 1;
+	opterr = 0;
+	while ((at = optind, opt = getopt_long(argc, argv, "+", opts, NULL)) != -1) {
+		if (opt != 'C' && opt != 'h' && !cli)
+			cli = at < argc ? argv[at] : "an option";
+		if (why && opt != 'C' && opt != 'h')
+			fatal("refused: '%.60s' on the command line. This applier runs with more privilege than its caller "
+			      "(%s): it takes its backend, commands, guarded ports, names and time limits only from "
+			      "%s, a file root alone may change (or from --config FILE, such a file too)",
+			      cli, why, APPLY_CONF_DEFAULT);
 		switch (opt) {
 		case 'b':
 			backend = optarg;
@@ -773,39 +926,46 @@ int main(int argc, char **argv)
 				fatal_usage("argument template longer than 4096 bytes: '%.40s...'", optarg);
 			push(opt == 'o' ? a.o.open_t : a.o.close_t, opt == 'o' ? &a.o.nopen : &a.o.nclose, optarg);
 			break;
-		case 'g': {
-			/* tcp/N or udp/N, N 1..65535 */
-			unsigned long port = 0;
-			char *end = NULL;
-			int proto = strncmp(optarg, "tcp/", 4) == 0 ? IPPROTO_TCP
-				    : strncmp(optarg, "udp/", 4) == 0 ? IPPROTO_UDP : 0;
-			if (proto && optarg[4] >= '1' && optarg[4] <= '9' && strlen(optarg + 4) <= 5)
-				port = strtoul(optarg + 4, &end, 10);
-			if (!proto || !end || *end || port < 1 || port > 65535)
-				fatal_usage("bad --guard '%s' (tcp/N or udp/N)", optarg);
-			if (a.o.nguard == APPLY_GUARD_MAX)
-				fatal_usage("too many --guard ports (at most %d)", APPLY_GUARD_MAX);
-			a.o.guard[a.o.nguard].proto = (uint8_t)proto;
-			a.o.guard[a.o.nguard++].port = (uint16_t)port;
+		case 'g':
+			if (apply_guard_add(&a.o, optarg) < 0)
+				fatal_usage("bad --guard '%s' (tcp/N, udp/N, icmp/TYPE or icmpv6/TYPE; at most %d)",
+					    optarg, APPLY_GUARD_MAX);
 			break;
-		}
-		case 'n': {
-			size_t n = strlen(optarg);
-			if (n < 1 || n > 28 || strspn(optarg, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-") != n)
+		case 'n':
+			if (!apply_name_ok(optarg))
 				fatal_usage("bad --name '%s' (letters, digits, _ and -, at most 28)", optarg);
 			a.o.name = optarg;
 			break;
-		}
+		case 'C':
+			if (config)
+				fatal_usage("--config given twice");
+			config = optarg;
+			break;
 		case 'h':
 			usage(stdout);
 			return 0;
 		default:
-			usage(stderr);
-			return 2;
+			if (why)
+				fatal("refused: '%.60s' on the command line (only --config FILE is taken: started with "
+				      "more privilege than the caller, %s)", at < argc ? argv[at] : "?", why);
+			fatal_usage("unknown option, or one without its value: '%s'", at < argc ? argv[at] : "?");
 		}
 	}
-	if (optind < argc)
+	if (optind < argc) {
+		if (why)
+			fatal("refused: '%.60s' on the command line (only --config FILE is taken: started with more "
+			      "privilege than the caller, %s)", argv[optind], why);
 		fatal_usage("unexpected argument '%s'", argv[optind]);
+	}
+	struct apply_conf ac;
+	if (config || !cli) {
+		if (config && cli)
+			fatal_usage("--config and '%s' exclude each other: the settings come from one place", cli);
+		load_conf(config ? config : APPLY_CONF_DEFAULT, why, &ac);
+		a.o = ac.o;
+		backend = ac.backend;
+		timeout_set = ac.timeout_set;
+	}
 	if (!backend)
 		fatal_usage("--backend is required");
 	for (size_t i = 0; i < sizeof backends / sizeof *backends && !a.be; i++)  // NOLINT(bugprone-sizeof-expression)
@@ -817,7 +977,11 @@ int main(int argc, char **argv)
 		fatal_usage("--open and --close belong to --backend command");
 	if (a.be == &apply_backend_log && timeout_set)
 		fatal_usage("--timeout does not apply to --backend log");
+	if (a.o.nguard == 0)
+		log_warn("no guarded ports (--guard, or guard: in the settings file): every open and close will be refused");
 	int st = keep(&a);
+	if (config || !cli)
+		apply_conf_free(&ac);
 	free(open_v);
 	free(close_v);
 	return st;

@@ -199,9 +199,10 @@ static int run_replay(const struct config *cfg, const struct options *o)
 	}
 
 	char pathbuf[PATH_MAX];
-	char *argv[] = {(char *)applier_path(cfg, pathbuf, sizeof pathbuf), "--backend", "log", NULL};
+	char **argv = daemon_applier_argv(cfg, applier_path(cfg, pathbuf, sizeof pathbuf), 1);
 	unsigned failed = 0;
-	struct applier *ap = applier_new(NULL, argv, on_reply, &failed);
+	struct applier *ap = argv ? applier_new(NULL, argv, on_reply, &failed) : NULL;
+	free(argv);	/* applier_new copied it */
 	if (!ap) {
 		if (fd)
 			close(fd);
@@ -264,6 +265,14 @@ int main(int argc, char **argv)
 	};
 	struct options o = {.config = LOGKNOCK_SYSCONFDIR "/logknockd.yaml", .format = FORMAT_SYSLOG};
 	log_init("logknockd");
+	/* The marks of a privilege tool (an admin's "sudo logknockd") tell
+	 * logknock-apply that its caller has less privilege than it: not so
+	 * for the applier we start ourselves, which gets ours. A tool in
+	 * applier.command sets them again. */
+	static const char *const marks[] = {"SUDO_UID", "SUDO_GID", "SUDO_USER", "SUDO_COMMAND", "DOAS_USER",
+					    "PKEXEC_UID"};
+	for (size_t i = 0; i < sizeof marks / sizeof *marks; i++)
+		unsetenv(marks[i]);
 	int c;
 	while ((c = getopt_long(argc, argv, "c:vqh", longopts, NULL)) != -1) {
 		switch (c) {
@@ -322,6 +331,7 @@ int main(int argc, char **argv)
 				pw ? "is root; name an unprivileged user" : "no such user on this machine");
 			rc = EXIT_USAGE;
 		} else if (p) {
+			daemon_check_applier_conf(&cfg);
 			printf("%s: ok (%zu door%s, %zu source%s)\n", o.config, cfg.ndoors, cfg.ndoors == 1 ? "" : "s",
 			       cfg.nsources, cfg.nsources == 1 ? "" : "s");
 			rc = 0;

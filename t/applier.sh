@@ -24,6 +24,9 @@ apply() {
 	return "$(cat "$tmp/rc")"
 }
 
+# The ports the doors open: the applier refuses every other one.
+G="--guard tcp/22 --guard udp/53 --guard tcp/443 --guard icmp/8 --guard icmpv6/128"
+
 # has_line FILE LINE: FILE holds LINE exactly
 has_line() {
 	grep -Fxq -e "$2" "$1"
@@ -57,7 +60,7 @@ error 0 empty field at offset 5 (fields are separated by one space)
 error 0 empty line
 ok 24
 EOF
-apply --backend log <"$tmp/in" >"$tmp/out" 2>"$tmp/err"
+apply --backend log $G <"$tmp/in" >"$tmp/out" 2>"$tmp/err"
 check "log backend exits 0 at end of input" test $? -eq 0
 same "log backend: one reply per line, in order" "$tmp/want" "$tmp/out"
 check "log backend logs an open" has_line "$tmp/err" "logknock-apply: log: open 17 inet 192.0.2.2 tcp 22 30 ssh"
@@ -74,44 +77,46 @@ check "log backend logs nothing for rejected lines" \
 # up to its newline and the next line works.
 long=$(printf '%300s' '' | tr ' ' 9)
 printf 'open %s inet 192.0.2.2 tcp 22 30\nflush 5\nflush 6' "$long" |
-	apply --backend log >"$tmp/out" 2>/dev/null
+	apply --backend log $G >"$tmp/out" 2>/dev/null
 printf 'error 0 line too long\nok 5\nok 6\n' >"$tmp/want"
 same "overlong line refused, the rest answered, last line without newline" "$tmp/want" "$tmp/out"
 
 # Input that is empty gives no output and exit 0.
-apply --backend log </dev/null >"$tmp/out" 2>/dev/null
+apply --backend log $G </dev/null >"$tmp/out" 2>/dev/null
 check "empty input: exit 0" test $? -eq 0
 check "empty input: no output" test ! -s "$tmp/out"
 
 # ---- usage ------------------------------------------------------------------
 
-apply </dev/null >/dev/null 2>"$tmp/err"
+apply --config "$tmp/no-such.yaml" </dev/null >/dev/null 2>"$tmp/err"
+check "no settings file: exit 2" test $? -eq 2
+apply --timeout 300 </dev/null >/dev/null 2>"$tmp/err"
 check "no --backend: exit 2" test $? -eq 2
-apply --backend pf </dev/null >/dev/null 2>"$tmp/err"
+apply --backend pf $G </dev/null >/dev/null 2>"$tmp/err"
 check "unknown backend: exit 2" test $? -eq 2
 check "unknown backend: says which" grep -q "unknown backend 'pf'" "$tmp/err"
-apply --backend command --open /bin/true </dev/null >/dev/null 2>&1
+apply --backend command $G --open /bin/true </dev/null >/dev/null 2>&1
 check "command backend without --close: exit 2" test $? -eq 2
-apply --backend command --open true --close /bin/true </dev/null >/dev/null 2>&1
+apply --backend command $G --open true --close /bin/true </dev/null >/dev/null 2>&1
 check "command backend with a relative command: exit 2" test $? -eq 2
-apply --backend command --timeout 0 --open /bin/true --close /bin/true </dev/null >/dev/null 2>&1
+apply --backend command $G --timeout 0 --open /bin/true --close /bin/true </dev/null >/dev/null 2>&1
 check "--timeout 0: exit 2" test $? -eq 2
-apply --backend command --timeout 5s --open /bin/true --close /bin/true </dev/null >/dev/null 2>&1
+apply --backend command $G --timeout 5s --open /bin/true --close /bin/true </dev/null >/dev/null 2>&1
 check "--timeout 5s: exit 2" test $? -eq 2
-apply --backend log --open /bin/true </dev/null >/dev/null 2>&1
+apply --backend log $G --open /bin/true </dev/null >/dev/null 2>&1
 check "--open with the log backend: exit 2" test $? -eq 2
-apply --backend log extra </dev/null >/dev/null 2>&1
+apply --backend log $G extra </dev/null >/dev/null 2>&1
 check "extra argument: exit 2" test $? -eq 2
 
 # ---- the keeper: a crashed worker is replaced ---------------------------------
 
-printf 'open 1 inet 192.0.2.2 tcp 22 30\n' | $bound "$APPLY" --backend log >"$tmp/out" 2>/dev/null
+printf 'open 1 inet 192.0.2.2 tcp 22 30\n' | $bound "$APPLY" --backend log $G >"$tmp/out" 2>/dev/null
 printf 'ready\nok 1\n' >"$tmp/want"
 same "a worker says ready before its first reply" "$tmp/want" "$tmp/out"
 
 if command -v pgrep >/dev/null 2>&1; then
 	mkfifo "$tmp/fifo"
-	$bound "$APPLY" --backend log <"$tmp/fifo" >"$tmp/kout" 2>"$tmp/kerr" &
+	$bound "$APPLY" --backend log $G <"$tmp/fifo" >"$tmp/kout" 2>"$tmp/kerr" &
 	keeper=$!
 	exec 7>"$tmp/fifo"
 	printf 'open 1 inet 192.0.2.2 tcp 22 30\n' >&7
@@ -158,7 +163,7 @@ chmod +x "$tmp/helper"
 calls=$tmp/calls
 # shellcheck disable=SC2016 # literal on purpose: it must never be expanded
 evil='$(touch '"$tmp"'/pwned); rm -rf '"$tmp"' ; `touch '"$tmp"'/pwned2` | true'
-set -- --backend command \
+set -- --backend command $G \
 	--open "$tmp/helper" --open "$calls" --open open --open "%FAMILY%" --open "%IP%" \
 	--open "%PROTO%/%PORT%" --open "for=%SECONDS%s" --open "door=%DOOR%" --open "$evil" \
 	--open "%UNKNOWN% 100%" --open "" \
@@ -240,7 +245,7 @@ check "flush twice, close after flush: open, close, close" \
 # A failed close makes flush fail, naming how many.
 : >"$calls"
 printf 'open 1 inet 192.0.2.2 tcp 22 30 x\nopen 2 inet 192.0.2.3 tcp 22 30 fail\nopen 3 inet 192.0.2.4 tcp 22 30 y\nflush 4\n' |
-	apply --backend command --open "$tmp/helper" --open "$calls" --open "door=x" \
+	apply --backend command $G --open "$tmp/helper" --open "$calls" --open "door=x" \
 		--close "$tmp/helper" --close "$calls" --close "door=%DOOR%" >"$tmp/out" 2>/dev/null
 printf 'ok 1\nok 2\nok 3\nerror 4 flush: close failed for 1 of 3 rules\n' >"$tmp/want"
 same "flush reports failed closes" "$tmp/want" "$tmp/out"
@@ -254,26 +259,26 @@ same "an open ID is not reused for another rule" "$tmp/want" "$tmp/out"
 # A substituted argument longer than 4096 bytes is refused.
 big=$(printf '%4090s' '' | tr ' ' a)
 printf 'open 1 inet 192.0.2.2 tcp 22 30\nopen 2 inet 192.0.2.3 tcp 22 30\n' |
-	apply --backend command --open "$tmp/helper" --open "$calls" --open "$big%DOOR%" \
+	apply --backend command $G --open "$tmp/helper" --open "$calls" --open "$big%DOOR%" \
 		--close /bin/true >"$tmp/out" 2>/dev/null
 printf 'ok 1\nok 2\n' >"$tmp/want"
 same "an argument of 4090 bytes is fine" "$tmp/want" "$tmp/out"
 printf 'open 1 inet 192.0.2.2 tcp 22 30\n' |
-	apply --backend command --open "$tmp/helper" --open "$calls" --open "$big%IP%" \
+	apply --backend command $G --open "$tmp/helper" --open "$calls" --open "$big%IP%" \
 		--close /bin/true >"$tmp/out" 2>/dev/null
 printf 'error 1 argument longer than 4096 bytes after substitution\n' >"$tmp/want"
 same "an argument over 4096 bytes after substitution is refused" "$tmp/want" "$tmp/out"
 
 # A program that does not exist.
 printf 'open 1 inet 192.0.2.2 tcp 22 30\n' |
-	apply --backend command --open "$tmp/nonexistent" --close /bin/true >"$tmp/out" 2>/dev/null
+	apply --backend command $G --open "$tmp/nonexistent" --close /bin/true >"$tmp/out" 2>/dev/null
 printf 'error 1 %s/nonexistent exited with status 127: cannot execute: No such file or directory\n' "$tmp" >"$tmp/want"
 same "a missing program is an error, not a crash" "$tmp/want" "$tmp/out"
 
 # /usr/bin/env as the command: runs and succeeds.
 if [ -x /usr/bin/env ]; then
 	printf 'open 1 inet 192.0.2.2 tcp 22 30\nclose 1 inet 192.0.2.2 tcp 22\n' |
-		apply --backend command --open /usr/bin/env --open "IP=%IP%" --close /usr/bin/env \
+		apply --backend command $G --open /usr/bin/env --open "IP=%IP%" --close /usr/bin/env \
 			>"$tmp/out" 2>/dev/null
 	printf 'ok 1\nok 1\n' >"$tmp/want"
 	same "/usr/bin/env as the command" "$tmp/want" "$tmp/out"
@@ -285,7 +290,7 @@ fi
 : >"$calls"
 start=$(date +%s)
 printf 'open 1 inet 192.0.2.2 tcp 22 30 sleep\nopen 2 inet 192.0.2.3 tcp 22 30 ok\n' |
-	apply --backend command --timeout 300 --open "$tmp/helper" --open "$calls" --open "door=%DOOR%" \
+	apply --backend command $G --timeout 300 --open "$tmp/helper" --open "$calls" --open "door=%DOOR%" \
 		--close /bin/true >"$tmp/out" 2>"$tmp/err"
 end=$(date +%s)
 printf 'error 1 command timed out after 300 ms\nok 2\n' >"$tmp/want"
@@ -293,6 +298,181 @@ same "a command past --timeout is killed and reported" "$tmp/want" "$tmp/out"
 check "the timeout does not hang the applier (took $((end - start)) s)" test $((end - start)) -lt 10
 check "the timeout is logged" has_line "$tmp/err" "logknock-apply: error: open 1: command timed out after 300 ms"
 check "the next request still runs after a timeout" test "$(wc -l <"$calls")" -eq 2
+
+# ---- the guard set: only the ports the doors open ------------------------------
+
+: >"$calls"
+printf 'open 1 inet 192.0.2.2 tcp 3306 30 ssh\nclose 2 inet 192.0.2.2 udp 22 ssh\nopen 3 inet 192.0.2.2 icmp 0 5\nopen 4 inet 192.0.2.2 tcp 22 30 ssh\nclose 4 inet 192.0.2.2 tcp 22 ssh\n' |
+	apply --backend command --guard tcp/22 --open "$tmp/helper" --open "$calls" --open "door=%DOOR%" \
+		--close "$tmp/helper" --close "$calls" --close "door=%DOOR%" >"$tmp/out" 2>"$tmp/err"
+cat >"$tmp/want" <<'WANT'
+error 1 refused: tcp/3306 is not a guarded port (the doors' open: ports)
+error 2 refused: udp/22 is not a guarded port (the doors' open: ports)
+error 3 refused: icmp/0 is not a guarded port (the doors' open: ports)
+ok 4
+ok 4
+WANT
+same "command backend: open/close outside --guard tcp/22 refused (tcp/3306, udp/22, icmp/0)" "$tmp/want" "$tmp/out"
+printf '[door=ssh]\n[door=ssh]\n' >"$tmp/want"
+same "... and no command ran for them" "$tmp/want" "$calls"
+check "... each refusal is logged" test "$(grep -c 'is not a guarded port' "$tmp/err")" -eq 3
+printf 'open 1 inet 192.0.2.2 tcp 3306 30 ssh\n' | apply --backend log --guard tcp/22 >"$tmp/out" 2>"$tmp/err"
+check "log backend: tcp/3306 with --guard tcp/22 refused, nothing logged as done" \
+	sh -c 'grep -q "^error 1 refused: tcp/3306" "$1" && ! grep -q "log: open" "$2"' sh "$tmp/out" "$tmp/err"
+printf 'open 1 inet 192.0.2.2 tcp 22 30 ssh\n' | apply --backend log >"$tmp/out" 2>"$tmp/err"
+check "no --guard at all: every open refused, with a warning at start" \
+	sh -c 'grep -q "^error 1 refused: tcp/22" "$1" && grep -q "no guarded ports" "$2"' sh "$tmp/out" "$tmp/err"
+for g in tcp/0 udp/65536 sctp/22 tcp/ icmp/256 tcp/22x; do
+	apply --backend log --guard "$g" </dev/null >/dev/null 2>&1
+	check "bad --guard $g: exit 2" test $? -eq 2
+done
+
+# ---- the settings file (--config) ------------------------------------------------
+
+cfg=$tmp/apply.yaml
+cat >"$cfg" <<CFG
+# a comment
+backend: command
+guard: [tcp/22, icmp/8]
+timeout: 2s
+name: test_1
+open: [$tmp/helper, $calls, "door=%DOOR%", "%PROTO%/%PORT%"]
+close: [$tmp/helper, $calls, "door=%DOOR%"]
+CFG
+: >"$calls"
+printf 'open 1 inet 192.0.2.2 tcp 22 30 a\nopen 2 inet 192.0.2.2 tcp 23 30 b\nopen 3 inet 192.0.2.2 icmp 8 30 c\n' |
+	apply --config "$cfg" >"$tmp/out" 2>/dev/null
+printf 'ok 1\nerror 2 refused: tcp/23 is not a guarded port (the doors'"'"' open: ports)\nok 3\n' >"$tmp/want"
+same "--config: backend, templates and guard ports from the file" "$tmp/want" "$tmp/out"
+printf '[door=a][tcp/22]\n[door=c][icmp/8]\n' >"$tmp/want"
+same "--config: the file's templates ran" "$tmp/want" "$calls"
+# The example shipped in conf/: it loads (with the log backend, not to touch this machine's firewall).
+sed -e 's/^backend: nft$/backend: log/' -e '/^timeout:/d' "$top_srcdir/conf/apply.yaml" >"$tmp/shipped.yaml"
+printf 'open 1 inet 192.0.2.2 tcp 22 30\n' | apply --config "$tmp/shipped.yaml" >"$tmp/out" 2>"$tmp/err"
+check "conf/apply.yaml loads and guards tcp/22" sh -c 'grep -qx "ok 1" "$1"' sh "$tmp/out"
+apply --config "$cfg" --backend log </dev/null >/dev/null 2>"$tmp/err"
+check "--config with --backend: exit 2 (one place for the settings)" \
+	sh -c '[ $1 -eq 2 ] && grep -q "exclude each other" "$2"' sh $? "$tmp/err"
+# logknockd --check-config compares the doors' ports with the guard list of applier.config.
+cat >"$tmp/d.yaml" <<DCONF
+sources:
+  - file: "-"
+prefix: "KNOCK "
+applier:
+  command: [/usr/bin/sudo, -n]
+  config: $cfg
+doors:
+  - name: db
+    sequence: [tcp/7000]
+    open: [tcp/22, tcp/5432]
+DCONF
+"$LOGKNOCKD" -c "$tmp/d.yaml" --check-config >/dev/null 2>"$tmp/err"
+check "logknockd --check-config: ok, and a door's port missing from apply.yaml's guard is named" \
+	sh -c '[ $1 -eq 0 ] && grep -q "door db opens tcp/5432, which .* does not list in guard" "$2" && ! grep -q "tcp/22," "$2"' \
+	sh $? "$tmp/err"
+# Errors name the place, never the file's text (a caller may name a file it cannot read).
+bad() { # bad NAME WHAT TEXT: a settings file with TEXT gives "FILE:LINE:COL: WHAT", exit 2
+	printf '%s\n' "$3" >"$tmp/$1.yaml"
+	apply --config "$tmp/$1.yaml" </dev/null >/dev/null 2>"$tmp/err"
+	rc=$?
+	check "settings file with $1: exit 2, '$2' at its place, no text of the file" \
+		sh -c '[ $1 -eq 2 ] && grep -q "$2[0-9]*:[0-9]*: $3" "$4" && ! grep -q SECRETWORD "$4"' \
+		sh $rc "$tmp/$1.yaml:" "$2" "$tmp/err"
+}
+bad unknown-key "unknown key" "backend: log
+SECRETWORD: 1"
+bad bad-backend "backend: expected" "backend: SECRETWORD"
+bad bad-guard "guard: expected" "backend: log
+guard: [tcp/SECRETWORD]"
+bad open-for-nft "open and close: only for backend: command" "backend: nft
+open: [/bin/SECRETWORD]"
+bad relative "open: the program must be an absolute path" "backend: command
+open: [SECRETWORD]
+close: [/bin/true]"
+bad no-backend "backend: missing" "guard: [tcp/22]"
+bad bad-name "name: letters" "backend: nft
+name: SECRETWORD.x"
+bad bad-timeout "timeout: expected" "backend: nft
+timeout: SECRETWORD"
+bad not-a-map "expected a mapping" "SECRETWORD"
+
+# ---- more privilege than the caller: orders from root's file only -------------
+#
+# Each mark a privilege tool leaves (sudo's SUDO_*, doas, pkexec) makes the
+# applier refuse settings on its command line. t/sudo-applier.sh does the
+# same through the real sudo, as another user.
+
+for mark in SUDO_UID SUDO_USER SUDO_COMMAND DOAS_USER PKEXEC_UID; do
+	printf 'open 1 inet 192.0.2.2 tcp 22 30\n' |
+		env "$mark=x" $bound "$APPLY" --backend command --guard tcp/22 --open /bin/sh --open -c \
+			--open "touch $tmp/pwned-$mark" --close /bin/true >"$tmp/out" 2>"$tmp/err"
+	rc=$?
+	check "$mark set: the command line is refused (exit 2, says why), nothing runs" \
+		sh -c '[ $1 -eq 2 ] && [ ! -s "$2" ] && grep -q "refused: .--backend. on the command line.*$3 is set" "$4" && [ ! -e "$5" ]' \
+		sh $rc "$tmp/out" "$mark" "$tmp/err" "$tmp/pwned-$mark"
+done
+printf 'open 1 inet 192.0.2.2 tcp 22 30 a\n' | SUDO_UID=65534 $bound "$APPLY" --config "$cfg" >"$tmp/out" 2>"$tmp/err"
+check "SUDO_UID set: --config naming a file only root may change is taken" grep -q '^ok 1$' "$tmp/out"
+rm -f "$calls.env"
+sed 's/door=%DOOR%", "%PROTO%/door=env", "%PROTO%/' "$cfg" >"$tmp/env.yaml"
+printf 'open 1 inet 192.0.2.2 tcp 22 30 a\n' |
+	SUDO_UID=65534 LOGKNOCK_TEST_SECRET=1 $bound "$APPLY" --config "$tmp/env.yaml" >/dev/null 2>&1
+check "SUDO_UID set: the caller's environment reaches no command" \
+	sh -c '[ -s "$1" ] && ! grep -q LOGKNOCK_TEST_SECRET "$1"' sh "$calls.env"
+refused() { # refused WHAT PATH: SUDO_UID set, --config PATH is refused and nothing runs
+	: >"$calls"
+	printf 'open 1 inet 192.0.2.2 tcp 22 30 a\n' |
+		SUDO_UID=65534 $bound "$APPLY" --config "$2" >"$tmp/out" 2>"$tmp/err"
+	rc=$?
+	check "SUDO_UID set: --config $1 refused (exit 2, names who could change it), nothing runs" \
+		sh -c '[ $1 -eq 2 ] && [ ! -s "$2" ] && [ ! -s "$3" ] && grep -q "refused: .* can be changed by" "$4"' \
+		sh $rc "$tmp/out" "$calls" "$tmp/err"
+}
+cp "$cfg" "$tmp/gw.yaml" && chmod 664 "$tmp/gw.yaml"
+refused "a group-writable file" "$tmp/gw.yaml"
+cp "$cfg" "$tmp/ow.yaml" && chmod 646 "$tmp/ow.yaml"
+refused "a file anyone may write" "$tmp/ow.yaml"
+if id nobody >/dev/null 2>&1; then
+	cp "$cfg" "$tmp/user.yaml" && chown nobody "$tmp/user.yaml"
+	refused "a file another user owns" "$tmp/user.yaml"
+	mkdir "$tmp/udir" && chown nobody "$tmp/udir" && cp "$cfg" "$tmp/udir/apply.yaml"
+	refused "a root file in a directory another user owns" "$tmp/udir/apply.yaml"
+else
+	ok "# SKIP no user nobody"
+	ok "# SKIP no user nobody"
+fi
+mkdir -p "$tmp/gwdir/sub" && chmod 775 "$tmp/gwdir" && cp "$cfg" "$tmp/gwdir/sub/apply.yaml"
+refused "a root file under a group-writable directory" "$tmp/gwdir/sub/apply.yaml"
+ln -s "$tmp/gw.yaml" "$tmp/link.yaml"
+refused "a link to a group-writable file" "$tmp/link.yaml"
+if [ -r /etc/shadow ]; then
+	SUDO_UID=65534 $bound "$APPLY" --config /etc/shadow </dev/null >/dev/null 2>"$tmp/err"
+	check "SUDO_UID set: --config /etc/shadow fails and shows none of its text" \
+		sh -c '[ -s "$1" ] && ! grep -q "root:" "$1" && ! grep -qF "\$" "$1"' sh "$tmp/err"
+else
+	ok "# SKIP no /etc/shadow"
+fi
+SUDO_UID=65534 $bound "$APPLY" --config "$cfg" extra </dev/null >/dev/null 2>"$tmp/err"
+check "SUDO_UID set: a word after --config is refused" sh -c '[ $1 -eq 2 ] && grep -q "refused: .extra." "$2"' sh $? "$tmp/err"
+
+# A set-user-ID copy, run by another user: the same refusal.
+if command -v setpriv >/dev/null 2>&1 && id nobody >/dev/null 2>&1 && [ "$(id -u)" -eq 0 ]; then
+	mkdir "$tmp/suid" && cp "$APPLY" "$tmp/suid/logknock-apply" && chmod 4755 "$tmp/suid/logknock-apply" &&
+		chmod 755 "$tmp" "$tmp/suid"
+	printf 'open 1 inet 192.0.2.2 tcp 22 30\n' |
+		setpriv --reuid=nobody --regid=nogroup --clear-groups "$tmp/suid/logknock-apply" --backend log \
+			--guard tcp/22 >"$tmp/out" 2>"$tmp/err"
+	rc=$?
+	chmod 700 "$tmp"
+	if grep -q "ok 1" "$tmp/out" && awk '$5 == "/" || $5 == "'"$tmp"'"' /proc/self/mountinfo | grep -q nosuid; then
+		ok "# SKIP set-user-ID is not honoured here (nosuid)"
+	else
+		check "set-user-ID root, run by nobody: the command line is refused" \
+			sh -c '[ $1 -eq 2 ] && grep -q "refused: .--backend.*set-user-ID" "$2"' sh $rc "$tmp/err"
+	fi
+else
+	ok "# SKIP needs root, setpriv and user nobody"
+fi
 
 plan "$tap_n"
 done_testing

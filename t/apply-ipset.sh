@@ -33,15 +33,19 @@ set_rule4='-A LOGKNOCK -m set --match-set logknock4 src,dst -m comment --comment
 set_rule6='-A LOGKNOCK -m set --match-set logknock6 src,dst -m comment --comment logknock-set -j ACCEPT'
 # The chain is exactly: the set rule, then the guard (IPv4 and IPv6), and
 # INPUT jumps to it once.
+# $extra_guard: a second guard rule, after the first, when the run has one.
+extra_guard=
 structure_once() {
 	printf '%s\n%s\n%s\n' "-N LOGKNOCK" "$set_rule4" "$guard_rule" >"$TMP/want4"
 	printf '%s\n%s\n%s\n' "-N LOGKNOCK" "$set_rule6" "$guard_rule" >"$TMP/want6"
+	[ -z "$extra_guard" ] || { echo "$extra_guard" >>"$TMP/want4" && echo "$extra_guard" >>"$TMP/want6"; }
 	for f in 4 6; do
 		xt_rules $f LOGKNOCK >"$TMP/got$f"
 		cmp -s "$TMP/want$f" "$TMP/got$f" || { diff "$TMP/want$f" "$TMP/got$f" | diag; return 1; }
 		xt_is_count 1 $f INPUT "-j LOGKNOCK" || return 1
 	done
 }
+empty_sets_now() { [ "$(entries logknock4)" = 0 ] && [ "$(entries logknock6)" = 0 ]; }
 # in_set SET ENTRY: the kernel has ENTRY in SET.
 in_set() { in_server "$IPSET" test "$1" "$2" 2>/dev/null; }
 not_in_set() { ! in_set "$@"; }
@@ -55,7 +59,10 @@ check "without logknock, 192.0.2.2 reaches port 22 (the test network works)" con
 check "without logknock, 2001:db8::2 reaches port 22" connects 2001:db8::1 2001:db8::2
 
 # ---- one applier, requests in order ---------------------------------------
-start_applier --backend ipset --guard tcp/22
+# The doors open tcp/22, udp/53, ping and ping6: the applier opens nothing else.
+udp_guard='-A LOGKNOCK -p udp -m udp --dport 53 -m conntrack --ctstate NEW -m comment --comment logknock-guard -j DROP'
+extra_guard=$udp_guard
+start_applier --backend ipset --guard tcp/22 --guard udp/53 --guard icmp/8 --guard icmpv6/128
 check "the applier answers its first request: close of an entry never added is ok" \
 	request_ok "close 1 inet 192.0.2.250 tcp 22 none"
 sets_exist() {
@@ -87,6 +94,17 @@ check "after open, 2001:db8::3 still cannot connect" refused 2001:db8::1 2001:db
 check "after open of an IPv6 grant, 192.0.2.2 still cannot connect" refused 192.0.2.1 192.0.2.2
 check "close 18: ok" request_ok "close 18 inet6 2001:db8::2 tcp 22 ssh"
 check "after close, 2001:db8::2 cannot connect" refused 2001:db8::1 2001:db8::2
+
+# ---- ports the doors do not open are refused ------------------------------------
+check "open 40 for tcp/3306 (guard tcp/22, udp/53, icmp): refused with an error" \
+	request_refused "open 40 inet 192.0.2.2 tcp 3306 30 ssh"
+check "... nothing added for it in logknock4" not_in_set logknock4 192.0.2.2,tcp:3306
+check "open 41 for udp/22: refused" request_refused "open 41 inet 192.0.2.2 udp 22 30 ssh"
+check "open 42 for icmp/0 (not icmp/8): refused" request_refused "open 42 inet 192.0.2.2 icmp 0 30 ping"
+check "open 43 for tcp/3306 in IPv6: refused" request_refused "open 43 inet6 2001:db8::2 tcp 3306 30 ssh"
+check "close 44 for tcp/3306: refused" request_refused "close 44 inet 192.0.2.2 tcp 3306 ssh"
+check "after the refusals, both sets are empty" empty_sets_now
+check "after the refusals, 192.0.2.2 still cannot connect to tcp/22" refused 192.0.2.1 192.0.2.2
 
 # ---- the kernel's own timeouts ------------------------------------------------
 # expires_alone SET ENTRY: gone within 2..8 s of its open, with no close.
@@ -137,6 +155,7 @@ check "after flush, 2001:db8::2 cannot connect" refused 2001:db8::1 2001:db8::2
 check "the applier exits 0 at the end of its input${WRAP:+ (under $WRAP)}" stop_applier
 
 # ---- starts: what a previous run left ------------------------------------
+extra_guard=
 check "a run that opens 30 and ends without closing it" apply_once_ok "open 30 inet 192.0.2.2 tcp 22 30 ssh" \
 	--backend ipset --guard tcp/22
 check "another start (no request) exits 0" apply_start_only --backend ipset --guard tcp/22

@@ -49,7 +49,8 @@ check "without logknock, 192.0.2.2 reaches port 22 (the test network works)" con
 check "without logknock, 2001:db8::2 reaches port 22" connects 2001:db8::1 2001:db8::2
 
 # ---- one applier, requests in order ---------------------------------------
-start_applier --backend iptables --guard tcp/22
+# The doors open tcp/22, udp/53, ping and ping6: the applier opens nothing else.
+start_applier --backend iptables --guard tcp/22 --guard udp/53 --guard icmp/8 --guard icmpv6/128
 check "the applier answers its first request: close of a rule never opened is ok" \
 	request_ok "close 1 inet 192.0.2.250 tcp 22 none"
 check "the jump to LOGKNOCK is the first rule of INPUT (IPv4, IPv6)" xt_jump_first
@@ -82,6 +83,15 @@ check "open 20 (icmpv6 echo-request): ok" request_ok "open 20 inet6 2001:db8::2 
 check "ICMPv6 rule: -p ipv6-icmp --icmpv6-type 128, logknock:20:ping6" xt_has_rule 6 LOGKNOCK "$g20"
 check "open 21 (udp/53): ok" request_ok "open 21 inet 192.0.2.2 udp 53 30 dns"
 check "UDP rule: -p udp --dport 53, logknock:21:dns" xt_has_rule 4 LOGKNOCK "$g21"
+check "open 25 for tcp/3306 (guard tcp/22, udp/53, icmp): refused with an error" \
+	request_refused "open 25 inet 192.0.2.2 tcp 3306 30 ssh"
+check "... no rule for port 3306 in LOGKNOCK (IPv4)" xt_is_count 0 4 LOGKNOCK "--dport 3306"
+check "open 26 for tcp/3306 in IPv6: refused" request_refused "open 26 inet6 2001:db8::2 tcp 3306 30 ssh"
+check "open 27 for udp/22: refused" request_refused "open 27 inet 192.0.2.2 udp 22 30 ssh"
+check "open 28 for icmp/0 (not icmp/8): refused" request_refused "open 28 inet 192.0.2.2 icmp 0 30 ping"
+check "close 29 for tcp/3306: refused" request_refused "close 29 inet 192.0.2.2 tcp 3306 ssh"
+check "no rule for port 3306 in LOGKNOCK (IPv6)" xt_is_count 0 6 LOGKNOCK "--dport 3306"
+check "the IPv4 grant rules are those asked for (19, 21), none more" xt_is_count 2 4 LOGKNOCK '--comment "logknock:'
 open_two() { request_ok "open 22 inet 192.0.2.2 tcp 22 30 ssh" && request_ok "open 23 inet6 2001:db8::2 tcp 22 30 ssh"; }
 check "open 22 and 23 (tcp/22, both families): ok" open_two
 check "before the flush, 192.0.2.2 connects" connects 192.0.2.1 192.0.2.2

@@ -152,7 +152,7 @@ no_conn() { ! conn "$@"; }
 
 # ---- the applier, a coprocess fed through a FIFO -------------------------
 
-GUARD="--guard tcp/22 --guard udp/5353"
+GUARD="--guard tcp/22 --guard udp/5353 --guard icmp/8"
 start_applier() {
 	: >"$TMP/rep"
 	nreq=0
@@ -163,7 +163,7 @@ start_applier() {
 	applier_pid=$!
 	exec 3>"$TMP/req"	# blocks until the applier opens its end
 	# Ready once it answers (its set-up comes first): a close of nothing.
-	req "close 99 inet 198.51.100.99 tcp 9" && [ "$got" = "ok 99" ]
+	req "close 99 inet 198.51.100.99 tcp 22" && [ "$got" = "ok 99" ]
 }
 stop_applier() {
 	exec 3>&-
@@ -230,6 +230,10 @@ check "guard: a new connection to 192.0.2.1:22 without a grant is dropped" \
 	no_conn tcp 192.0.2.2 192.0.2.1 22
 check "guard: an unguarded port (443) is left to the admin's ruleset" conn tcp 192.0.2.2 192.0.2.1 443
 
+reply "a port the doors do not open (tcp/3306) is refused" "open 97 inet 192.0.2.2 tcp 3306 30 ssh" \
+	"error 97 refused: tcp/3306 is not a guarded port (the doors' open: ports)"
+no_3306() { set4 >"$TMP/set4" && ! grep -q 3306 "$TMP/set4"; }
+check "... and allow4 holds nothing for it" no_3306
 # 2
 reply "open: ok" "open 1 inet 192.0.2.2 tcp 22 3 ssh" "ok 1"
 check "open: allow4 lists the element with a timeout" in_set 4 "192.0.2.2 . tcp . 22"

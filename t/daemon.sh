@@ -57,7 +57,14 @@ stop_daemon() { # stop_daemon SIGNAL: the daemon we started, and its exit status
 }
 trap '[ -n "$PID" ] && kill -KILL "$PID" 2>/dev/null; rm -rf "$TMP"' EXIT
 
-write_conf </dev/null
+# The applier opens only the ports the doors open when it starts: "spare"
+# makes room for the doors a reload below brings.
+write_conf <<EOF
+  - name: spare
+    sequence: [tcp/7009]
+    open: [tcp/443, tcp/8443]
+    duration: 2s
+EOF
 check "daemon starts and follows the file" start
 
 knock 192.0.2.2 7000
@@ -123,6 +130,25 @@ knock 192.0.2.8 7004
 check "a door added by the reload opens" wait_for "$CMDS" "^open web inet 192.0.2.8 tcp 443 2$"
 knock 192.0.2.7 9000
 check "an attempt begun before the reload completes after it" wait_for "$CMDS" "^open ssh inet 192.0.2.7 "
+
+# A door whose port the running applier was not started with: a warning at
+# the reload, and its grants refused until a restart.
+cp "$TMP/conf.yaml" "$TMP/conf.before"
+cat >>"$TMP/conf.yaml" <<EOF
+  - name: newport
+    sequence: [tcp/7006]
+    open: [tcp/2222]
+    duration: 2s
+EOF
+kill -HUP "$PID"
+check "reload adding a port the applier does not guard: a warning names it" \
+	wait_for "$TMP/d.err" "reload: a door opens tcp/2222, which the running applier does not guard"
+knock 192.0.2.13 7006
+check "... and the applier refuses that door's grant" wait_for "$TMP/d.err" "refused: tcp/2222 is not a guarded port"
+check "... nothing ran for it" sh -c "! grep -q '^open newport' '$CMDS'"
+cp "$TMP/conf.before" "$TMP/conf.yaml"
+kill -HUP "$PID"
+wait_count "$TMP/d.err" "reloaded $TMP/conf.yaml: 3 doors" 2 >/dev/null
 
 # kill -9 in the middle of a sequence; the last knock arrives while down.
 knock 192.0.2.12 7005

@@ -5,6 +5,9 @@
 : "${LOGKNOCKD:=$top_builddir/src/logknockd}"
 : "${LOGKNOCK_APPLY:=$top_builddir/src/logknock-apply}"
 export LOGKNOCKD LOGKNOCK_APPLY TZ=UTC LC_ALL=C
+# Tests run as root; from a shell that sudo started, these marks would make
+# every logknock-apply a test starts believe its caller has less privilege.
+unset SUDO_UID SUDO_GID SUDO_USER SUDO_COMMAND DOAS_USER PKEXEC_UID
 
 tap_n=0
 tap_failed=0

@@ -354,6 +354,17 @@ request_ok() {
 	id=$(echo "$1" | cut -d' ' -f2)
 	[ "$r" = "ok $id" ] || { echo "# $1 -> $r"; return 1; }
 }
+# request_refused LINE: sends LINE; true when its reply is "error ID refused: PROTO/PORT is not a guarded port ...".
+request_refused() {
+	send_request "$1"
+	r=$(last_reply)
+	id=$(echo "$1" | cut -d' ' -f2)
+	case "$r" in
+	"error $id refused: "*" is not a guarded port"*) return 0 ;;
+	esac
+	echo "# $1 -> $r"
+	return 1
+}
 # stop_applier: EOF on its requests; true when the applier exits 0 within 30 s.
 stop_applier() {
 	exec 3>&-

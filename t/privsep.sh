@@ -4,7 +4,8 @@
 # firewall (here: a recording command) still changes. Three ways to start:
 # (a) as root with 'user:', (b) as a user holding only CAP_NET_ADMIN as an
 # ambient capability (as a systemd unit grants it), (c) unprivileged with the
-# applier started through sudo -n.
+# applier started through sudo -n, with the documented sudoers line (no
+# arguments) and the applier's settings in its own root-owned apply.yaml.
 . "${top_srcdir:-$(dirname "$0")/..}/t/lib.sh"
 need_binaries
 [ "$(id -u)" -eq 0 ] || skip_all "needs root"
@@ -35,11 +36,8 @@ sources:
 $SOURCE_EXTRA
 prefix: "KNOCK "
 applier:
-  backend: command
   program: $LOGKNOCK_APPLY
-  open: [$TMP/rec.sh, open, "%IP%"]
-  close: [$TMP/rec.sh, close, "%IP%"]
-$APPLIER_EXTRA
+$APPLIER
 doors:
   - name: ssh
     sequence: [tcp/7000]
@@ -48,6 +46,12 @@ doors:
 EOF
 	} >"$TMP/$1.yaml"
 }
+
+# The applier's settings, given by the daemon (a and b).
+APPLIER_OWN="  backend: command
+  open: [$TMP/rec.sh, open, \"%IP%\"]
+  close: [$TMP/rec.sh, close, \"%IP%\"]"
+APPLIER=$APPLIER_OWN
 
 # knock SRC DPORT: a kernel knock line (knock_line) appended to the followed log.
 knock() { knock_line "$LOG" "$@"; }
@@ -59,10 +63,8 @@ applier_of() { # the applier process started by daemon PID (the first child name
 }
 
 PID=
-SUDOERS=
 cleanup() {
 	[ -n "$PID" ] && kill -KILL "$PID" 2>/dev/null
-	[ -n "$SUDOERS" ] && rm -f "$SUDOERS"
 	rm -rf "$TMP"
 }
 trap cleanup EXIT
@@ -82,12 +84,14 @@ stop() {
 
 # (a) Started as root with user: nobody; /dev/kmsg too, which only root may
 # open when kernel.dmesg_restrict=1.
-APPLIER_EXTRA=
 SOURCE_EXTRA="  - kmsg: true"
 conf root <<EOF
 user: nobody
 EOF
-check "(a) root start: the daemon switches to the user" start root
+# As an admin's "sudo logknockd" starts it: the applier it starts itself
+# (root, like the daemon) still takes its settings from the daemon.
+check "(a) root start (through sudo: SUDO_* set): the daemon switches to the user" \
+	start root env SUDO_UID=1000 SUDO_USER=admin SUDO_COMMAND=/usr/sbin/logknockd
 check "(a) the log-reading process has uid $NOBODY" [ "$(status_field "$PID" Uid)" = "$NOBODY" ]
 check "(a) ... and no capability: CapEff, CapPrm, CapInh, CapAmb all zero" \
 	sh -c "[ '$(status_field "$PID" CapEff)$(status_field "$PID" CapPrm)$(status_field "$PID" CapInh)$(status_field "$PID" CapAmb)' = 0000000000000000000000000000000000000000000000000000000000000000 ]"
@@ -122,25 +126,35 @@ knock 192.0.2.3 7000
 check "(b) a knock still changes the firewall" wait_for "$CMDS" "^open 192.0.2.3 uid=$NOBODY$"
 stop
 
-# (c) Unprivileged, the applier started through sudo -n.
-if command -v sudo >/dev/null 2>&1 && [ -d /etc/sudoers.d ]; then
-	SUDOERS=/etc/sudoers.d/logknock-test-$$
-	printf 'nobody ALL=(root) NOPASSWD: %s\n' "$LOGKNOCK_APPLY" >"$SUDOERS"
-	chmod 440 "$SUDOERS"
-	APPLIER_EXTRA="  command: [$(command -v sudo), -n]"
+# (c) Unprivileged, the applier started through sudo -n, as documented: a
+# sudoers line that allows no argument, the applier's settings in its own
+# root-owned file (apply.yaml at the build's default path). Both are put in
+# place in a private mount namespace (t/privns.sh), over /etc/sudoers and the
+# default settings directory; the daemon runs in it.
+if command -v sudo >/dev/null 2>&1 && command -v unshare >/dev/null 2>&1; then
+	printf 'Defaults env_reset\nroot ALL=(ALL:ALL) ALL\nnobody ALL=(root) NOPASSWD: %s ""\n' "$LOGKNOCK_APPLY" \
+		>"$TMP/sudoers"
+	chmod 440 "$TMP/sudoers"
+	mkdir "$TMP/conf" && chmod 755 "$TMP/conf"
+	printf 'backend: command\nguard: [tcp/22]\nopen: [%s, open, "%%IP%%"]\nclose: [%s, close, "%%IP%%"]\n' \
+		"$TMP/rec.sh" "$TMP/rec.sh" >"$TMP/conf/apply.yaml"
+	default_conf=$("$LOGKNOCK_APPLY" --help | sed -n 's/.*(default \([^)]*\)).*/\1/p')
+	APPLIER="  command: [$(command -v sudo), -n]
+  config: $default_conf"
 	conf sudo </dev/null
 	mkdir "$TMP/state-sudo" && chown nobody "$TMP/state-sudo"
-	check "(c) applier through sudo -n: the daemon starts unprivileged" \
-		start sudo setpriv --reuid=nobody --regid=nogroup --clear-groups
+	check "(c) applier through sudo -n (the documented line, no arguments): the daemon starts unprivileged" \
+		start sudo "$top_srcdir/t/privns.sh" "$TMP/sudoers" "$TMP/conf" setpriv --reuid=nobody --regid=nogroup --clear-groups
 	check "(c) the daemon is uid $NOBODY with no capability" \
 		sh -c "[ '$(status_field "$PID" Uid)' = $NOBODY ] && [ '$(status_field "$PID" CapEff)' = 0000000000000000 ]"
 	knock 192.0.2.4 7000
-	check "(c) a knock changes the firewall as root through sudo" wait_for "$CMDS" "^open 192.0.2.4 uid=0$"
+	check "(c) a knock changes the firewall as root through sudo, with root's settings" wait_for "$CMDS" "^open 192.0.2.4 uid=0$"
 	stop
+	APPLIER=$APPLIER_OWN
 else
-	ok "# SKIP sudo is not installed: (c) not tested"
-	ok "# SKIP sudo is not installed: (c) not tested"
-	ok "# SKIP sudo is not installed: (c) not tested"
+	ok "# SKIP sudo or unshare is not installed: (c) not tested"
+	ok "# SKIP sudo or unshare is not installed: (c) not tested"
+	ok "# SKIP sudo or unshare is not installed: (c) not tested"
 fi
 
 # A user that does not exist is an error at start, not a silent root daemon.

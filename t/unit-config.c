@@ -473,15 +473,20 @@ static void test_privileges_and_stop(void **state)
 	(void)state;
 	struct config cfg;
 	load_ok("user: logknock\nkeep_open_on_exit: yes\nsources:\n  - file: \"-\"\n"
-		"applier:\n  backend: nft\n  command: [/usr/bin/sudo, -n]\n" PREFIX DOOR, &cfg);
+		"applier:\n  command: [/usr/bin/sudo, -n]\n  config: /etc/logknock/apply.yaml\n" PREFIX DOOR, &cfg);
 	assert_string_equal(cfg.user, "logknock");
 	assert_true(cfg.keep_open_on_exit);
 	assert_int_equal(cfg.nsources, 1);
 	assert_string_equal(cfg.sources[0].arg, "-");
-	assert_int_equal(cfg.applier.backend, BACKEND_NFT);
+	assert_string_equal(cfg.applier.config, "/etc/logknock/apply.yaml");
 	assert_string_equal(cfg.applier.command_argv[0], "/usr/bin/sudo");
 	assert_string_equal(cfg.applier.command_argv[1], "-n");
 	assert_null(cfg.applier.command_argv[2]);
+	config_free(&cfg);
+	/* A prefix that is no privilege tool (another network namespace) keeps the settings here. */
+	load_ok("applier:\n  backend: nft\n  command: [/usr/bin/nsenter, --net=/run/netns/x]\n" PREFIX DOOR, &cfg);
+	assert_int_equal(cfg.applier.backend, BACKEND_NFT);
+	assert_null(cfg.applier.config);
 	config_free(&cfg);
 
 	load_ok(PREFIX DOOR, &cfg);
@@ -573,6 +578,15 @@ static const struct error_case error_cases[] = {
 	 ":1:20: keep_open_on_exit: expected true or false"},
 	{"applier command relative", "applier:\n  command: [sudo, -n]\n" PREFIX DOOR,
 	 ":2:13: applier: command: the program must be an absolute path"},
+	{"applier through sudo with its settings here", "applier:\n  backend: nft\n  command: [/usr/bin/sudo, -n]\n" PREFIX DOOR,
+	 ":3:12: applier: command: through sudo the applier takes no settings from logknockd: put them in its own "
+	 "root-owned file and name it with 'config: " LOGKNOCK_SYSCONFDIR "/apply.yaml'"},
+	{"applier config with a backend", "applier:\n  config: /etc/logknock/apply.yaml\n  backend: nft\n" PREFIX DOOR,
+	 ":3:3: applier: backend: not with 'config': the applier takes its settings from that file only (put backend there)"},
+	{"applier config with templates", "applier:\n  config: /etc/logknock/apply.yaml\n  open: [/bin/true]\n" PREFIX DOOR,
+	 ":3:3: applier: open: not with 'config': the applier takes its settings from that file only (put open there)"},
+	{"applier config relative", "applier:\n  config: apply.yaml\n" PREFIX DOOR,
+	 ":2:11: applier: config: expected an absolute path, like " LOGKNOCK_SYSCONFDIR "/apply.yaml"},
 	{"only a comment", "# nothing here\n", ":1:1: expected a mapping at the top level"},
 	{"scalar document", "hello\n", ":1:1: expected a mapping at the top level"},
 	{"list document", "- a\n- b\n", ":1:1: expected a mapping at the top level"},

@@ -1,0 +1,46 @@
+/* apply_conf.h — logknock-apply's own settings file (apply.yaml): what the
+ * applier takes from root alone when it runs with more privilege than its
+ * caller (through sudo), and what `--config FILE` names otherwise.
+ *
+ *   backend: nft                    # nft | iptables | ipset | command | log
+ *   guard: [tcp/22, udp/1194]       # the doors' open: ports; any other is refused
+ *   name: logknock                  # table, chain and set name
+ *   timeout: 5s                     # one external command (ms, s, m)
+ *   open: [/usr/local/sbin/fw, open, "%IP%", "%PROTO%", "%PORT%"]    # backend command
+ *   close: [/usr/local/sbin/fw, close, "%IP%", "%PROTO%", "%PORT%"]
+ */
+#ifndef LOGKNOCK_APPLY_CONF_H
+#define LOGKNOCK_APPLY_CONF_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "apply_backend.h"
+
+#define APPLY_CONF_DEFAULT LOGKNOCK_SYSCONFDIR "/apply.yaml"
+#define APPLY_NAME_MAX 28		/* --name / name: letters, digits, _ and - */
+#define APPLY_TIMEOUT_MAX_MS 600000
+#define APPLY_ARG_MAX_LEN 4096		/* one template argument */
+
+struct apply_conf {
+	char backend[16];
+	char name[APPLY_NAME_MAX + 1];
+	bool timeout_set;
+	struct apply_options o;		/* open_t, close_t and name point into this struct's allocations */
+};
+
+/* Loads PATH. Messages never quote the file's text (only its path, line and
+ * column): a caller that may name the file must learn nothing of a file it
+ * could not read. 0, or -1 with err as "PATH:LINE:COL: message". */
+int apply_conf_load(const char *path, struct apply_conf *ac, char *err, size_t errlen);
+void apply_conf_free(struct apply_conf *ac);
+
+/* "tcp/22", "udp/53", "icmp/8", "icmpv6/128" added to o->guard (each once).
+ * 0, or -1 when malformed or when the set is full. */
+int apply_guard_add(struct apply_options *o, const char *spec);
+/* Whether C's protocol and port are in o->guard. */
+bool apply_guarded(const struct apply_options *o, const struct apply_cmd *c);
+/* Whether NAME is a valid table/chain/set name. */
+bool apply_name_ok(const char *name);
+
+#endif
