@@ -5,7 +5,7 @@
 # loses and repeats nothing, and SIGTERM closes what is open.
 . "${top_srcdir:-$(dirname "$0")/..}/t/lib.sh"
 need_binaries
-plan 24
+plan 27
 
 LOG=$TMP/kern.log
 STATE=$TMP/state

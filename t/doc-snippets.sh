@@ -2,7 +2,8 @@
 # doc-snippets.sh — every YAML example in README.md and the man pages is
 # valid YAML and is accepted by the program it is written for: server
 # configurations by `logknockd --check-config`, client profiles by
-# `logknock --dry-run --profile`. A documented snippet that fails is a
+# `logknock --dry-run --profile`, the applier's settings by a start of
+# `logknock-apply --config` (in a private network namespace). A documented snippet that fails is a
 # stumble for the reader who copies it (as '- file: -' was).
 #
 # Fragments (a doors: list alone, an applier: section) are completed with
@@ -100,6 +101,21 @@ for f in "$@"; do
 		else
 			fail "$origin: every profile dry-runs (failed:$bad)"
 			diag "$TMP/p.all"
+		fi
+		continue
+	fi
+	if grep -q '^guard:' "$TMP/c.yaml" && ! grep -q '^doors:' "$TMP/c.yaml"; then
+		# The applier's own settings (apply.yaml): it starts on them, in a
+		# network namespace of its own so that a firewall backend touches
+		# nothing of this machine, and ends at the end of its input.
+		if [ "$(id -u)" != 0 ] || ! command -v unshare >/dev/null 2>&1; then
+			ok "$origin: logknock-apply starts on it # SKIP needs root and unshare (a private network namespace)"
+		elif unshare -n "$LOGKNOCK_APPLY" --config "$TMP/c.yaml" </dev/null >"$TMP/a.out" 2>"$TMP/a.err" &&
+			grep -q '^ready$' "$TMP/a.out"; then
+			ok "$origin: logknock-apply starts on it"
+		else
+			fail "$origin: logknock-apply starts on it"
+			diag "$TMP/a.err"
 		fi
 		continue
 	fi
