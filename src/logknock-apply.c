@@ -47,6 +47,10 @@
 #include <time.h>
 #include <unistd.h>
 
+#ifndef PACKAGE_VERSION
+#define PACKAGE_VERSION "unknown"
+#endif
+
 #define ARG_MAX_LEN APPLY_ARG_MAX_LEN	/* one template argument, without its NUL */
 #define OPEN_MAX_IDS 65536		/* IDs remembered as open */
 #define TIMEOUT_DEFAULT_MS 5000
@@ -245,7 +249,10 @@ static int log_close(void *st, const struct apply_cmd *c, char *msg, size_t msgl
 
 static int log_flush(void *st, const struct apply_cmd *c, char *msg, size_t msglen)
 {
-	return log_request(c, "");
+	/* The daemon flushes at every start, with an ID of its own far above
+	 * its requests': the ID says nothing to a reader. */
+	log_info("log: flush (every rule a previous run opened would be removed)");
+	return 0;
 }
 
 static void log_destroy(void *st)
@@ -465,6 +472,7 @@ static void usage(FILE *f)
 		   "                      --open ARG [--open ARG...] --close ARG [--close ARG...]\n"
 		   "       logknock-apply --backend nft|iptables|ipset [--timeout MS] [--name NAME]\n"
 		   "                      --guard PORT [--guard PORT...]\n"
+		   "       logknock-apply --help | --version\n"
 		   "Reads requests (open/close/flush) on stdin and answers each on stdout; opens and\n"
 		   "closes only the --guard ports (tcp/N, udp/N, icmp/TYPE, icmpv6/TYPE).\n"
 		   "Without options, or with --config, the settings come from a file (default %s).\n"
@@ -883,6 +891,7 @@ int main(int argc, char **argv)
 		{"name", required_argument, NULL, 'n'},
 		{"config", required_argument, NULL, 'C'},
 		{"help", no_argument, NULL, 'h'},
+		{"version", no_argument, NULL, 'V'},
 		{NULL, 0, NULL, 0},
 	};
 	open_v = calloc((size_t)argc + 1, sizeof *open_v);
@@ -899,9 +908,9 @@ int main(int argc, char **argv)
 	int opt, at = 1;
 	opterr = 0;
 	while ((at = optind, opt = getopt_long(argc, argv, "+", opts, NULL)) != -1) {
-		if (opt != 'C' && opt != 'h' && !cli)
+		if (opt != 'C' && opt != 'h' && opt != 'V' && !cli)
 			cli = at < argc ? argv[at] : "an option";
-		if (why && opt != 'C' && opt != 'h')
+		if (why && opt != 'C' && opt != 'h' && opt != 'V')
 			fatal("refused: '%.60s' on the command line. This applier runs with more privilege than its caller "
 			      "(%s): it takes its backend, commands, guarded ports, names and time limits only from "
 			      "%s, a file root alone may change (or from --config FILE, such a file too)",
@@ -943,6 +952,9 @@ int main(int argc, char **argv)
 			break;
 		case 'h':
 			usage(stdout);
+			return 0;
+		case 'V':
+			puts("logknock-apply " PACKAGE_VERSION);
 			return 0;
 		default:
 			if (why)

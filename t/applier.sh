@@ -68,7 +68,7 @@ check "log backend logs a close" has_line "$tmp/err" "logknock-apply: log: close
 check "log backend logs IPv6 in RFC 5952 form" \
 	has_line "$tmp/err" "logknock-apply: log: open 18 inet6 2001:db8::2 udp 53 60"
 check "log backend logs icmp" has_line "$tmp/err" "logknock-apply: log: open 19 inet 192.0.2.2 icmp 8 5 ping"
-check "log backend logs a flush" has_line "$tmp/err" "logknock-apply: log: flush 20"
+check "log backend logs a flush" has_line "$tmp/err" "logknock-apply: log: flush (every rule a previous run opened would be removed)"
 check "log backend logs icmpv6 close" has_line "$tmp/err" "logknock-apply: log: close 24 inet6 ::1 icmpv6 128"
 check "log backend logs nothing for rejected lines" \
 	test "$(grep -c '^logknock-apply: log:' "$tmp/err")" -eq 6
@@ -87,6 +87,20 @@ check "empty input: exit 0" test $? -eq 0
 check "empty input: no output" test ! -s "$tmp/out"
 
 # ---- usage ------------------------------------------------------------------
+
+# Every program answers --help and --version (exit 0, on stdout), the
+# applier also when it counts as more privileged than its caller.
+for prog in "$LOGKNOCKD" "$LOGKNOCK_APPLY" "${LOGKNOCK:-$top_builddir/src/logknock}"; do
+	name=${prog##*/}
+	"$prog" --version >"$tmp/v.out" 2>"$tmp/v.err"
+	check "$name --version: exit 0, '$name VERSION' on stdout" \
+		sh -c "[ $? -eq 0 ] && grep -qx '$name [0-9][0-9.a-z~-]*' '$tmp/v.out' && [ ! -s '$tmp/v.err' ]"
+	"$prog" --help >"$tmp/h.out" 2>"$tmp/h.err"
+	check "$name --help: exit 0, usage on stdout" sh -c "[ $? -eq 0 ] && grep -qi 'usage' '$tmp/h.out'"
+done
+SUDO_UID=65534 "$LOGKNOCK_APPLY" --version >"$tmp/v.out" 2>&1
+check "logknock-apply --version under sudo's marks: answered, exit 0" \
+	sh -c "[ $? -eq 0 ] && grep -qx 'logknock-apply [0-9][0-9.a-z~-]*' '$tmp/v.out'"
 
 apply --config "$tmp/no-such.yaml" </dev/null >/dev/null 2>"$tmp/err"
 check "no settings file: exit 2" test $? -eq 2
