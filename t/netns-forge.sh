@@ -109,6 +109,7 @@ sysctl_shown() {
 run_until() {
 	n=$1 s=$2
 	shift 2
+	: >"$TMP/$n.err"
 	"$@" >"$TMP/$n.out" 2>"$TMP/$n.err" &
 	ru_pid=$!
 	ru_i=0 ru_ok=1
