@@ -776,6 +776,20 @@ static int prepare_state_dir(const char *dir, const char *user, int *lock_fd)
 	*lock_fd = -1;
 	if (!dir)
 		return 0;
+	/* Missing parents (a /usr/local build's /usr/local/var/lib) are made
+	 * 0755, owned by whoever starts the daemon; the trust check below
+	 * then judges the whole chain. */
+	char parent[PATH_MAX];
+	size_t dl = strlen(dir);
+	if (dir[0] == '/' && dl < sizeof parent) {
+		memcpy(parent, dir, dl + 1);
+		for (char *s = parent + 1; (s = strchr(s, '/')) && s[1]; s++) {
+			*s = '\0';
+			if (mkdir(parent, 0755) < 0 && errno != EEXIST)
+				break;	/* the mkdir of dir below says why */
+			*s = '/';
+		}
+	}
 	if (mkdir(dir, 0700) < 0 && errno != EEXIST) {
 		log_warn("state directory %s: %s: positions will not be kept across restarts", dir, strerror(errno));
 		return 0;

@@ -581,7 +581,7 @@ doors:
 EOF
 # start ERR: the daemon on live.yaml, its messages in ERR; true once it follows the file.
 start() {
-	"$LOGKNOCKD" -v -c "$TMP/live.yaml" --state-dir "$STATE" >"$1.out" 2>"$1" &
+	"$LOGKNOCKD" -v -v -c "$TMP/live.yaml" --state-dir "$STATE" >"$1.out" 2>"$1" &
 	PID=$!
 	wait_for "$1" "following 1 sources" 5
 }
