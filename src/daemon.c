@@ -621,6 +621,8 @@ static int sources_trusted(const struct config *cfg, const char *what)
 {
 	const struct source_conf *kern = NULL;
 	char name[PATH_MAX + 8];
+	if (!cfg->sources)
+		return 0;	/* none: nothing is read */
 	for (size_t i = 0; i < cfg->nsources; i++) {
 		const struct source_conf *s = &cfg->sources[i];
 		if (config_source_forgeable(s))
