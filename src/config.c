@@ -414,9 +414,19 @@ static int dup_string(struct ctx *c, const yaml_node_t *n, char **out)
 
 /* ---- sources ---------------------------------------------------------- */
 
+bool config_source_reads_kernel_log(const struct source_conf *s)
+{
+	return s->kind != SOURCE_FILE || s->format == FORMAT_SYSLOG;
+}
+
+bool config_source_forgeable(const struct source_conf *s)
+{
+	return s->kind == SOURCE_FILE && s->format == FORMAT_SYSLOG && !s->kernel_only;
+}
+
 static int load_source(struct ctx *c, const yaml_node_t *m, size_t index)
 {
-	static const char *const keys[] = {"file", "journal", "kmsg", "format", NULL};
+	static const char *const keys[] = {"file", "journal", "kmsg", "format", "kernel_only", NULL};
 	static const char *const kinds[] = {"file", "journal", "kmsg"};	/* enum source_kind order */
 	struct config *cfg = c->cfg;
 	struct source_conf s = {.format = FORMAT_SYSLOG};
@@ -473,6 +483,16 @@ static int load_source(struct ctx *c, const yaml_node_t *m, size_t index)
 			s.format = FORMAT_ULOGD;
 		else
 			return fail(c, v, "%sformat: expected syslog or ulogd", where);
+	}
+	if ((v = map_get(c, m, "kernel_only", &k))) {
+		if (s.kind != SOURCE_FILE)
+			return fail(c, k, "%skernel_only: only file sources have it (journal and kmsg read the "
+				    "kernel's own log)", where);
+		if (s.format == FORMAT_ULOGD)
+			return fail(c, k, "%skernel_only: a ulogd file is written by ulogd alone; the key is for "
+				    "syslog files", where);
+		if (get_bool(v, &s.kernel_only) < 0)
+			return fail(c, v, "%skernel_only: expected true or false", where);
 	}
 
 	for (size_t i = 0; i < cfg->nsources; i++) {
@@ -956,7 +976,8 @@ static int load_doors(struct ctx *c, const yaml_node_t *list)
 static int load_root(struct ctx *c, const yaml_node_t *root)
 {
 	static const char *const keys[] = {"sources", "prefix", "patterns", "applier", "state_dir",
-					   "max_sources", "max_grants", "keep_open_on_exit", "user", "doors", NULL};
+					   "max_sources", "max_grants", "keep_open_on_exit", "user", "doors",
+					   "accept_nf_log_all_netns", NULL};
 	struct config *cfg = c->cfg;
 	yaml_node_t *v;
 
@@ -1006,6 +1027,9 @@ static int load_root(struct ctx *c, const yaml_node_t *root)
 			return fail(c, v, "keep_open_on_exit: expected true or false");
 		cfg->keep_open_on_exit = b;
 	}
+	if ((v = map_get(c, root, "accept_nf_log_all_netns", NULL)) &&
+	    get_bool(v, &cfg->accept_nf_log_all_netns) < 0)
+		return fail(c, v, "accept_nf_log_all_netns: expected true or false");
 	if (!(v = map_get(c, root, "doors", NULL)))
 		return fail(c, root, "missing 'doors'");
 	if (load_doors(c, v) < 0)

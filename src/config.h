@@ -27,6 +27,10 @@ struct source_conf {
 	enum source_kind kind;
 	char *arg;		/* file path; journal match ("kernel"); NULL for kmsg */
 	enum source_format format;
+	/* file, syslog format: the admin states that only the kernel's log
+	 * writes it (rsyslog's imkmsg, as contrib/rsyslog-logknock.conf), not
+	 * the /dev/log socket any user may send to (default false: warned) */
+	bool kernel_only;
 	int line, col;
 };
 
@@ -111,6 +115,11 @@ struct config {
 	int keep_open_on_exit;	/* leave grants open when the daemon stops (default: close them) */
 	char *user;		/* started as root: run as this user once the applier runs */
 	unsigned user_line, user_col;	/* where user: was given, for --check-config */
+	/* start although net.netfilter.nf_log_all_netns is 1, so that any
+	 * user's own network namespace can write knock lines into the
+	 * kernel's log (default false: refused; see
+	 * config_source_reads_kernel_log) */
+	bool accept_nf_log_all_netns;
 };
 
 /* Loads PATH into *cfg (zeroed first). Returns 0, or -1 with err holding
@@ -129,6 +138,15 @@ int config_yaml_load(const char *path, struct yaml_document_s *doc, char *err, s
  * YAML null and holds no NUL byte. */
 struct yaml_node_s;
 bool config_yaml_is_string(const struct yaml_node_s *n);
+
+/* Whether source S reads the kernel's log (its netfilter lines from every
+ * network namespace when net.netfilter.nf_log_all_netns is 1): kmsg, the
+ * journal's kernel transport, a syslog-format file. A ulogd file is
+ * written by ulogd2 from NFLOG, which is per namespace. */
+bool config_source_reads_kernel_log(const struct source_conf *s);
+/* Whether source S is a syslog-format file whose writer is unknown: not
+ * stated kernel_only, so lines sent to /dev/log may be filed into it. */
+bool config_source_forgeable(const struct source_conf *s);
 
 /* "10s", "250ms", "5m", "1h" → microseconds; -1 if malformed or out of range. */
 int64_t config_parse_duration(const char *s);

@@ -101,7 +101,8 @@ chmod 755 "$TMP/rec.sh"
 # conf FILE CMDS SOURCE-LINE [STATE_DIR]; doors on stdin.
 conf() {
 	{
-		printf 'sources:\n  - %s\nprefix: "%s"\n' "$3" "${PREFIX:-KNOCK }"
+		# net.netfilter.nf_log_all_netns is the host's: another test may hold it at 1 meanwhile
+		printf 'accept_nf_log_all_netns: true\nsources:\n  - %s\nprefix: "%s"\n' "$3" "${PREFIX:-KNOCK }"
 		[ -n "$4" ] && printf 'state_dir: %s\n' "$4"
 		cat <<EOF
 applier:

@@ -29,6 +29,8 @@ chmod 755 "$TMP/rec.sh"
 
 conf() { # conf [extra doors on stdin]
 	cat >"$TMP/conf.yaml" <<EOF
+# net.netfilter.nf_log_all_netns is the host's: another test may hold it at 1 meanwhile
+accept_nf_log_all_netns: true
 sources:
   - file: $LOG
 prefix: "KNOCK "

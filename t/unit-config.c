@@ -511,6 +511,51 @@ static void test_kmsg_false_omitted(void **state)
 	config_free(&cfg);
 }
 
+/* kernel_only (file sources) and accept_nf_log_all_netns: both default
+ * false; which sources read the kernel's log, which may be forged. */
+static void test_kernel_log_keys(void **state)
+{
+	(void)state;
+	struct config cfg;
+	load_ok("accept_nf_log_all_netns: true\nsources:\n"
+		"  - file: /var/log/logknock.log\n    kernel_only: true\n"
+		"  - file: /var/log/kern.log\n    kernel_only: false\n"
+		"  - file: /var/log/ulog/logknock.log\n    format: ulogd\n"
+		"  - kmsg: true\n  - journal: kernel\n"
+		"  - file: \"-\"\n    kernel_only: yes\n" PREFIX DOOR, &cfg);
+	assert_true(cfg.accept_nf_log_all_netns);
+	assert_int_equal(cfg.nsources, 6);
+	assert_true(cfg.sources[0].kernel_only);
+	assert_false(cfg.sources[1].kernel_only);
+	assert_false(cfg.sources[2].kernel_only);
+	assert_true(cfg.sources[5].kernel_only);
+	/* Every source but the ulogd file reads the kernel's log. */
+	assert_true(config_source_reads_kernel_log(&cfg.sources[0]));
+	assert_true(config_source_reads_kernel_log(&cfg.sources[1]));
+	assert_false(config_source_reads_kernel_log(&cfg.sources[2]));
+	assert_true(config_source_reads_kernel_log(&cfg.sources[3]));
+	assert_true(config_source_reads_kernel_log(&cfg.sources[4]));
+	assert_true(config_source_reads_kernel_log(&cfg.sources[5]));
+	/* Only the syslog file not stated kernel_only takes /dev/log's lines. */
+	assert_false(config_source_forgeable(&cfg.sources[0]));
+	assert_true(config_source_forgeable(&cfg.sources[1]));
+	assert_false(config_source_forgeable(&cfg.sources[2]));
+	assert_false(config_source_forgeable(&cfg.sources[3]));
+	assert_false(config_source_forgeable(&cfg.sources[4]));
+	assert_false(config_source_forgeable(&cfg.sources[5]));
+	config_free(&cfg);
+
+	load_ok("sources:\n  - file: /var/log/kern.log\n" PREFIX DOOR, &cfg);
+	assert_false(cfg.accept_nf_log_all_netns);
+	assert_false(cfg.sources[0].kernel_only);
+	assert_true(config_source_forgeable(&cfg.sources[0]));
+	config_free(&cfg);
+
+	load_ok("accept_nf_log_all_netns: off\n" PREFIX DOOR, &cfg);
+	assert_false(cfg.accept_nf_log_all_netns);
+	config_free(&cfg);
+}
+
 /* Anchors and aliases are plain YAML: a shared list works for two doors. */
 static void test_aliases(void **state)
 {
@@ -712,6 +757,19 @@ static const struct error_case error_cases[] = {
 	 ":3:13: source #1: format: expected syslog or ulogd"},
 	{"format on a journal source", "sources:\n  - journal: kernel\n    format: ulogd\n" PREFIX DOOR,
 	 ":3:5: source #1: format: only file sources have a format"},
+	{"kernel_only on a journal source", "sources:\n  - journal: kernel\n    kernel_only: true\n" PREFIX DOOR,
+	 ":3:5: source #1: kernel_only: only file sources have it (journal and kmsg read the kernel's own log)"},
+	{"kernel_only on a kmsg source", "sources:\n  - kmsg: true\n    kernel_only: false\n" PREFIX DOOR,
+	 ":3:5: source #1: kernel_only: only file sources have it (journal and kmsg read the kernel's own log)"},
+	{"kernel_only on a ulogd file", "sources:\n  - file: /var/log/ulog/x.log\n    kernel_only: true\n"
+	 "    format: ulogd\n" PREFIX DOOR,
+	 ":3:5: source #1: kernel_only: a ulogd file is written by ulogd alone; the key is for syslog files"},
+	{"kernel_only not a boolean", "sources:\n  - file: /var/log/kern.log\n    kernel_only: imkmsg\n" PREFIX DOOR,
+	 ":3:18: source #1: kernel_only: expected true or false"},
+	{"accept_nf_log_all_netns not a boolean", "accept_nf_log_all_netns: 1\n" PREFIX DOOR,
+	 ":1:26: accept_nf_log_all_netns: expected true or false"},
+	{"accept_nf_log_all_netns misspelt", "accept_nf_log_all_netn: true\n" PREFIX DOOR,
+	 ":1:1: unknown key 'accept_nf_log_all_netn'"},
 	{"same source twice", "sources:\n  - file: /var/log/kern.log\n  - file: /var/log/kern.log\n" PREFIX DOOR,
 	 ":3:5: source #2: the same source as at 2:5"},
 
@@ -920,6 +978,7 @@ int main(void)
 		cmocka_unit_test(test_tcp_flags),
 		cmocka_unit_test(test_privileges_and_stop),
 		cmocka_unit_test(test_kmsg_false_omitted),
+		cmocka_unit_test(test_kernel_log_keys),
 		cmocka_unit_test(test_aliases),
 		cmocka_unit_test(test_limits_ok),
 		cmocka_unit_test(test_limits_exceeded),
