@@ -50,6 +50,7 @@ cleanup() {
 	rm -rf "$TMP"
 }
 trap cleanup EXIT
+trap 'exit 1' INT TERM HUP PIPE	# the EXIT trap stops what the test started
 
 [ "$(id -u)" = 0 ] || skip_all "not root"
 need_binaries
@@ -145,6 +146,15 @@ grep -q "file=\"$RNEW\"" "$TMP/rs-new/rsyslog.conf" && grep -q "contains \"$P \"
 start_rsyslogd rs-new || skip_all "$rs_error"
 rs_new_pid=$rs_pid
 
+# The rule in the distribution's rsyslog.conf, imklog commented out as the
+# rule says (rsyslog cannot load imkmsg beside imklog): a validation run.
+dist_conf() {
+	mkdir -p "$TMP/rs-dist/d"
+	sed "s|/var/log/logknock/knock.log|$TMP/rs-dist/knock.log|" "$CONTRIB" >"$TMP/rs-dist/d/30-logknock.conf"
+	sed -e "s|/etc/rsyslog.d/\*.conf|$TMP/rs-dist/d/*.conf|" "$@" /etc/rsyslog.conf >"$TMP/rs-dist/rsyslog.conf"
+	grep -q "$TMP/rs-dist/d/" "$TMP/rs-dist/rsyslog.conf"
+}
+
 # The old rule (imklog), a diagnostic only. imklog reads /proc/kmsg, which
 # hands each record to one reader: not when someone else reads it.
 kmsg_holders() {
@@ -201,7 +211,18 @@ write_conf journal "journal: kernel" "  backend: log
 write_conf file "{file: $RNEW, kernel_only: true}" "  backend: log
   program: $APPLY"
 
-plan 21
+plan 22
+if [ ! -r /etc/rsyslog.conf ]; then
+	skip_n 1 "no /etc/rsyslog.conf"
+elif ! grep -q 'imklog' /etc/rsyslog.conf || ! dist_conf -e 's|^[[:space:]]*module(load="imklog"|#&|' -e 's|^[[:space:]]*\$ModLoad imklog|#&|'; then
+	skip_n 1 "/etc/rsyslog.conf loads no imklog or includes no /etc/rsyslog.d/*.conf"
+elif rsyslogd -N1 -f "$TMP/rs-dist/rsyslog.conf" >"$TMP/rs-dist/check.out" 2>&1 && ! grep -q "could not load" "$TMP/rs-dist/check.out"; then
+	ok "the rule loads in /etc/rsyslog.conf with its imklog line commented out (rsyslogd -N1)"
+	dist_conf && rsyslogd -N1 -f "$TMP/rs-dist/rsyslog.conf" 2>&1 | grep "could not load" | sed 's/^/# with imklog left in: /'
+else
+	fail "the rule loads in /etc/rsyslog.conf with its imklog line commented out (rsyslogd -N1)"
+	diag "$TMP/rs-dist/check.out"
+fi
 for src in kmsg journal file; do
 	if netns_start_daemon "$src"; then
 		ok "$src: logknockd follows the source"
