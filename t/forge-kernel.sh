@@ -23,6 +23,11 @@
 # its knock, 203.0.113.9 (on the client's link too) never. The other two use
 # the log backend and are judged by their decisions.
 #
+# The file the rule wrote is replayed too (--replay: its format parses, the
+# real knock and nothing else), and the rule is checked in this machine's
+# /etc/rsyslog.conf with imklog commented out, as the rule says (rsyslogd
+# -N1: rsyslog cannot load imkmsg beside imklog).
+#
 # The old contrib rule (imklog) runs beside, as a diagnostic: it files the
 # forged line of a file name with line breaks as a line of its own (the hole
 # imkmsg closes); the test says how many and what a replay makes of them.
@@ -36,16 +41,20 @@
 
 NSENTER=/usr/bin/nsenter
 ATTACKER=203.0.113.9
-kd_pid= jd_daemon_pid= fd_pid=
-rs_new_pid= rs_old_pid=
-trace_old= burst_old=
+kd_pid=''
+jd_daemon_pid=''
+fd_pid=''
+rs_new_pid=''
+rs_old_pid=''
+trace_old=''
+burst_old=''
 
 cleanup() {
 	for p in $kd_pid $jd_daemon_pid $fd_pid $rs_new_pid $rs_old_pid; do stop_pid "$p"; done
-	kd_pid= jd_daemon_pid= fd_pid= rs_new_pid= rs_old_pid=
+	kd_pid='' jd_daemon_pid='' fd_pid='' rs_new_pid='' rs_old_pid=''
 	[ -z "$trace_old" ] || echo "$trace_old" >/proc/sys/debug/exception-trace
 	[ -z "$burst_old" ] || echo "$burst_old" >/proc/sys/kernel/printk_ratelimit_burst
-	trace_old= burst_old=
+	trace_old='' burst_old=''
 	netns_cleanup
 	rm -rf "$TMP"
 }
@@ -94,8 +103,10 @@ table inet admin {
 }
 EOF
 # 203.0.113.9 on the client's link: it may try the door itself.
-ip -n "$NETNS_CLIENT" addr add $ATTACKER/24 dev "$netns_veth_c" &&
-	ip -n "$S" route add 203.0.113.0/24 dev "$netns_veth_s" || skip_all "cannot add $ATTACKER"
+if ! { ip -n "$NETNS_CLIENT" addr add $ATTACKER/24 dev "$netns_veth_c" &&
+	ip -n "$S" route add 203.0.113.0/24 dev "$netns_veth_s"; }; then
+	skip_all "cannot add $ATTACKER"
+fi
 netns_start_server || skip_all "$netns_error"
 
 # ---- the kernel reports crashes, and not only the first ten ----------------------
@@ -112,7 +123,7 @@ ensure_journald || skip_all "$journald_error"
 # start_rsyslogd NAME: rsyslogd -n with $TMP/NAME/rsyslog.conf, its own pid file
 # and work directory (rs_pid); false with rs_error.
 start_rsyslogd() {
-	rs_pid= rs_error=
+	rs_pid='' rs_error=''
 	if ! rsyslogd -N1 -f "$TMP/$1/rsyslog.conf" >"$TMP/$1/check.out" 2>&1; then
 		rs_error="rsyslogd -N1 refuses the $1 configuration: $(grep -v 'version\|End of' "$TMP/$1/check.out" | head -1)"
 		return 1
@@ -141,8 +152,9 @@ chmod 640 "$RNEW"
 	echo "global(workDirectory=\"$TMP/rs-new/work\")"
 	sed -e "s|/var/log/logknock/knock.log|$RNEW|" -e "s|\"KNOCK \"|\"$P \"|" "$CONTRIB"
 } >"$TMP/rs-new/rsyslog.conf"
-grep -q "file=\"$RNEW\"" "$TMP/rs-new/rsyslog.conf" && grep -q "contains \"$P \"" "$TMP/rs-new/rsyslog.conf" ||
+if ! { grep -q "file=\"$RNEW\"" "$TMP/rs-new/rsyslog.conf" && grep -q "contains \"$P \"" "$TMP/rs-new/rsyslog.conf"; }; then
 	skip_all "cannot adapt $CONTRIB (file or prefix not found in it)"
+fi
 start_rsyslogd rs-new || skip_all "$rs_error"
 rs_new_pid=$rs_pid
 
@@ -211,10 +223,13 @@ write_conf journal "journal: kernel" "  backend: log
 write_conf file "{file: $RNEW, kernel_only: true}" "  backend: log
   program: $APPLY"
 
-plan 22
+plan 23
+imklog_off='s|^[[:space:]]*module(load="imklog"|#&|'
+# shellcheck disable=SC2016 # sed's text, not the shell's
+modload_off='s|^[[:space:]]*\$ModLoad imklog|#&|'
 if [ ! -r /etc/rsyslog.conf ]; then
 	skip_n 1 "no /etc/rsyslog.conf"
-elif ! grep -q 'imklog' /etc/rsyslog.conf || ! dist_conf -e 's|^[[:space:]]*module(load="imklog"|#&|' -e 's|^[[:space:]]*\$ModLoad imklog|#&|'; then
+elif ! grep -q 'imklog' /etc/rsyslog.conf || ! dist_conf -e "$imklog_off" -e "$modload_off"; then
 	skip_n 1 "/etc/rsyslog.conf loads no imklog or includes no /etc/rsyslog.d/*.conf"
 elif rsyslogd -N1 -f "$TMP/rs-dist/rsyslog.conf" >"$TMP/rs-dist/check.out" 2>&1 && ! grep -q "could not load" "$TMP/rs-dist/check.out"; then
 	ok "the rule loads in /etc/rsyslog.conf with its imklog line commented out (rsyslogd -N1)"
@@ -286,6 +301,7 @@ attack() {
 	{
 		(
 			cd "$TMP/att" || exit 1
+			# shellcheck disable=SC3045 # dash and bash have it: no core file from nobody's crashes
 			ulimit -c 0
 			exec env -i "$SETPRIV" --reuid=nobody --regid="$NOGROUP" --clear-groups --inh-caps=-all "./$2" "$1" "$3"
 		)
@@ -449,6 +465,19 @@ else
 	grep "$ATTACKER" "$RNEW" | head -4 | diag
 fi
 
+# The file the rule wrote, replayed: the real knock's three lines are knocks and open the door, nothing else is a knock.
+printf 'prefix: "%s "\ndoors:\n  - name: ssh\n    sequence: [tcp/7000, tcp/8000, tcp/9000]\n    window: 10s\n    open: [tcp/22]\n' "$P" >"$TMP/replay.yaml"
+"$D" -q -c "$TMP/replay.yaml" --replay "$RNEW" --print-events >"$TMP/replay.out" 2>"$TMP/replay.err"
+rk=$(grep -c '"event":"knock"' "$TMP/replay.out")
+rk_me=$(grep -c '"event":"knock".*"src":"192.0.2.2"' "$TMP/replay.out")
+ro=$(grep -c '"event":"open".*"src":"192.0.2.2"' "$TMP/replay.out")
+if [ "$rk" -ge 3 ] && [ "$rk" = "$rk_me" ] && [ "$ro" = 1 ] && ! grep -q "$ATTACKER" "$TMP/replay.out"; then
+	ok "the rule's file replays: $rk knocks, all of 192.0.2.2, and its door; nothing of $ATTACKER"
+else
+	fail "the rule's file replays: $rk knocks ($rk_me of 192.0.2.2), $ro doors for 192.0.2.2, want 3 or more, all, 1"
+	diag "$TMP/replay.out" "$TMP/replay.err" | head -10
+fi
+
 # The old rule (imklog): a diagnostic of the hole, not a test.
 if [ -n "$old_why" ]; then
 	echo "# old rule (imklog): not run: $old_why"
@@ -456,7 +485,6 @@ else
 	forged_old=$(grep -c "^[^ ]* [^ ]* kernel: \(\[ *[0-9.]*\] \)\{0,1\}$P IN=$netns_veth_s OUT= .*SRC=$ATTACKER " "$ROLD")
 	echo "# old rule (imklog): $(grep -c . "$ROLD") lines, $forged_old of them a forged netfilter line of their own, e.g.:"
 	grep "$P IN=$netns_veth_s OUT= .*SRC=$ATTACKER " "$ROLD" | head -1 | cut -c1-200 | diag
-	printf 'prefix: "%s "\ndoors:\n  - name: ssh\n    sequence: [tcp/7000, tcp/8000, tcp/9000]\n    window: 10s\n    open: [tcp/22]\n' "$P" >"$TMP/replay.yaml"
 	"$D" -q -c "$TMP/replay.yaml" --replay "$ROLD" 2>/dev/null | grep "\"event\":\"open\".*\"src\":\"$ATTACKER\"" | head -1 |
 		sed 's/^/# old rule (imklog) replayed: /'
 fi
