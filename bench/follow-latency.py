@@ -288,7 +288,9 @@ class Harness(Cleanups):
             "    duration: 1s\n"
             "    dedup: 0s\n" % (k, p, OPEN_BASE + k) for k, p in enumerate(PORTS))
         with open(path, "w") as f:
-            f.write("sources:\n  - %s\nprefix: \"%s \"\napplier:\n  backend: log\n  program: %s\n"
+            # nf_log_all_netns=1 (set above) lets our namespaces log: accepted
+            f.write("accept_nf_log_all_netns: true\n"
+                    "sources:\n  - %s\nprefix: \"%s \"\napplier:\n  backend: log\n  program: %s\n"
                     "state_dir: %s\ndoors:\n%s" % (source_yaml, self.prefix, self.args.apply,
                                                    os.path.join(self.tmp, "state-" + name), doors))
         r = subprocess.run([self.args.logknockd, "-c", path, "--check-config"],

@@ -361,7 +361,9 @@ class Bench(Cleanups):
     def start_daemon(self, name, source):
         conf = os.path.join(self.tmp, name + ".yaml")
         with open(conf, "w") as f:
-            f.write("sources:\n  - %s\nprefix: \"%s \"\nstate_dir: %s\n"
+            # nf_log_all_netns=1 (set above) lets our namespaces log: accepted
+            f.write("accept_nf_log_all_netns: true\n"
+                    "sources:\n  - %s\nprefix: \"%s \"\nstate_dir: %s\n"
                     "applier:\n  backend: nft\n  program: %s\n  command: [%s, --net=/run/netns/%s]\n"
                     "doors:\n  - name: ssh\n    sequence: [%s]\n    window: 5s\n    open: [tcp/%d]\n"
                     "    duration: 1s\n" % (source, self.prefix, os.path.join(self.tmp, "state-" + name),

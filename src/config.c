@@ -460,7 +460,7 @@ static int load_source(struct ctx *c, const yaml_node_t *m, size_t index)
 	case SOURCE_FILE:
 		/* "-" is standard input: for pipes such as tail -F or journalctl -f. */
 		if (!is_abs_path(kind_val) && !(is_string(kind_val) && strcmp(scalar(kind_val), "-") == 0))
-			return fail(c, kind_val, "%sfile: expected an absolute path, or - for standard input", where);
+			return fail(c, kind_val, "%sfile: expected an absolute path, or \"-\" (quoted) for standard input", where);
 		arg = scalar(kind_val);
 		break;
 	case SOURCE_JOURNAL:
@@ -531,7 +531,7 @@ static int load_sources(struct ctx *c, const yaml_node_t *list)
 
 static int load_prefix(struct ctx *c, const yaml_node_t *v)
 {
-	static const char expected[] = "prefix: expected a non-empty string or a list of them";
+	static const char expected[] = "prefix: expected a string or a list of them";
 	struct config *cfg = c->cfg;
 	size_t n = 1;
 
@@ -548,7 +548,9 @@ static int load_prefix(struct ctx *c, const yaml_node_t *v)
 		return fail_oom(c);
 	for (size_t i = 0; i < n; i++) {
 		const yaml_node_t *item = v->type == YAML_SEQUENCE_NODE ? seq_item(c, v, i) : v;
-		if (!is_string(item) || scalar(item)[0] == '\0')
+		/* "" is allowed: LOG rules without --log-prefix (psad's, many
+		 * others) write "IN=" first, and every logged packet knocks. */
+		if (!is_string(item))
 			return fail(c, item, "%s", expected);
 		if (item->data.scalar.length > CONFIG_MAX_PREFIX_LEN)
 			return fail(c, item, "prefix: longer than %d bytes", CONFIG_MAX_PREFIX_LEN);
@@ -992,6 +994,8 @@ static int load_root(struct ctx *c, const yaml_node_t *root)
 			return fail(c, v, "user: expected a user name");
 		if (dup_string(c, v, &cfg->user) < 0)
 			return -1;
+		cfg->user_line = (unsigned)v->start_mark.line + 1;
+		cfg->user_col = (unsigned)v->start_mark.column + 1;
 	}
 	if ((v = map_get(c, root, "keep_open_on_exit", NULL))) {
 		bool b;

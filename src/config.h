@@ -113,9 +113,11 @@ struct config {
 	char *state_dir;	/* default LOGKNOCK_STATEDIR */
 	int keep_open_on_exit;	/* leave grants open when the daemon stops (default: close them) */
 	char *user;		/* started as root: run as this user once the applier runs */
+	unsigned user_line, user_col;	/* where user: was given, for --check-config */
 	/* start although net.netfilter.nf_log_all_netns is 1, so that any
 	 * user's own network namespace can write knock lines into the
-	 * kernel's log (default false: refused; see config_kernel_sources) */
+	 * kernel's log (default false: refused; see
+	 * config_source_reads_kernel_log) */
 	bool accept_nf_log_all_netns;
 };
 

@@ -88,6 +88,7 @@ struct daemon {
 
 static void grants_save(struct daemon *d, int sync);
 static int state_dir_trusted(const char *dir, uid_t uid);
+static int sources_trusted(const struct config *cfg, const char *what);
 
 static int64_t realtime_us(void)
 {
@@ -465,6 +466,12 @@ static int on_hup(sd_event_source *s, const struct signalfd_siginfo *si, void *u
 		notify_status(d, "READY=1\n");
 		return 0;
 	}
+	if (sources_trusted(&next, "reload: ") < 0) {
+		log_err("reload: refused (above); keeping the running configuration");
+		config_free(&next);
+		notify_status(d, "READY=1\n");
+		return 0;
+	}
 	/* Changed since the start (a chmod, a file put there): said again,
 	 * and nothing of the new configuration taken until it is mended. */
 	if (d->state_dir && state_dir_trusted(d->state_dir, geteuid()) < 0) {
@@ -557,6 +564,113 @@ static int drop_privileges(const struct config *cfg)
 		prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0);
 	log_info("reading logs as uid %u with no capabilities", (unsigned)getuid());
 	return 0;
+}
+
+/* ---- who else writes into the sources ------------------------------------------------- */
+
+#define NF_LOG_ALL_NETNS "/proc/sys/net/netfilter/nf_log_all_netns"
+
+/* net.netfilter.nf_log_all_netns: 0 or 1 (any other number is 1, as for
+ * the kernel), or -1 with errno when it cannot be read: it is shown in the
+ * initial network namespace only (ENOENT in any other). */
+static int nf_log_all_netns(void)
+{
+	int fd = open(NF_LOG_ALL_NETNS, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+	if (fd < 0)
+		return -1;
+	char buf[32];
+	ssize_t n = read(fd, buf, sizeof buf - 1);
+	int e = errno;
+	close(fd);
+	if (n <= 0) {
+		errno = n < 0 ? e : EINVAL;
+		return -1;
+	}
+	buf[n] = '\0';
+	char *end;
+	errno = 0;
+	long v = strtol(buf, &end, 10);
+	if (end == buf || errno || (*end != '\n' && *end != '\0')) {
+		errno = EINVAL;
+		return -1;
+	}
+	return v != 0;
+}
+
+static const char *source_name(const struct source_conf *s, char *buf, size_t len)
+{
+	switch (s->kind) {
+	case SOURCE_KMSG: return "kmsg";
+	case SOURCE_JOURNAL: return "journal: kernel";
+	case SOURCE_FILE: break;
+	}
+	snprintf(buf, len, "file: %s", s->arg);
+	return buf;
+}
+
+/* Whether only the firewall can write knock lines into the sources of CFG
+ * (issue 11): with net.netfilter.nf_log_all_netns at 1 the kernel logs the
+ * packets of every network namespace, and any local user can make one of
+ * their own (unshare -Urn) with a log rule and send packets from any source
+ * address: no field of the line tells which namespace logged it. A source
+ * that reads the kernel's log is refused then, unless the configuration
+ * accepts that (a warning each time). A syslog file not stated kernel_only
+ * may hold what any user sent to /dev/log: warned. WHAT begins each message
+ * ("" or "reload: "). 0, or -1 after saying why. */
+static int sources_trusted(const struct config *cfg, const char *what)
+{
+	const struct source_conf *kern = NULL;
+	char name[PATH_MAX + 8];
+	for (size_t i = 0; i < cfg->nsources; i++) {
+		const struct source_conf *s = &cfg->sources[i];
+		if (config_source_forgeable(s))
+			log_warn("%s%s:%d:%d: %s: a syslog file not stated kernel_only: any local user can send "
+				 "\"<4>kernel: KNOCK IN=... SRC=...\" to /dev/log and rsyslog files it under kern (as "
+				 "Debian's /var/log/kern.log), a knock from any address. Write the file from the "
+				 "kernel's log only (imkmsg, contrib/rsyslog-logknock.conf) and say so with "
+				 "'kernel_only: true', or read 'kmsg: true' or 'journal: kernel'",
+				 what, cfg->path, s->line, s->col, s->kind == SOURCE_FILE && strcmp(s->arg, "-") == 0 ?
+				 "file: - (standard input)" : source_name(s, name, sizeof name));
+		if (!kern && config_source_reads_kernel_log(s))
+			kern = s;
+	}
+	if (!kern)
+		return 0;
+	int v = nf_log_all_netns();
+	if (v == 0)
+		return 0;
+	const char *src = source_name(kern, name, sizeof name);
+	if (v > 0 && cfg->accept_nf_log_all_netns) {
+		log_warn("%snet.netfilter.nf_log_all_netns is 1 and %s reads the kernel's log: any local user can "
+			 "log knock lines with any source address from a network namespace of their own "
+			 "(unshare -Urn), and they open doors like real ones; accepted by "
+			 "'accept_nf_log_all_netns: true' in %s", what, src, cfg->path);
+		return 0;
+	}
+	if (v < 0 && cfg->accept_nf_log_all_netns) {
+		log_warn("%scannot read %s (%s; it exists in the initial network namespace only): if the host sets "
+			 "it to 1, any local user can log knock lines with any source address from a network "
+			 "namespace of their own, and %s reads them; accepted by 'accept_nf_log_all_netns: true' in %s",
+			 what, NF_LOG_ALL_NETNS, strerror(errno), src, cfg->path);
+		return 0;
+	}
+	if (v > 0)
+		log_err("%s%s:%d:%d: %s reads the kernel's log, and net.netfilter.nf_log_all_netns is 1: the kernel "
+			"logs the packets of every network namespace, and any local user can make one of their own "
+			"(unshare -Urn), add a log rule with the knock prefix and send packets from any source "
+			"address: knocks that open doors. Refused. Set the sysctl to 0 (sysctl -w "
+			"net.netfilter.nf_log_all_netns=0, and in /etc/sysctl.d), or log knocks with NFLOG through "
+			"ulogd2 (per namespace; a 'format: ulogd' file source), or accept the risk with "
+			"'accept_nf_log_all_netns: true'", what, cfg->path, kern->line, kern->col, src);
+	else
+		log_err("%s%s:%d:%d: %s reads the kernel's log, and %s cannot be read (%s): it exists in the "
+			"initial network namespace only. In another one the kernel's log holds this namespace's "
+			"packets only when the host sets it to 1, and then any local user's namespace (unshare -Urn) "
+			"can log knocks from any source address too. Refused. Run logknockd in the host's network "
+			"namespace, or log knocks with NFLOG through ulogd2 (a 'format: ulogd' file source), or "
+			"accept the risk with 'accept_nf_log_all_netns: true'", what, cfg->path, kern->line,
+			kern->col, src, NF_LOG_ALL_NETNS, strerror(errno));
+	return -1;
 }
 
 /* ---- start and stop ----------------------------------------------------------------- */
@@ -662,6 +776,20 @@ static int prepare_state_dir(const char *dir, const char *user, int *lock_fd)
 	*lock_fd = -1;
 	if (!dir)
 		return 0;
+	/* Missing parents (a /usr/local build's /usr/local/var/lib) are made
+	 * 0755, owned by whoever starts the daemon; the trust check below
+	 * then judges the whole chain. */
+	char parent[PATH_MAX];
+	size_t dl = strlen(dir);
+	if (dir[0] == '/' && dl < sizeof parent) {
+		memcpy(parent, dir, dl + 1);
+		for (char *s = parent + 1; (s = strchr(s, '/')) && s[1]; s++) {
+			*s = '\0';
+			if (mkdir(parent, 0755) < 0 && errno != EEXIST)
+				break;	/* the mkdir of dir below says why */
+			*s = '/';
+		}
+	}
 	if (mkdir(dir, 0700) < 0 && errno != EEXIST) {
 		log_warn("state directory %s: %s: positions will not be kept across restarts", dir, strerror(errno));
 		return 0;
@@ -689,6 +817,10 @@ int daemon_run(struct config *cfg, const struct daemon_opts *o)
 
 	if (d.cfg.nsources == 0) {
 		log_err("%s: no sources to follow (sources:)", o->config);
+		config_free(&d.cfg);
+		return 2;
+	}
+	if (sources_trusted(&d.cfg, "") < 0) {
 		config_free(&d.cfg);
 		return 2;
 	}

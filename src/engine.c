@@ -93,10 +93,10 @@ static void on_grant(void *ctx, enum grant_event ev, const struct grant *g, int6
 		e->stats.closed++;
 	/* Replay prints decisions as JSON; the daemon says them in its log. */
 	if (ev == GRANT_CLOSE)
-		log_msg(e->out ? LOG_LVL_DEBUG : LOG_LVL_INFO, "door %s: closed %s/%u for %s", g->door,
+		log_msg(e->out ? LOG_LVL_VERBOSE : LOG_LVL_INFO, "door %s: closed %s/%u for %s", g->door,
 			knock_proto_str(g->proto), g->port, s);
 	else
-		log_msg(e->out ? LOG_LVL_DEBUG : LOG_LVL_INFO, "door %s: %s %s/%u for %s until %s", g->door,
+		log_msg(e->out ? LOG_LVL_VERBOSE : LOG_LVL_INFO, "door %s: %s %s/%u for %s until %s", g->door,
 			ev == GRANT_OPEN ? "opened" : "extended", knock_proto_str(g->proto), g->port, s,
 			knock_time_str(g->expires_us, x));
 
@@ -303,9 +303,9 @@ enum parse_result engine_line(struct engine *e, enum source_format fmt, const ch
 		engine_advance(e, k.time_us);
 	if (e->print_events && e->out && !e->warm)
 		print_knock(e, &k);
-	if (log_verbosity >= LOG_LVL_DEBUG) {
+	if (log_verbosity >= LOG_LVL_VERBOSE) {
 		char s[KNOCK_ADDRSTRLEN], t[KNOCK_TIMESTRLEN];
-		log_debug("knock %s %s/%u from %s%s", knock_time_str(k.time_us, t), knock_proto_str(k.proto), k.port,
+		log_msg(LOG_LVL_VERBOSE, "knock %s %s/%u from %s%s", knock_time_str(k.time_us, t), knock_proto_str(k.proto), k.port,
 			  knock_addr_str(k.family, k.src, s), e->warm ? " (catching up)" : "");
 	}
 	doors_feed(e->doors, &k);

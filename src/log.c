@@ -32,8 +32,8 @@ void log_init(const char *progname)
 
 void log_msg(int level, const char *fmt, ...)
 {
-	static const char *const tag[] = {"error: ", "warning: ", "", ""};
-	static const char *const prio[] = {"<3>", "<4>", "<6>", "<7>"};
+	static const char *const tag[] = {"error: ", "warning: ", "", "", ""};
+	static const char *const prio[] = {"<3>", "<4>", "<6>", "<7>", "<7>"};
 	if (level > log_verbosity)
 		return;
 	char buf[1024];

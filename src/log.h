@@ -4,7 +4,8 @@
 
 #include <stdarg.h>
 
-enum { LOG_LVL_ERR, LOG_LVL_WARN, LOG_LVL_INFO, LOG_LVL_DEBUG };
+/* -v shows VERBOSE (every knock), -v -v DEBUG as well (every step). */
+enum { LOG_LVL_ERR, LOG_LVL_WARN, LOG_LVL_INFO, LOG_LVL_VERBOSE, LOG_LVL_DEBUG };
 
 extern int log_verbosity;	/* messages above this level are dropped (default INFO) */
 

@@ -1123,7 +1123,16 @@ int main(int argc, char **argv)
 	} else if (nargs == 1) {
 		char *def = NULL, err[1024];
 		if (!profile_path && !(profile_path = def = default_profile_path()))
-			usage_error("no profile file: set HOME or XDG_CONFIG_HOME, or give --profile FILE");
+			usage_error("no SEQUENCE after '%s', and no profile file to look it up in "
+				    "(set HOME or XDG_CONFIG_HOME, or give --profile FILE)", show(argv[optind], shown));
+		/* One word and no profile file at the default place: most likely
+		 * a HOST whose sequence was forgotten, not a profile name. */
+		if (def && access(def, F_OK) != 0 && errno == ENOENT) {
+			show_buf shown_path;
+			usage_error("no SEQUENCE after '%s' (and no profile file %s to find a profile '%s' in): "
+				    "expected HOST SEQUENCE... or PROFILE", show(argv[optind], shown),
+				    show(def, shown_path), show(argv[optind], shown));
+		}
 		if (profile_load(profile_path, argv[optind], &s, err, sizeof err) < 0) {
 			errmsg("%s", err);
 			free(def);

@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <getopt.h>
 #include <limits.h>
+#include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,6 +17,9 @@
 #include "knockd_import.h"
 #include "log.h"
 
+#ifndef LOGKNOCK_STATEDIR
+#define LOGKNOCK_STATEDIR "/var/lib/logknock"
+#endif
 #ifndef LOGKNOCK_SYSCONFDIR
 #define LOGKNOCK_SYSCONFDIR "/etc/logknock"
 #endif
@@ -41,6 +45,8 @@ struct options {
 	int print_events;
 };
 
+#define TRY_HELP "Try 'logknockd --help' for more information.\n"
+
 static void usage(FILE *f)
 {
 	fprintf(f,
@@ -54,7 +60,7 @@ static void usage(FILE *f)
 		"\n"
 		"  -c, --config FILE   configuration (default %s/logknockd.yaml)\n"
 		"      --state-dir DIR where positions in the logs are kept (default: state_dir\n"
-		"                      of the configuration, or /var/lib/logknock)\n"
+		"                      of the configuration, or %s)\n"
 		"      --check-config  load the configuration, report errors, exit\n"
 		"      --replay FILE   read FILE (or - for stdin) from start to end, take the clock\n"
 		"                      from its timestamps, apply nothing, print decisions as JSON lines\n"
@@ -67,7 +73,7 @@ static void usage(FILE *f)
 		"  -q, --quiet         warnings and errors only\n"
 		"  -h, --help          this text\n"
 		"      --version       print the version\n",
-		LOGKNOCK_SYSCONFDIR);
+		LOGKNOCK_SYSCONFDIR, LOGKNOCK_STATEDIR);
 }
 
 static int64_t now_us(void)
@@ -120,7 +126,7 @@ static void on_reply(void *ctx, const struct apply_cmd *cmd, int ok, const char 
 
 /* Reads FD to the end, one line at a time, without allocating per line. */
 static int replay_fd(struct engine *e, int fd, const char *name, enum source_format fmt, int64_t ref_us,
-		     uint64_t *skipped)
+		     uint64_t *lines, uint64_t *skipped)
 {
 	char *buf = malloc(READ_BUF);
 	if (!buf) {
@@ -141,7 +147,7 @@ static int replay_fd(struct engine *e, int fd, const char *name, enum source_for
 		}
 		if (n == 0) {
 			eof = 1;
-			if (have && !overlong)
+			if (have || overlong)
 				buf[have++] = '\n';	/* a last line without newline */
 		}
 		have += (size_t)n;
@@ -171,6 +177,7 @@ static int replay_fd(struct engine *e, int fd, const char *name, enum source_for
 		}
 	}
 	free(buf);
+	*lines = lineno;
 	return 0;
 }
 
@@ -210,9 +217,9 @@ static int run_replay(const struct config *cfg, const struct options *o)
 			close(fd);
 		return EXIT_USAGE;
 	}
-	uint64_t skipped = 0;
+	uint64_t lines = 0, skipped = 0;
 	double t0 = mono_s();
-	int rc = replay_fd(e, fd, name, o->format, ref, &skipped);
+	int rc = replay_fd(e, fd, name, o->format, ref, &lines, &skipped);
 	engine_finish(e);
 	double secs = mono_s() - t0;
 	fflush(stdout);
@@ -224,9 +231,9 @@ static int run_replay(const struct config *cfg, const struct options *o)
 	fprintf(stderr,
 		"logknockd: replay: %llu lines, %llu knocks, %llu skipped, %llu opened, %llu extended, "
 		"%llu closed in %.3f s (%.0f lines/s)\n",
-		(unsigned long long)s->lines, (unsigned long long)s->knocks, (unsigned long long)skipped,
+		(unsigned long long)lines, (unsigned long long)s->knocks, (unsigned long long)skipped,
 		(unsigned long long)s->opened, (unsigned long long)s->extended, (unsigned long long)s->closed, secs,
-		secs > 0 ? (double)s->lines / secs : 0.0);
+		secs > 0 ? (double)lines / secs : 0.0);
 	if (unanswered || failed) {
 		log_err("applier: %u requests unanswered, %u failed", unanswered, failed);
 		rc = -1;
@@ -279,16 +286,17 @@ int main(int argc, char **argv)
 				return EXIT_USAGE;
 			}
 			break;
-		case 'v': log_verbosity++; break;
+		case 'v': if (log_verbosity < LOG_LVL_DEBUG) log_verbosity++; break;
 		case 'q': log_verbosity = LOG_LVL_WARN; break;
 		case 'h': usage(stdout); return 0;
 		case OPT_VERSION: puts("logknockd " PACKAGE_VERSION); return 0;
-		default: usage(stderr); return EXIT_USAGE;
+		default: /* getopt said what was wrong */
+			fputs(TRY_HELP, stderr);
+			return EXIT_USAGE;
 		}
 	}
 	if (optind != argc) {
-		fprintf(stderr, "logknockd: unexpected argument '%s'\n", argv[optind]);
-		usage(stderr);
+		fprintf(stderr, "logknockd: unexpected argument '%s'\n" TRY_HELP, argv[optind]);
 		return EXIT_USAGE;
 	}
 	if (o.print_events && !o.replay) {
@@ -306,8 +314,16 @@ int main(int argc, char **argv)
 	if (o.check_config) {
 		/* Compile the patterns too: a bad regex is a config error. */
 		struct parser *p = parse_new(&cfg, err, sizeof err);
-		if (p) {
-			printf("%s: ok (%zu doors, %zu sources)\n", o.config, cfg.ndoors, cfg.nsources);
+		struct passwd *pw = NULL;
+		/* The user must exist here, or the start would stop (a reload
+		 * loads a config without that check: it cannot change users). */
+		if (p && cfg.user && (!(pw = getpwnam(cfg.user)) || pw->pw_uid == 0)) {
+			fprintf(stderr, "%s:%u:%u: user: %s\n", o.config, cfg.user_line, cfg.user_col,
+				pw ? "is root; name an unprivileged user" : "no such user on this machine");
+			rc = EXIT_USAGE;
+		} else if (p) {
+			printf("%s: ok (%zu door%s, %zu source%s)\n", o.config, cfg.ndoors, cfg.ndoors == 1 ? "" : "s",
+			       cfg.nsources, cfg.nsources == 1 ? "" : "s");
 			rc = 0;
 		} else {
 			fprintf(stderr, "%s\n", err);

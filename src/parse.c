@@ -7,10 +7,9 @@
  *      journalctl output (or none, as `journalctl -o cat` prints), an optional
  *      kernel "[uptime]" stamp, the knock prefix, and the "IN=" that the
  *      netfilter LOG, NFLOG and nft log formats all start with.
- *   3. fields: the kernel prints "KEY=VALUE" words in an order that depends on
- *      the protocol and the log options; a scanner takes them in any order,
- *      stops at the "[" that starts the quoted packet of an ICMP error, and
- *      checks every number and address.
+ *   3. fields: the kernel's own grammar (see "the netfilter grammar" below):
+ *      every field in the order nf_log_syslog.c or ulogd's LOGEMU writes it,
+ *      each value well-formed, nothing else between or after.
  * Lines of formats we do not know are matched by the user's patterns, with
  * named groups. Nothing here allocates after parse_new().
  */

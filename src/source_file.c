@@ -734,11 +734,15 @@ static void stdin_eof(struct file_source *fs)
 		fs->cb(fs->ctx, t->buf, t->have, fs->fmt, now_us(CLOCK_REALTIME), 0);
 	}
 	t->have = 0;
-	log_info("stdin: end of input");
+	/* Nothing more will come: a pipe's writer (journalctl -f, tail -F) has
+	 * gone. Stop as on SIGTERM, so that a service manager restarts the pair
+	 * rather than a daemon idling on a dead input. */
+	log_warn("stdin: end of input: stopping");
 	if (fs->io)
 		sd_event_source_set_enabled(fs->io, SD_EVENT_OFF);
 	fcntl(0, F_SETFL, fs->stdin_flags);
 	t->fd = -1;
+	sd_event_exit(fs->ev, 0);
 }
 
 static void stdin_read(struct file_source *fs)

@@ -19,7 +19,7 @@ trap cleanup EXIT
 [ -x "$LOGKNOCK" ] || skip_all "logknock not built ($LOGKNOCK)"
 command -v python3 >/dev/null 2>&1 || skip_all "no python3 (for the --wait listener)"
 
-plan 38
+plan 39
 
 # ---- dry runs ----------------------------------------------------------------
 
@@ -84,6 +84,11 @@ usage_2 "--delay above 60000" -n --delay 60001 192.0.2.1 tcp/7000
 usage_2 "--timeout 0" -n --wait 22 --timeout 0 192.0.2.1 tcp/7000
 usage_2 "bad --wait" -n --wait 22x 192.0.2.1 tcp/7000
 usage_2 "unknown profile" -n --profile "$TMP/client.yaml" nosuch
+# A HOST without a SEQUENCE, and no profile file: say that, not "no such file".
+HOME=$TMP/nohome XDG_CONFIG_HOME= "$LOGKNOCK" -n 192.0.2.1 >"$TMP/u.out" 2>"$TMP/u.err"
+rc=$?
+check "a HOST without a SEQUENCE (no profile file): exit 2, 'no SEQUENCE after' and one hint line" \
+	sh -c "[ $rc -eq 2 ] && grep -q \"no SEQUENCE after '192.0.2.1'\" '$TMP/u.err' && [ \$(wc -l <'$TMP/u.err') -eq 2 ]"
 
 # ---- profile errors: FILE:LINE:COL, exit 2 ----------------------------------------
 

@@ -166,9 +166,29 @@ doors:
 EOF
 
 check_error "relative file source" \
-	"2:11: source #1: file: expected an absolute path, or - for standard input" <<'EOF'
+	"2:11: source #1: file: expected an absolute path, or \"-\" (quoted) for standard input" <<'EOF'
 sources:
   - file: kern.log
+prefix: "KNOCK "
+doors:
+  - {name: ssh, sequence: [tcp/7000], open: [tcp/22]}
+EOF
+
+check_error "a user that does not exist here (the start would stop)" \
+	"5:7: user: no such user on this machine" <<'EOF'
+sources:
+  - file: /var/log/kern.log
+prefix: "KNOCK "
+applier: {backend: log}
+user: nobody-xyz-logknock
+doors:
+  - {name: ssh, sequence: [tcp/7000], open: [tcp/22]}
+EOF
+
+check_error "user: root" "1:7: user: is root; name an unprivileged user" <<'EOF'
+user: root
+sources:
+  - file: /var/log/kern.log
 prefix: "KNOCK "
 doors:
   - {name: ssh, sequence: [tcp/7000], open: [tcp/22]}

@@ -5,7 +5,7 @@
 # loses and repeats nothing, and SIGTERM closes what is open.
 . "${top_srcdir:-$(dirname "$0")/..}/t/lib.sh"
 need_binaries
-plan 21
+plan 24
 
 LOG=$TMP/kern.log
 STATE=$TMP/state
@@ -21,6 +21,8 @@ chmod 755 "$TMP/rec.sh"
 
 write_conf() { # extra doors on stdin
 	cat >"$TMP/conf.yaml" <<EOF
+# net.netfilter.nf_log_all_netns is the host's: another test may hold it at 1 meanwhile
+accept_nf_log_all_netns: true
 sources:
   - file: $LOG
 prefix: "KNOCK "
@@ -44,7 +46,7 @@ knock() { knock_line "$LOG" "$@"; }
 
 PID=
 start() {
-	"$LOGKNOCKD" -v -c "$TMP/conf.yaml" --state-dir "$STATE" >>"$TMP/d.out" 2>>"$TMP/d.err" &
+	"$LOGKNOCKD" -v -v -c "$TMP/conf.yaml" --state-dir "$STATE" >>"$TMP/d.out" 2>>"$TMP/d.err" &
 	PID=$!
 	wait_for "$TMP/d.err" "following 1 sources" 5
 }
@@ -165,7 +167,12 @@ knock 192.0.2.11 9000
 (cat "$LOG"; sleep 2) | "$LOGKNOCKD" -c "$TMP/stdin.yaml" --state-dir "$STATE" 2>"$TMP/stdin.err" &
 PID=$!
 check "standard input as a source" wait_for "$CMDS" "^open ssh inet 192.0.2.11 " 5
+# At the end of its input the daemon stops as on SIGTERM (the grant closed).
+i=0
+while kill -0 "$PID" 2>/dev/null && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
 stop_daemon TERM
+check "end of standard input: the daemon says so and stops, exit 0, grants closed" \
+	sh -c "[ $? -eq 0 ] && grep -q 'stdin: end of input: stopping' '$TMP/stdin.err' && grep -q '^close ssh 192.0.2.11 ' '$CMDS'"
 
 # An applier that never becomes ready: the daemon does not claim to serve.
 sed -e "s#^  timeout: 2s#  timeout: 2s\n  program: /bin/false#" "$TMP/conf.yaml" >"$TMP/false.yaml"
@@ -177,6 +184,14 @@ check "an applier that fails at start: exit 1, never ready" \
 sed -i '/^sources:/,/^prefix/{/^prefix/!d}' "$TMP/conf.yaml"
 "$LOGKNOCKD" -c "$TMP/conf.yaml" --state-dir "$STATE" 2>"$TMP/ns.err"
 check "no sources: exit 2 with a message" sh -c "[ $? -eq 2 ] && grep -q 'no sources' '$TMP/ns.err'"
+
+# A usage error: exit 2, what was wrong and a hint, not the whole --help.
+for args in "--bogus" "extra-argument"; do
+	"$LOGKNOCKD" $args >"$TMP/us.out" 2>"$TMP/us.err"
+	rc=$?
+	check "usage error '$args': exit 2, two lines on stderr ending in the --help hint" \
+		sh -c "[ $rc -eq 2 ] && [ \$(wc -l <'$TMP/us.err') -eq 2 ] && tail -1 '$TMP/us.err' | grep -q \"^Try 'logknockd --help'\" && [ ! -s '$TMP/us.out' ]"
+done
 
 if [ $tap_failed -gt 0 ]; then
 	echo "# daemon stderr:"

@@ -173,6 +173,9 @@ admin_xt() {
 write_conf() {
 	mkdir -p "$TMP/state-$1"
 	cat >"$TMP/$1.yaml" <<EOF
+# netns_setup holds net.netfilter.nf_log_all_netns at 1: knock lines of our namespaces reach
+# the kernel's log, and so could any user's (t/netns-forge.sh); accepted here
+accept_nf_log_all_netns: true
 sources:
   - journal: kernel
 prefix: "$PFX "

@@ -193,6 +193,9 @@ fi
 write_conf() {
 	mkdir -p "$TMP/state-$1"
 	cat >"$TMP/$1.yaml" <<EOF
+# netns_setup holds net.netfilter.nf_log_all_netns at 1: knock lines of our namespaces reach
+# the kernel's log, and so could any user's (t/netns-forge.sh); accepted here
+accept_nf_log_all_netns: true
 sources:
   - $3
 prefix: "$PFX "
@@ -328,7 +331,9 @@ for be in $BACKENDS; do
 			first=client second=plain
 		else
 			[ -z "$rsyslog_skip" ] || { skip_n $n "$cur: $rsyslog_skip"; continue; }
-			write_conf "$cur" "$be" "file: $RLOG"
+			# our rsyslogd has no input but the kernel's log: kernel_only
+			write_conf "$cur" "$be" "file: $RLOG
+    kernel_only: true"
 			wait_open=3
 			first=plain second=client
 		fi

@@ -141,7 +141,7 @@ for d in /usr/lib/x86_64-linux-gnu/ulogd /usr/lib/*/ulogd /usr/lib/ulogd /usr/li
 	[ -f "$d/ulogd_output_LOGEMU.so" ] && { ULOGD_LIB=$d; break; }
 done
 if [ ! -x "$ULOGD" ]; then
-	ulogd_why="ulogd2 is not installed (contrib/debian-deps.sh installs it)"
+	ulogd_why="ulogd2 is not installed (contrib/debian-deps.sh --test installs it)"
 elif [ -z "${ULOGD_LIB:-}" ]; then
 	ulogd_why="ulogd2's plugins (ulogd_output_LOGEMU.so) not found"
 else

@@ -29,6 +29,8 @@ PID=
 trap '[ -n "$PID" ] && kill -KILL $PID 2>/dev/null; kill $LISTENER 2>/dev/null; rm -rf "$TMP"' EXIT
 : >"$TMP/kern.log"
 cat >"$TMP/conf.yaml" <<CONF
+# net.netfilter.nf_log_all_netns is the host's: another test may hold it at 1 meanwhile
+accept_nf_log_all_netns: true
 sources:
   - file: $TMP/kern.log
 prefix: "KNOCK "

@@ -30,6 +30,8 @@ conf() { # conf NAME [extra top-level lines on stdin]
 	{
 		cat
 		cat <<EOF
+# net.netfilter.nf_log_all_netns is the host's: another test may hold it at 1 meanwhile
+accept_nf_log_all_netns: true
 sources:
   - file: $LOG
 $SOURCE_EXTRA

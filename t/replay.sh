@@ -4,7 +4,7 @@
 need_binaries
 F=$top_srcdir/t/fixtures/replay
 fixtures=$(cd "$F" && ls *.yaml | sed 's/\.yaml$//')
-plan $(($(echo "$fixtures" | wc -w) + 15))
+plan $(($(echo "$fixtures" | wc -w) + 17))
 
 # 1. Every fixture: NAME.log through NAME.yaml gives exactly NAME.expected.
 for name in $fixtures; do
@@ -43,6 +43,21 @@ same "decisions only without --print-events" "$TMP/dec.want" "$TMP/dec.out"
 # 4. stdin: same decisions (the clock comes from the lines).
 "$LOGKNOCKD" -q -c "$top_srcdir/conf/logknockd.yaml" --replay - <"$TMP/sample.log" >"$TMP/stdin.out" 2>/dev/null
 same "replay from stdin" "$TMP/dec.want" "$TMP/stdin.out"
+
+# 4b. -v: every knock and decision, no steps; -v -v: the steps as well.
+"$LOGKNOCKD" -v -c "$top_srcdir/conf/logknockd.yaml" --replay "$TMP/sample.log" >/dev/null 2>"$TMP/v1.err"
+"$LOGKNOCKD" -v -v -c "$top_srcdir/conf/logknockd.yaml" --replay "$TMP/sample.log" >/dev/null 2>"$TMP/v2.err"
+check "-v shows knocks and opens but no steps; -v -v adds the steps" sh -c "
+	grep -q '^logknockd: knock .* tcp/7000 from 192.0.2.2' '$TMP/v1.err' &&
+	grep -q '^logknockd: door ssh: opened tcp/22 for 192.0.2.2' '$TMP/v1.err' &&
+	! grep -q '(step [0-9]* of' '$TMP/v1.err' &&
+	grep -q '^logknockd: door ssh: 192.0.2.2 advanced (step 2 of 3)' '$TMP/v2.err'"
+
+# 4c. The counts: every line is a line, an overlong one is skipped too.
+{ head -c 10000000 /dev/zero | tr '\0' a; echo; echo "not a knock"; head -c 9000 /dev/zero | tr '\0' b; } >"$TMP/long.log"
+"$LOGKNOCKD" -c "$top_srcdir/conf/logknockd.yaml" --replay "$TMP/long.log" >/dev/null 2>"$TMP/long.err"
+check "counts: a 10 MB line, an other line and an overlong last line are 3 lines, 2 skipped" \
+	grep -q '^logknockd: replay: 3 lines, 0 knocks, 2 skipped,' "$TMP/long.err"
 
 # 5. Hostile and broken lines: a clear message each, skipped, the rest still counts.
 {

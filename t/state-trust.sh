@@ -13,7 +13,7 @@
 need_binaries
 [ "$(id -u)" -eq 0 ] || skip_all "needs root (chown, a second user)"
 id nobody >/dev/null 2>&1 || skip_all "no user nobody"
-plan 25
+plan 27
 
 NOBODY=$(id -u nobody)
 chmod 755 "$TMP"
@@ -29,6 +29,8 @@ chmod 755 "$TMP/rec.sh"
 
 conf() { # conf [extra doors on stdin]
 	cat >"$TMP/conf.yaml" <<EOF
+# net.netfilter.nf_log_all_netns is the host's: another test may hold it at 1 meanwhile
+accept_nf_log_all_netns: true
 sources:
   - file: $LOG
 prefix: "KNOCK "
@@ -55,7 +57,7 @@ PID=
 # configuration's), stderr in $TMP/NAME.err; true once it follows its source.
 start() {
 	ERR=$TMP/$1.err
-	"$LOGKNOCKD" -v -c "$TMP/conf.yaml" ${2:+--state-dir "$2"} 2>"$ERR" &
+	"$LOGKNOCKD" -v -v -c "$TMP/conf.yaml" ${2:+--state-dir "$2"} 2>"$ERR" &
 	PID=$!
 	wait_for "$ERR" "following 1 sources" 5
 }
@@ -103,6 +105,16 @@ mkdir "$TMP/sticky" && chmod 1777 "$TMP/sticky"
 check "under a root-owned sticky directory (as /tmp): starts" start sticky "$TMP/sticky/state"
 knock 192.0.2.5 7000
 check "... and a knock opens" wait_for "$CMDS" "^open ssh 192.0.2.5 tcp 22$"
+stop
+
+# 5b. Missing parents (a /usr/local build's /usr/local/var/lib): made 0755,
+# the state directory itself 0700.
+check "missing parents of the state directory: starts" start deep "$TMP/deep/var/lib/logknock"
+knock 192.0.2.6 7000
+wait_for "$CMDS" "^open ssh 192.0.2.6 tcp 22$" 10
+check "... a knock opens; parents 755, the state directory 700" \
+	sh -c "grep -q '^open ssh 192.0.2.6 tcp 22\$' '$CMDS' &&
+		[ \"\$(stat -c %a '$TMP/deep' '$TMP/deep/var' '$TMP/deep/var/lib' '$TMP/deep/var/lib/logknock' | tr '\n' ' ')\" = '755 755 755 700 ' ]"
 stop
 
 # 6. One daemon per state directory. The first drops its privileges to

@@ -415,6 +415,12 @@ static void test_prefix_list(void **state)
 	assert_int_equal(cfg.prefixes[15][0], 'p');
 	config_free(&cfg);
 	free(t.s);
+
+	/* An empty prefix: LOG rules without --log-prefix. */
+	load_ok("prefix: \"\"\n" DOOR, &cfg);
+	assert_int_equal(cfg.nprefixes, 1);
+	assert_string_equal(cfg.prefixes[0], "");
+	config_free(&cfg);
 }
 
 /* patterns: make prefix optional. */
@@ -728,7 +734,7 @@ static const struct error_case error_cases[] = {
 	{"unknown source key", "sources:\n  - file: /var/log/kern.log\n    formt: ulogd\n" PREFIX DOOR,
 	 ":3:5: source #1: unknown key 'formt'"},
 	{"relative file", "sources:\n  - journal: kernel\n  - file: kern.log\n" PREFIX DOOR,
-	 ":3:11: source #2: file: expected an absolute path, or - for standard input"},
+	 ":3:11: source #2: file: expected an absolute path, or \"-\" (quoted) for standard input"},
 	{"journal other than kernel", "sources:\n  - journal: all\n" PREFIX DOOR,
 	 ":2:14: source #1: journal: expected kernel"},
 	{"kmsg not a boolean", "sources:\n  - kmsg: maybe\n" PREFIX DOOR,
@@ -754,17 +760,14 @@ static const struct error_case error_cases[] = {
 	 ":3:5: source #2: the same source as at 2:5"},
 
 	/* prefix, patterns */
-	{"empty prefix", "prefix: \"\"\n" DOOR, ":1:9: prefix: expected a non-empty string or a list of them"},
-	{"null prefix", "prefix: ~\n" DOOR, ":1:9: prefix: expected a non-empty string or a list of them"},
-	{"prefix mapping", "prefix: {a: b}\n" DOOR, ":1:9: prefix: expected a non-empty string or a list of them"},
-	{"prefix empty list", "prefix: []\n" DOOR, ":1:9: prefix: expected a non-empty string or a list of them"},
-	{"prefix list with an empty item", "prefix: [KNOCK, \"\"]\n" DOOR,
-	 ":1:17: prefix: expected a non-empty string or a list of them"},
+	{"null prefix", "prefix: ~\n" DOOR, ":1:9: prefix: expected a string or a list of them"},
+	{"prefix mapping", "prefix: {a: b}\n" DOOR, ":1:9: prefix: expected a string or a list of them"},
+	{"prefix empty list", "prefix: []\n" DOOR, ":1:9: prefix: expected a string or a list of them"},
 	{"prefix too long", "prefix: a2345678901234567890123456789012345678901234567890123456789012345\n" DOOR,
 	 ":1:9: prefix: longer than 64 bytes"},
 	{"prefix with a newline", "prefix: \"a\\nb\"\n" DOOR, ":1:9: prefix: must not contain a line break"},
 	{"prefix with a NUL byte", "prefix: \"a\\0b\"\n" DOOR,
-	 ":1:9: prefix: expected a non-empty string or a list of them"},
+	 ":1:9: prefix: expected a string or a list of them"},
 	{"patterns is a scalar", "patterns: foo\n" DOOR, ":1:11: patterns: expected a list of regular expressions"},
 	{"empty pattern", "patterns: ['']\n" DOOR, ":1:12: patterns: expected a non-empty regular expression"},
 

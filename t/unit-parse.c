@@ -88,6 +88,26 @@ static void rsyslog_3164_with_uptime(void **st)
 	parse_free(p);
 }
 
+/* prefix: "": a LOG rule without --log-prefix writes IN= first. */
+#define BARE_LINE(hdr)                                                                                    \
+	hdr "IN=kn-s OUT= MAC=62:92:44:cb:fb:5c:fe:65:11:35:87:ec:08:00 SRC=192.0.2.2 DST=192.0.2.1 "        \
+	    "LEN=60 TOS=0x00 PREC=0x00 TTL=64 ID=36861 DF PROTO=TCP SPT=36504 DPT=7000 WINDOW=64240 " \
+	    "RES=0x00 SYN URGP=0 "
+static void empty_prefix(void **st)
+{
+	static const char *const pre[] = {""};
+	struct parser *p = mk(pre, 1, NULL, 0);
+	struct knock k;
+	assert_int_equal(run(p, FORMAT_SYSLOG, BARE_LINE("Nov 26 14:47:33 vm kernel: [   93.717774] "), &k),
+			 PARSE_KNOCK);
+	assert_int_equal(k.port, 7000);
+	assert_int_equal(run(p, FORMAT_SYSLOG, BARE_LINE("Nov 26 14:47:33 vm kernel: "), &k), PARSE_KNOCK);
+	/* Still the kernel's grammar: a prefix that is not configured is not a knock. */
+	assert_int_not_equal(run(p, FORMAT_SYSLOG, "Nov 26 14:47:33 vm kernel: " TCP_LINE, &k), PARSE_KNOCK);
+	assert_int_not_equal(run(p, FORMAT_SYSLOG, BARE_LINE("Nov 26 14:47:33 vm sshd[1]: "), &k), PARSE_KNOCK);
+	parse_free(p);
+}
+
 static void journal_formats(void **st)
 {
 	struct parser *p = knock_parser();
@@ -847,6 +867,7 @@ int main(void)
 	cmocka_set_message_output(CM_OUTPUT_TAP);
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(rsyslog_3164_with_uptime),
+		cmocka_unit_test(empty_prefix),
 		cmocka_unit_test(journal_formats),
 		cmocka_unit_test(rfc3339_offsets),
 		cmocka_unit_test(rfc3164_year_and_tz),

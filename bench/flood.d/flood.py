@@ -418,6 +418,8 @@ class Bench(Cleanups):
         self.ruleset("logknock")
         conf = os.path.join(self.tmp, "logknockd.yaml")
         open(conf, "w").write(
+            # nf_log_all_netns=1 (set above) lets our namespaces log: accepted
+            "accept_nf_log_all_netns: true\n"
             "sources:\n  - kmsg: true\nprefix: \"%s\"\nstate_dir: %s\nmax_sources: %d\n"
             "applier:\n  backend: nft\n  program: %s\n  command: [%s, --net=/run/netns/%s]\n"
             "doors:\n  - name: flood\n    sequence: [%s]\n    window: 5s\n    open: [tcp/%d]\n    duration: 1s\n"
