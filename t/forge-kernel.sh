@@ -32,6 +32,12 @@
 # forged line of a file name with line breaks as a line of its own (the hole
 # imkmsg closes); the test says how many and what a replay makes of them.
 #
+# A reader started before the attacks records what the kernel wrote. When the
+# kernel's buffer overran meanwhile (another process flooding it, such as a
+# benchmark that takes no lock), a count another reader may have seen
+# differently is skipped with that reason; a knock or a door for the
+# attacker is a failure whatever happened.
+#
 # Root only. Holds the kernel-log lock alone (it starts journald and reads
 # /proc/kmsg). Sets debug.exception-trace to 1 and printk_ratelimit_burst
 # higher for the run and restores both; everything it starts is stopped by
