@@ -6,6 +6,7 @@ file) and systemd-journald when none runs, and cleanup in reverse order.
 A harness using it has at_exit(what, fn) (from Cleanups), spawn(name, argv,
 stdin=False, out=None, err=None) and wait_until(cond, timeout, what).
 """
+import fcntl
 import math
 import os
 import random
@@ -17,6 +18,23 @@ import sys
 JOURNALD = "/lib/systemd/systemd-journald"
 JSOCK = "/run/systemd/journal/socket"
 SERVER4, CLIENT4 = "192.0.2.1", "192.0.2.2"
+
+
+def kernel_log_lock():
+    """Holds the lock t/netns.sh's tests share (kernel_log_lock) alone, until
+    this process exits: a benchmark floods the kernel's log and may start
+    and stop systemd-journald, which would pull it away from a test running
+    at the same time (and the test's journald from under the benchmark)."""
+    if os.environ.get("LOGKNOCK_KERNEL_LOG_LOCK") == "-x":
+        return None	# a test (t/flood.sh) holds it alone for us
+    path = os.path.join(os.environ.get("TMPDIR", "/tmp"), "logknock-kernel-log.lock")
+    f = open(path, "a")
+    try:
+        fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        log("waiting for the kernel-log lock (%s): a test or another benchmark holds it" % path)
+        fcntl.flock(f, fcntl.LOCK_EX)
+    return f
 
 
 class Missing(Exception):
@@ -118,6 +136,7 @@ class Cleanups:
 
     def __init__(self):
         self.cleanups = []	# (description, fn)
+        self.lock = kernel_log_lock()
 
     def at_exit(self, what, fn):
         """Registers FN (described as WHAT) to run at cleanup."""

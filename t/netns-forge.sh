@@ -412,17 +412,23 @@ mkdir "$RS" && chmod 755 "$RS"
 # /dev/log), and /dev/kmsg read with imkmsg (each reader gets every record:
 # nothing is taken from the system's logger). Two rules:
 #   kern.log:  Debian's "kern.* -/var/log/kern.log" (here only our prefix)
-#   knock.log: contrib/rsyslog-logknock.conf's way: records that imkmsg read
-#              from the kernel's log, kernel facility
+#   knock.log: contrib/rsyslog-logknock.conf itself (its file and prefix
+#              adapted): records that imkmsg read from the kernel's log,
+#              kernel facility
+CONTRIB=$top_srcdir/contrib/rsyslog-logknock.conf
+sed -e "s|/var/log/logknock/knock.log|$RS/knock.log|" -e "s|\"KNOCK \"|\"$PFX \"|" \
+	-e 's|fileCreateMode="0640"|fileCreateMode="0644"|' "$CONTRIB" >"$RS/30-logknock.conf"
+if ! grep -q "$RS/knock.log" "$RS/30-logknock.conf" || ! grep -q "\"$PFX \"" "$RS/30-logknock.conf"; then
+	skip_n $((38 - tap_n)) "cannot adapt $CONTRIB (file or prefix not found in it)"
+	done_testing
+fi
 cat >"$RS/rsyslog.conf" <<EOF
 global(workDirectory="$RS")
 module(load="imuxsock" SysSock.Use="off")
 input(type="imuxsock" Socket="$RS/devlog")
-module(load="imkmsg")
+include(file="$RS/30-logknock.conf")
 if \$msg contains "$PFX " then {
   kern.* action(type="omfile" file="$RS/kern.log" template="RSYSLOG_FileFormat" fileCreateMode="0644")
-  if \$inputname == "imkmsg" and \$syslogfacility-text == "kern" then
-    action(type="omfile" file="$RS/knock.log" template="RSYSLOG_FileFormat" fileCreateMode="0644")
   stop
 }
 *.* stop
