@@ -89,7 +89,7 @@ def request(line):
     if reply != "ok %d" % i:
         sys.exit("applier: %r -> %r" % (line, reply))
     return t0, t1
-request("close %d inet 198.51.100.99 tcp 9")	# answered once the guard is set up
+request("close %d inet 198.51.100.99 tcp " + str(port))	# answered once the guard is set up (a guarded port: others are refused)
 
 accepts, lock = [], threading.Lock()
 socks = []

@@ -31,7 +31,8 @@ netns_veth_c=lk${netns_id}b
 NETNS_SERVER4=192.0.2.1
 NETNS_SERVER6=2001:db8::1
 netns_made=
-netns_sysctl_old=
+netns_sysctl_used=	# this test needed nf_log_all_netns=1
+netns_sysctl_orig=${TMPDIR:-/tmp}/logknock-nf_log_all_netns.orig
 netns_error=
 netns_server_pid=	# the test server's own PID (it writes it: python3 may be a wrapper that forks)
 netns_server_launcher=
@@ -51,6 +52,7 @@ IP6T=/usr/sbin/ip6tables
 # that flood it or handle journald hold it alone (fd 9, until they exit).
 kernel_log_lock_mode=
 kernel_log_lock_pid=
+kernel_log_lock_file=${TMPDIR:-/tmp}/logknock-kernel-log.lock
 # The lock is held by a small process of its own, not by the test's shell:
 # a descriptor of the shell would be inherited by every process the test
 # starts in the background, and one of them outliving the test would keep
@@ -69,7 +71,7 @@ kernel_log_lock() { # kernel_log_lock -s|-x
 		flock "$1" 9 || exit 1
 		: >"$kl_ready"
 		while kill -0 "$kl_me" 2>/dev/null; do sleep 0.5; done
-	) 9>>"${TMPDIR:-/tmp}/logknock-kernel-log.lock" </dev/null >/dev/null 2>&1 &
+	) 9>>"$kernel_log_lock_file" </dev/null >/dev/null 2>&1 &
 	kernel_log_lock_pid=$!
 	while [ ! -e "$kl_ready" ]; do
 		kill -0 "$kernel_log_lock_pid" 2>/dev/null || return 1
@@ -124,12 +126,18 @@ netns_setup() {
 		netns_error="no net.netfilter.nf_log_all_netns (nf_log_syslog missing?)"
 		return 1
 	fi
+	# Tests that run at once share the sysctl: the first to set it writes
+	# the value it found into a file beside the lock, and whoever is last
+	# to leave (alone with the lock, see netns_cleanup) puts it back. A
+	# test that restored its own "old" value would turn logging off under
+	# another test that is still running.
+	netns_sysctl_used=1
 	if [ "$old" != 1 ]; then
+		[ -e "$netns_sysctl_orig" ] || echo "$old" >"$netns_sysctl_orig"
 		if ! sysctl -q -w net.netfilter.nf_log_all_netns=1 >/dev/null 2>&1; then
 			netns_error="cannot set net.netfilter.nf_log_all_netns"
 			return 1
 		fi
-		netns_sysctl_old=$old
 	fi
 	return 0
 }
@@ -181,9 +189,23 @@ netns_cleanup() {
 		ip netns del "$ns" 2>/dev/null	# takes its end of the veth pair (and the pair) with it
 	done
 	netns_made=
-	if [ -n "$netns_sysctl_old" ]; then
-		sysctl -q -w net.netfilter.nf_log_all_netns="$netns_sysctl_old" >/dev/null 2>&1
-		netns_sysctl_old=
+	if [ -n "$netns_sysctl_used" ] && [ -e "$netns_sysctl_orig" ]; then
+		netns_sysctl_used=
+		# Let go of our hold, then restore only if nobody else holds the
+		# lock now (they will, when they leave).
+		if [ -n "$kernel_log_lock_pid" ]; then
+			kill "$kernel_log_lock_pid" 2>/dev/null
+			wait "$kernel_log_lock_pid" 2>/dev/null
+			kernel_log_lock_pid= kernel_log_lock_mode=
+		fi
+		if command -v flock >/dev/null 2>&1; then
+			(
+				flock -x -n 9 || exit 0
+				v=$(cat "$netns_sysctl_orig" 2>/dev/null)
+				case $v in 0|1) sysctl -q -w net.netfilter.nf_log_all_netns="$v" >/dev/null 2>&1 ;; esac
+				rm -f "$netns_sysctl_orig"
+			) 9>>"$kernel_log_lock_file"
+		fi
 	fi
 }
 
