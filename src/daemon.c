@@ -152,9 +152,9 @@ static int on_post(sd_event_source *s, void *userdata)
 	switch (engine_grants_dirty(d->engine)) {
 	case 0: break;
 	case 1: state_file_changed(&d->grants_state); break;
-	default:	/* opened by a used code: on disk before the next line */
+	default:	/* opened by a used code: on disk as soon as the writer can */
 		state_file_changed(&d->grants_state);
-		state_store_flush(d->store);
+		state_store_save_now(d->store);
 		break;
 	}
 	int64_t next = engine_next_deadline(d->engine);

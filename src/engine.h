@@ -67,7 +67,7 @@ int64_t engine_clock(const struct engine *e);
 
 /* Grants and the firewall. Whether the table changed since the last call
  * (then the daemon saves it): 0 no, 1 yes, 2 yes and a door opened by a
- * used code (one-time, totp, encrypted): to be on disk at once. */
+ * used code (one-time, totp, encrypted): to be saved at once. */
 int engine_grants_dirty(struct engine *e);
 ssize_t engine_dump_grants(const struct engine *e, char *buf, size_t len);
 /* Takes the grants a previous run saved: each is closed in the firewall and

@@ -268,7 +268,7 @@ const char *state_store_dir(const struct state_store *st)
 	return st ? st->dir : NULL;
 }
 
-void state_store_flush(struct state_store *st)
+void state_store_save_now(struct state_store *st)
 {
 	if (!st)
 		return;
@@ -277,6 +277,13 @@ void state_store_flush(struct state_store *st)
 		sd_event_source_set_enabled(st->timer, SD_EVENT_OFF);
 		st->armed = 0;
 	}
+}
+
+void state_store_flush(struct state_store *st)
+{
+	if (!st)
+		return;
+	state_store_save_now(st);
 	if (!st->started)
 		return;
 	pthread_mutex_lock(&st->mu);

@@ -60,8 +60,11 @@ struct state_file {
 /* A state directory and its writer thread. NULL after logging why. */
 struct state_store *state_store_new(sd_event *ev, const char *dir);
 const char *state_store_dir(const struct state_store *st);
-/* Takes a snapshot of every changed state now and waits until the writer
- * has written it (a reload, a door opened by a used code). */
+/* Takes a snapshot of every changed state now, for the writer: without
+ * waiting (a door opened by a used code: its grant on disk as soon as the
+ * disk allows, not a second later). */
+void state_store_save_now(struct state_store *st);
+/* The same, and waits until the writer has written it (a reload). */
 void state_store_flush(struct state_store *st);
 /* Flushes, stops the writer, frees. Every state_file must be closed first. */
 void state_store_free(struct state_store *st);
