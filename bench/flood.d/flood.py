@@ -484,8 +484,7 @@ class Bench(Cleanups):
         r["opened"] = text.count(": opened ")
         r["lost_lines"] = [ln for ln in text.splitlines() if "lost" in ln or "overr" in ln][:5]
         # records the daemon says the kernel overwrote before it read them
-        r["daemon_lost"] = sum(int(ln.split(" records lost")[0].rsplit(" ", 1)[1])
-                               for ln in text.splitlines() if "overran:" in ln and " records lost" in ln)
+        r["daemon_lost"] = sum(lost_in(ln) for ln in text.splitlines() if "overran:" in ln and " records lost" in ln)
         r["daemon_lost_unknown"] = sum(1 for ln in text.splitlines() if "overran: records lost" in ln)
         # a daemon that counts them says the total in its STATUS
         st = [x for x in r.get("status", []) if " records lost" in x]
@@ -522,6 +521,16 @@ class Bench(Cleanups):
         self.stop("knockd")
         r["opened"] = open(logf).read().count("OPEN SESAME")
         return r
+
+
+def lost_in(line):
+    """N of a warning "... overran: N [more ]records lost ..."."""
+    words = line.split(" records lost")[0].split()
+    words = words[:-1] if words and words[-1] == "more" else words
+    try:
+        return int(words[-1])
+    except (ValueError, IndexError):
+        return 0
 
 
 def fstype(path):
