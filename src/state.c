@@ -194,9 +194,13 @@ static void state_store_snapshot(struct state_store *st)
 		if (n < 0)
 			continue;
 		if ((size_t)n >= f->max) {
-			log_warn("%s: the state is too large to save (%d bytes)", f->what, n);
+			if (!f->too_large)
+				log_warn("%s: the state is too large to save (more than %zu bytes); the saved one "
+					 "stays as it was", f->what, f->max - 1);
+			f->too_large = 1;
 			continue;
 		}
+		f->too_large = 0;
 		f->fill_len = (size_t)n;
 		f->filled = any = 1;
 	}

@@ -53,6 +53,7 @@ struct state_file {
 	int has_pending, busy;		/* under the mutex */
 	int dirty;			/* the loop's: changed since the last snapshot */
 	int filled;			/* the loop's: fill holds a snapshot to hand over */
+	int too_large;			/* the loop's: said once until it fits again */
 	int failed;			/* the writer's */
 	struct state_file *next;
 };
