@@ -66,6 +66,9 @@ struct daemon {
 	struct config cfg;
 	const char *state_dir;	/* NULL: positions are not kept; else state_dir_buf */
 	char state_dir_buf[PATH_MAX];
+	struct state_store *store;	/* its writer; NULL with state_dir */
+	struct state_file grants_state;	/* registered first: written before the positions */
+	uint64_t lost_gone;	/* records lost by sources stopped since (reloads) */
 	int lock_fd;		/* STATE_LOCK, held for the daemon's life; -1: none */
 	struct engine *engine;
 	struct applier *ap;
@@ -85,12 +88,10 @@ struct daemon {
 	} retry[RETRY_QUEUE];
 	size_t nretry;
 	sd_event_source *retry_timer;
-	int grants_save_failed;
 	uint64_t bad_window, bad_in_window, bad_hidden;
 	unsigned failed;
 };
 
-static void grants_save(struct daemon *d, int sync);
 static int state_dir_trusted(const char *dir, uid_t uid);
 static int sources_trusted(const struct config *cfg, const char *what);
 
@@ -153,8 +154,14 @@ static int on_timer(sd_event_source *s, uint64_t usec, void *userdata)
 static int on_post(sd_event_source *s, void *userdata)
 {
 	struct daemon *d = userdata;
-	if (engine_grants_dirty(d->engine))
-		grants_save(d, 0);
+	switch (engine_grants_dirty(d->engine)) {
+	case 0: break;
+	case 1: state_file_changed(&d->grants_state); break;
+	default:	/* opened by a used code: on disk as soon as the writer can */
+		state_file_changed(&d->grants_state);
+		state_store_save_now(d->store);
+		break;
+	}
 	int64_t next = engine_next_deadline(d->engine);
 	if (next == INT64_MAX) {
 		if (d->timer_at) {
@@ -288,20 +295,11 @@ static void check_door_files(const struct config *cfg)
 
 /* ---- grants on disk ----------------------------------------------------------- */
 
-static void grants_save(struct daemon *d, int sync)
+static int grants_format(void *ctx, char *buf, size_t len)
 {
-	if (!d->state_dir)
-		return;
-	static char buf[GRANTS_STATE_MAX];
-	ssize_t n = engine_dump_grants(d->engine, buf, sizeof buf);
-	if (n < 0 || state_write(d->state_dir, GRANTS_STATE, buf, (size_t)n, sync) < 0) {
-		if (!d->grants_save_failed)
-			log_warn("cannot save the open grants in %s: %s", d->state_dir,
-				 n < 0 ? "too many" : strerror(errno));
-		d->grants_save_failed = 1;
-		return;
-	}
-	d->grants_save_failed = 0;
+	struct daemon *d = ctx;
+	ssize_t n = engine_dump_grants(d->engine, buf, len);
+	return n < 0 ? (int)len : (int)n;	/* too many: said by the store */
 }
 
 /* The grants a previous run left: closed in the firewall, and opened again
@@ -452,8 +450,10 @@ static int64_t longest_window(const struct config *cfg)
 
 static void sources_free(struct daemon *d)
 {
-	for (size_t i = 0; i < d->nsrc; i++)
+	for (size_t i = 0; i < d->nsrc; i++) {
+		d->lost_gone += d->src[i]->lost;
 		source_free(d->src[i]);
+	}
 	d->nsrc = 0;
 }
 
@@ -470,9 +470,9 @@ static int sources_start(struct daemon *d, int skip_warm)
 		*ctx = (struct source_ctx){.d = d, .skip_warm = skip_warm};
 		struct source *s = NULL;
 		switch (sc->kind) {
-		case SOURCE_FILE: s = source_file_new(d->ev, sc, d->state_dir, warm_us, on_line, ctx); break;
-		case SOURCE_JOURNAL: s = source_journal_new(d->ev, sc, d->state_dir, warm_us, on_line, ctx); break;
-		case SOURCE_KMSG: s = source_kmsg_new(d->ev, sc, d->state_dir, warm_us, on_line, ctx); break;
+		case SOURCE_FILE: s = source_file_new(d->ev, sc, d->store, warm_us, on_line, ctx); break;
+		case SOURCE_JOURNAL: s = source_journal_new(d->ev, sc, d->store, warm_us, on_line, ctx); break;
+		case SOURCE_KMSG: s = source_kmsg_new(d->ev, sc, d->store, warm_us, on_line, ctx); break;
 		}
 		if (s)
 			d->src[d->nsrc++] = s;
@@ -484,14 +484,24 @@ static int sources_start(struct daemon *d, int skip_warm)
 
 /* ---- signals --------------------------------------------------------------------- */
 
+/* Records the sources know they missed since the start (kernel log
+ * buffer overruns). */
+static uint64_t lost_records(const struct daemon *d)
+{
+	uint64_t n = d->lost_gone;
+	for (size_t i = 0; i < d->nsrc; i++)
+		n += d->src[i]->lost;
+	return n;
+}
+
 static void notify_status(struct daemon *d, const char *what)
 {
 	const struct engine_stats *st = engine_stats(d->engine);
 	sd_notifyf(0, "%sSTATUS=following %zu sources: %llu lines, %llu knocks, %llu skipped, %zu attempts, "
-		   "%llu opened, %zu grants open",
+		   "%llu opened, %zu grants open, %llu records lost",
 		   what, d->nsrc, (unsigned long long)st->lines, (unsigned long long)st->knocks,
 		   (unsigned long long)st->bad, engine_tracked_sources(d->engine), (unsigned long long)st->opened,
-		   engine_open_grants(d->engine));
+		   engine_open_grants(d->engine), (unsigned long long)lost_records(d));
 }
 
 /* Under systemd: the counts in `systemctl status`, every few seconds. */
@@ -567,8 +577,12 @@ static int on_hup(sd_event_source *s, const struct signalfd_siginfo *si, void *u
 		same = a->kind == b->kind && a->format == b->format &&
 		       (a->arg == b->arg || (a->arg && b->arg && strcmp(a->arg, b->arg) == 0));
 	}
-	if (!same)
+	if (!same) {
+		/* Grants and positions on disk together before the stopped
+		 * sources save theirs and the new ones read them. */
+		state_store_flush(d->store);
 		sources_free(d);
+	}
 	config_free(&d->cfg);
 	d->cfg = next;
 	check_door_files(&d->cfg);
@@ -786,7 +800,7 @@ static int state_dir_trusted(const char *dir, uid_t uid)
  * exits (the descriptor survives the privilege drop; the applier does not
  * inherit it) and the file holds the holder's pid. The descriptor, or -1
  * after saying why. */
-static int state_dir_lock(const char *dir, const struct passwd *pw)
+static int state_dir_lock(const char *dir, const struct passwd *pw, int *unclean)
 {
 	char path[PATH_MAX];
 	if ((size_t)snprintf(path, sizeof path, "%s/" STATE_LOCK, dir) >= sizeof path) {
@@ -823,6 +837,9 @@ static int state_dir_lock(const char *dir, const struct passwd *pw)
 		close(fd);
 		return -1;
 	}
+	/* A pid left in it: that daemon did not stop (kill -9, a crash). */
+	char old[24];
+	*unclean = pread(fd, old, sizeof old - 1, 0) > 0;
 	char buf[24];
 	int n = snprintf(buf, sizeof buf, "%ld\n", (long)getpid());
 	if ((pw && fchown(fd, pw->pw_uid, pw->pw_gid) < 0) || ftruncate(fd, 0) < 0 || pwrite(fd, buf, (size_t)n, 0) != n)
@@ -834,7 +851,7 @@ static int state_dir_lock(const char *dir, const struct passwd *pw)
  * holds the lock); 0: keep no state (it cannot be created or written:
  * said); -1: refused, others may change it; -2: cannot lock it, another
  * daemon uses it (both said). */
-static int prepare_state_dir(const char *dir, const char *user, int *lock_fd)
+static int prepare_state_dir(const char *dir, const char *user, int *lock_fd, int *unclean)
 {
 	*lock_fd = -1;
 	if (!dir)
@@ -867,7 +884,7 @@ static int prepare_state_dir(const char *dir, const char *user, int *lock_fd)
 		log_warn("state directory %s is not writable: positions will not be kept across restarts", dir);
 		return 0;
 	}
-	return (*lock_fd = state_dir_lock(dir, pw)) < 0 ? -2 : 1;
+	return (*lock_fd = state_dir_lock(dir, pw, unclean)) < 0 ? -2 : 1;
 }
 
 int daemon_run(struct config *cfg, const struct daemon_opts *o)
@@ -889,7 +906,8 @@ int daemon_run(struct config *cfg, const struct daemon_opts *o)
 	}
 	/* A copy: the configuration it may come from is replaced by a reload. */
 	snprintf(d.state_dir_buf, sizeof d.state_dir_buf, "%s", o->state_dir ? o->state_dir : d.cfg.state_dir);
-	switch (prepare_state_dir(d.state_dir_buf, d.cfg.user, &d.lock_fd)) {
+	int unclean = 0;
+	switch (prepare_state_dir(d.state_dir_buf, d.cfg.user, &d.lock_fd, &unclean)) {
 	case 1: d.state_dir = d.state_dir_buf; break;
 	case 0: break;
 	case -1:	/* as a configuration error: a restart does not fix it */
@@ -951,7 +969,14 @@ int daemon_run(struct config *cfg, const struct daemon_opts *o)
 		goto out;
 	}
 	engine_set_live(d.engine, 1);
-	if (d.state_dir && engine_set_state_dir(d.engine, d.state_dir) < 0)
+	if (unclean) {
+		log_info("the previous run did not stop (kill -9?): lines it read in its last second are read again");
+		engine_set_catchup(d.engine, realtime_us());
+	}
+	if (d.state_dir && (engine_set_state_dir(d.engine, d.state_dir) < 0 ||
+			    !(d.store = state_store_new(d.ev, d.state_dir)) ||
+			    state_file_init(&d.grants_state, d.store, GRANTS_STATE, NULL, "grants", GRANTS_STATE_MAX,
+					    grants_format, &d) < 0))
 		goto out;
 	grants_load(&d);
 	if (sources_start(&d, 0) < 0 || drop_privileges(&d.cfg) < 0)
@@ -969,6 +994,9 @@ int daemon_run(struct config *cfg, const struct daemon_opts *o)
 
 out:
 	sources_free(&d);
+	if (lost_records(&d))
+		log_warn("%llu kernel log records were lost in this run (the kernel log buffer overran; see "
+			 "log_buf_len in README)", (unsigned long long)lost_records(&d));
 	if (d.engine && !d.cfg.keep_open_on_exit && engine_open_grants(d.engine)) {
 		log_info("closing %zu open grants", engine_open_grants(d.engine));
 		engine_close_all(d.engine, realtime_us());
@@ -979,7 +1007,8 @@ out:
 		applier_free(d.ap);
 	}
 	if (d.engine)
-		grants_save(&d, 1);
+		state_file_close(&d.grants_state);	/* written and fsynced now */
+	state_store_free(d.store);
 	engine_free(d.engine);
 	free(argv);
 	sd_event_source_disable_unref(post);
@@ -988,7 +1017,10 @@ out:
 	sd_event_source_disable_unref(d.retry_timer);
 	sd_event_unref(d.ev);
 	config_free(&d.cfg);
-	if (d.lock_fd >= 0)
+	if (d.lock_fd >= 0) {
+		if (ftruncate(d.lock_fd, 0) < 0)	/* no pid left: this run stopped */
+			log_warn("state directory %s: cannot empty %s: %s", d.state_dir_buf, STATE_LOCK, strerror(errno));
 		close(d.lock_fd);	/* the last thing: the state is saved */
+	}
 	return rc;
 }

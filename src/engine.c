@@ -32,8 +32,9 @@ struct engine {
 	FILE *out;
 	int print_events;
 	int warm;		/* lines read again after a restart: rebuild, never open */
+	int64_t catchup_until;	/* grants opened by knocks up to this time: closed first */
 	int live;		/* the clock is the system's: no knock from the future */
-	int grants_dirty;	/* the table changed since engine_grants_dirty() */
+	int grants_dirty;	/* the table changed since engine_grants_dirty(); 2: by a used code */
 	int spent_save_failed;
 	size_t spent_max;
 	int64_t clock;
@@ -100,7 +101,10 @@ static void on_grant(void *ctx, enum grant_event ev, const struct grant *g, int6
 			ev == GRANT_OPEN ? "opened" : "extended", knock_proto_str(g->proto), g->port, s,
 			knock_time_str(g->expires_us, x));
 
-	e->grants_dirty = 1;
+	if (!e->grants_dirty)
+		e->grants_dirty = 1;
+	if (ev == GRANT_OPEN && g->opened_us <= e->catchup_until)
+		send_cmd(e, APPLY_CLOSE, g, now);
 	send_cmd(e, ev == GRANT_CLOSE ? APPLY_CLOSE : APPLY_OPEN, g, now);
 }
 
@@ -193,8 +197,13 @@ static void on_open(void *ctx, const struct door_conf *door, const struct knock 
 	}
 	if (!code_unused(e, door, k, r))
 		return;
+	uint64_t changes = e->stats.opened + e->stats.extended;
 	size_t refused = grants_open(e->grants, door->name, r->ports, r->nports, r->duration_us, k->family, k->src,
 				     k->time_us);
+	/* The code is spent on disk: a grant a kill -9 lost before it was
+	 * saved could not be opened again by reading its lines again. */
+	if (door->kind != DOOR_SEQUENCE && e->stats.opened + e->stats.extended != changes)
+		e->grants_dirty = 2;
 	if (refused) {
 		e->stats.refused += refused;
 		log_warn("door %s: %zu port(s) not opened for %s: max_grants grants are open already", door->name,
@@ -214,6 +223,7 @@ struct engine *engine_new(const struct config *cfg, struct applier *ap, FILE *ou
 	e->out = out;
 	e->print_events = print_events;
 	e->clock = INT64_MIN;
+	e->catchup_until = INT64_MIN;
 	if (!(e->parser = parse_new(cfg, err, errlen)))
 		goto fail;
 	e->doors = doors_new(cfg->doors, cfg->ndoors, cfg->max_sources, on_open, e);
@@ -432,6 +442,11 @@ void engine_set_live(struct engine *e, int live)
 void engine_set_warm(struct engine *e, int warm)
 {
 	e->warm = warm;
+}
+
+void engine_set_catchup(struct engine *e, int64_t until_us)
+{
+	e->catchup_until = until_us;
 }
 
 int engine_reload(struct engine *e, const struct config *cfg, char *err, size_t errlen)

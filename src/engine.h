@@ -46,6 +46,12 @@ int engine_set_state_dir(struct engine *e, const char *dir);
 /* Lines that follow are read again after a restart (warm != 0): they
  * rebuild door attempts and open nothing. */
 void engine_set_warm(struct engine *e, int warm);
+/* The previous run was killed: its last saved grants and positions may be
+ * up to STATE_SAVE_US older than what it had acted on, so lines up to
+ * UNTIL_US (the start) are read again as new. A grant they open may still
+ * be in the firewall from that run (a command backend is not flushed): it
+ * is closed before it is opened, as a restored grant is. */
+void engine_set_catchup(struct engine *e, int64_t until_us);
 /* Takes a new configuration's prefixes, patterns and doors; attempts at
  * unchanged doors and open grants survive. -1 with err set: nothing changed.
  * CFG must outlive the engine or the next reload. */
@@ -60,7 +66,8 @@ void engine_finish(struct engine *e);
 int64_t engine_clock(const struct engine *e);
 
 /* Grants and the firewall. Whether the table changed since the last call
- * (then the daemon saves it). */
+ * (then the daemon saves it): 0 no, 1 yes, 2 yes and a door opened by a
+ * used code (one-time, totp, encrypted): to be saved at once. */
 int engine_grants_dirty(struct engine *e);
 ssize_t engine_dump_grants(const struct engine *e, char *buf, size_t len);
 /* Takes the grants a previous run saved: each is closed in the firewall and

@@ -13,6 +13,7 @@
 #include <systemd/sd-event.h>
 
 #include "config.h"
+#include "state.h"
 
 /* One line (without its newline). ref_us: the time a line without a stamp
  * of its own gets (the journal's realtime stamp, or the time it was read). */
@@ -21,20 +22,22 @@ typedef void (*source_line_fn)(void *ctx, const char *line, size_t len, enum sou
 
 struct source;
 struct source_ops {
-	/* Saves the position now (sync: fsync too) and frees everything. */
+	/* Saves the position now (written and fsynced) and frees everything. */
 	void (*free)(struct source *s);
 };
 struct source {
 	const struct source_ops *ops;
+	uint64_t lost;
 };
 
 /* Each returns NULL after logging why (the daemon then exits 1).
- * state_dir may be NULL: positions are neither read nor saved. */
-struct source *source_file_new(sd_event *ev, const struct source_conf *sc, const char *state_dir, int64_t warm_us,
+ * store may be NULL: positions are neither read nor saved. lost counts
+ * the records a source knows it missed (the kernel log buffer overran). */
+struct source *source_file_new(sd_event *ev, const struct source_conf *sc, struct state_store *store, int64_t warm_us,
 			       source_line_fn cb, void *ctx);
-struct source *source_journal_new(sd_event *ev, const struct source_conf *sc, const char *state_dir,
+struct source *source_journal_new(sd_event *ev, const struct source_conf *sc, struct state_store *store,
 				  int64_t warm_us, source_line_fn cb, void *ctx);
-struct source *source_kmsg_new(sd_event *ev, const struct source_conf *sc, const char *state_dir, int64_t warm_us,
+struct source *source_kmsg_new(sd_event *ev, const struct source_conf *sc, struct state_store *store, int64_t warm_us,
 			       source_line_fn cb, void *ctx);
 
 static inline void source_free(struct source *s)

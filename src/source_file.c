@@ -35,8 +35,9 @@
  * offset is the start of the first line not yet handed out (a partial last
  * line is read again after a restart); warm_offset the start of the lines
  * read less than warm_us ago, found in a small ring of (read time, start of
- * the batch) marks. It is written (without fsync) after every batch of lines
- * handed out, fsynced at most once a second while dirty, and at the end. */
+ * the batch) marks. It is marked changed after every batch of lines handed
+ * out and saved (written and fsynced by the state store's writer thread,
+ * off the loop) at most once a second, and at the end. */
 #include "source.h"
 
 #include <errno.h>
@@ -230,7 +231,7 @@ static int format_position(void *ctx, char *buf, size_t len)
 			(intmax_t)off, (intmax_t)warm);
 }
 
-/* The position changed: write it now, fsync it within a second. */
+/* The position changed: saved within a second (state.h). */
 static void position_changed(struct file_source *fs)
 {
 	state_file_changed(&fs->state);
@@ -855,7 +856,7 @@ static void file_source_free(struct source *s)
 static const struct source_ops file_source_ops = {.free = file_source_free};
 
 /* Everything that does not touch the file yet. */
-static struct file_source *file_source_alloc(sd_event *ev, const struct source_conf *sc, const char *state_dir,
+static struct file_source *file_source_alloc(sd_event *ev, const struct source_conf *sc, struct state_store *store,
 					     int64_t warm_us, source_line_fn cb, void *ctx)
 {
 	struct file_source *fs = calloc(1, sizeof *fs);
@@ -878,7 +879,7 @@ static struct file_source *file_source_alloc(sd_event *ev, const struct source_c
 	fs->cur.buf = malloc(READ_BUF + 1);
 	fs->old.buf = fs->is_stdin ? NULL : malloc(READ_BUF + 1);
 	if (!fs->path || !fs->parent || !fs->walk || !fs->cur.buf || (!fs->is_stdin && !fs->old.buf) ||
-	    state_file_init(&fs->state, ev, fs->is_stdin ? NULL : state_dir, "file", sc->arg, sc->arg, format_position,
+	    state_file_init(&fs->state, fs->is_stdin ? NULL : store, "file", sc->arg, sc->arg, 0, format_position,
 			    fs) < 0) {
 		file_source_free(&fs->base);
 		return NULL;
@@ -890,14 +891,14 @@ static struct file_source *file_source_alloc(sd_event *ev, const struct source_c
 	return fs;
 }
 
-struct source *source_file_new(sd_event *ev, const struct source_conf *sc, const char *state_dir, int64_t warm_us,
+struct source *source_file_new(sd_event *ev, const struct source_conf *sc, struct state_store *store, int64_t warm_us,
 			       source_line_fn cb, void *ctx)
 {
 	if (!sc->arg || !*sc->arg) {
 		log_err("file source: no path");
 		return NULL;
 	}
-	struct file_source *fs = file_source_alloc(ev, sc, state_dir, warm_us, cb, ctx);
+	struct file_source *fs = file_source_alloc(ev, sc, store, warm_us, cb, ctx);
 	if (!fs) {
 		log_err("%s: out of memory", sc->arg);
 		return NULL;

@@ -66,7 +66,7 @@ static int journal_format_state(void *ctx, char *buf, size_t len)
 	return snprintf(buf, len, "%s\n%" PRIu64 "\n", js->cursor, js->cursor_rt);
 }
 
-/* After a batch: saved now, fsynced within a second. */
+/* After a batch: saved within a second (state.h). */
 static void journal_batch_done(struct journal_source *js)
 {
 	if (!js->dirty)
@@ -375,7 +375,7 @@ static int journal_position(struct journal_source *js, int64_t warm_us)
 	return 0;
 }
 
-struct source *source_journal_new(sd_event *ev, const struct source_conf *sc, const char *state_dir,
+struct source *source_journal_new(sd_event *ev, const struct source_conf *sc, struct state_store *store,
 				  int64_t warm_us, source_line_fn cb, void *ctx)
 {
 	const char *arg = sc && sc->arg ? sc->arg : "kernel";
@@ -413,7 +413,7 @@ struct source *source_journal_new(sd_event *ev, const struct source_conf *sc, co
 		goto oom;
 	char what[160];
 	snprintf(what, sizeof what, "journal %s", arg);
-	if (state_file_init(&js->state, ev, state_dir, "journal", arg, what, journal_format_state, js) < 0)
+	if (state_file_init(&js->state, store, "journal", arg, what, 0, journal_format_state, js) < 0)
 		goto fail;
 
 	int r = sd_journal_open(&js->j, SD_JOURNAL_LOCAL_ONLY | SD_JOURNAL_SYSTEM);

@@ -33,6 +33,7 @@
 #define KMSG_BATCH 4096		/* records per wakeup; the descriptor stays readable for the rest */
 #define KMSG_SKIP_MAX 1000000	/* records read at most to find the end at start-up */
 #define KMSG_BOOT_ID_LEN 36
+#define KMSG_WARN_US (10 * 1000000ULL)	/* at most one overrun warning this often */
 
 struct kmsg_source {
 	struct source base;
@@ -51,6 +52,8 @@ struct kmsg_source {
 	bool have_prev;
 	uint64_t prev_seq, prev_rt;	/* last record read at all: to count losses */
 	bool overrun;		/* read() said EPIPE: records were lost */
+	uint64_t lost_unsaid;	/* lost since the last warning */
+	uint64_t warned_at;	/* CLOCK_MONOTONIC of the last warning; 0: none yet */
 	unsigned einval_run;
 
 	/* After a restart in the same boot: records up to saved_seq were
@@ -183,14 +186,29 @@ static int kmsg_read1(struct kmsg_source *ks, size_t *n)
 	}
 }
 
+/* N records were lost (0: a number not known): counted in base.lost, said
+ * at once, then at most every KMSG_WARN_US with the sum since (a flood that
+ * keeps overrunning the buffer must not also flood the log). */
+static void kmsg_lost(struct kmsg_source *ks, uint64_t n, const char *why)
+{
+	ks->base.lost += n;
+	ks->lost_unsaid += n;
+	uint64_t now = kmsg_clock(CLOCK_MONOTONIC);
+	if (ks->warned_at && now - ks->warned_at < KMSG_WARN_US && n)
+		return;
+	if (ks->lost_unsaid || !n)
+		log_warn("kmsg: %s: %" PRIu64 " records lost%s (%" PRIu64 " in all since the start)", why,
+			 ks->lost_unsaid, n ? "" : " and more, not counted", ks->base.lost);
+	ks->lost_unsaid = 0;
+	ks->warned_at = now ? now : 1;
+}
+
 /* Counts records lost before REC: overwritten while we lagged behind. */
 static void kmsg_check_gap(struct kmsg_source *ks, uint64_t seq)
 {
 	if (ks->overrun) {
-		if (ks->have_prev && seq > ks->prev_seq + 1)
-			log_warn("kmsg: kernel log buffer overran: %" PRIu64 " records lost", seq - ks->prev_seq - 1);
-		else
-			log_warn("kmsg: kernel log buffer overran: records lost");
+		kmsg_lost(ks, ks->have_prev && seq > ks->prev_seq + 1 ? seq - ks->prev_seq - 1 : 0,
+			  "kernel log buffer overran");
 		ks->overrun = false;
 	}
 	ks->have_prev = true;
@@ -259,8 +277,8 @@ static int kmsg_on_io(sd_event_source *s, int fd, uint32_t revents, void *userda
 				warm = 1;
 			} else {
 				if (rec.seq > ks->saved_seq + 1)
-					log_warn("kmsg: %" PRIu64 " records were overwritten while not running",
-						 rec.seq - ks->saved_seq - 1);
+					kmsg_lost(ks, rec.seq - ks->saved_seq - 1,
+						  "records overwritten while not running");
 				ks->resuming = false;
 			}
 		}
@@ -365,6 +383,9 @@ static void kmsg_free(struct source *s)
 	struct kmsg_source *ks = (struct kmsg_source *)s;
 	if (!ks)
 		return;
+	if (ks->lost_unsaid)
+		log_warn("kmsg: kernel log buffer overran: %" PRIu64 " more records lost (%" PRIu64
+			 " in all since the start)", ks->lost_unsaid, ks->base.lost);
 	state_file_close(&ks->state);
 	sd_event_source_disable_unref(ks->io);
 	if (ks->fd >= 0)
@@ -375,7 +396,7 @@ static void kmsg_free(struct source *s)
 
 static const struct source_ops kmsg_ops = {.free = kmsg_free};
 
-struct source *source_kmsg_new(sd_event *ev, const struct source_conf *sc, const char *state_dir, int64_t warm_us,
+struct source *source_kmsg_new(sd_event *ev, const struct source_conf *sc, struct state_store *store, int64_t warm_us,
 			       source_line_fn cb, void *ctx)
 {
 	struct kmsg_source *ks = calloc(1, sizeof *ks);
@@ -401,12 +422,14 @@ struct source *source_kmsg_new(sd_event *ev, const struct source_conf *sc, const
 	}
 
 	bool resume = false;
+	const char *state_dir = state_store_dir(store);
 	if (state_dir && kmsg_read_boot_id(ks->boot_id) < 0) {
 		log_warn("kmsg: cannot read the boot id from " KMSG_BOOT_ID ": %s; the position is not kept",
 			 strerror(errno));
 		state_dir = NULL;
+		store = NULL;
 	}
-	if (state_file_init(&ks->state, ev, state_dir, "kmsg", "kmsg", "kmsg", kmsg_format_state, ks) < 0)
+	if (state_file_init(&ks->state, store, "kmsg", "kmsg", "kmsg", 0, kmsg_format_state, ks) < 0)
 		goto fail;
 	if (state_dir) {
 		char buf[256], boot[KMSG_BOOT_ID_LEN + 1];

@@ -5,7 +5,7 @@
 # loses and repeats nothing, and SIGTERM closes what is open.
 . "${top_srcdir:-$(dirname "$0")/..}/t/lib.sh"
 need_binaries
-plan 27
+plan 31
 
 LOG=$TMP/kern.log
 STATE=$TMP/state
@@ -56,6 +56,30 @@ stop_daemon() { # stop_daemon SIGNAL: the daemon we started, and its exit status
 	st=$?
 	PID=
 	return $st
+}
+# saved: until the state directory holds the position at the log's end and
+# the grants file names every source in "$@" (the state is saved at most a
+# second after it changes: logknockd(8), THE STATE DIRECTORY); at most 3 s.
+saved() {
+	i=0
+	while [ $i -lt 150 ]; do
+		f=$(ls "$STATE"/file-* 2>/dev/null | head -n 1)
+		if [ -n "$f" ] && read -r _dev _ino off _warm <"$f" && [ "$off" = "$(wc -c <"$LOG" | tr -d ' ')" ]; then
+			all=1
+			for ip in "$@"; do grep -q " $ip " "$STATE/grants" 2>/dev/null || all=0; done
+			[ $all = 1 ] && return 0
+		fi
+		sleep 0.02
+		i=$((i + 1))
+	done
+	return 1
+}
+# one_rule: never two rules for the same source and port at once in the
+# commands run so far (an open while the same one is open is a duplicate).
+one_rule() {
+	awk '$1 == "open" { k = $4 " " $5 " " $6; if (++n[k] > 1) { print "twice: " $0; bad = 1 } }
+	     $1 == "close" { k = $3 " " $4 " " $5; if (n[k] > 0) n[k]-- }
+	     END { exit bad }' "$CMDS"
 }
 trap '[ -n "$PID" ] && kill -KILL "$PID" 2>/dev/null; rm -rf "$TMP"' EXIT
 
@@ -158,7 +182,7 @@ wait_for "$CMDS" "^open long inet 192.0.2.12 tcp 8443 60$" >/dev/null
 knock 192.0.2.9 7000
 knock 192.0.2.9 8000
 wait_for "$TMP/d.err" "knock .* tcp/8000 from 192.0.2.9" >/dev/null
-sleep 0.2 # the position is saved after the batch
+check "the position and the grants are saved within the staleness" saved 192.0.2.12
 stop_daemon KILL
 knock 192.0.2.9 9000
 check "restart after kill -9" start
@@ -169,6 +193,20 @@ check "no line is processed twice: every sequence was recognised once" \
 	sh -c "[ \$(grep -c 'door [a-z]*: opened' '$TMP/d.err') -eq \$(grep -o 'door [a-z]*: opened .* for [0-9.]*' '$TMP/d.err' | sort -u | wc -l) ]"
 check "grants open at the kill are taken over: closed, then opened again for the time left" \
 	sh -c "grep -q 'grants saved by the previous run' '$TMP/d.err' && grep -A1 '^close long 192.0.2.12 tcp 8443$' '$CMDS' | grep -q '^open long inet 192.0.2.12 tcp 8443 [0-9]*$' && [ \$(grep -c '^open long inet 192.0.2.12 ' '$CMDS') -eq 2 ]"
+
+# kill -9 right after a door opened, before the grant and the position are
+# saved: the lines of that last second are read again as new, the grant is
+# opened again for its time left, after a close (the previous run's rule may
+# still be there: a command backend is not flushed); never two rules.
+knock 192.0.2.13 7005
+wait_for "$CMDS" "^open long inet 192.0.2.13 tcp 8443 60$" >/dev/null
+stop_daemon KILL
+knock 192.0.2.14 7005
+check "restart after kill -9 within a second of an open" start
+wait_for "$CMDS" "^open long inet 192.0.2.14 " >/dev/null
+check "the grant opened just before the kill is open again, closed first, and the knock sent while down opened" \
+	sh -c "[ \$(grep -c '^open long inet 192.0.2.13 ' '$CMDS') -eq 2 ] && grep -A1 '^close long 192.0.2.13 tcp 8443$' '$CMDS' | grep -q '^open long inet 192.0.2.13 ' && [ \$(grep -c '^open long inet 192.0.2.14 ' '$CMDS') -eq 1 ]"
+check "never two rules for the same source and port at once" one_rule
 
 # The applier's worker crashes: a new one takes over the open grants.
 worker=$(pgrep -P "$(pgrep -P "$PID" -x logknock-apply)" -x logknock-apply)

@@ -330,6 +330,8 @@ EOF
 		fail "(b) full state directory: every knock sequence still opens"
 		diag "$B/cmds"
 	fi
+	# the state is saved at most a second after it changes (state writer)
+	wait_for "$TMP/b.err" "No space left on device" 5 >/dev/null
 	sleep 0.5
 	tail -n +$((before + 1)) "$TMP/b.err" | grep -i "$B/state" >"$B/full.msgs"
 	nmsg=$(grep -ci "no space left on device" "$B/full.msgs")

@@ -103,8 +103,10 @@ check "(a) the applier stays root with its capabilities" \
 	sh -c "[ -n '$ap' ] && [ \"\$(awk '\$1 == \"Uid:\" { print \$2 }' /proc/$ap/status)\" = 0 ] && [ \"\$(awk '\$1 == \"CapEff:\" { print \$2 }' /proc/$ap/status)\" != 0000000000000000 ]"
 knock 192.0.2.2 7000
 check "(a) a knock still changes the firewall (as root)" wait_for "$CMDS" "^open 192.0.2.2 uid=0$"
+# (saved at most a second after they change, by the state writer)
 check "(a) positions are saved by the unprivileged daemon" \
-	sh -c "ls '$TMP/state-root'/file-* >/dev/null 2>&1 && [ \"\$(stat -c %u '$TMP/state-root')\" = $NOBODY ]"
+	sh -c "i=0; while ! ls '$TMP/state-root'/file-* >/dev/null 2>&1 && [ \$i -lt 150 ]; do sleep 0.02; i=\$((i + 1)); done
+		ls '$TMP/state-root'/file-* >/dev/null 2>&1 && [ \"\$(stat -c %u '$TMP/state-root')\" = $NOBODY ]"
 kill -HUP "$PID"
 wait_for "$TMP/d.err" "reloaded " >/dev/null
 knock 192.0.2.5 7000

@@ -74,14 +74,17 @@ int main(int argc, char **argv)
 	}
 
 	struct source_conf sc = {.kind = SOURCE_FILE, .arg = argv[1], .format = FORMAT_SYSLOG};
-	struct source *s = source_file_new(ev, &sc, state_dir, (int64_t)warm_ms * 1000, on_line, NULL);
+	struct state_store *store = state_dir ? state_store_new(ev, state_dir) : NULL;
+	struct source *s = state_dir && !store ? NULL : source_file_new(ev, &sc, store, (int64_t)warm_ms * 1000, on_line, NULL);
 	if (!s) {
+		state_store_free(store);
 		sd_event_unref(ev);
 		return 1;
 	}
 	log_info("ready");
 	r = sd_event_loop(ev);
 	source_free(s);
+	state_store_free(store);
 	sd_event_unref(ev);
 	if (r < 0) {
 		fprintf(stderr, "source-driver: event loop: %s\n", strerror(-r));

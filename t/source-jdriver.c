@@ -76,24 +76,32 @@ int main(int argc, char **argv)
 
 	struct source_conf sc = {0};
 	struct source *src;
+	struct state_store *store = state_dir ? state_store_new(ev, state_dir) : NULL;
+	if (state_dir && !store) {
+		sd_event_unref(ev);
+		return 1;
+	}
 	if (strcmp(argv[1], "journal") == 0) {
 		sc.kind = SOURCE_JOURNAL;
 		sc.arg = (char *)"kernel";
-		src = source_journal_new(ev, &sc, state_dir, warm_ms * 1000, on_line, NULL);
+		src = source_journal_new(ev, &sc, store, warm_ms * 1000, on_line, NULL);
 	} else if (strcmp(argv[1], "kmsg") == 0) {
 		sc.kind = SOURCE_KMSG;
-		src = source_kmsg_new(ev, &sc, state_dir, warm_ms * 1000, on_line, NULL);
+		src = source_kmsg_new(ev, &sc, store, warm_ms * 1000, on_line, NULL);
 	} else {
+		state_store_free(store);
 		sd_event_unref(ev);
 		return usage();
 	}
 	if (!src) {
+		state_store_free(store);
 		sd_event_unref(ev);
 		return 1;
 	}
 	fprintf(stderr, "READY\n");
 	r = sd_event_loop(ev);
 	source_free(src);
+	state_store_free(store);
 	sd_event_unref(ev);
 	if (r < 0) {
 		fprintf(stderr, "sd_event_loop: %s\n", strerror(-r));

@@ -142,9 +142,24 @@ else
 	diag "$TMP/out3"
 fi
 
-# (d) kill -9: the position of the last batch survives.
+# (d) kill -9 once the position is saved (at most a second after the
+# entry is handed out): the position of the last batch survives.
 netns_knock udp 7007
 wait_for "$TMP/out3" "^L$TAB$PREFIX IN=.*DPT=7007 " 5
+# journal_saved PATTERN: until the saved realtime stamp reaches that of the
+# kernel entry matching PATTERN; at most 3 s.
+journal_saved() {
+	t=$(journalctl -k -q -o short-unix --no-pager 2>/dev/null | grep "$1" | tail -n 1 | cut -d' ' -f1 | tr -d .)
+	i=0
+	while [ -n "$t" ] && [ $i -lt 150 ]; do
+		f=$(ls "$STATE"/journal-kernel-* 2>/dev/null | head -n 1)
+		[ -n "$f" ] && [ "$(sed -n 2p "$f")" -ge "$t" ] 2>/dev/null && return 0
+		sleep 0.02
+		i=$((i + 1))
+	done
+	return 1
+}
+journal_saved "$PREFIX IN=.*DPT=7007 " || diag "$TMP/out3.err"
 stop_driver KILL
 netns_knock udp 7008
 in_journal "$PREFIX IN=.*DPT=7008 " || :

@@ -25,7 +25,7 @@ netns_setup || skip_all "$netns_error"
 netns_log_rule "$PREFIX" 7001 7002 7003 7004 7005 7006 7007 7008 7009 ||
 	skip_all "cannot add an nftables log rule"
 
-plan 16
+plan 18
 
 # kmsg_dump: every record of the kernel log buffer, raw ("PRI,SEQ,TS,FLAGS;MESSAGE").
 kmsg_dump() { dd if=/dev/kmsg bs=16384 iflag=nonblock 2>/dev/null; }
@@ -33,6 +33,23 @@ kmsg_dump() { dd if=/dev/kmsg bs=16384 iflag=nonblock 2>/dev/null; }
 in_kmsg() { kmsg_dump | grep -q "$1"; }
 
 mkdir "$STATE"
+
+# seq_of PATTERN: the sequence number of the last kernel record matching PATTERN.
+seq_of() { kmsg_dump | grep "$1" | sed -n '$s/^[0-9]*,\([0-9]*\),.*/\1/p'; }
+# saved_seq: the sequence number in the saved position (empty: none yet).
+saved_seq() { f=$(ls "$STATE"/kmsg-kmsg-* 2>/dev/null | head -n 1) && [ -n "$f" ] && sed -n 2p "$f" | cut -d' ' -f1; }
+# kmsg_saved SEQ: until the saved position is at SEQ or beyond; at most 3 s
+# (it is saved at most a second after the record is handed out).
+kmsg_saved() {
+	i=0
+	while [ $i -lt 150 ]; do
+		s=$(saved_seq)
+		[ -n "$s" ] && [ "$s" -ge "$1" ] && return 0
+		sleep 0.02
+		i=$((i + 1))
+	done
+	return 1
+}
 
 # (a) A knock logged by the kernel arrives within a second.
 check "driver started" start_driver kmsg "$TMP/out1" 0
@@ -114,7 +131,9 @@ else
 	diag "$TMP/out3" "$TMP/out3.err"
 fi
 
-# (d) kill -9.
+# (d) kill -9 once the position is saved.
+s8=$(seq_of "$PREFIX IN=.*DPT=7008 ")
+check "(d) the position is saved within the staleness (record $s8)" kmsg_saved "${s8:-0}"
 stop_driver KILL
 netns_knock udp 7009
 in_kmsg "$PREFIX IN=.*DPT=7009 " || :
@@ -129,6 +148,29 @@ else
 	fail "(d) after kill -9: the knock sent while down once as L, nothing repeated"
 	diag "$TMP/out4" "$TMP/out4.err"
 fi
+
+# (d') kill -9 right after a record is handed out, before its position is
+# saved: it may come again once (as new: at most the last second's
+# records), nothing older does, the record sent while down comes once.
+kmsg_saved "$(seq_of "$PREFIX IN=.*DPT=7001 ")" || diag "$TMP/out4.err"
+netns_knock udp 7002
+wait_for "$TMP/out4" "^L$TAB$PREFIX IN=.*DPT=7002 " 1
+stop_driver KILL
+netns_knock udp 7003
+in_kmsg "$PREFIX IN=.*DPT=7003 " || :
+start_driver kmsg "$TMP/out4b" 0
+wait_for "$TMP/out4b" "^L$TAB$PREFIX IN=.*DPT=7003 " 1
+netns_knock tcp 7004
+wait_for "$TMP/out4b" "^L$TAB$PREFIX IN=.*DPT=7004 " 1
+if [ "$(knock_count "$TMP/out4b" L 7003)" = 1 ] && [ "$(knock_count "$TMP/out4b" L 7002)" -le 1 ] &&
+	[ "$(grep -c "^L$TAB$PREFIX .*DPT=700[15-9] " "$TMP/out4b")" = 0 ]; then
+	ok "(d') kill -9 before the save: at most the last record again, nothing older, the new one once"
+else
+	fail "(d') kill -9 before the save: at most the last record again, nothing older, the new one once"
+	diag "$TMP/out4b" "$TMP/out4b.err"
+fi
+stop_driver TERM
+start_driver kmsg "$TMP/out4c" 0
 
 # The state file: boot id, then sequence number and realtime stamp.
 f=$(ls "$STATE"/kmsg-kmsg-* 2>/dev/null | head -n 1)
