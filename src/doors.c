@@ -1,6 +1,7 @@
 /* doors.c — where a door decides.
  *
- * Per source (address) we keep, in a slot of a pool fixed at start:
+ * Per source (address) we keep, in a slot of a pool sized at start (and
+ * touched only as sources arrive):
  *   - for every door, the attempt in progress: next step and start time;
  *   - the last few knocks, to count a retransmitted SYN once.
  * Sources are found through a hash table with a secret seed (sources are
@@ -84,7 +85,8 @@ struct doors {
 	int32_t *heap;
 	size_t heap_n;
 	int32_t front[2], back[2];	/* eviction lists: the last knocked, the first to go */
-	int32_t free_head;
+	int32_t free_head;	/* slots released, chained by hnext */
+	size_t used;		/* slots ever taken: those above were never touched */
 	uint64_t seed[2];
 	doors_open_fn cb;
 	void *ctx;
@@ -228,17 +230,23 @@ static void release(struct doors *d, int32_t i)
 
 static int32_t acquire(struct doors *d, int family, const uint8_t *addr, int64_t now)
 {
-	if (d->free_head < 0) {
-		/* Full: the source without proven progress that knocked least
-		 * recently makes room. */
-		int t = d->back[0] >= 0 ? 0 : 1;
-		release(d, d->back[t]);
-		d->stats.evicted++;
-		d->stats.evicted_progressed += (uint64_t)t;
+	int32_t i;
+	if (d->free_head < 0 && d->used < d->max) {
+		/* A slot never used: its memory is touched for the first time. */
+		i = (int32_t)d->used++;
+	} else {
+		if (d->free_head < 0) {
+			/* Full: the source without proven progress that knocked
+			 * least recently makes room. */
+			int t = d->back[0] >= 0 ? 0 : 1;
+			release(d, d->back[t]);
+			d->stats.evicted++;
+			d->stats.evicted_progressed += (uint64_t)t;
+		}
+		i = d->free_head;
+		d->free_head = slot(d, i)->hnext;
 	}
-	int32_t i = d->free_head;
 	struct src *s = slot(d, i);
-	d->free_head = s->hnext;
 	memset(s, 0, d->stride);
 	s->family = (uint8_t)family;
 	memcpy(s->addr, addr, 16);
@@ -331,12 +339,12 @@ struct doors *doors_new(const struct door_conf *door, size_t ndoors, size_t max_
 		doors_free(d);
 		return NULL;
 	}
+	/* The pool is taken slot by slot as sources come (acquire): calloc's
+	 * fresh pages cost no memory until then, so a daemon that sees few
+	 * sources starts fast and small. */
 	memset(d->bucket, 0xff, nb * sizeof *d->bucket);
-	for (size_t i = 0; i < max_sources; i++) {
-		slot(d, (int32_t)i)->hnext = i + 1 < max_sources ? (int32_t)i + 1 : -1;
-		slot(d, (int32_t)i)->heap_pos = -1;
-	}
-	d->free_head = 0;
+	d->free_head = -1;
+	d->used = 0;
 	d->front[0] = d->front[1] = d->back[0] = d->back[1] = -1;
 	if (getrandom(d->seed, sizeof d->seed, 0) != sizeof d->seed) {
 		d->seed[0] = (uint64_t)time(NULL);
