@@ -130,7 +130,8 @@ static int replay_fd(struct engine *e, int fd, const char *name, enum source_for
 		log_err("out of memory");
 		return -1;
 	}
-	size_t have = 0;
+	size_t have = 0, needle_len = 0;
+	const char *needle = engine_needle(e, &needle_len);
 	unsigned long lineno = 0;
 	int overlong = 0, eof = 0;
 	while (!eof) {
@@ -149,7 +150,38 @@ static int replay_fd(struct engine *e, int fd, const char *name, enum source_for
 		}
 		have += (size_t)n;
 		char *p = buf, *end = buf + have, *nl;
-		while ((nl = memchr(p, '\n', (size_t)(end - p)))) {
+		/* Lines without the prefix are only counted: all at once up to
+		 * the line where it next appears (or the last whole line), one
+		 * by one where one of them might be too long. */
+		char *cand = NULL, *cand_line = NULL;
+		while (p < end) {
+			if (needle && !overlong) {
+				if (!cand || cand < p) {
+					cand = memmem(p, (size_t)(end - p), needle, needle_len);
+					if (!cand)
+						cand = end;
+					cand_line = memrchr(p, '\n', (size_t)(cand - p));
+					cand_line = cand_line ? cand_line + 1 : p;
+				}
+				if (cand_line > p && cand_line - p <= LINE_MAX_LEN) {
+					uint64_t c = 0;
+					for (const char *s = p; s < cand_line; s++)
+						c += *s == '\n';
+					lineno += c;
+					engine_skip_lines(e, c);
+					p = cand_line;
+				} else if (cand_line > p) {
+					nl = memchr(p, '\n', (size_t)(cand_line - p));
+					if (nl - p <= LINE_MAX_LEN) {
+						lineno++;
+						engine_skip_lines(e, 1);
+						p = nl + 1;
+						continue;
+					}
+				}
+			}
+			if (!(nl = memchr(p, '\n', (size_t)(end - p))))
+				break;
 			lineno++;
 			size_t len = (size_t)(nl - p);
 			if (overlong || len > LINE_MAX_LEN) {
