@@ -14,6 +14,7 @@
 #include "config.h"
 #include "daemon.h"
 #include "engine.h"
+#include "scan.h"
 #include "knockd_import.h"
 #include "log.h"
 
@@ -157,16 +158,14 @@ static int replay_fd(struct engine *e, int fd, const char *name, enum source_for
 		while (p < end) {
 			if (needle && !overlong) {
 				if (!cand || cand < p) {
-					cand = memmem(p, (size_t)(end - p), needle, needle_len);
+					cand = (char *)scan_find(p, (size_t)(end - p), needle, needle_len);
 					if (!cand)
 						cand = end;
 					cand_line = memrchr(p, '\n', (size_t)(cand - p));
 					cand_line = cand_line ? cand_line + 1 : p;
 				}
 				if (cand_line > p && cand_line - p <= LINE_MAX_LEN) {
-					uint64_t c = 0;
-					for (const char *s = p; s < cand_line; s++)
-						c += *s == '\n';
+					uint64_t c = scan_count_nl(p, (size_t)(cand_line - p));
 					lineno += c;
 					engine_skip_lines(e, c);
 					p = cand_line;

@@ -17,6 +17,7 @@
  * (PCRE2, JIT), with named groups. Nothing here allocates after parse_new().
  */
 #include "parse.h"
+#include "scan.h"
 
 #define PCRE2_CODE_UNIT_WIDTH 8
 #include <pcre2.h>
@@ -227,7 +228,7 @@ static int parse_time_3164(struct parser *p, const char *s, size_t n, int64_t re
 		return -1;
 	unsigned mo = 0;
 	for (unsigned i = 0; i < 12; i++)
-		if (memcmp(s, months + 3 * i, 3) == 0)
+		if (s[0] == months[3 * i] && s[1] == months[3 * i + 1] && s[2] == months[3 * i + 2])
 			mo = i + 1;
 	if (!mo || s[3] != ' ')
 		return -1;
@@ -377,15 +378,20 @@ static inline int isdig(char ch)
 	return ch >= '0' && ch <= '9';
 }
 
+/* The value of each hex digit, -1 for every other byte. */
+#define H16(x) x, x, x, x, x, x, x, x, x, x, x, x, x, x, x, x
+static const signed char hex_digit[256] = {
+	H16(-1), H16(-1), H16(-1),
+	0, 1, 2, 3, 4, 5, 6, 7, 8, 9, -1, -1, -1, -1, -1, -1,
+	-1, 10, 11, 12, 13, 14, 15, -1, -1, -1, -1, -1, -1, -1, -1, -1, H16(-1),
+	-1, 10, 11, 12, 13, 14, 15, -1, -1, -1, -1, -1, -1, -1, -1, -1, H16(-1),
+	H16(-1), H16(-1), H16(-1), H16(-1), H16(-1), H16(-1), H16(-1), H16(-1),
+};
+#undef H16
+
 static inline int hexval(char ch)
 {
-	if (ch >= '0' && ch <= '9')
-		return ch - '0';
-	if (ch >= 'a' && ch <= 'f')
-		return ch - 'a' + 10;
-	if (ch >= 'A' && ch <= 'F')
-		return ch - 'A' + 10;
-	return -1;
+	return hex_digit[(unsigned char)ch];
 }
 
 /* %u: digits, no leading zero, at most max. */
@@ -577,6 +583,7 @@ static int link_header(struct cur *c)
 }
 
 static const char *const tcp_flag_name[] = {"AE ", "CWR ", "ECE ", "URG ", "ACK ", "PSH ", "RST ", "SYN ", "FIN "};
+static const uint8_t tcp_flag_len[] = {3, 4, 4, 4, 4, 4, 4, 4, 4};
 static const uint8_t tcp_flag_bit[] = {0, KNOCK_CWR, KNOCK_ECE, KNOCK_URG, KNOCK_ACK, KNOCK_PSH, KNOCK_RST, KNOCK_SYN, KNOCK_FIN};
 
 /* After "PROTO=TCP ". 1: the kernel stopped the packet here. */
@@ -599,7 +606,7 @@ static int tcp(struct cur *c, struct pkt *k, int later_frag)
 		return bad(c, "RES=");
 	uint8_t flags = 0;
 	for (size_t i = c->ulogd ? 3 : 0; i < sizeof tcp_flag_bit; i++)
-		if (lit(c, tcp_flag_name[i], strlen(tcp_flag_name[i])))
+		if (lit(c, tcp_flag_name[i], tcp_flag_len[i]))
 			flags |= tcp_flag_bit[i];
 	if (KV_DEC(c, "URGP=", 65535, &v))
 		return -1;
@@ -1396,7 +1403,7 @@ static enum parse_result parse_user(struct parser *p, const char *line, size_t l
 static int has_prefix(const struct parser *p, const char *s, size_t n)
 {
 	for (size_t i = 0; i < p->nprefixes; i++)
-		if (memmem(s, n, p->prefix[i], p->prefix_len[i]))
+		if (p->prefix_len[i] == 0 || scan_find(s, n, p->prefix[i], p->prefix_len[i]))
 			return 1;
 	return 0;
 }
@@ -1415,10 +1422,13 @@ const char *parse_needle(const struct parser *p, size_t *len)
 /* journalctl -o json: take MESSAGE, the kernel transport and the realtime stamp. */
 static const char *json_string(const char *line, size_t len, const char *key, size_t *n)
 {
-	const char *v = memmem(line, len, key, strlen(key));
+	/* KEY is "NAME":" — sifted by the first and the last letter of NAME,
+	 * not by quotes, which are everywhere in JSON. */
+	size_t kl = strlen(key);
+	const char *v = scan_find_by(line, len, key, kl, 1, kl - 4);
 	if (!v)
 		return NULL;
-	v += strlen(key);
+	v += kl;
 	const char *e = memchr(v, '"', (size_t)(line + len - v));
 	if (!e)
 		return NULL;
@@ -1449,17 +1459,18 @@ static enum parse_result parse_json(struct parser *p, const char *line, size_t l
 	const char *r = json_string(line, len, "\"__REALTIME_TIMESTAMP\":\"", &rn);
 	unsigned long long rt = 0;
 	if (r) {
-		char buf[24];
-		char *endp;
-		if (rn == 0 || rn >= sizeof buf || r[0] < '0' || r[0] > '9')
+		/* Digits only, 1 to 23 of them, and no later than the year 9999,
+		 * like every other stamp: times stay far from overflowing when
+		 * windows are added to them. */
+		if (rn == 0 || rn >= 24)
 			goto bad;
-		memcpy(buf, r, rn);
-		buf[rn] = '\0';
-		rt = strtoull(buf, &endp, 10);
-		/* No later than the year 9999, like every other stamp: times
-		 * stay far from overflowing when windows are added to them. */
-		if (*endp || rt > 253402300799999999ULL)
-			goto bad;
+		for (size_t i = 0; i < rn; i++) {
+			if (r[i] < '0' || r[i] > '9')
+				goto bad;
+			rt = rt * 10 + (unsigned long long)(r[i] - '0');
+			if (rt > 253402300799999999ULL)
+				goto bad;
+		}
 		ref_us = (int64_t)rt;
 	}
 	return parse_builtin(p, FORMAT_SYSLOG, m, mn, ref_us, k, why);
