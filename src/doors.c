@@ -82,6 +82,7 @@ struct doors {
 	unsigned char *pool;
 	int32_t *bucket;
 	uint32_t bucket_mask;
+	size_t bucket_max;	/* buckets at most: the table doubles up to it as slots are taken */
 	int32_t *heap;
 	size_t heap_n;
 	int32_t front[2], back[2];	/* eviction lists: the last knocked, the first to go */
@@ -228,10 +229,36 @@ static void release(struct doors *d, int32_t i)
 	d->free_head = i;
 }
 
+/* Doubles the hash table once slots in use reach half its buckets, so that
+ * it stays small (and in cache) while few sources are tracked. Without
+ * memory the table stays as it is: chains only grow longer. */
+static void grow(struct doors *d)
+{
+	size_t nb = (size_t)d->bucket_mask + 1;
+	if ((d->used + 1) * 2 <= nb || nb >= d->bucket_max)
+		return;
+	int32_t *b = malloc(2 * nb * sizeof *b);
+	if (!b)
+		return;
+	free(d->bucket);
+	d->bucket = b;
+	d->bucket_mask = (uint32_t)(2 * nb - 1);
+	memset(b, 0xff, 2 * nb * sizeof *b);
+	for (size_t i = 0; i < d->used; i++) {
+		struct src *s = slot(d, (int32_t)i);
+		if (s->heap_pos < 0)
+			continue;	/* free */
+		uint32_t h = hash(d, s->family, s->addr);
+		s->hnext = b[h];
+		b[h] = (int32_t)i;
+	}
+}
+
 static int32_t acquire(struct doors *d, int family, const uint8_t *addr, int64_t now)
 {
 	int32_t i;
 	if (d->free_head < 0 && d->used < d->max) {
+		grow(d);
 		/* A slot never used: its memory is touched for the first time. */
 		i = (int32_t)d->used++;
 	} else {
@@ -331,6 +358,8 @@ struct doors *doors_new(const struct door_conf *door, size_t ndoors, size_t max_
 	size_t nb = 16;
 	while (nb < 2 * max_sources)
 		nb *= 2;
+	d->bucket_max = nb;
+	nb = 16;
 	d->bucket_mask = (uint32_t)(nb - 1);
 	d->pool = calloc(max_sources, d->stride);
 	d->bucket = malloc(nb * sizeof *d->bucket);
