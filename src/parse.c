@@ -1459,12 +1459,13 @@ static enum parse_result parse_json(struct parser *p, const char *line, size_t l
 	const char *r = json_string(line, len, "\"__REALTIME_TIMESTAMP\":\"", &rn);
 	unsigned long long rt = 0;
 	if (r) {
-		/* Digits only, 1 to 23 of them, and no later than the year 9999,
-		 * like every other stamp: times stay far from overflowing when
-		 * windows are added to them. */
-		if (rn == 0 || rn >= 24)
+		/* Digits only (up to a NUL byte, as strtoull read them before),
+		 * 1 to 23 bytes, and no later than the year 9999, like every
+		 * other stamp: times stay far from overflowing when windows are
+		 * added to them. */
+		if (rn == 0 || rn >= 24 || r[0] < '0' || r[0] > '9')
 			goto bad;
-		for (size_t i = 0; i < rn; i++) {
+		for (size_t i = 0; i < rn && r[i]; i++) {
 			if (r[i] < '0' || r[i] > '9')
 				goto bad;
 			rt = rt * 10 + (unsigned long long)(r[i] - '0');
