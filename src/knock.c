@@ -31,7 +31,63 @@ const char *knock_addr_str(int family, const uint8_t *addr, char buf[KNOCK_ADDRS
 		*p = '\0';
 		return buf;
 	}
-	/* glibc's inet_ntop already prints RFC 5952 form for IPv6. */
+	if (family == AF_INET6) {
+		/* glibc's inet_ntop (RFC 5952 form), by hand: it formats each
+		 * group with sprintf. The same steps: the longest run of two or
+		 * more zero groups (the first of equals) becomes "::", an
+		 * IPv4-compatible or -mapped address ends in dotted quad. */
+		static const char hex[] = "0123456789abcdef";
+		unsigned w[8];
+		int best = -1, best_len = 0, cur = -1, cur_len = 0;
+		for (int i = 0; i < 8; i++) {
+			w[i] = (unsigned)addr[2 * i] << 8 | addr[2 * i + 1];
+			if (w[i] == 0) {
+				if (cur < 0)
+					cur = i, cur_len = 1;
+				else
+					cur_len++;
+			} else if (cur >= 0) {
+				if (best < 0 || cur_len > best_len)
+					best = cur, best_len = cur_len;
+				cur = -1;
+			}
+		}
+		if (cur >= 0 && (best < 0 || cur_len > best_len))
+			best = cur, best_len = cur_len;
+		if (best >= 0 && best_len < 2)
+			best = -1;
+		char *p = buf;
+		for (int i = 0; i < 8; i++) {
+			if (best >= 0 && i >= best && i < best + best_len) {
+				if (i == best)
+					*p++ = ':';
+				continue;
+			}
+			if (i)
+				*p++ = ':';
+			if (i == 6 && best == 0 && (best_len == 6 || (best_len == 5 && w[5] == 0xffff))) {
+				for (int j = 12; j < 16; j++) {
+					if (j > 12)
+						*p++ = '.';
+					p = put_u8(p, addr[j]);
+				}
+				*p = '\0';
+				return buf;
+			}
+			int started = 0;
+			for (int sh = 12; sh >= 0; sh -= 4) {
+				unsigned d = w[i] >> sh & 15;
+				if (d || started || sh == 0) {
+					*p++ = hex[d];
+					started = 1;
+				}
+			}
+		}
+		if (best >= 0 && best + best_len == 8)
+			*p++ = ':';
+		*p = '\0';
+		return buf;
+	}
 	if (!inet_ntop(family, addr, buf, KNOCK_ADDRSTRLEN))
 		snprintf(buf, KNOCK_ADDRSTRLEN, "?");
 	return buf;

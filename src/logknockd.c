@@ -236,6 +236,11 @@ static int run_replay(const struct config *cfg, const struct options *o)
 		return EXIT_RUNTIME;
 	}
 
+	/* Into a file or a pipe, the JSON lines go out 64 KiB at a time (stdio
+	 * would write every 4 KiB); a terminal keeps its lines. */
+	static char outbuf[1 << 16];
+	if (!isatty(STDOUT_FILENO))
+		setvbuf(stdout, outbuf, _IOFBF, sizeof outbuf);
 	char err[1024];
 	struct engine *e = engine_new(cfg, ap, stdout, o->print_events, err, sizeof err);
 	if (!e) {

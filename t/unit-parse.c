@@ -878,6 +878,39 @@ static void header_language(void **st)
 	parse_free(p);
 }
 
+/* Addresses are written by hand (knock.c): the same text as inet_ntop's,
+ * for random groups under every pattern of zero groups, IPv4-mapped and
+ * -compatible forms among them. */
+static void address_text(void **st)
+{
+	uint8_t a[16];
+	char want[64], got[KNOCK_ADDRSTRLEN];
+	srand(12);
+	for (int pat = 0; pat < 256 * 3; pat++) {
+		for (int r = 0; r < 20; r++) {
+			for (int i = 0; i < 8; i++) {
+				unsigned v = (unsigned)(rand() % 4 == 0 ? rand() % 16 + 1 : rand() % 65535 + 1);
+				if (pat >> i & 1)
+					v = 0;
+				if (pat >> 8 == 1 && i == 5)
+					v = 0xffff;
+				if (pat >> 8 == 2 && rand() % 2)
+					v = 0;
+				a[2 * i] = (uint8_t)(v >> 8);
+				a[2 * i + 1] = (uint8_t)v;
+			}
+			assert_non_null(inet_ntop(AF_INET6, a, want, sizeof want));
+			assert_string_equal(knock_addr_str(AF_INET6, a, got), want);
+		}
+	}
+	for (int i = 0; i < 100000; i++) {
+		for (int j = 0; j < 4; j++)
+			a[j] = (uint8_t)(i % 3 == 0 ? rand() % 10 : i % 3 == 1 ? rand() % 100 : rand());
+		assert_non_null(inet_ntop(AF_INET, a, want, sizeof want));
+		assert_string_equal(knock_addr_str(AF_INET, a, got), want);
+	}
+}
+
 static void user_patterns(void **st)
 {
 	static const char *const pre[] = {"KNOCK "};
@@ -940,6 +973,7 @@ int main(void)
 		cmocka_unit_test(fresh_kernel_lines),
 		cmocka_unit_test(journal_json),
 		cmocka_unit_test(header_language),
+		cmocka_unit_test(address_text),
 		cmocka_unit_test(user_patterns),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
