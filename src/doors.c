@@ -1,6 +1,7 @@
 /* doors.c — where a door decides.
  *
- * Per source (address) we keep, in a slot of a pool fixed at start:
+ * Per source (address) we keep, in a slot of a pool sized at start (and
+ * touched only as sources arrive):
  *   - for every door, the attempt in progress: next step and start time;
  *   - the last few knocks, to count a retransmitted SYN once.
  * Sources are found through a hash table with a secret seed (sources are
@@ -81,10 +82,12 @@ struct doors {
 	unsigned char *pool;
 	int32_t *bucket;
 	uint32_t bucket_mask;
+	size_t bucket_max;	/* buckets at most: the table doubles up to it as slots are taken */
 	int32_t *heap;
 	size_t heap_n;
 	int32_t front[2], back[2];	/* eviction lists: the last knocked, the first to go */
-	int32_t free_head;
+	int32_t free_head;	/* slots released, chained by hnext */
+	size_t used;		/* slots ever taken: those above were never touched */
 	uint64_t seed[2];
 	doors_open_fn cb;
 	void *ctx;
@@ -226,19 +229,51 @@ static void release(struct doors *d, int32_t i)
 	d->free_head = i;
 }
 
+/* Doubles the hash table once slots in use reach half its buckets, so that
+ * it stays small (and in cache) while few sources are tracked. Without
+ * memory the table stays as it is: chains only grow longer. */
+static void grow(struct doors *d)
+{
+	size_t nb = (size_t)d->bucket_mask + 1;
+	if ((d->used + 1) * 2 <= nb || nb >= d->bucket_max)
+		return;
+	int32_t *b = malloc(2 * nb * sizeof *b);
+	if (!b)
+		return;
+	free(d->bucket);
+	d->bucket = b;
+	d->bucket_mask = (uint32_t)(2 * nb - 1);
+	memset(b, 0xff, 2 * nb * sizeof *b);
+	for (size_t i = 0; i < d->used; i++) {
+		struct src *s = slot(d, (int32_t)i);
+		if (s->heap_pos < 0)
+			continue;	/* free */
+		uint32_t h = hash(d, s->family, s->addr);
+		s->hnext = b[h];
+		b[h] = (int32_t)i;
+	}
+}
+
 static int32_t acquire(struct doors *d, int family, const uint8_t *addr, int64_t now)
 {
-	if (d->free_head < 0) {
-		/* Full: the source without proven progress that knocked least
-		 * recently makes room. */
-		int t = d->back[0] >= 0 ? 0 : 1;
-		release(d, d->back[t]);
-		d->stats.evicted++;
-		d->stats.evicted_progressed += (uint64_t)t;
+	int32_t i;
+	if (d->free_head < 0 && d->used < d->max) {
+		grow(d);
+		/* A slot never used: its memory is touched for the first time. */
+		i = (int32_t)d->used++;
+	} else {
+		if (d->free_head < 0) {
+			/* Full: the source without proven progress that knocked
+			 * least recently makes room. */
+			int t = d->back[0] >= 0 ? 0 : 1;
+			release(d, d->back[t]);
+			d->stats.evicted++;
+			d->stats.evicted_progressed += (uint64_t)t;
+		}
+		i = d->free_head;
+		d->free_head = slot(d, i)->hnext;
 	}
-	int32_t i = d->free_head;
 	struct src *s = slot(d, i);
-	d->free_head = s->hnext;
 	memset(s, 0, d->stride);
 	s->family = (uint8_t)family;
 	memcpy(s->addr, addr, 16);
@@ -323,6 +358,8 @@ struct doors *doors_new(const struct door_conf *door, size_t ndoors, size_t max_
 	size_t nb = 16;
 	while (nb < 2 * max_sources)
 		nb *= 2;
+	d->bucket_max = nb;
+	nb = 16;
 	d->bucket_mask = (uint32_t)(nb - 1);
 	d->pool = calloc(max_sources, d->stride);
 	d->bucket = malloc(nb * sizeof *d->bucket);
@@ -331,12 +368,12 @@ struct doors *doors_new(const struct door_conf *door, size_t ndoors, size_t max_
 		doors_free(d);
 		return NULL;
 	}
+	/* The pool is taken slot by slot as sources come (acquire): calloc's
+	 * fresh pages cost no memory until then, so a daemon that sees few
+	 * sources starts fast and small. */
 	memset(d->bucket, 0xff, nb * sizeof *d->bucket);
-	for (size_t i = 0; i < max_sources; i++) {
-		slot(d, (int32_t)i)->hnext = i + 1 < max_sources ? (int32_t)i + 1 : -1;
-		slot(d, (int32_t)i)->heap_pos = -1;
-	}
-	d->free_head = 0;
+	d->free_head = -1;
+	d->used = 0;
 	d->front[0] = d->front[1] = d->back[0] = d->back[1] = -1;
 	if (getrandom(d->seed, sizeof d->seed, 0) != sizeof d->seed) {
 		d->seed[0] = (uint64_t)time(NULL);

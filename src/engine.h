@@ -35,6 +35,11 @@ void engine_free(struct engine *e);
 /* One line. Returns the parser's verdict; *why says why a line was skipped. */
 enum parse_result engine_line(struct engine *e, enum source_format fmt, const char *line, size_t len,
 			      int64_t ref_us, const char **why);
+/* Lines that the reader skipped unparsed, because they do not contain
+ * engine_needle(): counted as read. */
+void engine_skip_lines(struct engine *e, uint64_t n);
+/* parse_needle() of the engine's parser. */
+const char *engine_needle(const struct engine *e, size_t *len);
 /* The daemon's clock is the system's (live != 0): a knock stamped more than
  * two seconds ahead of it is refused as malformed, and a used one-time
  * sequence is marked in its file (in replay, only in memory). */

@@ -14,6 +14,7 @@
 #include "config.h"
 #include "daemon.h"
 #include "engine.h"
+#include "scan.h"
 #include "knockd_import.h"
 #include "log.h"
 
@@ -133,7 +134,8 @@ static int replay_fd(struct engine *e, int fd, const char *name, enum source_for
 		log_err("out of memory");
 		return -1;
 	}
-	size_t have = 0;
+	size_t have = 0, needle_len = 0;
+	const char *needle = engine_needle(e, &needle_len);
 	unsigned long lineno = 0;
 	int overlong = 0, eof = 0;
 	while (!eof) {
@@ -152,7 +154,36 @@ static int replay_fd(struct engine *e, int fd, const char *name, enum source_for
 		}
 		have += (size_t)n;
 		char *p = buf, *end = buf + have, *nl;
-		while ((nl = memchr(p, '\n', (size_t)(end - p)))) {
+		/* Lines without the prefix are only counted: all at once up to
+		 * the line where it next appears (or the last whole line), one
+		 * by one where one of them might be too long. */
+		char *cand = NULL, *cand_line = NULL;
+		while (p < end) {
+			if (needle && !overlong) {
+				if (!cand || cand < p) {
+					cand = (char *)scan_find(p, (size_t)(end - p), needle, needle_len);
+					if (!cand)
+						cand = end;
+					cand_line = memrchr(p, '\n', (size_t)(cand - p));
+					cand_line = cand_line ? cand_line + 1 : p;
+				}
+				if (cand_line > p && cand_line - p <= LINE_MAX_LEN) {
+					uint64_t c = scan_count_nl(p, (size_t)(cand_line - p));
+					lineno += c;
+					engine_skip_lines(e, c);
+					p = cand_line;
+				} else if (cand_line > p) {
+					nl = memchr(p, '\n', (size_t)(cand_line - p));
+					if (nl - p <= LINE_MAX_LEN) {
+						lineno++;
+						engine_skip_lines(e, 1);
+						p = nl + 1;
+						continue;
+					}
+				}
+			}
+			if (!(nl = memchr(p, '\n', (size_t)(end - p))))
+				break;
 			lineno++;
 			size_t len = (size_t)(nl - p);
 			if (overlong || len > LINE_MAX_LEN) {
@@ -209,6 +240,11 @@ static int run_replay(const struct config *cfg, const struct options *o)
 		return EXIT_RUNTIME;
 	}
 
+	/* Into a file or a pipe, the JSON lines go out 64 KiB at a time (stdio
+	 * would write every 4 KiB); a terminal keeps its lines. */
+	static char outbuf[1 << 16];
+	if (!isatty(STDOUT_FILENO))
+		setvbuf(stdout, outbuf, _IOFBF, sizeof outbuf);
 	char err[1024];
 	struct engine *e = engine_new(cfg, ap, stdout, o->print_events, err, sizeof err);
 	if (!e) {

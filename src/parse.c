@@ -1,19 +1,23 @@
 /* parse.c — one firewall log line → one struct knock.
  *
  * A line passes three stages, cheapest first:
- *   1. pre-filter: memmem() for a configured prefix; most lines stop here.
- *   2. header: a PCRE2 (JIT) pattern per source format, anchored at the start,
- *      that accepts the timestamp, host and "kernel:" tag of syslog files and
+ *   1. header, checked by hand for the built-in formats, anchored at the
+ *      start: the timestamp, host and "kernel:" tag of syslog files and
  *      journalctl output (or none, as `journalctl -o cat` prints), an optional
  *      kernel "[uptime]" stamp, the knock prefix, and the "IN=" that the
- *      netfilter LOG, NFLOG and nft log formats all start with.
- *   3. fields: the kernel's own grammar (see "the netfilter grammar" below):
+ *      netfilter LOG, NFLOG and nft log formats all start with (see "the
+ *      header" below: exactly the language of the PCRE2 patterns it
+ *      replaced). Most lines stop at their first bytes here.
+ *   2. fields: the kernel's own grammar (see "the netfilter grammar" below):
  *      every field in the order nf_log_syslog.c or ulogd's LOGEMU writes it,
  *      each value well-formed, nothing else between or after.
- * Lines of formats we do not know are matched by the user's patterns, with
- * named groups. Nothing here allocates after parse_new().
+ *   (journalctl -o json: the prefix is looked for in the whole entry before
+ *   any field of it is.)
+ * Lines of formats we do not know are matched by the user's patterns
+ * (PCRE2, JIT), with named groups. Nothing here allocates after parse_new().
  */
 #include "parse.h"
+#include "scan.h"
 
 #define PCRE2_CODE_UNIT_WIDTH 8
 #include <pcre2.h>
@@ -39,8 +43,6 @@ struct user_pattern {
 };
 
 struct parser {
-	pcre2_code *header[2];	/* FORMAT_SYSLOG, FORMAT_ULOGD */
-	pcre2_match_data *md[2];
 	const char *prefix[PARSE_MAX_PREFIXES];
 	size_t prefix_len[PARSE_MAX_PREFIXES];
 	size_t nprefixes;
@@ -226,7 +228,7 @@ static int parse_time_3164(struct parser *p, const char *s, size_t n, int64_t re
 		return -1;
 	unsigned mo = 0;
 	for (unsigned i = 0; i < 12; i++)
-		if (memcmp(s, months + 3 * i, 3) == 0)
+		if (s[0] == months[3 * i] && s[1] == months[3 * i + 1] && s[2] == months[3 * i + 2])
 			mo = i + 1;
 	if (!mo || s[3] != ' ')
 		return -1;
@@ -341,8 +343,13 @@ struct pkt {
 #define LIT(c, s) lit((c), (s), sizeof(s) - 1)
 static inline int lit(struct cur *c, const char *s, size_t n)
 {
-	if ((size_t)(c->e - c->p) < n || memcmp(c->p, s, n) != 0)
+	/* Byte by byte: with the literal's length known where it is inlined,
+	 * this is a few compares, not a call to memcmp. */
+	if ((size_t)(c->e - c->p) < n)
 		return 0;
+	for (size_t i = 0; i < n; i++)
+		if (c->p[i] != s[i])
+			return 0;
 	c->p += n;
 	return 1;
 }
@@ -371,19 +378,24 @@ static inline int isdig(char ch)
 	return ch >= '0' && ch <= '9';
 }
 
+/* The value of each hex digit, -1 for every other byte. */
+#define H16(x) x, x, x, x, x, x, x, x, x, x, x, x, x, x, x, x
+static const signed char hex_digit[256] = {
+	H16(-1), H16(-1), H16(-1),
+	0, 1, 2, 3, 4, 5, 6, 7, 8, 9, -1, -1, -1, -1, -1, -1,
+	-1, 10, 11, 12, 13, 14, 15, -1, -1, -1, -1, -1, -1, -1, -1, -1, H16(-1),
+	-1, 10, 11, 12, 13, 14, 15, -1, -1, -1, -1, -1, -1, -1, -1, -1, H16(-1),
+	H16(-1), H16(-1), H16(-1), H16(-1), H16(-1), H16(-1), H16(-1), H16(-1),
+};
+#undef H16
+
 static inline int hexval(char ch)
 {
-	if (ch >= '0' && ch <= '9')
-		return ch - '0';
-	if (ch >= 'a' && ch <= 'f')
-		return ch - 'a' + 10;
-	if (ch >= 'A' && ch <= 'F')
-		return ch - 'A' + 10;
-	return -1;
+	return hex_digit[(unsigned char)ch];
 }
 
 /* %u: digits, no leading zero, at most max. */
-static int dec(struct cur *c, uint64_t max, uint64_t *v)
+static inline int dec(struct cur *c, uint64_t max, uint64_t *v)
 {
 	const char *p = c->p;
 	uint64_t x = 0;
@@ -400,7 +412,7 @@ static int dec(struct cur *c, uint64_t max, uint64_t *v)
 }
 
 /* KEY=%u and its space. */
-static int kv_dec(struct cur *c, const char *key, size_t klen, uint64_t max, uint64_t *v)
+static inline int kv_dec(struct cur *c, const char *key, size_t klen, uint64_t max, uint64_t *v)
 {
 	if (!lit(c, key, klen) || dec(c, max, v) || !sp(c))
 		return bad(c, key);
@@ -409,7 +421,7 @@ static int kv_dec(struct cur *c, const char *key, size_t klen, uint64_t max, uin
 #define KV_DEC(c, key, max, v) kv_dec((c), (key), sizeof(key) - 1, (max), (v))
 
 /* Exactly n hex digits. */
-static int hexn(struct cur *c, int n)
+static inline int hexn(struct cur *c, int n)
 {
 	if (c->e - c->p < n)
 		return -1;
@@ -445,7 +457,7 @@ static int hexbytes_paren(struct cur *c, int max)
 }
 
 /* Dotted quad as %pI4 writes it: no leading zeros. */
-static int ip4(struct cur *c, uint8_t out[4])
+static inline int ip4(struct cur *c, uint8_t out[4])
 {
 	const char *p = c->p;
 	for (int i = 0; i < 4; i++) {
@@ -571,6 +583,7 @@ static int link_header(struct cur *c)
 }
 
 static const char *const tcp_flag_name[] = {"AE ", "CWR ", "ECE ", "URG ", "ACK ", "PSH ", "RST ", "SYN ", "FIN "};
+static const uint8_t tcp_flag_len[] = {3, 4, 4, 4, 4, 4, 4, 4, 4};
 static const uint8_t tcp_flag_bit[] = {0, KNOCK_CWR, KNOCK_ECE, KNOCK_URG, KNOCK_ACK, KNOCK_PSH, KNOCK_RST, KNOCK_SYN, KNOCK_FIN};
 
 /* After "PROTO=TCP ". 1: the kernel stopped the packet here. */
@@ -593,7 +606,7 @@ static int tcp(struct cur *c, struct pkt *k, int later_frag)
 		return bad(c, "RES=");
 	uint8_t flags = 0;
 	for (size_t i = c->ulogd ? 3 : 0; i < sizeof tcp_flag_bit; i++)
-		if (lit(c, tcp_flag_name[i], strlen(tcp_flag_name[i])))
+		if (lit(c, tcp_flag_name[i], tcp_flag_len[i]))
 			flags |= tcp_flag_bit[i];
 	if (KV_DEC(c, "URGP=", 65535, &v))
 		return -1;
@@ -1033,35 +1046,6 @@ bad:;
 
 /* ---- patterns ----------------------------------------------------------- */
 
-#define TS_RE                                                                                  \
-	"[A-Z][a-z]{2} {1,2}\\d{1,2} \\d\\d:\\d\\d:\\d\\d(?:\\.\\d{1,9})?"                     \
-	"|\\d{4}-\\d\\d-\\d\\dT\\d\\d:\\d\\d:\\d\\d(?:\\.\\d{1,9})?(?:Z|[+-]\\d\\d:?\\d\\d)?"
-
-/* Appends the prefixes as a regex alternation, every non-alphanumeric byte
- * escaped, so that a prefix is always a literal. */
-static int append_prefixes(char *re, size_t cap, size_t *len, const struct parser *p)
-{
-	for (size_t i = 0; i < p->nprefixes; i++) {
-		if (i && *len + 1 < cap)
-			re[(*len)++] = '|';
-		for (size_t j = 0; j < p->prefix_len[i]; j++) {
-			unsigned char c = (unsigned char)p->prefix[i][j];
-			if (*len + 5 >= cap)
-				return -1;
-			if (isalnum(c)) {
-				re[(*len)++] = (char)c;
-			} else if (c >= 0x20 && c < 0x7f) {
-				re[(*len)++] = '\\';
-				re[(*len)++] = (char)c;
-			} else {
-				*len += (size_t)snprintf(re + *len, cap - *len, "\\x%02x", c);
-			}
-		}
-	}
-	re[*len] = '\0';
-	return 0;
-}
-
 static pcre2_code *compile(const char *re, char *err, size_t errlen, const char *what)
 {
 	int ec;
@@ -1095,25 +1079,6 @@ struct parser *parse_new(const struct config *cfg, char *err, size_t errlen)
 		p->prefix_len[i] = strlen(cfg->prefixes[i]);
 	}
 	p->nprefixes = cfg->nprefixes;
-
-	if (p->nprefixes) {
-		char alt[PARSE_MAX_PREFIXES * 64 * 4 + 64];
-		size_t n = 0;
-		if (append_prefixes(alt, sizeof alt, &n, p)) {
-			snprintf(err, errlen, "%s: prefixes too long", cfg->path);
-			goto fail;
-		}
-		char re[sizeof alt + 512];
-		snprintf(re, sizeof re, "^(?:(" TS_RE ") +\\S+ kernel: +)?(?:\\[ *\\d+\\.\\d+\\] ?)?(?:%s) *IN=", alt);
-		if (!(p->header[FORMAT_SYSLOG] = compile(re, err, errlen, "built-in syslog pattern")))
-			goto fail;
-		snprintf(re, sizeof re, "^(" TS_RE ") +\\S+ +(?:%s) *IN=", alt);
-		if (!(p->header[FORMAT_ULOGD] = compile(re, err, errlen, "built-in ulogd pattern")))
-			goto fail;
-		for (int f = 0; f < 2; f++)
-			if (!(p->md[f] = pcre2_match_data_create_from_pattern(p->header[f], NULL)))
-				goto oom;
-	}
 
 	if (cfg->npatterns) {
 		p->user = calloc(cfg->npatterns, sizeof *p->user);
@@ -1151,10 +1116,6 @@ void parse_free(struct parser *p)
 {
 	if (!p)
 		return;
-	for (int f = 0; f < 2; f++) {
-		pcre2_match_data_free(p->md[f]);
-		pcre2_code_free(p->header[f]);
-	}
 	for (size_t i = 0; i < p->nuser; i++) {
 		pcre2_match_data_free(p->user[i].md);
 		pcre2_code_free(p->user[i].re);
@@ -1165,32 +1126,192 @@ void parse_free(struct parser *p)
 
 /* ---- matching ------------------------------------------------------------ */
 
-static int has_prefix(const struct parser *p, const char *s, size_t n)
+/* ---- the header ----------------------------------------------------------
+ *
+ * What comes before "IN=", checked by hand. It accepts exactly what these
+ * anchored patterns (PCRE2, no flags: \d is [0-9], \s is [ \t\n\v\f\r])
+ * accepted, and finds the same "IN=" and timestamp, trying the choices in the
+ * order a backtracking matcher would:
+ *
+ *   syslog: ^(?:(TS) +\S+ kernel: +)?(?:\[ *\d+\.\d+\] ?)?(?:PREFIXES) *IN=
+ *   ulogd:  ^(TS) +\S+ +(?:PREFIXES) *IN=
+ *   TS:     [A-Z][a-z]{2} {1,2}\d{1,2} \d\d:\d\d:\d\d(?:\.\d{1,9})?
+ *         | \d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d{1,9})?(?:Z|[+-]\d\d:?\d\d)?
+ *
+ * PREFIXES are the configured prefixes as literals, in their order ("" among
+ * them: the message starts with IN=). Every quantifier but the spaces is
+ * followed by a byte it cannot take, so only the runs of spaces before a
+ * prefix (which may itself start with a space) need more than one try. */
+
+static inline int is_space_re(unsigned char ch)
 {
-	for (size_t i = 0; i < p->nprefixes; i++)
-		if (memmem(s, n, p->prefix[i], p->prefix_len[i]))
-			return 1;
-	return 0;
+	return ch == ' ' || (ch >= '\t' && ch <= '\r');
+}
+
+static inline int dig(const char *s, const char *e)
+{
+	return s < e && *s >= '0' && *s <= '9';
+}
+
+/* (?:\.\d{1,9})? — the end of it. */
+static const char *ts_fraction(const char *s, const char *e)
+{
+	if (s < e && *s == '.' && dig(s + 1, e)) {
+		const char *q = s + 1;
+		while (q < e && q - s <= 9 && dig(q, e))
+			q++;
+		/* Ten digits: \d{1,9} stops short, and what follows must not be one. */
+		return dig(q, e) ? NULL : q;
+	}
+	return s;
+}
+
+static int dd(const char *s, const char *e)
+{
+	return e - s >= 2 && dig(s, e) && dig(s + 1, e);
+}
+
+/* TS at S: the end of it, or NULL. */
+static const char *ts_end(const char *s, const char *e)
+{
+	if (e - s < 14)
+		return NULL;
+	const char *q;
+	if (s[0] >= 'A' && s[0] <= 'Z') {
+		if (!(s[1] >= 'a' && s[1] <= 'z') || !(s[2] >= 'a' && s[2] <= 'z') || s[3] != ' ')
+			return NULL;
+		q = s + 4;
+		if (*q == ' ')
+			q++;
+		if (!dig(q, e))
+			return NULL;
+		q++;
+		if (dig(q, e))
+			q++;
+		if (e - q < 9 || *q != ' ' || !dd(q + 1, e) || q[3] != ':' || !dd(q + 4, e) || q[6] != ':' ||
+		    !dd(q + 7, e))
+			return NULL;
+		return ts_fraction(q + 9, e);
+	}
+	if (e - s < 19 || !dd(s, e) || !dd(s + 2, e) || s[4] != '-' || !dd(s + 5, e) || s[7] != '-' ||
+	    !dd(s + 8, e) || s[10] != 'T' || !dd(s + 11, e) || s[13] != ':' || !dd(s + 14, e) || s[16] != ':' ||
+	    !dd(s + 17, e))
+		return NULL;
+	q = ts_fraction(s + 19, e);
+	if (!q)
+		return NULL;
+	if (q < e && *q == 'Z')
+		return q + 1;
+	if (q < e && (*q == '+' || *q == '-') && dd(q + 1, e)) {
+		const char *m = q + 3;
+		if (m < e && *m == ':')
+			m++;
+		if (dd(m, e))
+			return m + 2;
+		/* ":?" may give the colon back, but a digit must then follow
+		 * "+hh": it is the colon, so no. The offset is left out, and a
+		 * space must follow the stamp instead: it does not. */
+	}
+	return q;
+}
+
+/* (?:PREFIXES) *IN= at S: where "IN=" starts, or NULL. */
+static const char *prefix_in(const struct parser *p, const char *s, const char *e)
+{
+	for (size_t i = 0; i < p->nprefixes; i++) {
+		size_t n = p->prefix_len[i];
+		if ((size_t)(e - s) < n || memcmp(s, p->prefix[i], n) != 0)
+			continue;
+		const char *q = s + n;
+		while (q < e && *q == ' ')
+			q++;
+		if (e - q >= 3 && q[0] == 'I' && q[1] == 'N' && q[2] == '=')
+			return q;
+	}
+	return NULL;
+}
+
+/* (?:\[ *\d+\.\d+\] ?)?(?:PREFIXES) *IN= at S. */
+static const char *uptime_prefix_in(const struct parser *p, const char *s, const char *e)
+{
+	if (s < e && *s == '[') {
+		const char *q = s + 1;
+		while (q < e && *q == ' ')
+			q++;
+		if (dig(q, e)) {
+			while (dig(q, e))
+				q++;
+			if (q < e && *q == '.' && dig(q + 1, e)) {
+				q++;
+				while (dig(q, e))
+					q++;
+				if (q < e && *q == ']') {
+					q++;
+					const char *r;
+					if (q < e && *q == ' ' && (r = prefix_in(p, q + 1, e)))
+						return r;
+					if ((r = prefix_in(p, q, e)))
+						return r;
+				}
+			}
+		}
+	}
+	return prefix_in(p, s, e);
+}
+
+/* The header of LINE: where "IN=" starts, or NULL; *TS, *TSN: the
+ * timestamp's text (NULL if the line has none). */
+static const char *header(const struct parser *p, int ulogd, const char *line, const char *e, const char **ts,
+			  size_t *tsn)
+{
+	const char *te = ts_end(line, e), *q = te;
+	*ts = NULL;
+	if (te && q < e && *q == ' ') {
+		while (q < e && *q == ' ')
+			q++;
+		const char *host = q;
+		while (q < e && !is_space_re((unsigned char)*q))
+			q++;
+		if (q > host) {
+			const char *sp0 = NULL;
+			if (!ulogd) {
+				if (e - q >= 9 && memcmp(q, " kernel:", 8) == 0 && q[8] == ' ')
+					sp0 = q + 8;
+			} else if (q < e && *q == ' ') {
+				sp0 = q;
+			}
+			if (sp0) {
+				const char *se = sp0;
+				while (se < e && *se == ' ')
+					se++;
+				/* " +": as many spaces as there are, then one fewer... */
+				for (const char *k = se; k > sp0; k--) {
+					const char *r = ulogd ? prefix_in(p, k, e) : uptime_prefix_in(p, k, e);
+					if (r) {
+						*ts = line;
+						*tsn = (size_t)(te - line);
+						return r;
+					}
+				}
+			}
+		}
+	}
+	return ulogd ? NULL : uptime_prefix_in(p, line, e);
 }
 
 static enum parse_result parse_builtin(struct parser *p, enum source_format fmt, const char *line, size_t len,
 				       int64_t ref_us, struct knock *k, const char **why)
 {
-	if (!has_prefix(p, line, len))
+	const char *ts, *in;
+	size_t tsn = 0;
+	if (!(in = header(p, fmt == FORMAT_ULOGD, line, line + len, &ts, &tsn)))
 		return PARSE_NONE;
-
-	pcre2_match_data *md = p->md[fmt];
-	int rc = pcre2_match(p->header[fmt], (PCRE2_SPTR)line, len, 0, 0, md, NULL);
-	if (rc < 0)
-		return PARSE_NONE;
-	PCRE2_SIZE *ov = pcre2_get_ovector_pointer(md);
 	k->time_us = ref_us;
-	if (rc > 1 && ov[2] != PCRE2_UNSET &&
-	    parse_time(p, line + ov[2], ov[3] - ov[2], ref_us, &k->time_us)) {
+	if (ts && parse_time(p, ts, tsn, ref_us, &k->time_us)) {
 		*why = "bad timestamp";
 		return PARSE_BAD;
 	}
-	return parse_fields(p, line, line + ov[1] - 3, line + len, fmt == FORMAT_ULOGD, k, why);
+	return parse_fields(p, line, in, line + len, fmt == FORMAT_ULOGD, k, why);
 }
 
 static int user_group(const struct user_pattern *u, const PCRE2_SIZE *ov, int g, const char *line,
@@ -1279,13 +1400,35 @@ static enum parse_result parse_user(struct parser *p, const char *line, size_t l
 	return PARSE_NONE;
 }
 
+static int has_prefix(const struct parser *p, const char *s, size_t n)
+{
+	for (size_t i = 0; i < p->nprefixes; i++)
+		if (p->prefix_len[i] == 0 || scan_find(s, n, p->prefix[i], p->prefix_len[i]))
+			return 1;
+	return 0;
+}
+
+const char *parse_needle(const struct parser *p, size_t *len)
+{
+	/* Built-in formats and journal JSON entries alike need a prefix in
+	 * the line to be anything but "not a knock line"; user patterns match
+	 * anything. */
+	if (p->nuser || p->nprefixes != 1 || p->prefix_len[0] == 0)
+		return NULL;
+	*len = p->prefix_len[0];
+	return p->prefix[0];
+}
+
 /* journalctl -o json: take MESSAGE, the kernel transport and the realtime stamp. */
 static const char *json_string(const char *line, size_t len, const char *key, size_t *n)
 {
-	const char *v = memmem(line, len, key, strlen(key));
+	/* KEY is "NAME":" — sifted by the first and the last letter of NAME,
+	 * not by quotes, which are everywhere in JSON. */
+	size_t kl = strlen(key);
+	const char *v = scan_find_by(line, len, key, kl, 1, kl - 4);
 	if (!v)
 		return NULL;
-	v += strlen(key);
+	v += kl;
 	const char *e = memchr(v, '"', (size_t)(line + len - v));
 	if (!e)
 		return NULL;
@@ -1297,6 +1440,9 @@ static enum parse_result parse_json(struct parser *p, const char *line, size_t l
 				    struct knock *k, const char **why)
 {
 	size_t tn, fn, mn, rn;
+	/* Most entries are not knocks: no prefix anywhere, no key looked up. */
+	if (!has_prefix(p, line, len))
+		return PARSE_NONE;
 	const char *t = json_string(line, len, "\"_TRANSPORT\":\"", &tn);
 	if (!t || tn != 6 || memcmp(t, "kernel", 6) != 0)
 		return PARSE_NONE;
@@ -1313,17 +1459,19 @@ static enum parse_result parse_json(struct parser *p, const char *line, size_t l
 	const char *r = json_string(line, len, "\"__REALTIME_TIMESTAMP\":\"", &rn);
 	unsigned long long rt = 0;
 	if (r) {
-		char buf[24];
-		char *endp;
-		if (rn == 0 || rn >= sizeof buf || r[0] < '0' || r[0] > '9')
+		/* Digits only (up to a NUL byte, as strtoull read them before),
+		 * 1 to 23 bytes, and no later than the year 9999, like every
+		 * other stamp: times stay far from overflowing when windows are
+		 * added to them. */
+		if (rn == 0 || rn >= 24 || r[0] < '0' || r[0] > '9')
 			goto bad;
-		memcpy(buf, r, rn);
-		buf[rn] = '\0';
-		rt = strtoull(buf, &endp, 10);
-		/* No later than the year 9999, like every other stamp: times
-		 * stay far from overflowing when windows are added to them. */
-		if (*endp || rt > 253402300799999999ULL)
-			goto bad;
+		for (size_t i = 0; i < rn && r[i]; i++) {
+			if (r[i] < '0' || r[i] > '9')
+				goto bad;
+			rt = rt * 10 + (unsigned long long)(r[i] - '0');
+			if (rt > 253402300799999999ULL)
+				goto bad;
+		}
 		ref_us = (int64_t)rt;
 	}
 	return parse_builtin(p, FORMAT_SYSLOG, m, mn, ref_us, k, why);

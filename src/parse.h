@@ -31,4 +31,10 @@ void parse_free(struct parser *p);
 enum parse_result parse_line(struct parser *p, enum source_format fmt, const char *line, size_t len,
 			     int64_t ref_us, struct knock *out, const char **why);
 
+/* A string that every line parse_line would not call plain "not a knock
+ * line" contains (the one prefix), so that a reader may skip, unparsed, the
+ * lines of a buffer without it; NULL when there is none (user patterns, an
+ * empty prefix or several). */
+const char *parse_needle(const struct parser *p, size_t *len);
+
 #endif

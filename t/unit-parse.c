@@ -819,6 +819,98 @@ static void journal_json(void **st)
 	parse_free(p);
 }
 
+/* The hand-written header accepts what the PCRE2 patterns it replaced did
+ * (parse.c, "the header"): each case here is what those patterns decided. */
+static void header_language(void **st)
+{
+	struct knock k;
+	struct parser *p = knock_parser();
+	/* A one-digit day after one space or two; not three spaces, not three digits. */
+	assert_int_equal(run(p, FORMAT_SYSLOG, "Nov 2 14:47:35 vm kernel: " TCP_LINE, &k), PARSE_KNOCK);
+	assert_int_equal(run(p, FORMAT_SYSLOG, "Nov  2 14:47:35 vm kernel: " TCP_LINE, &k), PARSE_KNOCK);
+	assert_int_equal(run(p, FORMAT_SYSLOG, "Nov   2 14:47:35 vm kernel: " TCP_LINE, &k), PARSE_NONE);
+	assert_int_equal(run(p, FORMAT_SYSLOG, "Nov 123 14:47:35 vm kernel: " TCP_LINE, &k), PARSE_NONE);
+	assert_int_equal(run(p, FORMAT_SYSLOG, "nov 26 14:47:35 vm kernel: " TCP_LINE, &k), PARSE_NONE);
+	/* Fractions of 1 to 9 digits; ten are no stamp at all. */
+	assert_int_equal(run(p, FORMAT_SYSLOG, "Nov 26 14:47:35.123456789 vm kernel: " TCP_LINE, &k), PARSE_KNOCK);
+	assert_time(k.time_us, "2026-11-26T14:47:35.123456Z");
+	assert_int_equal(run(p, FORMAT_SYSLOG, "Nov 26 14:47:35.1234567890 vm kernel: " TCP_LINE, &k), PARSE_NONE);
+	assert_int_equal(run(p, FORMAT_SYSLOG, "Nov 26 14:47:35. vm kernel: " TCP_LINE, &k), PARSE_NONE);
+	/* RFC 3339: Z, +hh:mm, +hhmm, or nothing; a broken offset is no stamp. */
+	assert_int_equal(run(p, FORMAT_SYSLOG, "2026-11-26T14:47:35Z vm kernel: " TCP_LINE, &k), PARSE_KNOCK);
+	assert_int_equal(run(p, FORMAT_SYSLOG, "2026-11-26T15:47:35.5+01:00 vm kernel: " TCP_LINE, &k), PARSE_KNOCK);
+	assert_time(k.time_us, "2026-11-26T14:47:35.500000Z");
+	assert_int_equal(run(p, FORMAT_SYSLOG, "2026-11-26T13:47:35-0100 vm kernel: " TCP_LINE, &k), PARSE_KNOCK);
+	assert_time(k.time_us, "2026-11-26T14:47:35.000000Z");
+	assert_int_equal(run(p, FORMAT_SYSLOG, "2026-11-26T14:47:35+01:0 vm kernel: " TCP_LINE, &k), PARSE_NONE);
+	assert_int_equal(run(p, FORMAT_SYSLOG, "2026-11-26 14:47:35 vm kernel: " TCP_LINE, &k), PARSE_NONE);
+	/* The stamp's text is checked by the pattern, its values after it. */
+	assert_int_equal(run(p, FORMAT_SYSLOG, "2026-13-26T14:47:35Z vm kernel: " TCP_LINE, &k), PARSE_BAD);
+	/* The host is one word without white space of any kind. */
+	assert_int_equal(run(p, FORMAT_SYSLOG, "Nov 26 14:47:35 v\tm kernel: " TCP_LINE, &k), PARSE_NONE);
+	assert_int_equal(run(p, FORMAT_SYSLOG, "Nov 26 14:47:35   vm kernel:    " TCP_LINE, &k), PARSE_KNOCK);
+	/* The uptime stamp: optional space after it, none inside the number. */
+	assert_int_equal(run(p, FORMAT_SYSLOG, "[   93.717774]" TCP_LINE, &k), PARSE_KNOCK);
+	assert_int_equal(k.time_us, REF);
+	assert_int_equal(run(p, FORMAT_SYSLOG, "[93.717774] " TCP_LINE, &k), PARSE_KNOCK);
+	assert_int_equal(run(p, FORMAT_SYSLOG, "[93. 717774] " TCP_LINE, &k), PARSE_NONE);
+	assert_int_equal(run(p, FORMAT_SYSLOG, "[93.717774]  " TCP_LINE, &k), PARSE_NONE);
+	parse_free(p);
+
+	/* A prefix that starts with a space: the spaces before it are shared
+	 * with the header's, as a backtracking matcher shares them. */
+	static const char *const sp[] = {" X ", "KNOCK-SEQ ", "KNOCK "};
+#define TCP_REST                                                                                   \
+	"IN=kn-s OUT= MAC=62:92:44:cb:fb:5c:fe:65:11:35:87:ec:08:00 SRC=192.0.2.2 DST=192.0.2.1 "       \
+	"LEN=60 TOS=0x00 PREC=0x00 TTL=64 ID=36861 DF PROTO=TCP SPT=36504 DPT=7000 WINDOW=64240 "      \
+	"RES=0x00 SYN URGP=0 "
+	p = mk(sp, 3, NULL, 0);
+	assert_int_equal(run(p, FORMAT_SYSLOG, "Nov 26 14:47:35 vm kernel:  X " TCP_REST, &k), PARSE_KNOCK);
+	assert_int_equal(run(p, FORMAT_SYSLOG, "Nov 26 14:47:35 vm kernel: X " TCP_REST, &k), PARSE_NONE);
+	assert_int_equal(run(p, FORMAT_SYSLOG, "Nov 26 14:47:35 vm kernel: [ 1.5]  X " TCP_REST, &k), PARSE_KNOCK);
+	assert_int_equal(run(p, FORMAT_ULOGD, "Nov 26 14:47:36 vm  X IN=kn-s OUT= MAC=4a:14:fe:f4:b7:53:5a:0c:c5:36:61:de:"
+					      "08:00 SRC=192.0.2.2 DST=192.0.2.1 LEN=30 TOS=00 PREC=0x00 TTL=64 ID=1 "
+					      "PROTO=UDP SPT=4 DPT=7502 LEN=10 ",
+			     &k),
+			 PARSE_KNOCK);
+	/* The prefixes are tried in their order, the later ones too. */
+	assert_int_equal(run(p, FORMAT_SYSLOG, "Nov 26 14:47:35 vm kernel: " TCP_LINE, &k), PARSE_KNOCK);
+	parse_free(p);
+}
+
+/* Addresses are written by hand (knock.c): the same text as inet_ntop's,
+ * for random groups under every pattern of zero groups, IPv4-mapped and
+ * -compatible forms among them. */
+static void address_text(void **st)
+{
+	uint8_t a[16];
+	char want[64], got[KNOCK_ADDRSTRLEN];
+	srand(12);
+	for (int pat = 0; pat < 256 * 3; pat++) {
+		for (int r = 0; r < 20; r++) {
+			for (int i = 0; i < 8; i++) {
+				unsigned v = (unsigned)(rand() % 4 == 0 ? rand() % 16 + 1 : rand() % 65535 + 1);
+				if (pat >> i & 1)
+					v = 0;
+				if (pat >> 8 == 1 && i == 5)
+					v = 0xffff;
+				if (pat >> 8 == 2 && rand() % 2)
+					v = 0;
+				a[2 * i] = (uint8_t)(v >> 8);
+				a[2 * i + 1] = (uint8_t)v;
+			}
+			assert_non_null(inet_ntop(AF_INET6, a, want, sizeof want));
+			assert_string_equal(knock_addr_str(AF_INET6, a, got), want);
+		}
+	}
+	for (int i = 0; i < 100000; i++) {
+		for (int j = 0; j < 4; j++)
+			a[j] = (uint8_t)(i % 3 == 0 ? rand() % 10 : i % 3 == 1 ? rand() % 100 : rand());
+		assert_non_null(inet_ntop(AF_INET, a, want, sizeof want));
+		assert_string_equal(knock_addr_str(AF_INET, a, got), want);
+	}
+}
+
 static void user_patterns(void **st)
 {
 	static const char *const pre[] = {"KNOCK "};
@@ -880,6 +972,8 @@ int main(void)
 		cmocka_unit_test(real_shapes),
 		cmocka_unit_test(fresh_kernel_lines),
 		cmocka_unit_test(journal_json),
+		cmocka_unit_test(header_language),
+		cmocka_unit_test(address_text),
 		cmocka_unit_test(user_patterns),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
