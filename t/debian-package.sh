@@ -1,0 +1,176 @@
+#!/bin/sh
+# debian-package.sh — the Debian package (debian/) as an admin meets it: built
+# with dpkg-buildpackage (once per content of the tree, t/deb.sh), checked
+# with lintian, then installed with apt into a Debian bookworm booted with
+# systemd-nspawn (t/container.sh) in a network namespace of its own:
+# the user exists, nothing is enabled or started, the unit starts with the
+# example configuration; with the nft backend a knock is granted; "apt
+# remove" stops it and leaves no table inet logknock; "apt purge" removes
+# the configuration and /var/lib/logknock.
+#
+#   LOGKNOCK_DEB=FILE      test this .deb instead of building one
+#   LOGKNOCK_TEST_CACHE    see t/container.sh and t/deb.sh
+#
+# Needs root, dpkg-buildpackage and debhelper (or LOGKNOCK_DEB), debootstrap,
+# systemd-nspawn (Debian: systemd-container), overlayfs; lintian for its check.
+. "$(dirname "$0")/lib.sh"
+. "$top_srcdir/t/container.sh"
+. "$top_srcdir/t/deb.sh"
+
+cleanup() {
+	ct_cleanup
+	rm -rf "$TMP"
+}
+trap cleanup EXIT
+
+ct_require
+deb_get
+ct_cache_root
+
+plan 20
+
+# ---- the package itself ---------------------------------------------------------
+if ! command -v lintian >/dev/null 2>&1; then
+	ok "# SKIP no lintian (apt-get install lintian)"
+elif [ -z "$DEB_CHANGES" ]; then
+	ok "# SKIP lintian: LOGKNOCK_DEB given without its .changes"
+elif lintian --fail-on error "$DEB_CHANGES" >"$TMP/lintian.out" 2>&1; then
+	ok "lintian: no error"
+	grep -v '^running with root' "$TMP/lintian.out" | diag
+else
+	fail "lintian: no error"
+	diag "$TMP/lintian.out"
+fi
+dpkg-deb -c "$DEB" | awk '{ print $6 }' | sed 's|^\./|/|' >"$TMP/contents"
+missing=
+for f in /usr/sbin/logknockd /usr/libexec/logknock/logknock-apply /usr/bin/logknock \
+	/lib/systemd/system/logknockd.service /usr/lib/sysusers.d/logknock.conf \
+	/usr/lib/tmpfiles.d/logknock.conf /etc/logknock/logknockd.yaml \
+	/usr/share/man/man8/logknockd.8.gz /usr/share/man/man5/logknockd.yaml.5.gz \
+	/usr/share/man/man1/logknock.1.gz /usr/share/bash-completion/completions/logknockd \
+	/usr/share/bash-completion/completions/logknock /usr/share/doc/logknock/README.Debian; do
+	grep -qx -e "$f" -e "$f.gz" "$TMP/contents" || missing="$missing $f"
+done
+if [ -z "$missing" ]; then ok "the package holds the programs, unit, sysusers/tmpfiles, man pages, completion"
+else fail "the package lacks:$missing"; fi
+check "/etc/logknock/logknockd.yaml is a conffile" \
+	sh -c "dpkg-deb --ctrl-tarfile '$DEB' | tar -xO ./conffiles | grep -qx /etc/logknock/logknockd.yaml"
+
+# ---- boot, install ------------------------------------------------------------------
+ct_mount
+cp "$DEB" "$ROOT/root/logknock.deb" || exit 1
+# --private-network: the container's firewall is its own (nspawn keeps
+# CAP_NET_ADMIN in the bounding set of a network namespace it made).
+if ct_boot --private-network --machine="lkdeb$$"; then
+	ok "the container booted (system $ct_state)"
+else
+	fail "the container booted (state '$ct_state', leader '$LEADER')"
+	tail -30 "$TMP/nspawn.log" | diag
+	done_testing
+fi
+
+if CT_TIMEOUT=180 in_ct apt-get install -y --no-install-recommends /root/logknock.deb >"$TMP/install.out" 2>&1; then
+	ok "apt-get install ./logknock.deb"
+else
+	fail "apt-get install ./logknock.deb"
+	tail -20 "$TMP/install.out" | diag
+fi
+groups=$(in_ct id -nG logknock 2>&1)
+case " $groups " in
+*" systemd-journal "*) case " $groups " in
+	*" adm "*) ok "user logknock, in systemd-journal and adm" ;;
+	*) fail "user logknock, in systemd-journal and adm ($groups)" ;;
+	esac ;;
+*) fail "user logknock, in systemd-journal and adm ($groups)" ;;
+esac
+check "/var/lib/logknock is 0700 logknock:logknock" \
+	test "$(in_ct stat -c '%a %U:%G' /var/lib/logknock 2>&1)" = "700 logknock:logknock"
+en=$(in_ct systemctl is-enabled logknockd 2>&1)
+act=$(in_ct systemctl is-active logknockd 2>&1)
+check "installing enables and starts nothing (is-enabled $en, is-active $act)" \
+	test "$en" = disabled -a "$act" = inactive
+
+# ---- the example configuration --------------------------------------------------
+if in_ct systemctl start logknockd >"$TMP/start.out" 2>&1; then
+	ok "systemctl start logknockd, with the example configuration"
+else
+	fail "systemctl start logknockd, with the example configuration"
+	diag "$TMP/start.out"
+	in_ct journalctl -u logknockd --no-pager -o cat 2>&1 | tail -20 | diag
+fi
+status=$(in_ct systemctl show -P StatusText logknockd)
+act=$(in_ct systemctl is-active logknockd)
+case "$act $status" in
+"active following"*) ok "active, $status" ;;
+*) fail "active and following its sources (is-active '$act', status '$status')" ;;
+esac
+in_ct systemctl stop logknockd >/dev/null 2>&1
+check "systemctl stop: Result=success" test "$(in_ct systemctl show -P Result logknockd)" = success
+
+# ---- a real backend, then remove ------------------------------------------------------
+cat >"$TMP/nft.yaml" <<'EOF'
+sources:
+  - file: /var/log/knock.log
+prefix: "KNOCK "
+applier:
+  backend: nft
+doors:
+  - name: ssh
+    sequence: [tcp/7000, tcp/8000, tcp/9000]
+    window: 10s
+    open: [tcp/22]
+    duration: 5m
+EOF
+cp "$TMP/nft.yaml" "$ROOT/etc/logknock/logknockd.yaml" && : >"$ROOT/var/log/knock.log" &&
+	chmod 644 "$ROOT/etc/logknock/logknockd.yaml" "$ROOT/var/log/knock.log"
+in_ct systemctl start logknockd >"$TMP/start2.out" 2>&1
+i=0
+while [ $i -lt 50 ] && ! in_ct nft list chain inet logknock guard >/dev/null 2>&1; do sleep 0.2; i=$((i + 1)); done
+if [ $i -lt 50 ]; then ok "backend nft: the applier made table inet logknock"
+else
+	fail "backend nft: the applier made table inet logknock"
+	diag "$TMP/start2.out"
+	in_ct journalctl -u logknockd --no-pager -o cat 2>&1 | tail -20 | diag
+fi
+# The container has no /etc/protocols (no netbase): nft prints tcp as 6.
+sport=41000
+for port in 7000 8000 9000; do
+	sport=$((sport + 1))
+	line=$(printf '%s vm kernel: [ 93.717774] KNOCK IN=host0 OUT= MAC=62:92:44:cb:fb:5c:fe:65:11:35:87:ec:08:00 SRC=192.0.2.2 DST=192.0.2.1 LEN=60 TOS=0x00 PREC=0x00 TTL=64 ID=36861 DF PROTO=TCP SPT=%d DPT=%d WINDOW=64240 RES=0x00 SYN URGP=0 ' \
+		"$(date -u +%Y-%m-%dT%H:%M:%S.%6N+00:00)" "$sport" "$port")
+	in_ct sh -c 'printf "%s\n" "$1" >>/var/log/knock.log' sh "$line"
+done
+i=0
+while [ $i -lt 100 ] && ! in_ct nft list set inet logknock allow4 2>/dev/null | grep -Eq '192\.0\.2\.2 \. (tcp|6) \. 22'; do
+	sleep 0.1
+	i=$((i + 1))
+done
+if [ $i -lt 100 ]; then ok "a knock: allow4 holds 192.0.2.2 . tcp . 22"
+else
+	fail "a knock: allow4 holds 192.0.2.2 . tcp . 22"
+	in_ct journalctl -u logknockd --no-pager -o cat 2>&1 | tail -20 | diag
+	in_ct nft list table inet logknock 2>&1 | diag
+fi
+
+if CT_TIMEOUT=120 in_ct apt-get remove -y logknock >"$TMP/remove.out" 2>&1; then ok "apt-get remove logknock"
+else fail "apt-get remove logknock"; tail -20 "$TMP/remove.out" | diag; fi
+check "after remove: the daemon is stopped" test "$(in_ct systemctl is-active logknockd)" != active
+if in_ct nft list table inet logknock >/dev/null 2>&1; then
+	fail "after remove: no table inet logknock left"
+	in_ct nft list table inet logknock 2>&1 | diag
+else
+	ok "after remove: no table inet logknock left"
+fi
+check "after remove: the configuration and the state are kept" \
+	in_ct test -f /etc/logknock/logknockd.yaml -a -d /var/lib/logknock
+
+# ---- purge -----------------------------------------------------------------------------
+if CT_TIMEOUT=120 in_ct apt-get purge -y logknock >"$TMP/purge.out" 2>&1; then ok "apt-get purge logknock"
+else fail "apt-get purge logknock"; tail -20 "$TMP/purge.out" | diag; fi
+left=$(in_ct sh -c 'for f in /var/lib/logknock /etc/logknock /var/log/logknock /lib/systemd/system/logknockd.service; do [ -e "$f" ] && echo "$f"; done')
+if [ -z "$left" ]; then ok "after purge: no /var/lib/logknock, /etc/logknock, /var/log/logknock, unit"
+else fail "after purge, left: $left"; fi
+
+check "the container powered off on SIGRTMIN+4" ct_poweroff
+in_ct true >/dev/null 2>&1 || LEADER=
+done_testing
