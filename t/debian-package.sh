@@ -6,7 +6,9 @@
 # the user exists, nothing is enabled or started, the unit starts with the
 # example configuration; with the nft backend a knock is granted; "apt
 # remove" stops it and leaves no table inet logknock; "apt purge" removes
-# the configuration and /var/lib/logknock.
+# the configuration and /var/lib/logknock. And, outside the container (which
+# has no iptables or ipset): the package's prerm, run in a network namespace,
+# deletes every object the applier builds and nothing else.
 #
 #   LOGKNOCK_DEB=FILE      test this .deb instead of building one
 #   LOGKNOCK_TEST_CACHE    see t/container.sh and t/deb.sh
@@ -27,7 +29,7 @@ ct_require
 deb_get
 ct_cache_root
 
-plan 20
+plan 22
 
 # ---- the package itself ---------------------------------------------------------
 if ! command -v lintian >/dev/null 2>&1; then
@@ -55,6 +57,68 @@ if [ -z "$missing" ]; then ok "the package holds the programs, unit, sysusers/tm
 else fail "the package lacks:$missing"; fi
 check "/etc/logknock/logknockd.yaml is a conffile" \
 	sh -c "dpkg-deb --ctrl-tarfile '$DEB' | tar -xO ./conffiles | grep -qx /etc/logknock/logknockd.yaml"
+
+# ---- prerm "remove" against what the applier builds, in a network namespace -------
+# Every backend's objects at once (nft table; iptables and ip6tables chain and
+# jump; ipset sets), made by the package's own applier, beside rules of the
+# admin's own that must stay. The container below has no iptables or ipset.
+NS=lkdeb$$
+ns_made=
+cleanup() {
+	ct_cleanup
+	[ -n "$ns_made" ] && ip netns del "$NS" 2>/dev/null
+	rm -rf "$TMP"
+}
+in_ns() { ip netns exec "$NS" "$@"; }
+prerm_objects() { # what of ours is there, one word per object
+	in_ns nft list table inet logknock >/dev/null 2>&1 && echo nft-table
+	for xt in iptables ip6tables; do
+		in_ns "$xt" -w -S LOGKNOCK >/dev/null 2>&1 && echo "$xt-chain"
+		in_ns "$xt" -w -S INPUT 2>/dev/null | grep -q -- '-j LOGKNOCK' && echo "$xt-jump"
+	done
+	in_ns ipset list -n 2>/dev/null | grep -x 'logknock[46]'
+}
+if ! command -v ip >/dev/null 2>&1 || ! command -v nft >/dev/null 2>&1 ||
+	! command -v iptables >/dev/null 2>&1 || ! command -v ip6tables >/dev/null 2>&1 ||
+	! command -v ipset >/dev/null 2>&1 || ! command -v unshare >/dev/null 2>&1; then
+	skip_n 2 "prerm: needs ip, nft, iptables, ip6tables, ipset and unshare on this machine"
+elif ! ip netns add "$NS" 2>/dev/null; then
+	skip_n 2 "prerm: cannot make a network namespace"
+else
+	ns_made=1
+	mkdir -p "$TMP/pkg"
+	dpkg-deb -x "$DEB" "$TMP/pkg" && dpkg-deb --ctrl-tarfile "$DEB" | tar -xO ./prerm >"$TMP/prerm"
+	in_ns nft add table inet filter
+	in_ns nft add chain inet filter input '{ type filter hook input priority filter; policy accept; }'
+	in_ns nft add rule inet filter input tcp dport 22 accept
+	in_ns iptables -w -A INPUT -p tcp --dport 22 -j ACCEPT
+	for b in nft iptables ipset; do
+		in_ns timeout 20 "$TMP/pkg/usr/libexec/logknock/logknock-apply" --backend $b --guard tcp/22 \
+			</dev/null >"$TMP/apply-$b.out" 2>&1
+	done
+	before=$(prerm_objects | tr '\n' ' ')
+	# A mount namespace of its own, /run/systemd hidden: the prerm's
+	# "systemctl stop" part must not reach a systemd of this machine.
+	in_ns unshare -m --propagation private sh -c \
+		'[ -d /run/systemd ] && mount -t tmpfs logknock-test /run/systemd; exec sh "$1" remove' \
+		sh "$TMP/prerm" >"$TMP/prerm.out" 2>&1
+	rc=$?
+	after=$(prerm_objects | tr '\n' ' ')
+	if [ "$before" = "nft-table iptables-chain iptables-jump ip6tables-chain ip6tables-jump logknock4 logknock6 " ] &&
+		[ $rc = 0 ] && [ -z "$after" ]; then
+		ok "prerm remove deletes the applier's nft table, iptables/ip6tables chains and jumps, ipset sets"
+	else
+		fail "prerm remove deletes what the applier built (before: $before; prerm exit $rc; after: $after)"
+		cat "$TMP"/apply-*.out "$TMP/prerm.out" | diag
+	fi
+	if in_ns nft list chain inet filter input 2>/dev/null | grep -q 'tcp dport 22 accept' &&
+		in_ns iptables -w -S INPUT | grep -q -- '-A INPUT -p tcp -m tcp --dport 22 -j ACCEPT'; then
+		ok "prerm remove keeps the admin's own rules"
+	else
+		fail "prerm remove keeps the admin's own rules"
+		{ in_ns nft list ruleset; in_ns iptables -w -S; } 2>&1 | diag
+	fi
+fi
 
 # ---- boot, install ------------------------------------------------------------------
 ct_mount
