@@ -29,7 +29,7 @@ ct_require
 deb_get
 ct_cache_root
 
-plan 22
+plan 23
 
 # ---- the package itself ---------------------------------------------------------
 if ! command -v lintian >/dev/null 2>&1; then
@@ -214,6 +214,20 @@ else
 	fail "a knock: allow4 holds 192.0.2.2 . tcp . 22"
 	in_ct journalctl -u logknockd --no-pager -o cat 2>&1 | tail -20 | diag
 	in_ct nft list table inet logknock 2>&1 | diag
+fi
+
+# An upgrade (here: the same version again) restarts a running daemon and
+# keeps the admin's changed conffile.
+pid1=$(in_ct systemctl show -P MainPID logknockd)
+CT_TIMEOUT=120 in_ct dpkg -i /root/logknock.deb >"$TMP/reinstall.out" 2>&1
+rc=$?
+pid2=$(in_ct systemctl show -P MainPID logknockd)
+if [ $rc = 0 ] && [ "$(in_ct systemctl is-active logknockd)" = active ] && [ "$pid1" != "$pid2" ] &&
+	cmp -s "$TMP/nft.yaml" "$ROOT/etc/logknock/logknockd.yaml"; then
+	ok "dpkg -i again (an upgrade): the daemon restarted (pid $pid1 -> $pid2), the changed conffile kept"
+else
+	fail "dpkg -i again: exit $rc, pid $pid1 -> $pid2, is-active $(in_ct systemctl is-active logknockd)"
+	tail -20 "$TMP/reinstall.out" | diag
 fi
 
 if CT_TIMEOUT=120 in_ct apt-get remove -y logknock >"$TMP/remove.out" 2>&1; then ok "apt-get remove logknock"
