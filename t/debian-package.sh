@@ -29,7 +29,7 @@ ct_require
 deb_get
 ct_cache_root
 
-plan 23
+plan 24
 
 # ---- the package itself ---------------------------------------------------------
 if ! command -v lintian >/dev/null 2>&1; then
@@ -47,7 +47,7 @@ dpkg-deb -c "$DEB" | awk '{ print $6 }' | sed 's|^\./|/|' >"$TMP/contents"
 missing=
 for f in /usr/sbin/logknockd /usr/libexec/logknock/logknock-apply /usr/bin/logknock \
 	/lib/systemd/system/logknockd.service /usr/lib/sysusers.d/logknock.conf \
-	/usr/lib/tmpfiles.d/logknock.conf /etc/logknock/logknockd.yaml \
+	/usr/lib/tmpfiles.d/logknock.conf /etc/logknock/logknockd.yaml /etc/logknock/apply.yaml \
 	/usr/share/man/man8/logknockd.8.gz /usr/share/man/man5/logknockd.yaml.5.gz \
 	/usr/share/man/man1/logknock.1.gz /usr/share/bash-completion/completions/logknockd \
 	/usr/share/bash-completion/completions/logknock /usr/share/doc/logknock/README.Debian; do
@@ -55,8 +55,9 @@ for f in /usr/sbin/logknockd /usr/libexec/logknock/logknock-apply /usr/bin/logkn
 done
 if [ -z "$missing" ]; then ok "the package holds the programs, unit, sysusers/tmpfiles, man pages, completion"
 else fail "the package lacks:$missing"; fi
-check "/etc/logknock/logknockd.yaml is a conffile" \
-	sh -c "dpkg-deb --ctrl-tarfile '$DEB' | tar -xO ./conffiles | grep -qx /etc/logknock/logknockd.yaml"
+dpkg-deb --ctrl-tarfile "$DEB" | tar -xO ./conffiles >"$TMP/conffiles" 2>&1
+check "/etc/logknock/logknockd.yaml and apply.yaml are conffiles" \
+	sh -c "grep -qx /etc/logknock/logknockd.yaml '$TMP/conffiles' && grep -qx /etc/logknock/apply.yaml '$TMP/conffiles'"
 
 # ---- prerm "remove" against what the applier builds, in a network namespace -------
 # Every backend's objects at once (nft table; iptables and ip6tables chain and
@@ -230,14 +231,24 @@ else
 	tail -20 "$TMP/reinstall.out" | diag
 fi
 
+# The applier's own settings (the sudo set-up) may name its objects: a
+# table made under that name must go too.
+printf 'backend: nft\nguard: [tcp/22]\nname: "lkother"   # the test\n' >"$ROOT/etc/logknock/apply.yaml"
+# Without arguments the applier reads apply.yaml; sh stays its parent (an
+# applier whose parent is outside its PID namespace counts as privileged).
+in_ct sh -c '/usr/libexec/logknock/logknock-apply </dev/null; true' >"$TMP/apply-other.out" 2>&1
+has_table() { in_ct nft list table inet "$1" >/dev/null 2>&1; }
+if has_table lkother; then ok "a table inet lkother, as apply.yaml's name: would make it"
+else fail "a table inet lkother, as apply.yaml's name: would make it"; diag "$TMP/apply-other.out"; fi
+
 if CT_TIMEOUT=120 in_ct apt-get remove -y logknock >"$TMP/remove.out" 2>&1; then ok "apt-get remove logknock"
 else fail "apt-get remove logknock"; tail -20 "$TMP/remove.out" | diag; fi
 check "after remove: the daemon is stopped" test "$(in_ct systemctl is-active logknockd)" != active
-if in_ct nft list table inet logknock >/dev/null 2>&1; then
-	fail "after remove: no table inet logknock left"
-	in_ct nft list table inet logknock 2>&1 | diag
+if in_ct nft list tables 2>&1 | grep -q 'inet \(logknock\|lkother\)$'; then
+	fail "after remove: no table inet logknock or inet lkother left"
+	in_ct nft list tables 2>&1 | diag
 else
-	ok "after remove: no table inet logknock left"
+	ok "after remove: no table inet logknock or inet lkother left"
 fi
 check "after remove: the configuration and the state are kept" \
 	in_ct test -f /etc/logknock/logknockd.yaml -a -d /var/lib/logknock
