@@ -12,9 +12,11 @@ libyaml-dev libpcre2-dev libsystemd-dev libinotifytools0-dev libnftables-dev lib
 # firewall tools and log daemons of the end-to-end tests, knockd
 # (t/knockd-import.sh), ulogd2 (t/kernel-grammar.sh: NFLOG through LOGEMU),
 # python3-yaml (t/doc-snippets.sh), debootstrap and systemd-container (the
-# unit in a container), sudo (t/privsep.sh).
+# unit in a container), sudo (t/privsep.sh), dpkg-dev, debhelper and lintian
+# (t/debian-package.sh builds and checks the Debian package; fakeroot is not
+# needed: debian/control says Rules-Requires-Root: no).
 test_pkgs="libcmocka-dev python3 python3-yaml clang iproute2 nftables iptables ipset logrotate systemd bsdutils
-sudo knockd rsyslog ulogd2 debootstrap systemd-container"
+sudo knockd rsyslog ulogd2 debootstrap systemd-container dpkg-dev debhelper lintian"
 case "${1:-}" in
 --test) pkgs="$pkgs $test_pkgs" ;;
 "") ;;

@@ -2,13 +2,16 @@
 # systemd-nspawn.sh — logknockd.service under a real systemd: a minimal
 # Debian bookworm booted with systemd-nspawn in a network namespace of its
 # own, logknock installed into it with "make install DESTDIR=" from a build
-# configured with --prefix=/usr, the unit started, reloaded and stopped with
-# systemctl inside, knock lines appended to a log bound into the container,
-# and a real TCP connection refused before the knock and let through after.
+# configured with --prefix=/usr (or the Debian package, with apt), the unit
+# started, reloaded and stopped with systemctl inside, knock lines appended
+# to a log bound into the container, and a real TCP connection refused
+# before the knock and let through after.
 #
 #   LOGKNOCK_DESTDIR_BUILD  a build directory configured with
 #                           --prefix=/usr --sysconfdir=/etc --localstatedir=/var
-#                           (required; SKIP without it)
+#                           (required without LOGKNOCK_DEB; SKIP without either)
+#   LOGKNOCK_DEB            FILE: install this .deb with apt instead;
+#                           "build": build it first (t/deb.sh, cached per tree)
 #   LOGKNOCK_TEST_CACHE     where the debootstrapped root is kept between runs
 #                           (default /var/cache/logknock-test); a root that is
 #                           present and complete is reused, never modified:
@@ -20,113 +23,81 @@
 # are removed on exit, also on failure.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/netns.sh"
+. "$top_srcdir/t/container.sh"
+. "$top_srcdir/t/deb.sh"
 
-[ "$(id -u)" = 0 ] || skip_all "not root"
-for c in debootstrap systemd-nspawn nsenter mount umount ip nft timeout; do
-	command -v "$c" >/dev/null 2>&1 || skip_all "no $c (apt-get install debootstrap systemd-container)"
-done
-build=${LOGKNOCK_DESTDIR_BUILD:-}
-[ -n "$build" ] && [ -f "$build/Makefile" ] ||
-	skip_all "set LOGKNOCK_DESTDIR_BUILD to a build configured with --prefix=/usr"
+ct_require ip nft
 srcdir=$top_srcdir
 [ -f "$srcdir/systemd/logknockd.service.in" ] || skip_all "no systemd/logknockd.service.in under $srcdir"
-
-# ---- the cached root ---------------------------------------------------------
-# procps: /bin/kill, which ExecReload= runs (every real Debian system has it).
-INCLUDE=systemd,systemd-sysv,dbus,nftables,iproute2,procps,libyaml-0-2,libpcre2-8-0,libnftables1,libsystemd0,libsodium23
-CACHE=${LOGKNOCK_TEST_CACHE:-/var/cache/logknock-test}/bookworm
-MARK=.logknock-test-root	# written last: its content says what the root holds
-cache_valid() {
-	[ "$(cat "$CACHE/$MARK" 2>/dev/null)" = "bookworm minbase $INCLUDE" ] &&
-		[ -x "$CACHE/usr/lib/systemd/systemd" ] && [ -x "$CACHE/usr/sbin/nft" ]
-}
-if ! cache_valid; then
-	mkdir -p "${CACHE%/*}" || skip_all "cannot create ${CACHE%/*}"
-	new=$CACHE.new.$$
-	echo "# building $CACHE with debootstrap (once; later runs reuse it)"
-	if ! timeout 900 debootstrap --variant=minbase --include="$INCLUDE" bookworm "$new" \
-		>"$TMP/debootstrap.log" 2>&1; then
-		tail -5 "$TMP/debootstrap.log" | diag
-		rm -rf "$new"
-		skip_all "debootstrap failed (is the Debian archive reachable?)"
-	fi
-	echo "bookworm minbase $INCLUDE" >"$new/$MARK"
-	rm -rf "$CACHE.old.$$"
-	[ -e "$CACHE" ] && mv "$CACHE" "$CACHE.old.$$"
-	mv "$new" "$CACHE" || { rm -rf "$new"; skip_all "cannot move the new root to $CACHE"; }
-	rm -rf "$CACHE.old.$$"
+deb=0
+if [ -n "${LOGKNOCK_DEB:-}" ]; then
+	deb=1
+	deb_get
+else
+	build=${LOGKNOCK_DESTDIR_BUILD:-}
+	[ -n "$build" ] && [ -f "$build/Makefile" ] ||
+		skip_all "set LOGKNOCK_DESTDIR_BUILD to a build configured with --prefix=/usr (or LOGKNOCK_DEB)"
 fi
+ct_cache_root
 
 # ---- per-run things, removed on exit -------------------------------------------
-ROOT=$TMP/root
-NSPAWN=
-LEADER=
 LISTENER=
-mounted=
 cleanup() {
-	if [ -n "$LEADER" ] && kill -0 "$LEADER" 2>/dev/null; then
-		kill -s RTMIN+4 "$LEADER" 2>/dev/null || kill -38 "$LEADER" 2>/dev/null	# systemd: poweroff
-	fi
-	if [ -n "$NSPAWN" ]; then
-		i=0
-		while kill -0 "$NSPAWN" 2>/dev/null && [ $i -lt 150 ]; do sleep 0.2; i=$((i + 1)); done
-		if kill -0 "$NSPAWN" 2>/dev/null; then
-			echo "# the container did not power off in 30 s: killed"
-			[ -n "$LEADER" ] && kill -KILL "$LEADER" 2>/dev/null
-			kill -KILL "$NSPAWN" 2>/dev/null
-			sleep 0.5
-		fi
-	fi
+	ct_cleanup
 	[ -n "$LISTENER" ] && kill "$LISTENER" 2>/dev/null
-	if [ -n "$mounted" ]; then
-		umount "$ROOT" 2>/dev/null || umount -l "$ROOT" 2>/dev/null
-	fi
 	netns_cleanup
 	rm -rf "$TMP"
 }
 trap cleanup EXIT
 
-mkdir -p "$ROOT" "$TMP/upper" "$TMP/work" "$TMP/log" || exit 1
-mount -t overlay logknock-test -o "lowerdir=$CACHE,upperdir=$TMP/upper,workdir=$TMP/work" "$ROOT" ||
-	skip_all "overlayfs does not work here"
-mounted=1
+mkdir -p "$TMP/log" || exit 1
+ct_mount
 
 # ---- logknock into the root ----------------------------------------------------
+if [ $deb = 1 ]; then
+	# Installed with apt once the container runs, as an admin would.
+	cp "$DEB" "$ROOT/root/logknock.deb" || exit 1
 # AUTO*=: : the test installs what is built; it never regenerates the build
 # system of the source tree.
-if ! make -C "$build" install DESTDIR="$ROOT" ACLOCAL=: AUTOCONF=: AUTOMAKE=: AUTOHEADER=: \
+elif ! make -C "$build" install DESTDIR="$ROOT" ACLOCAL=: AUTOCONF=: AUTOMAKE=: AUTOHEADER=: \
 	>"$TMP/install.log" 2>&1; then
 	tail -20 "$TMP/install.log" | diag
 	echo "1..1"
 	fail "make install DESTDIR= from $build"
 	done_testing
-fi
-[ -x "$ROOT/usr/sbin/logknockd" ] && [ -x "$ROOT/usr/libexec/logknock/logknock-apply" ] ||
+elif ! [ -x "$ROOT/usr/sbin/logknockd" ] || ! [ -x "$ROOT/usr/libexec/logknock/logknock-apply" ]; then
 	skip_all "set LOGKNOCK_DESTDIR_BUILD to a build configured with --prefix=/usr (and --libexecdir=/usr/libexec)"
+fi
 
 # The unit, sysusers.d and tmpfiles.d files: the installed ones when the
-# build installs them, else from the source tree, substituted as Makefile.am does.
+# build installs them, else from the source tree, substituted as Makefile.am
+# does. The package puts the unit where Debian 12 keeps units.
 unit=
-for d in usr/lib/systemd/system lib/systemd/system etc/systemd/system; do
-	[ -f "$ROOT/$d/logknockd.service" ] && unit=/$d/logknockd.service
-done
-if [ -z "$unit" ]; then
-	unit=/usr/lib/systemd/system/logknockd.service
-	sed -e 's|@sbindir[@]|/usr/sbin|g' -e 's|@sysconfdir[@]|/etc|g' \
-		"$srcdir/systemd/logknockd.service.in" >"$ROOT$unit"
+if [ $deb = 1 ]; then
+	unit=/lib/systemd/system/logknockd.service
+else
+	for d in usr/lib/systemd/system lib/systemd/system etc/systemd/system; do
+		[ -f "$ROOT/$d/logknockd.service" ] && unit=/$d/logknockd.service
+	done
+	if [ -z "$unit" ]; then
+		unit=/usr/lib/systemd/system/logknockd.service
+		sed -e 's|@sbindir[@]|/usr/sbin|g' -e 's|@sysconfdir[@]|/etc|g' \
+			"$srcdir/systemd/logknockd.service.in" >"$ROOT$unit"
+	fi
+	[ -f "$ROOT/usr/lib/sysusers.d/logknock.conf" ] ||
+		cp "$srcdir/systemd/logknock.sysusers" "$ROOT/usr/lib/sysusers.d/logknock.conf"
+	[ -f "$ROOT/usr/lib/tmpfiles.d/logknock.conf" ] ||
+		cp "$srcdir/systemd/logknock.tmpfiles" "$ROOT/usr/lib/tmpfiles.d/logknock.conf"
 fi
-[ -f "$ROOT/usr/lib/sysusers.d/logknock.conf" ] ||
-	cp "$srcdir/systemd/logknock.sysusers" "$ROOT/usr/lib/sysusers.d/logknock.conf"
-[ -f "$ROOT/usr/lib/tmpfiles.d/logknock.conf" ] ||
-	cp "$srcdir/systemd/logknock.tmpfiles" "$ROOT/usr/lib/tmpfiles.d/logknock.conf"
 
-mkdir -p "$ROOT/etc/logknock" "$ROOT/var/log/knock"
+# The test's configuration: over the package's conffile once it is installed.
+mkdir -p "$ROOT/var/log/knock"
 # The container has a network namespace of its own, where the kernel does not
 # show net.netfilter.nf_log_all_netns: the daemon cannot tell whether other
 # namespaces log into the kernel's log, and starts only when told to accept
 # that (one warning, expected below). The log is this test's (kernel_only:
 # the statement an admin makes for a file only the kernel's log writes).
-cat >"$ROOT/etc/logknock/logknockd.yaml" <<'EOF'
+cat >"$TMP/logknockd.yaml" <<'EOF'
 accept_nf_log_all_netns: true
 sources:
   - file: /var/log/knock/kern.log
@@ -142,6 +113,9 @@ doors:
     open: [tcp/22]
     duration: 2m
 EOF
+if [ $deb = 0 ]; then
+	mkdir -p "$ROOT/etc/logknock" && cp "$TMP/logknockd.yaml" "$ROOT/etc/logknock/logknockd.yaml" || exit 1
+fi
 LOG=$TMP/log/kern.log
 : >"$LOG"
 chmod 0755 "$TMP" "$TMP/log"
@@ -150,73 +124,36 @@ chmod 0644 "$LOG"
 # ---- network namespaces: the container's nft changes stay in SERVER ------------
 netns_setup || skip_all "$netns_error"
 
-plan 21
+plan $((21 + deb))
 host_table=$(nft list table inet logknock 2>/dev/null | head -1)	# one made by something else
 
 # ---- boot -----------------------------------------------------------------------
-# --register=no --keep-unit: no machined and no host systemd are needed.
-# --console=read-only: the boot messages go to nspawn.log.
 # --capability=CAP_NET_ADMIN: nspawn leaves it out of the container's bounding
 # set unless it makes the network namespace itself; without it the unit's
 # AmbientCapabilities= is silently empty and the applier gets EPERM from netlink.
-setsid systemd-nspawn --boot --register=no --keep-unit --quiet --console=read-only \
-	--capability=CAP_NET_ADMIN \
-	-D "$ROOT" --machine="lk$netns_id" \
-	--network-namespace-path="/run/netns/$NETNS_SERVER" \
-	--bind-ro="$TMP/log:/var/log/knock" \
-	</dev/null >"$TMP/nspawn.log" 2>&1 &
-NSPAWN=$!
-
-# The container's PID 1 as the host sees it: a descendant of nspawn whose
-# PID in its own namespace is 1.
-find_leader() {
-	for st in /proc/[0-9]*/status; do
-		p=${st#/proc/}
-		p=${p%/status}
-		ns=$(sed -n 's/^NSpid:[[:space:]]*//p' "$st" 2>/dev/null)
-		case $ns in *[[:space:]]1) ;; *) continue ;; esac
-		a=$p
-		for _ in 1 2 3 4; do
-			a=$(sed -n 's/^PPid:[[:space:]]*//p' "/proc/$a/status" 2>/dev/null)
-			[ -z "$a" ] && break
-			[ "$a" = "$NSPAWN" ] && { echo "$p"; return 0; }
-		done
-	done
-	return 1
-}
-in_ct() { # in_ct COMMAND...: run COMMAND inside the container, bounded
-	timeout 30 nsenter -t "$LEADER" -m -u -i -n -p -C -r -w -- \
-		env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin LC_ALL=C SYSTEMD_PAGER= SYSTEMD_COLORS=0 "$@"
-}
 in_server() { ip netns exec "$NETNS_SERVER" "$@"; }
-
-i=0
-while [ $i -lt 100 ] && kill -0 "$NSPAWN" 2>/dev/null; do
-	LEADER=$(find_leader) && break
-	sleep 0.2
-	i=$((i + 1))
-done
-state=
-if [ -n "$LEADER" ]; then
-	i=0
-	while [ $i -lt 120 ]; do
-		state=$(in_ct systemctl is-system-running 2>/dev/null)
-		case $state in running | degraded) break ;; esac
-		kill -0 "$NSPAWN" 2>/dev/null || break
-		sleep 0.5
-		i=$((i + 1))
-	done
-fi
-case $state in
-running | degraded) ok "the container booted (system $state)" ;;
-*)
-	fail "the container booted (state '$state', leader '$LEADER')"
+if ct_boot --capability=CAP_NET_ADMIN --machine="lk$netns_id" \
+	--network-namespace-path="/run/netns/$NETNS_SERVER" \
+	--bind-ro="$TMP/log:/var/log/knock"; then
+	ok "the container booted (system $ct_state)"
+else
+	fail "the container booted (state '$ct_state', leader '$LEADER')"
 	tail -30 "$TMP/nspawn.log" | diag
 	[ -n "$LEADER" ] && in_ct systemctl --failed --no-legend 2>&1 | diag
 	done_testing
-	;;
-esac
-[ "$state" = degraded ] && in_ct systemctl --failed --no-legend 2>&1 | diag
+fi
+[ "$ct_state" = degraded ] && in_ct systemctl --failed --no-legend 2>&1 | diag
+
+if [ $deb = 1 ]; then
+	if CT_TIMEOUT=180 in_ct apt-get install -y --no-install-recommends /root/logknock.deb \
+		>"$TMP/install.out" 2>&1; then
+		ok "apt-get install ./logknock.deb ($(basename "$DEB"))"
+	else
+		fail "apt-get install ./logknock.deb ($(basename "$DEB"))"
+		tail -20 "$TMP/install.out" | diag
+	fi
+	cp "$TMP/logknockd.yaml" "$ROOT/etc/logknock/logknockd.yaml" && chmod 644 "$ROOT/etc/logknock/logknockd.yaml"
+fi
 
 # ---- the files systemd installed from sysusers.d and tmpfiles.d ------------------
 out=$(in_ct systemd-analyze verify --man=no "$unit" 2>&1)
@@ -354,9 +291,6 @@ else
 fi
 
 # ---- power off ------------------------------------------------------------------------
-kill -s RTMIN+4 "$LEADER" 2>/dev/null || kill -38 "$LEADER" 2>/dev/null
-i=0
-while kill -0 "$NSPAWN" 2>/dev/null && [ $i -lt 150 ]; do sleep 0.2; i=$((i + 1)); done
-check "the container powered off on SIGRTMIN+4" sh -c "! kill -0 $NSPAWN 2>/dev/null"
+check "the container powered off on SIGRTMIN+4" ct_poweroff
 in_ct true >/dev/null 2>&1 || LEADER=
 done_testing
