@@ -39,7 +39,7 @@ def main():
         open(log, "w").close()
         conf = os.path.join(tmp, "c.yaml")
         open(conf, "w").write(
-            "sources:\n  - file: %s\nprefix: \"KNOCK \"\napplier:\n  backend: log\n  program: %s\n"
+            "accept_nf_log_all_netns: true\nsources:\n  - file: %s\n    kernel_only: true\nprefix: \"KNOCK \"\napplier:\n  backend: log\n  program: %s\n"
             "doors:\n  - name: seq\n    sequence: [tcp/7000, tcp/8000]\n    window: 5s\n    open: [tcp/22]\n"
             "    duration: 4s\n" % (log, apply))
         nsock_path = os.path.join(tmp, "notify")

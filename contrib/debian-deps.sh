@@ -16,7 +16,7 @@ libyaml-dev libpcre2-dev libsystemd-dev libinotifytools0-dev libnftables-dev lib
 # (t/debian-package.sh builds and checks the Debian package; fakeroot is not
 # needed: debian/control says Rules-Requires-Root: no).
 test_pkgs="libcmocka-dev python3 python3-yaml clang iproute2 nftables iptables ipset logrotate systemd bsdutils
-sudo knockd rsyslog ulogd2 debootstrap systemd-container dpkg-dev debhelper lintian"
+sudo knockd rsyslog ulogd2 debootstrap systemd-container strace dpkg-dev debhelper lintian"
 case "${1:-}" in
 --test) pkgs="$pkgs $test_pkgs" ;;
 "") ;;

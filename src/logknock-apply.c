@@ -481,18 +481,25 @@ static void usage(FILE *f)
 		APPLY_CONF_DEFAULT);
 }
 
+/* A message and exit status 2; a usage error adds the hint to --help. */
+static void vfatal(int hint, const char *fmt, va_list ap) __attribute__((format(printf, 2, 0), noreturn));
+
+static void vfatal(int hint, const char *fmt, va_list ap)
+{
+	fprintf(stderr, "logknock-apply: ");
+	vfprintf(stderr, fmt, ap);
+	fprintf(stderr, hint ? "\nTry 'logknock-apply --help' for more information.\n" : "\n");
+	exit(2);
+}
+
 static void fatal_usage(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
 
 static void fatal_usage(const char *fmt, ...)
 {
 	va_list ap;
-	fprintf(stderr, "logknock-apply: ");
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
+	vfatal(1, fmt, ap);
 	va_end(ap);
-	fprintf(stderr, "\n");
-	usage(stderr);
-	exit(2);
 }
 
 static void fatal(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
@@ -500,12 +507,9 @@ static void fatal(const char *fmt, ...) __attribute__((format(printf, 1, 2), nor
 static void fatal(const char *fmt, ...)
 {
 	va_list ap;
-	fprintf(stderr, "logknock-apply: ");
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
+	vfatal(0, fmt, ap);
 	va_end(ap);
-	fprintf(stderr, "\n");
-	exit(2);
 }
 
 /* The --open and --close templates: pointers into argv, never more than

@@ -40,6 +40,7 @@ if ! command -v strace >/dev/null 2>&1 ||
 	skip_n 5 "strace with --seccomp-bpf and delay injection is needed (contrib/debian-deps.sh)"
 else
 	cat >"$TMP/slow.yaml" <<EOF
+accept_nf_log_all_netns: true	# other tests running at once may set it (t/netns.sh)
 sources:
   - file: $LOG
 prefix: "KNOCK "
@@ -114,6 +115,8 @@ python3 "$TMP/listen.py" "$TMP/notify" "$TMP/msgs" &
 LISTENER=$!
 wait_for "$TMP/msgs" "^listening$" 8
 cat >"$TMP/kmsg.yaml" <<EOF
+# Other tests running at once set nf_log_all_netns (t/netns.sh).
+accept_nf_log_all_netns: true
 sources:
   - kmsg: true
 prefix: "LKW$$ "
