@@ -165,7 +165,10 @@ file="$TMP/logemu.log"
 sync=1
 EOF
 	: >"$TMP/logemu.log"
-	in_server "$ULOGD" -c "$TMP/ulogd.conf" -p "$TMP/ulogd.pid" </dev/null >"$TMP/ulogd.out" 2>&1 &
+	# Not through the in_server function: a function in the background is a
+	# subshell of its own, and its pid would not be ulogd's ("ip netns exec"
+	# execs the program in place).
+	ip netns exec "$NETNS_SERVER" "$ULOGD" -c "$TMP/ulogd.conf" -p "$TMP/ulogd.pid" </dev/null >"$TMP/ulogd.out" 2>&1 &
 	ulogd_pid=$!
 	# Ready once a datagram to the "ready" rule comes out in its file.
 	i=0
