@@ -135,14 +135,22 @@ stop
 # root-owned file (apply.yaml at the build's default path). Both are put in
 # place in a private mount namespace (t/privns.sh), over /etc/sudoers and the
 # default settings directory; the daemon runs in it.
-if command -v sudo >/dev/null 2>&1 && command -v unshare >/dev/null 2>&1; then
+default_conf=$("$LOGKNOCK_APPLY" --help | sed -n 's/.*(default \([^)]*\)).*/\1/p')
+conf_dir=$(dirname "${default_conf:-/nonexistent/x}")
+# t/privns.sh can put the settings over the build's directory, or over its
+# parent; not when neither exists (make distcheck's staging prefix).
+if [ ! -d "$conf_dir" ] && [ ! -d "$(dirname "$conf_dir")" ]; then
+	why="neither $conf_dir nor its parent exists (a staging prefix, as make distcheck's): (c) not tested"
+	ok "# SKIP $why"
+	ok "# SKIP $why"
+	ok "# SKIP $why"
+elif command -v sudo >/dev/null 2>&1 && command -v unshare >/dev/null 2>&1; then
 	printf 'Defaults env_reset\nroot ALL=(ALL:ALL) ALL\nnobody ALL=(root) NOPASSWD: %s ""\n' "$LOGKNOCK_APPLY" \
 		>"$TMP/sudoers"
 	chmod 440 "$TMP/sudoers"
 	mkdir "$TMP/conf" && chmod 755 "$TMP/conf"
 	printf 'backend: command\nguard: [tcp/22]\nopen: [%s, open, "%%IP%%"]\nclose: [%s, close, "%%IP%%"]\n' \
 		"$TMP/rec.sh" "$TMP/rec.sh" >"$TMP/conf/apply.yaml"
-	default_conf=$("$LOGKNOCK_APPLY" --help | sed -n 's/.*(default \([^)]*\)).*/\1/p')
 	APPLIER="  command: [$(command -v sudo), -n]
   config: $default_conf"
 	conf sudo </dev/null
