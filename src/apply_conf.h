@@ -17,6 +17,9 @@
 
 #include "apply_backend.h"
 
+#ifndef LOGKNOCK_SYSCONFDIR	/* set by Makefile.am; a build without it (fuzz/) */
+#define LOGKNOCK_SYSCONFDIR "/etc/logknock"
+#endif
 #define APPLY_CONF_DEFAULT LOGKNOCK_SYSCONFDIR "/apply.yaml"
 #define APPLY_NAME_MAX 28		/* --name / name: letters, digits, _ and - */
 #define APPLY_TIMEOUT_MAX_MS 600000

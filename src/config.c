@@ -27,6 +27,9 @@
 #ifndef LOGKNOCK_STATEDIR
 #define LOGKNOCK_STATEDIR "/var/lib/logknock"
 #endif
+#ifndef LOGKNOCK_SYSCONFDIR	/* set by Makefile.am; a build without it (fuzz/) */
+#define LOGKNOCK_SYSCONFDIR "/etc/logknock"
+#endif
 
 /* Limits against hostile or runaway configurations. */
 #define CONFIG_MAX_BYTES (1024 * 1024)
