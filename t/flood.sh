@@ -25,6 +25,9 @@ command -v cc >/dev/null 2>&1 || skip_all "cc is needed to build the packet send
 export LOGKNOCK
 plan 8
 . "$top_srcdir/t/netns.sh"
+# The benchmark sets nf_log_all_netns and puts back what it found; the
+# value from before every test is put back by netns_cleanup.
+trap 'netns_cleanup; rm -rf "$TMP"' EXIT
 kernel_log_lock -x
 
 "$top_srcdir/bench/flood" --seconds 16 --contenders logknockd --no-meter --doors all --max-sources 4096 \
