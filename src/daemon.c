@@ -60,6 +60,8 @@ struct source_ctx {
 	int skip_warm;	/* started by a reload: the engine kept its attempts */
 };
 
+typedef char guard_set[APPLY_GUARD_MAX][12];	/* "tcp/22", "icmpv6/128" */
+
 struct daemon {
 	sd_event *ev;
 	const struct daemon_opts *o;
@@ -72,7 +74,7 @@ struct daemon {
 	int lock_fd;		/* STATE_LOCK, held for the daemon's life; -1: none */
 	struct engine *engine;
 	struct applier *ap;
-	char guards[APPLY_GUARD_MAX][12];	/* the --guard ports the applier was started with */
+	guard_set guards;	/* the ports the applier was started to guard (none with applier.config) */
 	size_t nguards;
 	struct source *src[MAX_SOURCES];
 	struct source_ctx src_ctx[MAX_SOURCES];
@@ -332,6 +334,33 @@ static void grants_load(struct daemon *d)
 		log_info("%d grants saved by the previous run, %zu still open", n, engine_open_grants(d->engine));
 }
 
+/* The doors' open: ports as the applier names them ("tcp/22"), each once,
+ * into OUT; how many. Beyond APPLY_GUARD_MAX, said when WARN. */
+static size_t door_guards(const struct config *cfg, guard_set out, int warn)
+{
+	size_t ng = 0;
+	for (size_t d = 0; d < cfg->ndoors; d++) {
+		for (size_t p = 0; p < cfg->doors[d].nopen; p++) {
+			const struct port_spec *ps = &cfg->doors[d].open[p];
+			char g[sizeof out[0]];
+			snprintf(g, sizeof g, "%s/%u", knock_proto_str(ps->proto), ps->port);
+			size_t k = 0;
+			while (k < ng && strcmp(out[k], g) != 0)
+				k++;
+			if (k < ng)
+				continue;
+			if (ng == APPLY_GUARD_MAX) {
+				if (warn)
+					log_warn("more than %d ports opened by doors: %s and later ones will be refused "
+						 "by the applier", APPLY_GUARD_MAX, g);
+				return ng;
+			}
+			memcpy(out[ng++], g, sizeof g);
+		}
+	}
+	return ng;
+}
+
 /* The applier's command line for the configured backend (REPLAY: the log
  * backend, directly): one allocation (free() it), its strings pointing into
  * CFG or into the block itself. Every backend gets the doors' open: ports
@@ -342,7 +371,7 @@ char **daemon_applier_argv(const struct config *cfg, const char *path, int repla
 {
 	static const char *const names[] = {"log", "command", "nft", "iptables", "ipset"};
 	const struct applier_conf *a = &cfg->applier;
-	size_t n = 0, ng = 0;
+	size_t n = 0;
 	for (char **p = a->open_argv; p && *p; p++)
 		n += 2;
 	for (char **p = a->close_argv; p && *p; p++)
@@ -351,7 +380,7 @@ char **daemon_applier_argv(const struct config *cfg, const char *path, int repla
 	for (char **p = a->command_argv; p && *p; p++)
 		nprefix++;
 	size_t nptr = nprefix + n + 2 * APPLY_GUARD_MAX + 8;
-	char **argv = calloc(1, nptr * sizeof *argv + 24 + APPLY_GUARD_MAX * 12);
+	char **argv = calloc(1, nptr * sizeof *argv + 24 + sizeof(guard_set));
 	if (!argv)
 		return NULL;
 	char *timeout = (char *)(argv + nptr), (*guard)[12] = (char (*)[12])(timeout + 24);
@@ -371,25 +400,9 @@ char **daemon_applier_argv(const struct config *cfg, const char *path, int repla
 	argv[i++] = "--backend";
 	argv[i++] = (char *)names[be];
 	/* The ports the doors open: the only ones the applier may open. */
-	for (size_t d = 0; d < cfg->ndoors; d++) {
-		for (size_t p = 0; p < cfg->doors[d].nopen; p++) {
-			const struct port_spec *ps = &cfg->doors[d].open[p];
-			char g[12];
-			snprintf(g, sizeof g, "%s/%u", knock_proto_str(ps->proto), ps->port);
-			size_t k = 0;
-			while (k < ng && strcmp(guard[k], g) != 0)
-				k++;
-			if (k < ng)
-				continue;
-			if (ng == APPLY_GUARD_MAX) {
-				log_warn("more than %d ports opened by doors: %s and later ones will be refused by the "
-					 "applier", APPLY_GUARD_MAX, g);
-				break;
-			}
-			memcpy(guard[ng], g, sizeof g);
-			argv[i++] = "--guard";
-			argv[i++] = guard[ng++];
-		}
+	for (size_t g = 0, ng = door_guards(cfg, guard, 1); g < ng; g++) {
+		argv[i++] = "--guard";
+		argv[i++] = guard[g];
 	}
 	if (be == BACKEND_LOG)
 		return argv;
@@ -554,16 +567,15 @@ static int on_hup(sd_event_source *s, const struct signalfd_siginfo *si, void *u
 	/* The applier opens only the ports it was started with: a door's new
 	 * port waits for a restart (a daemon that could widen that set could
 	 * be made to by whoever takes it over). */
-	for (size_t i = 0; now && now[i] && now[i + 1]; i++) {
-		if (strcmp(now[i], "--guard") != 0)
-			continue;
-		const char *g = now[++i];
+	guard_set next_guards;
+	size_t nnext = next.applier.config ? 0 : door_guards(&next, next_guards, 0);
+	for (size_t i = 0; i < nnext; i++) {
 		size_t k = 0;
-		while (k < d->nguards && strcmp(d->guards[k], g) != 0)
+		while (k < d->nguards && strcmp(d->guards[k], next_guards[i]) != 0)
 			k++;
 		if (k == d->nguards)
 			log_warn("reload: a door opens %s, which the running applier does not guard: it refuses "
-				 "those grants until logknockd restarts", g);
+				 "those grants until logknockd restarts", next_guards[i]);
 	}
 	free(was);
 	free(now);
@@ -953,9 +965,8 @@ int daemon_run(struct config *cfg, const struct daemon_opts *o)
 	if (!(argv = daemon_applier_argv(&d.cfg, o->applier_path, 0)) ||
 	    !(d.ap = applier_new(d.ev, argv, on_reply, &d)))
 		goto out;
-	for (size_t i = 0; argv[i] && argv[i + 1] && d.nguards < APPLY_GUARD_MAX; i++)
-		if (strcmp(argv[i], "--guard") == 0)
-			snprintf(d.guards[d.nguards++], sizeof d.guards[0], "%s", argv[++i]);
+	if (!d.cfg.applier.config)
+		d.nguards = door_guards(&d.cfg, d.guards, 0);
 	/* READY=1 means the firewall can be changed: wait for the applier's. */
 	if (applier_wait_ready(d.ap, 10000) < 0) {
 		log_err("the applier did not start (see its messages above)");
