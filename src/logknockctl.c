@@ -33,9 +33,11 @@
 #ifndef PACKAGE_VERSION
 #define PACKAGE_VERSION "unknown"
 #endif
-#ifndef LOGKNOCK_CONTROL_SOCKET
-#define LOGKNOCK_CONTROL_SOCKET "/run/logknock/control"
+#ifndef LOGKNOCK_RUNDIR
+#define LOGKNOCK_RUNDIR "/run/logknock"
 #endif
+/* The daemon's default control.socket. */
+#define LOGKNOCK_CONTROL_SOCKET LOGKNOCK_RUNDIR "/control"
 
 #define PROG "logknockctl"
 #define EXIT_FAILED 1		/* the daemon answered notfound or failed, or broke the protocol */
@@ -101,7 +103,7 @@ static void usage(void)
 	       "  grants [--door D]           the open grants: door, source, port, expiry\n"
 	       "  close ADDR [--door D]       close now every grant of ADDR (of door D only)\n"
 	       "  open DOOR ADDR [--for DUR]  open DOOR's ports for ADDR by hand (break-glass),\n"
-	       "                              for DUR (like 10m; at most 24h; default: the door's)\n"
+	       "                              for DUR (like 10m; at most 1d; default: the door's)\n"
 	       "  attempts [--door D]         sources part-way through a door's sequence\n"
 	       "  reload                      read the configuration again (as SIGHUP)\n"
 	       "  watch [--knocks]            the decisions as JSON lines as they happen (with\n"
@@ -129,14 +131,14 @@ static bool addr_valid(const char *s)
 	return inet_pton(AF_INET, s, buf) == 1 || inet_pton(AF_INET6, s, buf) == 1;
 }
 
-/* A duration as logknockd.yaml writes them (digits, then ms, s, m or h),
- * from 1 s to DURATION_MAX_S: true and its milliseconds, or false. */
+/* A duration as logknockd.yaml writes them (digits, then ms, s, m or h;
+ * or d), from 1 s to DURATION_MAX_S. */
 static bool duration_valid(const char *s)
 {
 	static const struct {
 		const char *unit;
 		uint64_t ms;
-	} units[] = {{"ms", 1}, {"s", 1000}, {"m", 60000}, {"h", 3600000}};
+	} units[] = {{"ms", 1}, {"s", 1000}, {"m", 60000}, {"h", 3600000}, {"d", 86400000}};
 	size_t n = strspn(s, "0123456789");
 	uint64_t v = 0;
 
@@ -442,7 +444,7 @@ int main(int argc, char **argv)
 		case OPT_FOR:
 			if (!duration_valid(optarg))
 				usage_error("bad --for '%s': expected a duration like 90s, 10m or 2h, "
-					    "from 1s to 24h", show(optarg, shown));
+					    "from 1s to 1d", show(optarg, shown));
 			dur = optarg;
 			break;
 		case OPT_KNOCKS:
