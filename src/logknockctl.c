@@ -323,12 +323,26 @@ static int read_answer(int fd, const char *sock_path, bool stream, const sigset_
 		return EXIT_FAILED;
 	}
 
-	/* The body: what followed the header in the same read, then the rest. */
+	/* The body: what followed the header in the same read, then the rest.
+	 * A watch is written out in whole lines only: when the daemon drops
+	 * a slow watcher in the middle of an event, the reader (jq) gets no
+	 * half a JSON object. */
 	bool failed = false;
 	size_t off = (size_t)(nl - buf) + 1;
-	if (have > off && !out_write(buf + off, have - off, &failed))
-		return failed ? EXIT_FAILED : 0;
+	have -= off;
+	memmove(buf, buf + off, have);
 	for (;;) {
+		size_t n = have;
+		if (stream) {
+			const char *last = memrchr(buf, '\n', have);
+			n = last ? (size_t)(last - buf) + 1 : have == sizeof buf ? have : 0;
+		}
+		if (n > 0) {
+			if (!out_write(buf, n, &failed))
+				return failed ? EXIT_FAILED : 0;
+			memmove(buf, buf + n, have - n);
+			have -= n;
+		}
 		int w = wait_readable(fd, timeout, waitmask);
 		if (w < 0)
 			return 0;	/* SIGINT, SIGTERM: the user has seen enough */
@@ -337,7 +351,7 @@ static int read_answer(int fd, const char *sock_path, bool stream, const sigset_
 			       ANSWER_TIMEOUT_MS / 1000);
 			return EXIT_FAILED;
 		}
-		ssize_t r = read(fd, buf, sizeof buf);
+		ssize_t r = read(fd, buf + have, sizeof buf - have);
 		if (r < 0 && errno == EINTR)
 			continue;
 		if (r < 0) {
@@ -346,12 +360,13 @@ static int read_answer(int fd, const char *sock_path, bool stream, const sigset_
 		}
 		if (r == 0)
 			break;
-		if (!out_write(buf, (size_t)r, &failed))
-			return failed ? EXIT_FAILED : 0;
+		have += (size_t)r;
 	}
 	if (stream) {
 		/* The daemon ends a watch only when it stops, or when this
 		 * client did not keep up with its events. */
+		if (have > 0)
+			errmsg("the last event was cut off (%zu bytes): left out", have);
 		errmsg("logknockd ended the watch (it stopped, or this client read too slowly)");
 		return EXIT_FAILED;
 	}

@@ -27,7 +27,7 @@ trap cleanup EXIT
 need_binaries
 command -v python3 >/dev/null 2>&1 || skip_all "no python3 (the stand-in server, JSON checks)"
 
-plan 66
+plan 67
 
 # ---- usage: one line and the hint, exit 2, nothing sent -----------------------
 
@@ -203,6 +203,14 @@ answer_case "error with an escape sequence in it" 'error failed a\033[2Jb\n' 1 '
 answer_case "that is not the protocol" 'HTTP/1.0 200 OK\n' 1 "is not logknockd's"
 answer_case "none (closed at once)" '' 1 'closed the connection without an answer'
 
+# watch, ended by the daemon in the middle of an event: whole lines only.
+printf 'ok\n{"event":"knock","n":1}\n{"event":"kno' >"$TMP/fake.ans"
+"$CTL" --socket "$FAKE" watch >"$TMP/cut.out" 2>"$TMP/cut.err"
+rc=$?
+printf '{"event":"knock","n":1}\n' >"$TMP/cut.want"
+check "watch ended by the daemon mid-event: the whole lines, the cut one left out and said, exit 1" \
+	sh -c "[ $rc -eq 1 ] && cmp -s '$TMP/cut.want' '$TMP/cut.out' && grep -q 'cut off (13 bytes)' '$TMP/cut.err' && grep -q 'logknockd ended the watch' '$TMP/cut.err'"
+
 # watch: SIGINT ends it with status 0; so does the end of its reader.
 printf 'STREAM' >"$TMP/fake.ans"
 "$CTL" --socket "$FAKE" watch >"$TMP/w.out" 2>"$TMP/w.err" &
@@ -257,7 +265,7 @@ knock() { knock_line "$LOG" "$@"; }
 ctl() { "$CTL" --socket "$SOCK" "$@"; }
 
 if ! "$LOGKNOCKD" -c "$TMP/conf.yaml" --check-config >"$TMP/cc.out" 2>&1; then
-	skip_n $((66 - tap_n)) "this logknockd has no control socket: $(head -1 "$TMP/cc.out")"
+	skip_n $((67 - tap_n)) "this logknockd has no control socket: $(head -1 "$TMP/cc.out")"
 	done_testing
 fi
 "$LOGKNOCKD" -v -c "$TMP/conf.yaml" --state-dir "$STATE" >"$TMP/d.out" 2>"$TMP/d.err" &
