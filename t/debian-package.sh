@@ -52,7 +52,9 @@ for f in /usr/sbin/logknockd /usr/libexec/logknock/logknock-apply /usr/bin/logkn
 	/usr/lib/tmpfiles.d/logknock.conf /etc/logknock/logknockd.yaml /etc/logknock/apply.yaml \
 	/usr/share/man/man8/logknockd.8.gz /usr/share/man/man5/logknockd.yaml.5.gz \
 	/usr/share/man/man1/logknock.1.gz /usr/share/bash-completion/completions/logknockd \
-	/usr/share/bash-completion/completions/logknock /usr/share/doc/logknock/README.Debian; do
+	/usr/share/bash-completion/completions/logknock /usr/share/doc/logknock/README.Debian \
+	/usr/sbin/logknockctl /usr/share/man/man8/logknockctl.8.gz /usr/share/bash-completion/completions/logknockctl \
+	/usr/lib/systemd/catalog/logknock.catalog; do
 	grep -qx -e "$f" -e "$f.gz" "$TMP/contents" || missing="$missing $f"
 done
 if [ -z "$missing" ]; then ok "the package holds the programs, unit, sysusers/tmpfiles, man pages, completion"
