@@ -151,20 +151,21 @@ static const char *door_kind_name(const char *kind)
 	return kind ? kind : "?";
 }
 
-/* "3h 12m", "2d 4h", "45s" */
-static void put_age(struct mbuf *b, int64_t us)
+/* "3h 12m", "2d 4h", "45s" into BUF */
+static const char *age_str(int64_t us, char buf[32])
 {
 	int64_t s = us / 1000000;
 	if (s < 0)
 		s = 0;
 	if (s < 60)
-		mbuf_printf(b, "%llds", (long long)s);
+		snprintf(buf, 32, "%llds", (long long)s);
 	else if (s < 3600)
-		mbuf_printf(b, "%lldm %llds", (long long)(s / 60), (long long)(s % 60));
+		snprintf(buf, 32, "%lldm %llds", (long long)(s / 60), (long long)(s % 60));
 	else if (s < 86400)
-		mbuf_printf(b, "%lldh %lldm", (long long)(s / 3600), (long long)(s % 3600 / 60));
+		snprintf(buf, 32, "%lldh %lldm", (long long)(s / 3600), (long long)(s % 3600 / 60));
 	else
-		mbuf_printf(b, "%lldd %lldh", (long long)(s / 86400), (long long)(s % 86400 / 3600));
+		snprintf(buf, 32, "%lldd %lldh", (long long)(s / 86400), (long long)(s % 86400 / 3600));
+	return buf;
 }
 
 /* Local time for people: "2026-12-02 15:00:01". */
@@ -243,8 +244,8 @@ static void fmt_status(struct conn *k)
 		return;
 	}
 
-	mbuf_printf(b, "logknockd %s, pid %ld, up ", s.version, s.pid);
-	put_age(b, s.now_us - s.start_us);
+	char age[32];
+	mbuf_printf(b, "logknockd %s, pid %ld, up %s", s.version, s.pid, age_str(s.now_us - s.start_us, age));
 	mbuf_printf(b, "\nconfig    %s, loaded %s\n", s.config_path, local_time(s.loaded_us, lt));
 	int wn = 6;	/* "SOURCE" */
 	for (size_t i = 0; i < s.nsources; i++)
@@ -329,10 +330,9 @@ static void grant_line(struct conn *k, const struct grant *g, int64_t now)
 	char port[16];
 	snprintf(port, sizeof port, "%s/%u", knock_proto_str(g->proto), (unsigned)g->port);
 	mbuf_printf(b, "%-*s  %-*s  %-10s  %-19s  ", k->w_door, g->door, k->w_src, a, port, local_time(g->opened_us, lt));
-	mbuf_printf(b, "%-19s  ", local_time(g->expires_us, lt));
-	struct mbuf *bb = b;
-	put_age(bb, g->expires_us - now);
-	mbuf_printf(b, "  %u\n", (unsigned)g->extended);
+	char left[32];
+	mbuf_printf(b, "%-19s  %-7s  %u\n", local_time(g->expires_us, lt), age_str(g->expires_us - now, left),
+		    (unsigned)g->extended);
 }
 
 static int grant_match(const struct conn *k, const struct grant *g)
@@ -377,11 +377,9 @@ static int attempt_cb(void *ctx, const struct engine_attempt *at)
 	} else {
 		char step[24];
 		snprintf(step, sizeof step, "%u/%u", at->step, at->steps);
-		mbuf_printf(b, "%-*s  %-*s  %-7s  ", k->w_door, at->door, k->w_src, a, step);
-		put_age(b, x->now - at->started_us);
-		mbuf_add(b, "  ", 2);
-		put_age(b, x->now - at->last_us);
-		mbuf_add(b, "\n", 1);
+		char age[32], last[32];
+		mbuf_printf(b, "%-*s  %-*s  %-7s  %-7s  %s\n", k->w_door, at->door, k->w_src, a, step,
+			    age_str(x->now - at->started_us, age), age_str(x->now - at->last_us, last));
 	}
 	x->written++;
 	return pending(k) >= CHUNK;	/* the rest when this has drained */
@@ -441,10 +439,10 @@ static void start_list(struct conn *k)
 	if (k->req.json)
 		mbuf_add(&k->out, "[", 1);
 	else if (k->req.cmd == CTL_GRANTS)
-		mbuf_printf(&k->out, "%-*s  %-*s  %-10s  %-19s  %-19s  %s  %s\n", k->w_door, "DOOR", k->w_src, "SOURCE",
+		mbuf_printf(&k->out, "%-*s  %-*s  %-10s  %-19s  %-19s  %-7s  %s\n", k->w_door, "DOOR", k->w_src, "SOURCE",
 			    "PORT", "OPENED", "EXPIRES", "LEFT", "EXTENDED");
 	else
-		mbuf_printf(&k->out, "%-*s  %-*s  %-7s  %s  %s\n", k->w_door, "DOOR", k->w_src, "SOURCE", "STEP", "AGE",
+		mbuf_printf(&k->out, "%-*s  %-*s  %-7s  %-7s  %s\n", k->w_door, "DOOR", k->w_src, "SOURCE", "STEP", "AGE",
 			    "LAST");
 }
 
@@ -573,7 +571,7 @@ static void do_open(struct conn *k)
 		json_str(&k->out, "door", k->req.door, 0);
 		mbuf_printf(&k->out, ",\"src\":\"%s\",\"for\":%lld}\n", a, (long long)(k->req.for_us / 1000000));
 	} else {
-		mbuf_printf(&k->out, "opened %d port%s of door %s for %s", n, n == 1 ? "" : "s", k->req.door, a);
+		mbuf_printf(&k->out, "opened door %s for %s: %d port%s", k->req.door, a, n, n == 1 ? "" : "s");
 		if (k->req.for_us)
 			mbuf_printf(&k->out, " for %llds", (long long)(k->req.for_us / 1000000));
 		mbuf_add(&k->out, "\n", 1);
