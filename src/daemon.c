@@ -729,8 +729,15 @@ static int control_start_checked(struct daemon *d)
 {
 	const char *path = d->o->control ? d->o->control : d->cfg.control.socket;
 	int named = path != NULL;
-	if (!path)
+	if (!path) {
 		path = CONTROL_DEFAULT;
+		/* Run by hand, without the unit's RuntimeDirectory=: said, not warned. */
+		if (access(LOGKNOCK_RUNDIR, W_OK) < 0) {
+			log_info("no control socket: %s: %s (the unit's RuntimeDirectory= makes it; or set "
+				 "control.socket, or --control PATH)", LOGKNOCK_RUNDIR, strerror(errno));
+			return 0;
+		}
+	}
 	if (!*path)
 		return 0;
 	struct control_host host = {
