@@ -79,7 +79,7 @@ if ! "$D" -c "$TMP/nft.yaml" --check-config >"$TMP/cc.out" 2>&1; then
 	skip_all "this logknockd has no control socket: $(head -1 "$TMP/cc.out")"
 fi
 
-plan 14
+plan 15
 
 if netns_start_daemon nft && [ -S "$SOCK" ]; then
 	ok "logknockd starts: kmsg, the nft backend in the server namespace, its control socket"
@@ -116,12 +116,14 @@ close_case() {
 		return
 	fi
 	ctl grants >"$TMP/grants.out" 2>&1
+	had=no
+	element_of "$me" && had=yes
 	ctl close "$me" >"$TMP/close.out" 2>"$TMP/close.err"
 	rc=$?
-	if [ $rc -eq 0 ] && grep -qF " $me " "$TMP/grants.out"; then
-		ok "$label: grants listed it; logknockctl close $me: exit 0"
+	if [ $rc -eq 0 ] && grep -qF " $me " "$TMP/grants.out" && [ $had = yes ]; then
+		ok "$label: grants and the nft table list it; logknockctl close $me: exit 0 ($(cat "$TMP/close.out"))"
 	else
-		fail "$label: grants listed it; logknockctl close $me: exit 0 (exit $rc)"
+		fail "$label: grants and the nft table list it; logknockctl close $me: exit 0 (exit $rc, element: $had)"
 		diag "$TMP/grants.out" "$TMP/close.err"
 	fi
 	# The close is applied before the answer? Not promised: a moment for
@@ -140,6 +142,11 @@ close_case() {
 		ok "$label: a new connection from $me is not greeted any more (door duration: 10 min)"
 	fi
 }
+if netns_try once 192.0.2.1 192.0.2.2 0 1 || netns_try once 2001:db8::1 2001:db8::2 0 1; then
+	fail "before any knock, the client cannot connect to port 22"
+else
+	ok "before any knock, the client cannot connect to port 22"
+fi
 close_case 4 knock
 close_case 6 knock
 close_case 4 open
