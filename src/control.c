@@ -31,6 +31,7 @@
 
 #define CHUNK (64 * 1024)	/* a list is formatted up to this much pending output at a time */
 #define PEER_GROUPS_MAX 256
+#define DENIED "error denied not root, not the daemon's user, not a member of control.group or control.read_group\n"
 
 enum access { ACC_NONE, ACC_READ, ACC_FULL };
 enum conn_state { C_READ, C_REPLY, C_WATCH };
@@ -67,6 +68,7 @@ struct control {
 	struct control_host host;
 	struct conn *conns;
 	size_t nconns;
+	size_t nstrangers;	/* connections of peers who may do nothing */
 	size_t nwatch, nwatch_knocks;
 	int sink_knocks;	/* what the engine was last told */
 	int sink_set;
@@ -627,8 +629,8 @@ static void handle(struct conn *k, const char *line, size_t len)
 	/* Whoever may not use the socket learns nothing, not even whether
 	 * the request was well formed. */
 	if (k->acc == ACC_NONE) {
-		reply_error(k, "denied", "not root, not the daemon's user, not a member of control.group or "
-					 "control.read_group");
+		k->out.len = k->sent = 0;
+		mbuf_add(&k->out, DENIED, strlen(DENIED));
 		log_debug("control: uid %u pid %ld denied", (unsigned)k->uid, (long)k->pid);
 		return;
 	}
@@ -688,6 +690,7 @@ static void conn_free(struct conn *k)
 	if (k->next)
 		k->next->pprev = k->pprev;
 	c->nconns--;
+	c->nstrangers -= k->acc == ACC_NONE;
 	sd_event_source_disable_unref(k->io);
 	sd_event_source_disable_unref(k->timer);
 	if (k->fd >= 0)
@@ -787,6 +790,16 @@ static enum access peer_access(struct control *c, int fd, uid_t uid, gid_t gid)
 	return acc;
 }
 
+/* One try to say MSG on FD (nonblocking), then close it. */
+static void say_and_close(int fd, const char *msg)
+{
+	if (fd < 0)
+		return;
+	if (send(fd, msg, strlen(msg), MSG_NOSIGNAL | MSG_DONTWAIT) < 0)
+		log_debug("control: %s", strerror(errno));
+	close(fd);
+}
+
 static int on_accept(sd_event_source *s, int fd, uint32_t revents, void *userdata)
 {
 	struct control *c = userdata;
@@ -797,22 +810,38 @@ static int on_accept(sd_event_source *s, int fd, uint32_t revents, void *userdat
 				log_debug("control: accept: %s", strerror(errno));
 			return 0;
 		}
-		if (c->nconns >= CONTROL_MAX_CONNS) {
-			static const char busy[] = "error failed busy: too many connections\n";
-			if (send(cfd, busy, sizeof busy - 1, MSG_NOSIGNAL | MSG_DONTWAIT) < 0)
-				log_debug("control: %s", strerror(errno));
-			close(cfd);
-			if (!c->busy_said)
-				log_warn("control: more than %d connections at once: refused (said once)",
-					 CONTROL_MAX_CONNS);
-			c->busy_said = 1;
-			continue;
-		}
 		struct ucred cred;
 		socklen_t clen = sizeof cred;
 		if (getsockopt(cfd, SOL_SOCKET, SO_PEERCRED, &cred, &clen) < 0) {
 			log_warn("control: SO_PEERCRED: %s", strerror(errno));
 			close(cfd);
+			continue;
+		}
+		enum access acc = peer_access(c, cfd, cred.uid, cred.gid);
+		/* Strangers hold at most a few slots, and give theirs up to
+		 * anyone allowed: a local user who keeps connecting cannot
+		 * lock the admins out. */
+		if (acc == ACC_NONE && c->nstrangers >= CONTROL_MAX_STRANGERS) {
+			say_and_close(cfd, DENIED);
+			continue;
+		}
+		if (c->nconns >= CONTROL_MAX_CONNS && acc != ACC_NONE) {
+			struct conn *victim = c->conns;
+			while (victim && victim->acc != ACC_NONE)
+				victim = victim->next;
+			if (victim) {
+				if (victim->fd >= 0 && victim->state == C_READ &&
+				    send(victim->fd, DENIED, strlen(DENIED), MSG_NOSIGNAL | MSG_DONTWAIT) < 0)
+					log_debug("control: %s", strerror(errno));
+				conn_free(victim);
+			}
+		}
+		if (c->nconns >= CONTROL_MAX_CONNS) {
+			say_and_close(cfd, "error failed busy: too many connections\n");
+			if (!c->busy_said)
+				log_warn("control: more than %d connections at once: refused (said once)",
+					 CONTROL_MAX_CONNS);
+			c->busy_said = 1;
 			continue;
 		}
 		struct conn *k = calloc(1, sizeof *k);
@@ -824,7 +853,8 @@ static int on_accept(sd_event_source *s, int fd, uint32_t revents, void *userdat
 		k->fd = cfd;
 		k->uid = cred.uid;
 		k->pid = cred.pid;
-		k->acc = peer_access(c, cfd, cred.uid, cred.gid);
+		k->acc = acc;
+		c->nstrangers += acc == ACC_NONE;
 		mbuf_init(&k->out, CONTROL_OUT_MAX);
 		uint64_t now;
 		sd_event_now(c->ev, CLOCK_MONOTONIC, &now);

@@ -26,7 +26,7 @@ READ_GID=$(getent group $READ_GROUP | cut -d: -f3)
 [ -n "$FULL_GID" ] && [ -n "$READ_GID" ] || skip_all "groups $FULL_GROUP and $READ_GROUP do not exist here"
 NOBODY=$(id -u nobody 2>/dev/null) || skip_all "no user nobody"
 NOGROUP=$(id -g nobody)
-plan 25
+plan 28
 
 # nobody must reach the socket and the client: a world-traversable directory.
 chmod 711 "$TMP"
@@ -45,7 +45,7 @@ cat >"$RUN/client.py" <<'EOF'
 #   long N        a request line of N bytes (with its LF)
 #   slow SECONDS  send "text sta" and nothing more; print when the daemon closed and what it said
 #   idle N SECONDS  hold N connections that send nothing; print "ready" once they are all
-#                 connected, then how many were answered "error failed busy"
+#                 connected, then how many were answered "error failed busy" and "error denied"
 import socket, sys, time, os
 
 def conn(path):
@@ -94,17 +94,18 @@ elif mode == "idle":
     for i in range(n):
         socks.append(conn(path))
     time.sleep(0.5)
-    busy = 0
+    busy = denied = 0
     for s in socks:
         s.setblocking(False)
         try:
-            if s.recv(4096).startswith(b"error failed busy"):
-                busy += 1
+            d = s.recv(4096)
+            busy += d.startswith(b"error failed busy")
+            denied += d.startswith(b"error denied")
         except BlockingIOError:
             pass
     print("ready", flush=True)
     time.sleep(secs)
-    print("busy %d" % busy)
+    print("busy %d denied %d" % (busy, denied))
 EOF
 chmod 644 "$RUN/client.py"
 
@@ -134,10 +135,12 @@ knock() { knock_line "$LOG" "$@"; }
 opened() { wait_for "$TMP/d.err" "log: open [0-9]* inet $1 tcp 22" "${2:-5}"; }
 
 PID=
+starts=0
 start() {
 	"$LOGKNOCKD" -v -c "$TMP/conf.yaml" --state-dir "$STATE" >>"$TMP/d.out" 2>>"$TMP/d.err" &
 	PID=$!
-	wait_for "$TMP/d.err" "following 1 sources" 5
+	starts=$((starts + 1))
+	wait_count "$TMP/d.err" "following 1 sources" $starts 5
 }
 trap 'stop_pid "$PID"; rm -rf "$TMP"' EXIT
 
@@ -215,20 +218,35 @@ r=$(as root req "text  status")
 case $r in "error usage "*) ok "two spaces: error usage" ;; *) fail "two spaces: $r" ;; esac
 
 # A sender that stalls, and 100 idle connections, while knocks come in.
-as none slow 6 >"$TMP/slow.out" &
+as read slow 6 >"$TMP/slow.out" &
 slow=$!
-as none idle 100 4 >"$TMP/idle.out" &
+sleep 0.5	# connected before the 100 others
+as read idle 100 4 >"$TMP/idle.out" &
 idle=$!
 wait_for "$TMP/idle.out" "^ready" 10
 knock 192.0.2.20 7000; knock 192.0.2.20 8000; knock 192.0.2.20 9000
 check "the door opens for real knocks while 100 idle connections are held" opened 192.0.2.20 3
 wait "$idle"
-busy=$(sed -n 's/^busy //p' "$TMP/idle.out")
+busy=$(sed -n 's/^busy \([0-9]*\) .*/\1/p' "$TMP/idle.out")
 check "connections beyond 32 are answered 'error failed busy' ($busy of 100)" [ "${busy:-0}" -ge 60 ]
 wait "$slow"
 r=$(cat "$TMP/slow.out")
 case $r in "closed after "[45].*) ok "a request line not finished in 5 s: closed ($r)" ;;
 *) fail "slow sender: $r" ;; esac
+
+# A stranger's connections cannot lock the admins out.
+as none idle 100 3 >"$TMP/idle2.out" &
+idle=$!
+wait_for "$TMP/idle2.out" "^ready" 10
+r=$(as read req "text status")
+case $r in "ok
+"*) ok "a read_group member is served while a stranger holds 100 connections" ;;
+*) fail "status while a stranger holds connections: $r" ;; esac
+knock 192.0.2.21 7000; knock 192.0.2.21 8000; knock 192.0.2.21 9000
+check "... and the door opens for real knocks" opened 192.0.2.21 3
+wait "$idle"
+denied=$(sed -n 's/^busy [0-9]* denied \([0-9]*\)/\1/p' "$TMP/idle2.out")
+check "a stranger holds at most 8 connections: the others are denied at once ($denied of 100)" [ "${denied:-0}" -ge 90 ]
 sleep 1	# the idle ones are closed at their 5 s too
 r=$(as root req "text status")
 case $r in "ok
