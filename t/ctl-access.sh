@@ -7,6 +7,8 @@
 # sender that stalls and 100 idle connections get an error or a close, and
 # the daemon keeps opening doors for real knocks meanwhile. A stale socket
 # is replaced; a file or a symbolic link at its path is refused, untouched.
+# The metrics file and `metrics` are valid exposition text (a parser of the
+# format here: promtool is not packaged for the test machines).
 . "${top_srcdir:-$(dirname "$0")/..}/t/lib.sh"
 need_binaries
 [ "$(id -u)" = 0 ] || skip_all "needs root: clients run as nobody through setpriv"
@@ -26,7 +28,7 @@ READ_GID=$(getent group $READ_GROUP | cut -d: -f3)
 [ -n "$FULL_GID" ] && [ -n "$READ_GID" ] || skip_all "groups $FULL_GROUP and $READ_GROUP do not exist here"
 NOBODY=$(id -u nobody 2>/dev/null) || skip_all "no user nobody"
 NOGROUP=$(id -g nobody)
-plan 28
+plan 31
 
 # nobody must reach the socket and the client: a world-traversable directory.
 chmod 711 "$TMP"
@@ -36,7 +38,7 @@ SOCK=$RUN/control
 LOG=$TMP/kern.log
 STATE=$TMP/state
 : >"$LOG"
-mkdir "$STATE"
+mkdir "$STATE" "$TMP/metrics"
 
 cat >"$RUN/client.py" <<'EOF'
 # client.py SOCK MODE ARG: the control protocol by hand.
@@ -122,6 +124,9 @@ control:
   socket: $SOCK
   group: $FULL_GROUP
   read_group: $READ_GROUP
+metrics:
+  file: $TMP/metrics/logknock.prom
+  interval: 1s
 doors:
   - name: ssh
     sequence: [tcp/7000, tcp/8000, tcp/9000]
@@ -252,6 +257,68 @@ r=$(as root req "text status")
 case $r in "ok
 "*) ok "after all that, status answers" ;; *) fail "status after the attacks: $r" ;; esac
 check "the daemon is still running" alive "$PID"
+
+# ---- the metrics file ----------------------------------------------------------------
+# A parser of the text exposition format 0.0.4: every sample belongs to a
+# family with HELP and TYPE given once before it, names and labels are
+# well formed, counters end in _total, values are numbers, a histogram's
+# buckets are cumulative and its +Inf bucket is its count.
+cat >"$TMP/promcheck.py" <<'PYEOF'
+import re, sys
+name_re = r"[a-zA-Z_:][a-zA-Z0-9_:]*"
+label_re = r'[a-zA-Z_][a-zA-Z0-9_]*="(?:[^"\\\n]|\\[\\"n])*"'
+sample = re.compile(r"^(%s)(\{(?:%s)(?:,%s)*\})? (\S+)$" % (name_re, label_re, label_re))
+types, helps, errors, buckets, counts = {}, {}, [], {}, {}
+for n, line in enumerate(open(sys.argv[1]).read().split("\n")[:-1], 1):
+    if line.startswith("# HELP "):
+        f = line.split(" ")[2]
+        if f in helps:
+            errors.append("%d: HELP twice" % n)
+        helps[f] = 1
+    elif line.startswith("# TYPE "):
+        _, _, f, t = line.split(" ", 3)
+        if f in types or t not in ("counter", "gauge", "histogram", "summary", "untyped"):
+            errors.append("%d: bad TYPE" % n)
+        types[f] = t
+    else:
+        m = sample.match(line)
+        if not m:
+            errors.append("%d: not a sample: %s" % (n, line))
+            continue
+        name, value = m.group(1), m.group(3)
+        base = re.sub(r"_(bucket|sum|count)$", "", name)
+        fam = base if types.get(base) == "histogram" else name
+        if fam not in types or fam not in helps:
+            errors.append("%d: %s has no TYPE or HELP before it" % (n, name))
+        if types.get(fam) == "counter" and not name.endswith("_total"):
+            errors.append("%d: counter %s without _total" % (n, name))
+        try:
+            v = float(value)
+        except ValueError:
+            errors.append("%d: value %s" % (n, value))
+            continue
+        if fam != name and name.endswith("_bucket"):
+            buckets.setdefault(fam, []).append(v)
+        if fam != name and name.endswith("_count"):
+            counts[fam] = v
+for fam, b in buckets.items():
+    if b != sorted(b) or b[-1] != counts.get(fam):
+        errors.append("%s: buckets not cumulative, or +Inf is not the count" % fam)
+if not types:
+    errors.append("empty")
+print("\n".join(errors) if errors else "ok")
+PYEOF
+P=$TMP/metrics/logknock.prom
+wait_for "$P" "logknock_opens_total" 3
+r=$("$PY" "$TMP/promcheck.py" "$P" 2>&1)
+check "the metrics file is valid exposition text${r:+: $r}" [ "$r" = ok ]
+mode=$(stat -c %a "$P" 2>/dev/null)
+tmps=$(ls "$TMP/metrics" | grep -vc '^logknock.prom$')
+if [ "$mode" = 644 ] && [ "$tmps" = 0 ]; then ok "... mode 644, no temporary file left"
+else fail "metrics file: mode $mode, $tmps other files"; fi
+as root req "text metrics" | tail -n +2 >"$TMP/m.txt"
+r=$("$PY" "$TMP/promcheck.py" "$TMP/m.txt" 2>&1)
+check "logknockctl metrics' text is valid too${r:+: $r}" [ "$r" = ok ]
 
 # ---- the socket's path ------------------------------------------------------------
 kill -KILL "$PID"
