@@ -265,7 +265,7 @@ static void fmt_status(struct conn *k)
 			snprintf(lag, sizeof lag, "%lld B", (long long)ms->st.lag);
 		mbuf_printf(b, "          %-*s  %-20s  %-9s  %10llu  %8llu\n", wn, ms->name, ms->st.pos[0] ? ms->st.pos : "-",
 			    lag, (unsigned long long)ms->lines,
-			    (unsigned long long)(ms->malformed + ms->future + ms->too_long));
+			    (unsigned long long)ms->malformed + ms->future + ms->too_long);
 	}
 	int wd = 4;	/* "DOOR" */
 	for (size_t i = 0, n = engine_ndoors(e); i < n; i++) {
@@ -583,7 +583,7 @@ static void do_open(struct conn *k)
 static void do_reload(struct conn *k)
 {
 	struct control *c = k->c;
-	char err[1024];
+	char err[1024] = "reload is not available";
 	log_info("control: reload asked by uid %u", (unsigned)k->uid);
 	if (!c->host.reload || c->host.reload(c->host.ctx, err, sizeof err) < 0) {
 		for (char *p = err; *p; p++)
@@ -723,7 +723,8 @@ static int on_conn(sd_event_source *s, int fd, uint32_t revents, void *userdata)
 			} else {
 				return 0;
 			}
-			return flush(k) < 0 ? 0 : 0;
+			flush(k);	/* may free k */
+			return 0;
 		}
 		/* After the request: anything more is ignored; the end of it
 		 * (the client closed) ends a watch. */
@@ -977,8 +978,10 @@ void control_free(struct control *c)
 {
 	if (!c)
 		return;
-	while (c->conns)
-		conn_free(c->conns);
+	for (struct conn *k = c->conns, *next; k; k = next) {
+		next = k->next;
+		conn_free(k);
+	}
 	update_sink(c);
 	sd_event_source_disable_unref(c->io);
 	sd_event_source_disable_unref(c->reaper);

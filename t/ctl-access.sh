@@ -313,7 +313,8 @@ wait_for "$P" "logknock_opens_total" 3
 r=$("$PY" "$TMP/promcheck.py" "$P" 2>&1)
 check "the metrics file is valid exposition text${r:+: $r}" [ "$r" = ok ]
 mode=$(stat -c %a "$P" 2>/dev/null)
-tmps=$(ls "$TMP/metrics" | grep -vc '^logknock.prom$')
+tmps=0
+for f in "$TMP/metrics"/*; do [ "$f" = "$P" ] || tmps=$((tmps + 1)); done
 if [ "$mode" = 644 ] && [ "$tmps" = 0 ]; then ok "... mode 644, no temporary file left"
 else fail "metrics file: mode $mode, $tmps other files"; fi
 as root req "text metrics" | tail -n +2 >"$TMP/m.txt"
