@@ -188,7 +188,7 @@ static void on_grant(void *ctx, enum grant_event ev, const struct grant *g, int6
 		emit(e, buf, format_grant(buf, ev, g, s, now), 1, 1);
 	}
 	ssize_t j = door_index(e, g->door);
-	struct door_count none, *dc = j >= 0 ? &e->dcount[j] : &none;
+	struct door_count none = {0}, *dc = j >= 0 ? &e->dcount[j] : &none;	/* a door a reload removed: not counted */
 	if (ev == GRANT_OPEN) {
 		e->stats.opened++;
 		dc->opens++;
