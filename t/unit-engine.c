@@ -612,6 +612,83 @@ static void test_evictions_counted_across_reload(void **state)
 	config_free(&again);
 }
 
+/* ---- the gauge agrees with the attempts, whatever happens ------------------------- */
+
+struct per_door {
+	const struct engine *e;
+	uint64_t n[4];
+};
+
+static int count_attempt(void *ctx, const struct engine_attempt *a)
+{
+	struct per_door *pd = ctx;
+	ssize_t i = door_no(pd->e, a->door);
+	assert_true(i >= 0 && i < 4);
+	assert_true(a->step >= 1 && a->step < a->steps);
+	pd->n[i]++;
+	return 0;
+}
+
+static void gauge_agrees(const struct engine *e)
+{
+	struct per_door pd = {.e = e};
+	engine_each_attempt(e, count_attempt, &pd);
+	for (size_t i = 0; i < engine_ndoors(e); i++) {
+		struct engine_door_stats ds;
+		engine_door_stats(e, i, &ds);
+		assert_int_equal(ds.in_progress, pd.n[i]);
+	}
+}
+
+static void test_in_progress_random(void **state)
+{
+	struct fx *f = *state;
+	static const char small[] = "sources:\n"
+				    "  - file: /nonexistent/kern.log\n"
+				    "prefix: \"KNOCK \"\n"
+				    "applier:\n"
+				    "  backend: log\n"
+				    "max_sources: 6\n"
+				    "doors:\n"
+				    "  - name: ssh\n"
+				    "    sequence: [tcp/7000, tcp/8000, tcp/9000]\n"
+				    "    open: [tcp/22]\n"
+				    "  - name: web\n"
+				    "    sequence: [tcp/7000, udp/8001]\n"
+				    "    window: 3s\n"
+				    "    open: [tcp/80]\n";
+	struct config cfg[3];
+	char err[256];
+	memset(cfg, 0, sizeof cfg);
+	static const struct {
+		const char *proto;
+		unsigned port;
+	} ports[] = {{"tcp", 7000}, {"tcp", 8000}, {"tcp", 9000}, {"udp", 8001}, {"tcp", 1}};
+	unsigned seed = 12345;
+	int64_t ms = 0;
+	for (int round = 0; round < 3; round++) {
+		load(round == 1 ? conf_text : small, &cfg[round]);
+		assert_int_equal(engine_reload(f->e, &cfg[round], err, sizeof err), 0);
+		gauge_agrees(f->e);
+		for (int i = 0; i < 3000; i++) {
+			seed = seed * 1103515245 + 12345;
+			char src[32];
+			snprintf(src, sizeof src, "192.0.2.%u", 1 + (seed >> 8) % 12);
+			unsigned p = (seed >> 16) % 5;
+			ms += (seed >> 20) % 700;
+			knock(f, src, ports[p].proto, ports[p].port, ms);
+			if (i % 97 == 0)
+				engine_advance(f->e, T0 + (ms + 5000) * 1000);
+			gauge_agrees(f->e);
+		}
+	}
+	assert_true(engine_stats(f->e)->evicted > 0);
+	engine_free(f->e);
+	f->e = NULL;
+	for (int round = 0; round < 3; round++)
+		config_free(&cfg[round]);
+}
+
 /* ---- the applier's counts ------------------------------------------------------ */
 
 static void test_applier_info(void **state)
@@ -672,6 +749,7 @@ int main(void)
 		T(test_each_attempt),
 		T(test_stats_future_and_eviction),
 		T(test_evictions_counted_across_reload),
+		T(test_in_progress_random),
 		T(test_applier_info),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
