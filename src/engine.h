@@ -126,7 +126,7 @@ struct engine_door_stats {
 	uint64_t opens, extends, closes;
 	uint64_t replays;	/* codes refused: used already or past their time */
 	uint64_t rejected;	/* encrypted knocks that did not verify */
-	uint64_t by_hand;	/* grants opened with engine_open_by_hand */
+	uint64_t by_hand;	/* grants opened (or extended) with engine_open_by_hand */
 	uint64_t revoked;	/* grants closed with engine_revoke */
 };
 size_t engine_ndoors(const struct engine *e);
