@@ -30,7 +30,8 @@
 #include "log.h"
 
 #define CHUNK (64 * 1024)	/* a list is formatted up to this much pending output at a time */
-#define PEER_GROUPS_MAX 256
+#define PEER_GROUPS_MAX 256		/* on the stack; more (up to the kernel's NGROUPS_MAX) allocated */
+#define PEER_GROUPS_LIMIT 65536
 #define DENIED "error denied not root, not the daemon's user, not a member of control.group or control.read_group\n"
 
 enum access { ACC_NONE, ACC_READ, ACC_FULL };
@@ -758,9 +759,9 @@ static int on_conn_timer(sd_event_source *s, uint64_t usec, void *userdata)
 {
 	struct conn *k = userdata;
 	if (k->state == C_READ) {
-		/* one try to say why, then gone */
-		static const char msg[] = "error usage no request line within 5 s\n";
-		if (send(k->fd, msg, sizeof msg - 1, MSG_NOSIGNAL | MSG_DONTWAIT) < 0)
+		/* one try to say why, then gone (a stranger learns only "denied") */
+		const char *msg = k->acc == ACC_NONE ? DENIED : "error usage no request line within 5 s\n";
+		if (send(k->fd, msg, strlen(msg), MSG_NOSIGNAL | MSG_DONTWAIT) < 0)
 			log_debug("control: %s", strerror(errno));
 	}
 	conn_free(k);
@@ -773,21 +774,31 @@ static enum access peer_access(struct control *c, int fd, uid_t uid, gid_t gid)
 		return ACC_FULL;
 	if (!c->has_group && !c->has_read_group)
 		return ACC_NONE;
-	gid_t groups[PEER_GROUPS_MAX + 1];
+	gid_t small[PEER_GROUPS_MAX + 1], *groups = small;
 	socklen_t len = PEER_GROUPS_MAX * sizeof(gid_t);
 	size_t n = 0;
-	if (getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, groups, &len) == 0)
+	int r = getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, groups, &len);
+	if (r < 0 && errno == ERANGE && len <= PEER_GROUPS_LIMIT * sizeof(gid_t)) {
+		/* a member of very many groups: len says how many */
+		groups = malloc(len + sizeof(gid_t));
+		r = groups ? getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, groups, &len) : -1;
+		if (!groups)
+			groups = small;
+	}
+	if (r == 0)
 		n = len / sizeof(gid_t);
 	else
 		log_debug("control: SO_PEERGROUPS: %s; the primary group alone counts", strerror(errno));
 	groups[n++] = gid;
 	enum access acc = ACC_NONE;
-	for (size_t i = 0; i < n; i++) {
+	for (size_t i = 0; i < n && acc != ACC_FULL; i++) {
 		if (c->has_group && groups[i] == c->group)
-			return ACC_FULL;
-		if (c->has_read_group && groups[i] == c->read_group)
+			acc = ACC_FULL;
+		else if (c->has_read_group && groups[i] == c->read_group)
 			acc = ACC_READ;
 	}
+	if (groups != small)
+		free(groups);
 	return acc;
 }
 
