@@ -30,7 +30,9 @@
 #include "log.h"
 
 #define CHUNK (64 * 1024)	/* a list is formatted up to this much pending output at a time */
-#define PEER_GROUPS_MAX 256
+#define PEER_GROUPS_MAX 256		/* on the stack; more (up to the kernel's NGROUPS_MAX) allocated */
+#define PEER_GROUPS_LIMIT 65536
+#define DENIED "error denied not root, not the daemon's user, not a member of control.group or control.read_group\n"
 
 enum access { ACC_NONE, ACC_READ, ACC_FULL };
 enum conn_state { C_READ, C_REPLY, C_WATCH };
@@ -67,6 +69,7 @@ struct control {
 	struct control_host host;
 	struct conn *conns;
 	size_t nconns;
+	size_t nstrangers;	/* connections of peers who may do nothing */
 	size_t nwatch, nwatch_knocks;
 	int sink_knocks;	/* what the engine was last told */
 	int sink_set;
@@ -263,7 +266,7 @@ static void fmt_status(struct conn *k)
 			snprintf(lag, sizeof lag, "%lld B", (long long)ms->st.lag);
 		mbuf_printf(b, "          %-*s  %-20s  %-9s  %10llu  %8llu\n", wn, ms->name, ms->st.pos[0] ? ms->st.pos : "-",
 			    lag, (unsigned long long)ms->lines,
-			    (unsigned long long)(ms->malformed + ms->future + ms->too_long));
+			    (unsigned long long)ms->malformed + ms->future + ms->too_long);
 	}
 	int wd = 4;	/* "DOOR" */
 	for (size_t i = 0, n = engine_ndoors(e); i < n; i++) {
@@ -581,7 +584,7 @@ static void do_open(struct conn *k)
 static void do_reload(struct conn *k)
 {
 	struct control *c = k->c;
-	char err[1024];
+	char err[1024] = "reload is not available";
 	log_info("control: reload asked by uid %u", (unsigned)k->uid);
 	if (!c->host.reload || c->host.reload(c->host.ctx, err, sizeof err) < 0) {
 		for (char *p = err; *p; p++)
@@ -627,8 +630,8 @@ static void handle(struct conn *k, const char *line, size_t len)
 	/* Whoever may not use the socket learns nothing, not even whether
 	 * the request was well formed. */
 	if (k->acc == ACC_NONE) {
-		reply_error(k, "denied", "not root, not the daemon's user, not a member of control.group or "
-					 "control.read_group");
+		k->out.len = k->sent = 0;
+		mbuf_add(&k->out, DENIED, strlen(DENIED));
 		log_debug("control: uid %u pid %ld denied", (unsigned)k->uid, (long)k->pid);
 		return;
 	}
@@ -688,6 +691,7 @@ static void conn_free(struct conn *k)
 	if (k->next)
 		k->next->pprev = k->pprev;
 	c->nconns--;
+	c->nstrangers -= k->acc == ACC_NONE;
 	sd_event_source_disable_unref(k->io);
 	sd_event_source_disable_unref(k->timer);
 	if (k->fd >= 0)
@@ -720,7 +724,8 @@ static int on_conn(sd_event_source *s, int fd, uint32_t revents, void *userdata)
 			} else {
 				return 0;
 			}
-			return flush(k) < 0 ? 0 : 0;
+			flush(k);	/* may free k */
+			return 0;
 		}
 		/* After the request: anything more is ignored; the end of it
 		 * (the client closed) ends a watch. */
@@ -754,9 +759,9 @@ static int on_conn_timer(sd_event_source *s, uint64_t usec, void *userdata)
 {
 	struct conn *k = userdata;
 	if (k->state == C_READ) {
-		/* one try to say why, then gone */
-		static const char msg[] = "error usage no request line within 5 s\n";
-		if (send(k->fd, msg, sizeof msg - 1, MSG_NOSIGNAL | MSG_DONTWAIT) < 0)
+		/* one try to say why, then gone (a stranger learns only "denied") */
+		const char *msg = k->acc == ACC_NONE ? DENIED : "error usage no request line within 5 s\n";
+		if (send(k->fd, msg, strlen(msg), MSG_NOSIGNAL | MSG_DONTWAIT) < 0)
 			log_debug("control: %s", strerror(errno));
 	}
 	conn_free(k);
@@ -769,22 +774,42 @@ static enum access peer_access(struct control *c, int fd, uid_t uid, gid_t gid)
 		return ACC_FULL;
 	if (!c->has_group && !c->has_read_group)
 		return ACC_NONE;
-	gid_t groups[PEER_GROUPS_MAX + 1];
+	gid_t small[PEER_GROUPS_MAX + 1], *groups = small;
 	socklen_t len = PEER_GROUPS_MAX * sizeof(gid_t);
 	size_t n = 0;
-	if (getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, groups, &len) == 0)
+	int r = getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, groups, &len);
+	if (r < 0 && errno == ERANGE && len <= PEER_GROUPS_LIMIT * sizeof(gid_t)) {
+		/* a member of very many groups: len says how many */
+		groups = malloc(len + sizeof(gid_t));
+		r = groups ? getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, groups, &len) : -1;
+		if (!groups)
+			groups = small;
+	}
+	if (r == 0)
 		n = len / sizeof(gid_t);
 	else
 		log_debug("control: SO_PEERGROUPS: %s; the primary group alone counts", strerror(errno));
 	groups[n++] = gid;
 	enum access acc = ACC_NONE;
-	for (size_t i = 0; i < n; i++) {
+	for (size_t i = 0; i < n && acc != ACC_FULL; i++) {
 		if (c->has_group && groups[i] == c->group)
-			return ACC_FULL;
-		if (c->has_read_group && groups[i] == c->read_group)
+			acc = ACC_FULL;
+		else if (c->has_read_group && groups[i] == c->read_group)
 			acc = ACC_READ;
 	}
+	if (groups != small)
+		free(groups);
 	return acc;
+}
+
+/* One try to say MSG on FD (nonblocking), then close it. */
+static void say_and_close(int fd, const char *msg)
+{
+	if (fd < 0)
+		return;
+	if (send(fd, msg, strlen(msg), MSG_NOSIGNAL | MSG_DONTWAIT) < 0)
+		log_debug("control: %s", strerror(errno));
+	close(fd);
 }
 
 static int on_accept(sd_event_source *s, int fd, uint32_t revents, void *userdata)
@@ -797,22 +822,38 @@ static int on_accept(sd_event_source *s, int fd, uint32_t revents, void *userdat
 				log_debug("control: accept: %s", strerror(errno));
 			return 0;
 		}
-		if (c->nconns >= CONTROL_MAX_CONNS) {
-			static const char busy[] = "error failed busy: too many connections\n";
-			if (send(cfd, busy, sizeof busy - 1, MSG_NOSIGNAL | MSG_DONTWAIT) < 0)
-				log_debug("control: %s", strerror(errno));
-			close(cfd);
-			if (!c->busy_said)
-				log_warn("control: more than %d connections at once: refused (said once)",
-					 CONTROL_MAX_CONNS);
-			c->busy_said = 1;
-			continue;
-		}
 		struct ucred cred;
 		socklen_t clen = sizeof cred;
 		if (getsockopt(cfd, SOL_SOCKET, SO_PEERCRED, &cred, &clen) < 0) {
 			log_warn("control: SO_PEERCRED: %s", strerror(errno));
 			close(cfd);
+			continue;
+		}
+		enum access acc = peer_access(c, cfd, cred.uid, cred.gid);
+		/* Strangers hold at most a few slots, and give theirs up to
+		 * anyone allowed: a local user who keeps connecting cannot
+		 * lock the admins out. */
+		if (acc == ACC_NONE && c->nstrangers >= CONTROL_MAX_STRANGERS) {
+			say_and_close(cfd, DENIED);
+			continue;
+		}
+		if (c->nconns >= CONTROL_MAX_CONNS && acc != ACC_NONE) {
+			struct conn *victim = c->conns;
+			while (victim && victim->acc != ACC_NONE)
+				victim = victim->next;
+			if (victim) {
+				if (victim->fd >= 0 && victim->state == C_READ &&
+				    send(victim->fd, DENIED, strlen(DENIED), MSG_NOSIGNAL | MSG_DONTWAIT) < 0)
+					log_debug("control: %s", strerror(errno));
+				conn_free(victim);
+			}
+		}
+		if (c->nconns >= CONTROL_MAX_CONNS) {
+			say_and_close(cfd, "error failed busy: too many connections\n");
+			if (!c->busy_said)
+				log_warn("control: more than %d connections at once: refused (said once)",
+					 CONTROL_MAX_CONNS);
+			c->busy_said = 1;
 			continue;
 		}
 		struct conn *k = calloc(1, sizeof *k);
@@ -824,7 +865,8 @@ static int on_accept(sd_event_source *s, int fd, uint32_t revents, void *userdat
 		k->fd = cfd;
 		k->uid = cred.uid;
 		k->pid = cred.pid;
-		k->acc = peer_access(c, cfd, cred.uid, cred.gid);
+		k->acc = acc;
+		c->nstrangers += acc == ACC_NONE;
 		mbuf_init(&k->out, CONTROL_OUT_MAX);
 		uint64_t now;
 		sd_event_now(c->ev, CLOCK_MONOTONIC, &now);
@@ -947,8 +989,10 @@ void control_free(struct control *c)
 {
 	if (!c)
 		return;
-	while (c->conns)
-		conn_free(c->conns);
+	for (struct conn *k = c->conns, *next; k; k = next) {
+		next = k->next;
+		conn_free(k);
+	}
 	update_sink(c);
 	sd_event_source_disable_unref(c->io);
 	sd_event_source_disable_unref(c->reaper);

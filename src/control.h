@@ -17,6 +17,7 @@
 #include "metrics.h"
 
 #define CONTROL_MAX_CONNS 32
+#define CONTROL_MAX_STRANGERS 8	/* of them, peers that may do nothing (they only learn "denied") */
 #define CONTROL_OUT_MAX (256 * 1024)	/* pending output per connection */
 #define CONTROL_REQUEST_US (5 * 1000000ULL)	/* the request line must come within this */
 #define CONTROL_REPLY_US (60 * 1000000ULL)	/* a reply not read by then is dropped */

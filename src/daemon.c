@@ -710,7 +710,8 @@ static int control_reload(void *ctx, char *err, size_t errlen)
 	return daemon_reload(ctx, err, errlen);
 }
 
-/* A grant opened or closed by hand is on disk before the reply says so. */
+/* A grant opened or closed by hand goes to the state writer at once, as a
+ * door opened by a used code does (the loop does not wait for the disk). */
 static void control_grants_save(void *ctx)
 {
 	struct daemon *d = ctx;

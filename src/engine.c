@@ -67,12 +67,12 @@ static ssize_t door_index(const struct engine *e, const char *name)
 	return -1;
 }
 
-/* Hands a JSON line to OUT (if PRINT) and to the sink. */
-static void emit(struct engine *e, const char *buf, size_t len, int print)
+/* Hands a JSON line to OUT (if PRINT) and to the sink (if SINK). */
+static void emit(struct engine *e, const char *buf, size_t len, int print, int sink)
 {
 	if (print && e->out)
 		fwrite(buf, 1, len, e->out);
-	if (e->sink)
+	if (sink && e->sink)
 		e->sink(e->sink_ctx, buf, len);
 }
 
@@ -130,7 +130,7 @@ static void print_knock(struct engine *e, const struct knock *k, int print)
 		}
 	}
 	p = PUT_LIT(p, "}\n");
-	emit(e, buf, (size_t)(p - buf), print);
+	emit(e, buf, (size_t)(p - buf), print, e->sink_knocks);
 }
 
 static void send_cmd(struct engine *e, enum apply_op op, const struct grant *g, int64_t now)
@@ -185,10 +185,10 @@ static void on_grant(void *ctx, enum grant_event ev, const struct grant *g, int6
 	if (e->out || e->sink) {
 		/* 40 + 6 + 27 + 64 + 46 + 6 + 5 + 40 bytes at most */
 		char buf[384];
-		emit(e, buf, format_grant(buf, ev, g, s, now), 1);
+		emit(e, buf, format_grant(buf, ev, g, s, now), 1, 1);
 	}
 	ssize_t j = door_index(e, g->door);
-	struct door_count none, *dc = j >= 0 ? &e->dcount[j] : &none;
+	struct door_count none = {0}, *dc = j >= 0 ? &e->dcount[j] : &none;	/* a door a reload removed: not counted */
 	if (ev == GRANT_OPEN) {
 		e->stats.opened++;
 		dc->opens++;

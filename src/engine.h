@@ -107,7 +107,11 @@ size_t engine_tracked_sources(const struct engine *e);
 /* Every decision (open, extend, close) as the JSON line replay prints
  * (with its '\n'), and with want_knocks each knock's line as well, is
  * handed to FN, besides going to OUT. FN NULL: none. Called on the hot
- * path: FN must not block. The bytes are valid only during the call. */
+ * path: FN must not block. The bytes are valid only during the call.
+ * FN runs inside whichever engine call made the decision (engine_line,
+ * engine_advance, engine_revoke, engine_open_by_hand, engine_close_all,
+ * ...): it may queue the bytes, not call back into the engine. Lines of
+ * knocks read again after a restart (engine_set_warm) are not handed on. */
 typedef void (*engine_event_fn)(void *ctx, const char *json, size_t len);
 void engine_set_event_sink(struct engine *e, engine_event_fn fn, void *ctx, int want_knocks);
 
@@ -122,7 +126,7 @@ struct engine_door_stats {
 	uint64_t opens, extends, closes;
 	uint64_t replays;	/* codes refused: used already or past their time */
 	uint64_t rejected;	/* encrypted knocks that did not verify */
-	uint64_t by_hand;	/* grants opened with engine_open_by_hand */
+	uint64_t by_hand;	/* grants opened (or extended) with engine_open_by_hand */
 	uint64_t revoked;	/* grants closed with engine_revoke */
 };
 size_t engine_ndoors(const struct engine *e);

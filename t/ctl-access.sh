@@ -7,6 +7,8 @@
 # sender that stalls and 100 idle connections get an error or a close, and
 # the daemon keeps opening doors for real knocks meanwhile. A stale socket
 # is replaced; a file or a symbolic link at its path is refused, untouched.
+# The metrics file and `metrics` are valid exposition text (a parser of the
+# format here: promtool is not packaged for the test machines).
 . "${top_srcdir:-$(dirname "$0")/..}/t/lib.sh"
 need_binaries
 [ "$(id -u)" = 0 ] || skip_all "needs root: clients run as nobody through setpriv"
@@ -26,7 +28,7 @@ READ_GID=$(getent group $READ_GROUP | cut -d: -f3)
 [ -n "$FULL_GID" ] && [ -n "$READ_GID" ] || skip_all "groups $FULL_GROUP and $READ_GROUP do not exist here"
 NOBODY=$(id -u nobody 2>/dev/null) || skip_all "no user nobody"
 NOGROUP=$(id -g nobody)
-plan 25
+plan 31
 
 # nobody must reach the socket and the client: a world-traversable directory.
 chmod 711 "$TMP"
@@ -36,7 +38,7 @@ SOCK=$RUN/control
 LOG=$TMP/kern.log
 STATE=$TMP/state
 : >"$LOG"
-mkdir "$STATE"
+mkdir "$STATE" "$TMP/metrics"
 
 cat >"$RUN/client.py" <<'EOF'
 # client.py SOCK MODE ARG: the control protocol by hand.
@@ -45,7 +47,7 @@ cat >"$RUN/client.py" <<'EOF'
 #   long N        a request line of N bytes (with its LF)
 #   slow SECONDS  send "text sta" and nothing more; print when the daemon closed and what it said
 #   idle N SECONDS  hold N connections that send nothing; print "ready" once they are all
-#                 connected, then how many were answered "error failed busy"
+#                 connected, then how many were answered "error failed busy" and "error denied"
 import socket, sys, time, os
 
 def conn(path):
@@ -94,17 +96,18 @@ elif mode == "idle":
     for i in range(n):
         socks.append(conn(path))
     time.sleep(0.5)
-    busy = 0
+    busy = denied = 0
     for s in socks:
         s.setblocking(False)
         try:
-            if s.recv(4096).startswith(b"error failed busy"):
-                busy += 1
+            d = s.recv(4096)
+            busy += d.startswith(b"error failed busy")
+            denied += d.startswith(b"error denied")
         except BlockingIOError:
             pass
     print("ready", flush=True)
     time.sleep(secs)
-    print("busy %d" % busy)
+    print("busy %d denied %d" % (busy, denied))
 EOF
 chmod 644 "$RUN/client.py"
 
@@ -121,6 +124,9 @@ control:
   socket: $SOCK
   group: $FULL_GROUP
   read_group: $READ_GROUP
+metrics:
+  file: $TMP/metrics/logknock.prom
+  interval: 1s
 doors:
   - name: ssh
     sequence: [tcp/7000, tcp/8000, tcp/9000]
@@ -134,10 +140,12 @@ knock() { knock_line "$LOG" "$@"; }
 opened() { wait_for "$TMP/d.err" "log: open [0-9]* inet $1 tcp 22" "${2:-5}"; }
 
 PID=
+starts=0
 start() {
 	"$LOGKNOCKD" -v -c "$TMP/conf.yaml" --state-dir "$STATE" >>"$TMP/d.out" 2>>"$TMP/d.err" &
 	PID=$!
-	wait_for "$TMP/d.err" "following 1 sources" 5
+	starts=$((starts + 1))
+	wait_count "$TMP/d.err" "following 1 sources" $starts 5
 }
 trap 'stop_pid "$PID"; rm -rf "$TMP"' EXIT
 
@@ -215,25 +223,103 @@ r=$(as root req "text  status")
 case $r in "error usage "*) ok "two spaces: error usage" ;; *) fail "two spaces: $r" ;; esac
 
 # A sender that stalls, and 100 idle connections, while knocks come in.
-as none slow 6 >"$TMP/slow.out" &
+as read slow 6 >"$TMP/slow.out" &
 slow=$!
-as none idle 100 4 >"$TMP/idle.out" &
+sleep 0.5	# connected before the 100 others
+as read idle 100 4 >"$TMP/idle.out" &
 idle=$!
 wait_for "$TMP/idle.out" "^ready" 10
 knock 192.0.2.20 7000; knock 192.0.2.20 8000; knock 192.0.2.20 9000
 check "the door opens for real knocks while 100 idle connections are held" opened 192.0.2.20 3
 wait "$idle"
-busy=$(sed -n 's/^busy //p' "$TMP/idle.out")
+busy=$(sed -n 's/^busy \([0-9]*\) .*/\1/p' "$TMP/idle.out")
 check "connections beyond 32 are answered 'error failed busy' ($busy of 100)" [ "${busy:-0}" -ge 60 ]
 wait "$slow"
 r=$(cat "$TMP/slow.out")
 case $r in "closed after "[45].*) ok "a request line not finished in 5 s: closed ($r)" ;;
 *) fail "slow sender: $r" ;; esac
+
+# A stranger's connections cannot lock the admins out.
+as none idle 100 3 >"$TMP/idle2.out" &
+idle=$!
+wait_for "$TMP/idle2.out" "^ready" 10
+r=$(as read req "text status")
+case $r in "ok
+"*) ok "a read_group member is served while a stranger holds 100 connections" ;;
+*) fail "status while a stranger holds connections: $r" ;; esac
+knock 192.0.2.21 7000; knock 192.0.2.21 8000; knock 192.0.2.21 9000
+check "... and the door opens for real knocks" opened 192.0.2.21 3
+wait "$idle"
+denied=$(sed -n 's/^busy [0-9]* denied \([0-9]*\)/\1/p' "$TMP/idle2.out")
+check "a stranger holds at most 8 connections: the others are denied at once ($denied of 100)" [ "${denied:-0}" -ge 90 ]
 sleep 1	# the idle ones are closed at their 5 s too
 r=$(as root req "text status")
 case $r in "ok
 "*) ok "after all that, status answers" ;; *) fail "status after the attacks: $r" ;; esac
 check "the daemon is still running" alive "$PID"
+
+# ---- the metrics file ----------------------------------------------------------------
+# A parser of the text exposition format 0.0.4: every sample belongs to a
+# family with HELP and TYPE given once before it, names and labels are
+# well formed, counters end in _total, values are numbers, a histogram's
+# buckets are cumulative and its +Inf bucket is its count.
+cat >"$TMP/promcheck.py" <<'PYEOF'
+import re, sys
+name_re = r"[a-zA-Z_:][a-zA-Z0-9_:]*"
+label_re = r'[a-zA-Z_][a-zA-Z0-9_]*="(?:[^"\\\n]|\\[\\"n])*"'
+sample = re.compile(r"^(%s)(\{(?:%s)(?:,%s)*\})? (\S+)$" % (name_re, label_re, label_re))
+types, helps, errors, buckets, counts = {}, {}, [], {}, {}
+for n, line in enumerate(open(sys.argv[1]).read().split("\n")[:-1], 1):
+    if line.startswith("# HELP "):
+        f = line.split(" ")[2]
+        if f in helps:
+            errors.append("%d: HELP twice" % n)
+        helps[f] = 1
+    elif line.startswith("# TYPE "):
+        _, _, f, t = line.split(" ", 3)
+        if f in types or t not in ("counter", "gauge", "histogram", "summary", "untyped"):
+            errors.append("%d: bad TYPE" % n)
+        types[f] = t
+    else:
+        m = sample.match(line)
+        if not m:
+            errors.append("%d: not a sample: %s" % (n, line))
+            continue
+        name, value = m.group(1), m.group(3)
+        base = re.sub(r"_(bucket|sum|count)$", "", name)
+        fam = base if types.get(base) == "histogram" else name
+        if fam not in types or fam not in helps:
+            errors.append("%d: %s has no TYPE or HELP before it" % (n, name))
+        if types.get(fam) == "counter" and not name.endswith("_total"):
+            errors.append("%d: counter %s without _total" % (n, name))
+        try:
+            v = float(value)
+        except ValueError:
+            errors.append("%d: value %s" % (n, value))
+            continue
+        if fam != name and name.endswith("_bucket"):
+            buckets.setdefault(fam, []).append(v)
+        if fam != name and name.endswith("_count"):
+            counts[fam] = v
+for fam, b in buckets.items():
+    if b != sorted(b) or b[-1] != counts.get(fam):
+        errors.append("%s: buckets not cumulative, or +Inf is not the count" % fam)
+if not types:
+    errors.append("empty")
+print("\n".join(errors) if errors else "ok")
+PYEOF
+P=$TMP/metrics/logknock.prom
+wait_for "$P" "logknock_opens_total" 3
+r=$("$PY" "$TMP/promcheck.py" "$P" 2>&1)
+check "the metrics file is valid exposition text${r:+: $r}" [ "$r" = ok ]
+mode=$(stat -c %a "$P" 2>/dev/null)
+tmps=0
+for f in "$TMP/metrics"/*; do [ "$f" = "$P" ] || tmps=$((tmps + 1)); done
+if [ "$mode" = 644 ] && [ "$tmps" = 0 ]; then ok "... mode 644, no temporary file left"
+else fail "metrics file: mode $mode, $tmps other files"; fi
+as root req "text metrics" | tail -n +2 >"$TMP/m.txt"
+r=$("$PY" "$TMP/promcheck.py" "$TMP/m.txt" 2>&1)
+check "logknockctl metrics' text is valid too${r:+: $r}" [ "$r" = ok ]
 
 # ---- the socket's path ------------------------------------------------------------
 kill -KILL "$PID"
