@@ -27,7 +27,7 @@ trap cleanup EXIT
 need_binaries
 command -v python3 >/dev/null 2>&1 || skip_all "no python3 (the stand-in server, JSON checks)"
 
-plan 62
+plan 63
 
 # ---- usage: one line and the hint, exit 2, nothing sent -----------------------
 
@@ -265,7 +265,7 @@ knock() { knock_line "$LOG" "$@"; }
 ctl() { "$CTL" --socket "$SOCK" "$@"; }
 
 if ! "$LOGKNOCKD" -c "$TMP/conf.yaml" --check-config >"$TMP/cc.out" 2>&1; then
-	skip_n $((62 - tap_n)) "this logknockd has no control socket: $(head -1 "$TMP/cc.out")"
+	skip_n $((63 - tap_n)) "this logknockd has no control socket: $(head -1 "$TMP/cc.out")"
 	done_testing
 fi
 "$LOGKNOCKD" -v -c "$TMP/conf.yaml" --state-dir "$STATE" >"$TMP/d.out" 2>"$TMP/d.err" &
@@ -367,6 +367,22 @@ exp = datetime.datetime.strptime(m[0]["expires"], "%Y-%m-%dT%H:%M:%S.%fZ").repla
 left = (exp - datetime.datetime.now(datetime.timezone.utc)).total_seconds()
 assert 590 < left <= 600, left
 ' "$TMP/g3.json"
+# bash completion: commands, options, the daemon's doors, the addresses to close
+comp() {
+	bash -c '. "$1"; shift; COMP_WORDS=("$@"); COMP_CWORD=$((${#COMP_WORDS[@]} - 1)); _logknockctl; echo "${COMPREPLY[*]}"' \
+		comp "$top_srcdir/contrib/bash-completion/logknockctl" "$CTL" --socket "$SOCK" "$@" 2>&1
+}
+if command -v bash >/dev/null 2>&1; then
+	c1=$(comp "") c2=$(comp grants --door "") c3=$(comp close "") c4=$(comp watch --k)
+	if [ "$c1" = "status grants close open attempts reload watch metrics" ] && [ "$c2" = "ssh web" ] &&
+		[ "$c3" = "198.51.100.7" ] && [ "$c4" = "--knocks" ]; then
+		ok "bash completion: commands, the live daemon's doors and grants' addresses, options"
+	else
+		fail "bash completion: commands ($c1), doors ($c2), addresses ($c3), options ($c4)"
+	fi
+else
+	ok "# SKIP bash completion: no bash"
+fi
 ctl open nosuch 198.51.100.7 >"$TMP/op2.out" 2>"$TMP/op2.err"
 rc=$?
 check "open at a door that does not exist: exit 1, says so" sh -c "[ $rc -eq 1 ] && grep -q '^logknockctl: no such door' '$TMP/op2.err'"
