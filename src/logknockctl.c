@@ -308,10 +308,12 @@ static int read_answer(int fd, const char *sock_path, bool stream, const sigset_
 			const char *code = buf + 6, *sp = strchr(code, ' ');
 			size_t clen = sp ? (size_t)(sp - code) : strlen(code);
 			const char *msg = sp ? sp + 1 : code;
-			/* The message as it came, but for control characters:
-			 * the daemon's text, not ours to cut. */
+			/* The message as it came (the daemon's text, not ours
+			 * to cut), but for control characters and bytes outside
+			 * ASCII (0x9b is CSI to some terminals): stderr is most
+			 * often one. */
 			for (char *p = buf; *p; p++)
-				if ((unsigned char)*p < 0x20 || (unsigned char)*p == 0x7f)
+				if ((unsigned char)*p < 0x20 || (unsigned char)*p >= 0x7f)
 					*p = '?';
 			errmsg("%s", msg);
 			int st = code_status(code, clen);

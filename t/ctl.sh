@@ -199,7 +199,7 @@ answer_case "error notfound" 'error notfound no grant of 192.0.2.2\n' 1 '^logkno
 answer_case "error failed" 'error failed the grants table is full\n' 1 '^logknockctl: the grants table is full$'
 answer_case "error usage" 'error usage unknown key x\n' 2 "^Try 'logknockctl --help'"
 answer_case "error denied" 'error denied uid 1000 is in neither control group\n' 4 '^logknockctl: uid 1000 is in neither'
-answer_case "error with an escape sequence in it" 'error failed a\033[2Jb\n' 1 '^logknockctl: a?\[2Jb$'
+answer_case "error with an escape sequence in it" 'error failed a\033[2Jb\233c\n' 1 '^logknockctl: a?\[2Jb?c$'
 answer_case "that is not the protocol" 'HTTP/1.0 200 OK\n' 1 "is not logknockd's"
 answer_case "none (closed at once)" '' 1 'closed the connection without an answer'
 
