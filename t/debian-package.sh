@@ -31,7 +31,7 @@ ct_require
 deb_get
 ct_cache_root
 
-plan 25
+plan 27
 
 # ---- the package itself ---------------------------------------------------------
 if ! command -v lintian >/dev/null 2>&1; then
@@ -248,6 +248,32 @@ else
 	fail "a knock: allow4 holds 192.0.2.2 . tcp . 22"
 	in_ct journalctl -u logknockd --no-pager -o cat 2>&1 | tail -20 | diag
 	in_ct nft list table inet logknock 2>&1 | diag
+fi
+
+# logknockctl of the package, as root in the container: the unit's socket
+# (/run/logknock/control, RuntimeDirectory=) is its default; close takes
+# the element out of the set now, not in 5 minutes.
+in_ct logknockctl grants >"$TMP/ctl-grants.out" 2>&1
+rc=$?
+if [ $rc = 0 ] && grep -q '^ssh  *192\.0\.2\.2  *tcp/22 ' "$TMP/ctl-grants.out"; then
+	ok "logknockctl grants (default socket /run/logknock/control): the grant of 192.0.2.2"
+else
+	fail "logknockctl grants (default socket /run/logknock/control): the grant of 192.0.2.2 (exit $rc)"
+	diag "$TMP/ctl-grants.out"
+fi
+in_ct logknockctl close 192.0.2.2 >"$TMP/ctl-close.out" 2>&1
+rc=$?
+i=0
+while [ $i -lt 50 ] && in_ct nft list set inet logknock allow4 2>/dev/null | grep -Eq '192\.0\.2\.2 \. (tcp|6) \. 22'; do
+	sleep 0.1
+	i=$((i + 1))
+done
+if [ $rc = 0 ] && [ $i -lt 50 ]; then
+	ok "logknockctl close 192.0.2.2: allow4 holds it no more"
+else
+	fail "logknockctl close 192.0.2.2: allow4 holds it no more (exit $rc)"
+	diag "$TMP/ctl-close.out"
+	in_ct nft list set inet logknock allow4 2>&1 | diag
 fi
 
 # An upgrade (here: the same version again) restarts a running daemon and
