@@ -52,7 +52,7 @@ struct applier {
 	uint64_t started_us;	/* CLOCK_MONOTONIC */
 
 	/* Pending requests in the order sent: ids[head .. head+count). */
-	struct apply_cmd *ids;
+	struct pending *ids;
 	size_t head, count, cap;
 	unsigned readies;	/* "ready" lines seen: each after the first is a restart */
 	applier_restart_fn restart_cb;
@@ -63,6 +63,25 @@ struct applier {
 
 	sd_event_source *io, *child, *timer;
 	uint64_t backoff_us;
+
+	/* applier_info */
+	uint64_t requests, errors;
+	uint64_t lat[APPLIER_LAT_BUCKETS], lat_count, lat_sum_us;	/* lat: per bucket, not cumulative */
+	uint64_t read_us;	/* CLOCK_MONOTONIC when the replies being dispatched were read */
+};
+
+/* A request sent and not answered yet, with when it was sent. */
+struct pending {
+	struct apply_cmd cmd;
+	uint64_t sent_us;	/* CLOCK_MONOTONIC */
+};
+
+const double applier_lat_le[APPLIER_LAT_BUCKETS - 1] = {
+	0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1,
+};
+/* The same bounds in microseconds: no floating point per reply. */
+static const uint64_t lat_le_us[APPLIER_LAT_BUCKETS - 1] = {
+	100, 250, 500, 1000, 2500, 5000, 10000, 25000, 50000, 100000, 250000, 500000, 1000000,
 };
 
 static int spawn(struct applier *a);
@@ -87,7 +106,7 @@ static int pending_reserve(struct applier *a)
 			return 0;
 	}
 	size_t ncap = a->cap ? a->cap * 2 : 64;
-	struct apply_cmd *n = realloc(a->ids, ncap * sizeof *n);
+	struct pending *n = realloc(a->ids, ncap * sizeof *n);
 	if (!n)
 		return -1;
 	a->ids = n;
@@ -96,9 +115,9 @@ static int pending_reserve(struct applier *a)
 }
 
 /* Removes and returns the pending request at position k (0 is the oldest). */
-static struct apply_cmd pending_take(struct applier *a, size_t k)
+static struct pending pending_take(struct applier *a, size_t k)
 {
-	struct apply_cmd id = a->ids[a->head + k];
+	struct pending id = a->ids[a->head + k];
 	if (k == 0) {
 		a->head++;
 	} else {
@@ -114,13 +133,29 @@ static struct apply_cmd pending_take(struct applier *a, size_t k)
 static void pending_fail_all(struct applier *a, const char *msg)
 {
 	while (a->count > 0) {
-		struct apply_cmd p = pending_take(a, 0);
+		struct pending p = pending_take(a, 0);
+		a->errors++;
 		if (a->cb)
-			a->cb(a->ctx, &p, 0, msg);
+			a->cb(a->ctx, &p.cmd, 0, msg);
 	}
 }
 
 /* ---- replies ---------------------------------------------------------------- */
+
+/* P was answered (OK or not): its latency, from its send to the read of
+ * its reply, into the histogram. */
+static void answered(struct applier *a, const struct pending *p, int ok)
+{
+	if (!ok)
+		a->errors++;
+	uint64_t us = a->read_us > p->sent_us ? a->read_us - p->sent_us : 0;
+	size_t b = 0;
+	while (b < APPLIER_LAT_BUCKETS - 1 && us > lat_le_us[b])
+		b++;
+	a->lat[b]++;
+	a->lat_count++;
+	a->lat_sum_us += us;
+}
 
 static void sanitize(char *s)
 {
@@ -154,9 +189,10 @@ static void dispatch_line(struct applier *a, const char *line, size_t len, bool 
 		log_err("garbled reply from the applier: '%s%s'", shown, overlong || len > 48 ? "..." : "");
 		if (a->count == 0)
 			return;
-		struct apply_cmd p = pending_take(a, 0);
+		struct pending p = pending_take(a, 0);
+		answered(a, &p, 0);
 		if (a->cb)
-			a->cb(a->ctx, &p, 0, "garbled reply from the applier");
+			a->cb(a->ctx, &p.cmd, 0, "garbled reply from the applier");
 		return;
 	}
 	if (r.id == 0) {
@@ -165,17 +201,19 @@ static void dispatch_line(struct applier *a, const char *line, size_t len, bool 
 			log_err("applier: %s", r.msg);
 			return;
 		}
-		struct apply_cmd p = pending_take(a, 0);
+		struct pending p = pending_take(a, 0);
+		answered(a, &p, 0);
 		if (a->cb)
-			a->cb(a->ctx, &p, 0, r.msg);
+			a->cb(a->ctx, &p.cmd, 0, r.msg);
 		return;
 	}
 	for (size_t k = 0; k < a->count; k++) {
-		if (a->ids[a->head + k].id != r.id)
+		if (a->ids[a->head + k].cmd.id != r.id)
 			continue;
-		struct apply_cmd p = pending_take(a, k);
+		struct pending p = pending_take(a, k);
+		answered(a, &p, r.ok);
 		if (a->cb)
-			a->cb(a->ctx, &p, r.ok, r.ok ? NULL : r.msg);
+			a->cb(a->ctx, &p.cmd, r.ok, r.ok ? NULL : r.msg);
 		return;
 	}
 	log_warn("applier answered request %llu, which is not pending", (unsigned long long)r.id);
@@ -219,6 +257,7 @@ static int read_replies(struct applier *a)
 			mark_down(a, "applier stopped");
 			return 0;
 		}
+		a->read_us = mono_us();
 		for (ssize_t i = 0; i < n; i++) {
 			char c = chunk[i];
 			if (c == '\n') {
@@ -521,7 +560,8 @@ int applier_send(struct applier *a, const struct apply_cmd *cmd)
 		mark_down(a, "applier stopped");
 		return -1;
 	}
-	a->ids[a->head + a->count++] = *cmd;
+	a->ids[a->head + a->count++] = (struct pending){.cmd = *cmd, .sent_us = mono_us()};
+	a->requests++;
 	return 0;
 }
 
@@ -565,6 +605,25 @@ int applier_wait_ready(struct applier *a, int timeout_ms)
 			break;
 	}
 	return a->readies ? 0 : -1;
+}
+
+void applier_info(const struct applier *a, struct applier_info *out)
+{
+	*out = (struct applier_info){0};
+	if (!a)
+		return;
+	out->pid = a->pid > 0 ? (long)a->pid : 0;
+	out->restarts = a->readies > 1 ? a->readies - 1 : 0;
+	out->requests = a->requests;
+	out->errors = a->errors;
+	out->pending = (unsigned)a->count;
+	uint64_t sum = 0;
+	for (size_t b = 0; b < APPLIER_LAT_BUCKETS; b++) {
+		sum += a->lat[b];
+		out->lat_bucket[b] = sum;	/* cumulative: le bounds[b] */
+	}
+	out->lat_count = a->lat_count;
+	out->lat_sum_us = a->lat_sum_us;
 }
 
 unsigned applier_pending(const struct applier *a)

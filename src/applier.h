@@ -40,6 +40,21 @@ int applier_wait_ready(struct applier *a, int timeout_ms);
 /* Requests sent and not yet answered. */
 unsigned applier_pending(const struct applier *a);
 
+struct applier_info {
+	long pid;		/* 0: not running */
+	unsigned restarts;	/* applier processes that announced themselves after the first */
+	uint64_t requests, errors;	/* sent; answered with an error, garbled, or failed when it stopped */
+	unsigned pending;
+	/* decision latency: request sent -> reply read, microseconds, in buckets
+	 * of le 100us, 250us, 500us, 1ms, 2.5ms, 5ms, 10ms, 25ms, 50ms, 100ms, 250ms, 500ms, 1s, +Inf
+	 * (cumulative counts as Prometheus wants them), with sum and count */
+	uint64_t lat_bucket[14], lat_count, lat_sum_us;
+};
+#define APPLIER_LAT_BUCKETS 14
+extern const double applier_lat_le[APPLIER_LAT_BUCKETS - 1];	/* seconds: 0.0001 ... 1 */
+/* A (NULL: all zero). */
+void applier_info(const struct applier *a, struct applier_info *out);
+
 /* Closes the applier's stdin, waits for it to exit (up to 5 s, then SIGKILL). */
 void applier_free(struct applier *a);
 

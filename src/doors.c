@@ -27,6 +27,7 @@
 #include "onetime.h"
 
 #include <netinet/in.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
@@ -92,6 +93,7 @@ struct doors {
 	doors_open_fn cb;
 	void *ctx;
 	struct doors_stats stats;
+	struct doors_door_stats *ds;	/* per door */
 };
 
 static struct src *slot(const struct doors *d, int32_t i)
@@ -216,9 +218,20 @@ static void list_push(struct doors *d, int t, int32_t i)
 
 /* ---- slots ------------------------------------------------------------------ */
 
+/* Ends attempt A at door J, if it is in progress. */
+static void att_stop(struct doors *d, size_t j, struct attempt *a)
+{
+	if (a->step) {
+		a->step = 0;
+		d->ds[j].in_progress--;
+	}
+}
+
 static void release(struct doors *d, int32_t i)
 {
 	struct src *s = slot(d, i);
+	for (size_t j = 0; j < d->ndoors; j++)
+		att_stop(d, j, &s->att[j]);	/* evicted: its attempts are lost */
 	int32_t *pp = &d->bucket[hash(d, s->family, s->addr)];
 	while (*pp != i)
 		pp = &slot(d, *pp)->hnext;
@@ -254,6 +267,31 @@ static void grow(struct doors *d)
 	}
 }
 
+/* A source with proven progress dropped is a client who lost its attempt
+ * to a flood: said as a warning (it needs the doors' secrets to be in that
+ * list, so strangers cannot make many of these). Others only at -v -v: a
+ * flood of spoofed sources makes one for every new source. */
+static void say_evicted(const struct doors *d, int32_t i, int progressed)
+{
+	int level = progressed ? LOG_LVL_WARN : LOG_LVL_DEBUG;
+	if (log_verbosity < level)
+		return;
+	const struct src *s = slot(d, i);
+	char a[KNOCK_ADDRSTRLEN];
+	knock_addr_str(s->family, s->addr, a);
+	for (size_t j = 0; j < d->ndoors; j++) {
+		if (!s->att[j].step)
+			continue;
+		log_event(level, LOGEV_EVICT, d->door[j].name, a, NULL,
+			  "door %s: %s dropped at step %u to make room for a new source (max_sources %zu reached)%s",
+			  d->door[j].name, a, s->att[j].step, d->max,
+			  progressed ? ": every tracked source had made progress" : "");
+		return;
+	}
+	log_event(level, LOGEV_EVICT, NULL, a, NULL, "%s forgotten to make room for a new source (max_sources %zu reached)",
+		  a, d->max);
+}
+
 static int32_t acquire(struct doors *d, int family, const uint8_t *addr, int64_t now)
 {
 	int32_t i;
@@ -266,6 +304,7 @@ static int32_t acquire(struct doors *d, int family, const uint8_t *addr, int64_t
 			/* Full: the source without proven progress that knocked
 			 * least recently makes room. */
 			int t = d->back[0] >= 0 ? 0 : 1;
+			say_evicted(d, d->back[t], t);
 			release(d, d->back[t]);
 			d->stats.evicted++;
 			d->stats.evicted_progressed += (uint64_t)t;
@@ -361,10 +400,11 @@ struct doors *doors_new(const struct door_conf *door, size_t ndoors, size_t max_
 	d->bucket_max = nb;
 	nb = 16;
 	d->bucket_mask = (uint32_t)(nb - 1);
+	d->ds = calloc(ndoors ? ndoors : 1, sizeof *d->ds);
 	d->pool = calloc(max_sources, d->stride);
 	d->bucket = malloc(nb * sizeof *d->bucket);
 	d->heap = malloc(max_sources * sizeof *d->heap);
-	if (!d->pool || !d->bucket || !d->heap) {
+	if (!d->pool || !d->bucket || !d->heap || !d->ds) {
 		doors_free(d);
 		return NULL;
 	}
@@ -389,6 +429,7 @@ void doors_free(struct doors *d)
 	free(d->pool);
 	free(d->bucket);
 	free(d->heap);
+	free(d->ds);
 	free(d);
 }
 
@@ -424,8 +465,10 @@ static struct attempt *attempt_new(struct feed *f, size_t j)
 		f->s = slot(f->d, f->i);
 	}
 	struct attempt *a = &f->s->att[j];
-	memset(a, 0, sizeof *a);
+	memset(a, 0, sizeof *a);	/* never one in progress: the caller ended it */
 	a->start = f->k->time_us;
+	f->d->ds[j].attempts++;
+	f->d->ds[j].in_progress++;	/* the caller sets its step */
 	return a;
 }
 
@@ -453,14 +496,15 @@ static int feed_sequence(struct feed *f, size_t j, struct attempt *a)
 	if (dc->kind == DOOR_ONE_TIME && !(seq = onetime_current(dc->one_time, &n, &index)))
 		return 0;	/* every sequence is used */
 	if (a && a->step && dc->kind == DOOR_ONE_TIME && a->u.seq != index)
-		a->step = 0;	/* the sequence it followed was used meanwhile */
+		att_stop(f->d, j, a);	/* the sequence it followed was used meanwhile */
 	int touched = 0;
 	if (a && a->step) {
 		touched = 1;
 		if (step_is(&seq[a->step], k)) {
+			f->d->ds[j].knocks++;
 			if (++a->step == n) {
 				trace(dc, k->family, k->src, "completed the sequence", a->step, n);
-				a->step = 0;
+				att_stop(f->d, j, a);
 				open_default(f, dc, index);
 			} else {
 				trace(dc, k->family, k->src, "advanced", a->step, n);
@@ -468,11 +512,12 @@ static int feed_sequence(struct feed *f, size_t j, struct attempt *a)
 			return 1;
 		}
 		trace(dc, k->family, k->src, "knocked on a wrong port: reset", a->step, n);
-		a->step = 0;
+		att_stop(f->d, j, a);
 		f->d->stats.resets++;
 	}
 	if (!step_is(&seq[0], k))
 		return touched;
+	f->d->ds[j].knocks++;
 	if (n == 1) {
 		trace(dc, k->family, k->src, "completed the sequence", 1, n);
 		open_default(f, dc, index);
@@ -533,10 +578,11 @@ static int feed_totp(struct feed *f, size_t j, struct attempt *a)
 		int64_t base = kc_step(a->start, c->step_us);
 		uint16_t left = in ? totp_match(dc, &b, base, a->u.steps, a->step, k->port) : 0;
 		if (left) {
+			f->d->ds[j].knocks++;
 			a->u.steps = left;
 			if (++a->step == c->knocks) {
 				trace(dc, k->family, k->src, "completed the sequence", a->step, c->knocks);
-				a->step = 0;
+				att_stop(f->d, j, a);
 				open_default(f, dc, totp_pick(left, base));
 			} else {
 				trace(dc, k->family, k->src, "advanced", a->step, c->knocks);
@@ -544,7 +590,7 @@ static int feed_totp(struct feed *f, size_t j, struct attempt *a)
 			return 1;
 		}
 		trace(dc, k->family, k->src, "knocked on a wrong port: reset", a->step, c->knocks);
-		a->step = 0;
+		att_stop(f->d, j, a);
 		f->d->stats.resets++;
 	}
 	if (!in)
@@ -555,6 +601,7 @@ static int feed_totp(struct feed *f, size_t j, struct attempt *a)
 	uint16_t left = totp_match(dc, &b, now, all, 0, k->port);
 	if (!left)
 		return touched;
+	f->d->ds[j].knocks++;
 	if (c->knocks == 1) {
 		trace(dc, k->family, k->src, "completed the sequence", 1, 1);
 		open_default(f, dc, totp_pick(left, now));
@@ -584,9 +631,10 @@ static int feed_encrypted(struct feed *f, size_t j, struct attempt *a)
 			return 1;	/* the same knock again */
 		trace(dc, k->family, k->src, "knocked another byte at a place held: starting over", a->step,
 		      KC_ENC_KNOCKS);
-		a->step = 0;
+		att_stop(f->d, j, a);
 		f->d->stats.resets++;
 	}
+	f->d->ds[j].knocks++;
 	if (!a || !a->step)
 		a = attempt_new(f, j);
 	a->have |= (uint16_t)(1u << pos);
@@ -595,7 +643,7 @@ static int feed_encrypted(struct feed *f, size_t j, struct attempt *a)
 		trace(dc, k->family, k->src, a->step == 1 ? "started" : "advanced", a->step, KC_ENC_KNOCKS);
 		return 1;
 	}
-	a->step = 0;
+	att_stop(f->d, j, a);
 
 	struct kc_bind b = kc_bind_make(c->bind_source, k->family, k->src);
 	struct kc_request req;
@@ -607,12 +655,14 @@ static int feed_encrypted(struct feed *f, size_t j, struct attempt *a)
 		for (size_t p = 0; p < dc->nopen && !allowed; p++)
 			if (dc->open[p].proto == req.proto && dc->open[p].port == req.port)
 				allowed = &dc->open[p];
-		char s[KNOCK_ADDRSTRLEN];
+		char s[KNOCK_ADDRSTRLEN], p[24];
 		if (!allowed) {
 			/* Only a holder of the key gets here: say it plainly. */
-			log_warn("door %s: %s asked for %s/%u, which the door does not open", dc->name,
-				 knock_addr_str(k->family, k->src, s), knock_proto_str(req.proto), req.port);
+			snprintf(p, sizeof p, "%s/%u", knock_proto_str(req.proto), req.port);
+			log_event(LOG_LVL_WARN, LOGEV_WRONG_KEY, dc->name, knock_addr_str(k->family, k->src, s), p,
+				  "door %s: %s asked for %s, which the door does not open", dc->name, s, p);
 			f->d->stats.rejected++;
+			f->d->ds[j].rejected++;
 			return 1;
 		}
 		int64_t want = (int64_t)req.seconds * 1000000;
@@ -627,8 +677,17 @@ static int feed_encrypted(struct feed *f, size_t j, struct attempt *a)
 		open_door(f, dc, &r);
 		return 1;
 	}
-	trace(dc, k->family, k->src, "sent a code that does not verify", KC_ENC_KNOCKS, KC_ENC_KNOCKS);
+	/* At -v -v only, as trace() says it: a spoofer makes one with every
+	 * ten knocks, and journald's rate limit would then hide the opens. */
+	if (log_verbosity >= LOG_LVL_DEBUG) {
+		char s[KNOCK_ADDRSTRLEN];
+		knock_addr_str(k->family, k->src, s);
+		log_event(LOG_LVL_DEBUG, LOGEV_WRONG_KEY, dc->name, s, NULL,
+			  "door %s: %s sent a code that does not verify (step %u of %u)", dc->name, s, KC_ENC_KNOCKS,
+			  KC_ENC_KNOCKS);
+	}
 	f->d->stats.rejected++;
+	f->d->ds[j].rejected++;
 	return 1;
 }
 
@@ -662,7 +721,7 @@ void doors_feed(struct doors *d, const struct knock *k)
 		struct attempt *a = f.s ? &f.s->att[j] : NULL;
 		if (a && a->step && now - a->start >= dc->window_us) {
 			trace(dc, k->family, k->src, "ran out of time", a->step, dc->nseq);
-			a->step = 0;	/* its timer has not run yet: expired all the same */
+			att_stop(d, j, a);	/* its timer has not run yet: expired all the same */
 			d->stats.expired++;
 		}
 		switch (dc->kind) {
@@ -718,7 +777,7 @@ void doors_expire(struct doors *d, int64_t now)
 			if (s->att[j].step && s->att[j].start + d->door[j].window_us <= now) {
 				trace(&d->door[j], s->family, s->addr, "ran out of time", s->att[j].step,
 				      d->door[j].nseq);
-				s->att[j].step = 0;
+				att_stop(d, j, &s->att[j]);
 				d->stats.expired++;
 			}
 		}
@@ -769,6 +828,17 @@ static int same_door(const struct door_conf *a, const struct door_conf *b)
 
 void doors_migrate(struct doors *to, const struct doors *from)
 {
+	/* The counts follow a door's name, whatever its new definition. */
+	for (size_t j = 0; j < to->ndoors; j++) {
+		for (size_t k = 0; k < from->ndoors; k++) {
+			if (strcmp(to->door[j].name, from->door[k].name) != 0)
+				continue;
+			to->ds[j].knocks = from->ds[k].knocks;
+			to->ds[j].attempts = from->ds[k].attempts;
+			to->ds[j].rejected = from->ds[k].rejected;
+			break;
+		}
+	}
 	/* Least recent first, so that the new lists keep the order of the old
 	 * (and a smaller pool drops the least recent); for each new door, the
 	 * old door with the same definition, if any. */
@@ -782,7 +852,9 @@ void doors_migrate(struct doors *to, const struct doors *from)
 					continue;
 				if (i < 0 && (i = lookup(to, os->family, os->addr)) < 0)
 					i = acquire(to, os->family, os->addr, os->last);
+				att_stop(to, j, &slot(to, i)->att[j]);	/* names are unique: never, but kept exact */
 				slot(to, i)->att[j] = os->att[k];
+				to->ds[j].in_progress++;
 			}
 		}
 		if (i < 0 && os->nrecent)
@@ -796,4 +868,37 @@ void doors_migrate(struct doors *to, const struct doors *from)
 		ns->last = os->last;
 		settle(to, i, 1);
 	}
+}
+
+const struct doors_door_stats *doors_door_stats(const struct doors *d, size_t j)
+{
+	static const struct doors_door_stats none;
+	return j < d->ndoors ? &d->ds[j] : &none;
+}
+
+int doors_each_attempt(const struct doors *d, int (*fn)(void *ctx, const struct doors_attempt *a), void *ctx)
+{
+	for (size_t i = 0; i < d->used; i++) {
+		const struct src *s = slot(d, (int32_t)i);
+		if (s->heap_pos < 0)
+			continue;	/* free */
+		for (size_t j = 0; j < d->ndoors; j++) {
+			const struct attempt *at = &s->att[j];
+			if (!at->step)
+				continue;
+			const struct door_conf *dc = &d->door[j];
+			size_t steps = dc->kind == DOOR_ENCRYPTED ? KC_ENC_KNOCKS : dc->nseq;
+			if (dc->kind == DOOR_ONE_TIME) {
+				uint32_t index;
+				if (!onetime_current(dc->one_time, &steps, &index))
+					steps = at->step;
+			}
+			struct doors_attempt a = {.door = dc, .family = s->family, .src = s->addr, .step = at->step,
+						  .steps = (unsigned)steps, .started_us = at->start, .last_us = s->last};
+			int r = fn(ctx, &a);
+			if (r)
+				return r;
+		}
+	}
+	return 0;
 }

@@ -64,4 +64,26 @@ void doors_migrate(struct doors *to, const struct doors *from);
 size_t doors_tracked(const struct doors *d);
 const struct doors_stats *doors_stats(const struct doors *d);
 
+/* Per door J (< ndoors): counts since the door was first defined; carried
+ * across doors_migrate by the door's name, whatever else changed. */
+struct doors_door_stats {
+	uint64_t knocks;	/* knocks that started or advanced an attempt (or opened a one-step door) */
+	uint64_t attempts;	/* attempts started */
+	uint64_t in_progress;	/* attempts in progress now */
+	uint64_t rejected;	/* encrypted knocks that did not verify or asked for a port not allowed */
+};
+const struct doors_door_stats *doors_door_stats(const struct doors *d, size_t j);
+
+/* An attempt in progress, as doors_each_attempt shows it. */
+struct doors_attempt {
+	const struct door_conf *door;
+	int family;
+	const uint8_t *src;	/* 16 bytes */
+	unsigned step, steps;	/* knocks right so far, knocks the sequence has */
+	int64_t started_us, last_us;	/* its first knock; the source's last knock */
+};
+/* Calls FN for every attempt in progress (sources in no particular order)
+ * until it returns nonzero; returns that, or 0. FN must not change D. */
+int doors_each_attempt(const struct doors *d, int (*fn)(void *ctx, const struct doors_attempt *a), void *ctx);
+
 #endif

@@ -39,7 +39,42 @@ struct engine {
 	size_t spent_max;
 	int64_t clock;
 	struct engine_stats stats;
+	/* The configuration's doors (heap arrays that outlive the struct
+	 * config passed in: the daemon copies that struct on reload). */
+	const struct door_conf *door;
+	size_t ndoors;
+	struct door_count *dcount;	/* per door, counts the engine makes */
+	struct doors_stats dbase;	/* of the door tables replaced by reloads */
+	engine_event_fn sink;
+	void *sink_ctx;
+	int sink_knocks;
+	const char *by_hand;	/* during engine_open_by_hand: who */
+	int revoking;		/* during engine_revoke */
 };
+
+/* Per door: the engine's side of engine_door_stats. */
+struct door_count {
+	uint64_t opens, extends, closes, replays, by_hand, revoked;
+};
+
+/* The door named NAME in the running configuration: its index, or -1 (a
+ * grant of a door a reload removed). */
+static ssize_t door_index(const struct engine *e, const char *name)
+{
+	for (size_t j = 0; j < e->ndoors; j++)
+		if (strcmp(e->door[j].name, name) == 0)
+			return (ssize_t)j;
+	return -1;
+}
+
+/* Hands a JSON line to OUT (if PRINT) and to the sink (if SINK). */
+static void emit(struct engine *e, const char *buf, size_t len, int print, int sink)
+{
+	if (print && e->out)
+		fwrite(buf, 1, len, e->out);
+	if (sink && e->sink)
+		e->sink(e->sink_ctx, buf, len);
+}
 
 /* Copies S without its NUL; the end of the copy. */
 static char *put_str(char *p, const char *s)
@@ -67,7 +102,7 @@ static char *put_uint(char *p, unsigned v)
 /* --print-events: one JSON line per knock, formatted by hand (replay spends
  * most of its output time here). Every string written is our own: a time,
  * addresses, a protocol and flag names. */
-static void print_knock(struct engine *e, const struct knock *k)
+static void print_knock(struct engine *e, const struct knock *k, int print)
 {
 	char buf[320], t[KNOCK_TIMESTRLEN], s[KNOCK_ADDRSTRLEN], d[KNOCK_ADDRSTRLEN], f[40];
 	char *p = PUT_LIT(buf, "{\"event\":\"knock\",\"time\":\"");
@@ -95,7 +130,7 @@ static void print_knock(struct engine *e, const struct knock *k)
 		}
 	}
 	p = PUT_LIT(p, "}\n");
-	fwrite(buf, 1, (size_t)(p - buf), e->out);
+	emit(e, buf, (size_t)(p - buf), print, e->sink_knocks);
 }
 
 static void send_cmd(struct engine *e, enum apply_op op, const struct grant *g, int64_t now)
@@ -114,34 +149,74 @@ static void send_cmd(struct engine *e, enum apply_op op, const struct grant *g, 
 	applier_send(e->ap, &cmd);
 }
 
-static void on_grant(void *ctx, enum grant_event ev, const struct grant *g, int64_t now)
+/* A decision as replay prints it, formatted by hand as the knocks are
+ * (one buffer, handed to OUT and the sink alike). The door's name is
+ * [A-Za-z0-9_.-] (config.c), the rest our own formatting. */
+static size_t format_grant(char *buf, enum grant_event ev, const struct grant *g, const char *src, int64_t now)
 {
 	static const char *const name[] = {"open", "extend", "close"};
-	struct engine *e = ctx;
-	char t[KNOCK_TIMESTRLEN], x[KNOCK_TIMESTRLEN], s[KNOCK_ADDRSTRLEN];
-	knock_addr_str(g->family, g->src, s);
-	if (e->out) {
-		fprintf(e->out, "{\"event\":\"%s\",\"time\":\"%s\",\"door\":\"%s\",\"src\":\"%s\",\"proto\":\"%s\",\"port\":%u",
-			name[ev], knock_time_str(now, t), g->door, s, knock_proto_str(g->proto), g->port);
-		if (ev == GRANT_CLOSE)
-			fputs("}\n", e->out);
-		else
-			fprintf(e->out, ",\"expires\":\"%s\"}\n", knock_time_str(g->expires_us, x));
+	char t[KNOCK_TIMESTRLEN];
+	char *p = PUT_LIT(buf, "{\"event\":\"");
+	p = put_str(p, name[ev]);
+	p = PUT_LIT(p, "\",\"time\":\"");
+	p = put_str(p, knock_time_str(now, t));
+	p = PUT_LIT(p, "\",\"door\":\"");
+	p = put_str(p, g->door);
+	p = PUT_LIT(p, "\",\"src\":\"");
+	p = put_str(p, src);
+	p = PUT_LIT(p, "\",\"proto\":\"");
+	p = put_str(p, knock_proto_str(g->proto));
+	p = PUT_LIT(p, "\",\"port\":");
+	p = put_uint(p, g->port);
+	if (ev != GRANT_CLOSE) {
+		p = PUT_LIT(p, ",\"expires\":\"");
+		p = put_str(p, knock_time_str(g->expires_us, t));
+		*p++ = '"';
 	}
-	if (ev == GRANT_OPEN)
+	p = PUT_LIT(p, "}\n");
+	return (size_t)(p - buf);
+}
+
+static void on_grant(void *ctx, enum grant_event ev, const struct grant *g, int64_t now)
+{
+	struct engine *e = ctx;
+	char x[KNOCK_TIMESTRLEN], s[KNOCK_ADDRSTRLEN], port[24];
+	knock_addr_str(g->family, g->src, s);
+	if (e->out || e->sink) {
+		/* 40 + 6 + 27 + 64 + 46 + 6 + 5 + 40 bytes at most */
+		char buf[384];
+		emit(e, buf, format_grant(buf, ev, g, s, now), 1, 1);
+	}
+	ssize_t j = door_index(e, g->door);
+	struct door_count none = {0}, *dc = j >= 0 ? &e->dcount[j] : &none;	/* a door a reload removed: not counted */
+	if (ev == GRANT_OPEN) {
 		e->stats.opened++;
-	else if (ev == GRANT_EXTEND)
+		dc->opens++;
+	} else if (ev == GRANT_EXTEND) {
 		e->stats.extended++;
-	else
+		dc->extends++;
+	} else {
 		e->stats.closed++;
+		dc->closes++;
+	}
+	if (ev != GRANT_CLOSE && e->by_hand) {
+		e->stats.by_hand++;
+		dc->by_hand++;
+	} else if (ev == GRANT_CLOSE && e->revoking) {
+		e->stats.revoked++;
+		dc->revoked++;
+	}
 	/* Replay prints decisions as JSON; the daemon says them in its log. */
+	int level = e->out ? LOG_LVL_VERBOSE : LOG_LVL_INFO;
+	snprintf(port, sizeof port, "%s/%u", knock_proto_str(g->proto), g->port);
 	if (ev == GRANT_CLOSE)
-		log_msg(e->out ? LOG_LVL_VERBOSE : LOG_LVL_INFO, "door %s: closed %s/%u for %s", g->door,
-			knock_proto_str(g->proto), g->port, s);
+		log_event(level, e->revoking ? LOGEV_REVOKE : LOGEV_CLOSE, g->door, s, port, "door %s: closed %s for %s%s",
+			  g->door, port, s, e->revoking ? " (revoked)" : "");
 	else
-		log_msg(e->out ? LOG_LVL_VERBOSE : LOG_LVL_INFO, "door %s: %s %s/%u for %s until %s", g->door,
-			ev == GRANT_OPEN ? "opened" : "extended", knock_proto_str(g->proto), g->port, s,
-			knock_time_str(g->expires_us, x));
+		log_event(level, e->by_hand ? LOGEV_BY_HAND : ev == GRANT_OPEN ? LOGEV_OPEN : LOGEV_EXTEND, g->door, s,
+			  port, "door %s: %s %s for %s until %s%s%s%s", g->door, ev == GRANT_OPEN ? "opened" : "extended",
+			  port, s, knock_time_str(g->expires_us, x), e->by_hand ? " (by hand, " : "",
+			  e->by_hand ? e->by_hand : "", e->by_hand ? ")" : "");
 
 	if (!e->grants_dirty)
 		e->grants_dirty = 1;
@@ -203,8 +278,10 @@ static int code_unused(struct engine *e, const struct door_conf *door, const str
 		until = INT64_MAX;	/* a stamp near the end of time: kept for ever */
 	if (until <= e->clock) {
 		e->stats.replayed++;
-		log_warn("door %s: %s knocked a code whose time is past (old lines written again?): not opened",
-			 door->name, s);
+		e->dcount[door - e->door].replays++;
+		log_event(LOG_LVL_WARN, LOGEV_REPLAY, door->name, s, NULL,
+			  "door %s: %s knocked a code whose time is past (old lines written again?): not opened",
+			  door->name, s);
 		return 0;
 	}
 	switch (spent_use(e->spent, id, until, e->clock)) {
@@ -218,7 +295,9 @@ static int code_unused(struct engine *e, const struct door_conf *door, const str
 		return 1;
 	case 1:
 		e->stats.replayed++;
-		log_warn("door %s: %s knocked a code that was used already (a replay?): not opened", door->name, s);
+		e->dcount[door - e->door].replays++;
+		log_event(LOG_LVL_WARN, LOGEV_REPLAY, door->name, s, NULL,
+			  "door %s: %s knocked a code that was used already (a replay?): not opened", door->name, s);
 		return 0;
 	default:
 		log_err("door %s: not opened for %s: %zu codes used in the last steps, the most kept", door->name, s,
@@ -272,7 +351,10 @@ struct engine *engine_new(const struct config *cfg, struct applier *ap, FILE *ou
 	e->grants = grants_new(cfg->max_grants, on_grant, e);
 	e->spent_max = cfg->max_grants;
 	e->spent = spent_new(e->spent_max);
-	if (!e->doors || !e->grants || !e->spent) {
+	e->door = cfg->doors;
+	e->ndoors = cfg->ndoors;
+	e->dcount = calloc(cfg->ndoors ? cfg->ndoors : 1, sizeof *e->dcount);
+	if (!e->doors || !e->grants || !e->spent || !e->dcount) {
 		snprintf(err, errlen, "out of memory for %zu sources", cfg->max_sources);
 		goto fail;
 	}
@@ -290,6 +372,7 @@ void engine_free(struct engine *e)
 	doors_free(e->doors);
 	grants_free(e->grants);
 	spent_free(e->spent);
+	free(e->dcount);
 	free(e->state_dir);
 	free(e->spent_buf);
 	free(e);
@@ -328,6 +411,15 @@ void engine_advance(struct engine *e, int64_t now)
 	doors_expire(e->doors, e->clock);
 }
 
+/* The doors' counts that engine_stats shows, over every reload. */
+static void sync_doors_stats(struct engine *e)
+{
+	const struct doors_stats *ds = doors_stats(e->doors);
+	e->stats.evicted = e->dbase.evicted + ds->evicted;
+	e->stats.evicted_progressed = e->dbase.evicted_progressed + ds->evicted_progressed;
+	e->stats.rejected = e->dbase.rejected + ds->rejected;
+}
+
 enum parse_result engine_line(struct engine *e, enum source_format fmt, const char *line, size_t len,
 			      int64_t ref_us, const char **why)
 {
@@ -347,20 +439,23 @@ enum parse_result engine_line(struct engine *e, enum source_format fmt, const ch
 		if (k.time_us > (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000 + LIVE_SKEW_US) {
 			*why = "timestamp in the future";
 			e->stats.bad++;
+			e->stats.skipped_future++;
 			return PARSE_BAD;
 		}
 	}
 	e->stats.knocks++;
 	if (k.time_us > e->clock)
 		engine_advance(e, k.time_us);
-	if (e->print_events && e->out && !e->warm)
-		print_knock(e, &k);
+	int print = e->print_events && e->out;
+	if ((print || (e->sink && e->sink_knocks)) && !e->warm)
+		print_knock(e, &k, print);
 	if (log_verbosity >= LOG_LVL_VERBOSE) {
 		char s[KNOCK_ADDRSTRLEN], t[KNOCK_TIMESTRLEN];
 		log_msg(LOG_LVL_VERBOSE, "knock %s %s/%u from %s%s", knock_time_str(k.time_us, t), knock_proto_str(k.proto), k.port,
 			  knock_addr_str(k.family, k.src, s), e->warm ? " (catching up)" : "");
 	}
 	doors_feed(e->doors, &k);
+	sync_doors_stats(e);
 	return r;
 }
 
@@ -469,9 +564,11 @@ void engine_grant_failed(struct engine *e, uint64_t id)
 		const struct grant *g = grants_at(e->grants, i);
 		if (g->id != id)
 			continue;
-		char s[KNOCK_ADDRSTRLEN];
-		log_err("door %s: %s/%u for %s could not be opened; the grant is dropped", g->door,
-			knock_proto_str(g->proto), g->port, knock_addr_str(g->family, g->src, s));
+		char s[KNOCK_ADDRSTRLEN], port[24];
+		snprintf(port, sizeof port, "%s/%u", knock_proto_str(g->proto), g->port);
+		knock_addr_str(g->family, g->src, s);
+		log_event(LOG_LVL_ERR, LOGEV_APPLIER_ERROR, g->door, s, port,
+			  "door %s: %s for %s could not be opened; the grant is dropped", g->door, port, s);
 		grants_drop(e->grants, id);
 		e->grants_dirty = 1;
 		return;
@@ -507,16 +604,36 @@ int engine_reload(struct engine *e, const struct config *cfg, char *err, size_t 
 	if (!p)
 		return -1;
 	struct doors *d = doors_new(cfg->doors, cfg->ndoors, cfg->max_sources, on_open, e);
-	if (!d) {
+	struct door_count *dc = calloc(cfg->ndoors ? cfg->ndoors : 1, sizeof *dc);
+	if (!d || !dc) {
 		parse_free(p);
+		doors_free(d);
+		free(dc);
 		snprintf(err, errlen, "out of memory for %zu sources", cfg->max_sources);
 		return -1;
 	}
+	/* A door's counts follow its name. */
+	for (size_t j = 0; j < cfg->ndoors; j++) {
+		ssize_t o = door_index(e, cfg->doors[j].name);
+		if (o >= 0)
+			dc[j] = e->dcount[o];
+	}
+	/* The new table starts its own counts: the old one's are kept
+	 * (before the migration, whose evictions the new one counts). */
+	const struct doors_stats *os = doors_stats(e->doors);
+	e->dbase.evicted += os->evicted;
+	e->dbase.evicted_progressed += os->evicted_progressed;
+	e->dbase.rejected += os->rejected;
 	doors_migrate(d, e->doors);
 	parse_free(e->parser);
 	doors_free(e->doors);
+	free(e->dcount);
 	e->parser = p;
 	e->doors = d;
+	e->dcount = dc;
+	e->door = cfg->doors;
+	e->ndoors = cfg->ndoors;
+	sync_doors_stats(e);
 	return 0;
 }
 
@@ -546,4 +663,114 @@ const struct engine_stats *engine_stats(const struct engine *e)
 size_t engine_tracked_sources(const struct engine *e)
 {
 	return doors_tracked(e->doors);
+}
+
+/* ---- for the control socket and metrics -------------------------------------- */
+
+void engine_set_event_sink(struct engine *e, engine_event_fn fn, void *ctx, int want_knocks)
+{
+	e->sink = fn;
+	e->sink_ctx = fn ? ctx : NULL;
+	e->sink_knocks = fn && want_knocks;
+}
+
+size_t engine_ndoors(const struct engine *e)
+{
+	return e->ndoors;
+}
+
+void engine_door_stats(const struct engine *e, size_t i, struct engine_door_stats *out)
+{
+	static const char *const kind[] = {
+		[DOOR_SEQUENCE] = "sequence", [DOOR_ONE_TIME] = "one_time", [DOOR_TOTP] = "totp",
+		[DOOR_ENCRYPTED] = "encrypted"};
+	*out = (struct engine_door_stats){0};
+	if (i >= e->ndoors)
+		return;
+	const struct door_conf *dc = &e->door[i];
+	const struct doors_door_stats *ds = doors_door_stats(e->doors, i);
+	const struct door_count *c = &e->dcount[i];
+	out->name = dc->name;
+	out->kind = (unsigned)dc->kind < sizeof kind / sizeof *kind ? kind[dc->kind] : "sequence";
+	out->knocks = ds->knocks;
+	out->attempts = ds->attempts;
+	out->in_progress = ds->in_progress;
+	out->opens = c->opens;
+	out->extends = c->extends;
+	out->closes = c->closes;
+	out->replays = c->replays;
+	out->rejected = ds->rejected;
+	out->by_hand = c->by_hand;
+	out->revoked = c->revoked;
+}
+
+const struct grant *engine_grant_at(const struct engine *e, size_t i)
+{
+	return grants_at(e->grants, i);
+}
+
+struct each_attempt {
+	int (*fn)(void *ctx, const struct engine_attempt *a);
+	void *ctx;
+};
+
+static int each_attempt(void *ctx, const struct doors_attempt *da)
+{
+	struct each_attempt *ea = ctx;
+	struct engine_attempt a = {.door = da->door->name, .family = da->family, .step = da->step, .steps = da->steps,
+				   .started_us = da->started_us, .last_us = da->last_us};
+	memcpy(a.src, da->src, sizeof a.src);
+	return ea->fn(ea->ctx, &a);
+}
+
+void engine_each_attempt(const struct engine *e, int (*fn)(void *ctx, const struct engine_attempt *a), void *ctx)
+{
+	struct each_attempt ea = {.fn = fn, .ctx = ctx};
+	doors_each_attempt(e->doors, each_attempt, &ea);
+}
+
+size_t engine_revoke(struct engine *e, int family, const uint8_t *src, const char *door, int64_t now)
+{
+	if (family != AF_INET && family != AF_INET6)
+		return 0;
+	e->revoking = 1;
+	size_t n = grants_revoke(e->grants, family, src, door, now);
+	e->revoking = 0;
+	return n;
+}
+
+int engine_open_by_hand(struct engine *e, const char *door, int family, const uint8_t *src, int64_t duration_us,
+			int64_t now, const char *who, char *err, size_t errlen)
+{
+	ssize_t j = door ? door_index(e, door) : -1;
+	if (j < 0) {
+		snprintf(err, errlen, "no door named %s", door ? door : "(none)");
+		return -1;
+	}
+	if (family != AF_INET && family != AF_INET6) {
+		snprintf(err, errlen, "not an IPv4 or IPv6 address");
+		return -1;
+	}
+	if (duration_us < 0) {
+		snprintf(err, errlen, "a negative duration");
+		return -1;
+	}
+	const struct door_conf *dc = &e->door[j];
+	uint64_t changes = e->stats.opened + e->stats.extended;
+	e->by_hand = who && *who ? who : "unknown";
+	size_t refused = grants_open(e->grants, dc->name, dc->open, dc->nopen, duration_us ? duration_us : dc->duration_us,
+				     family, src, now);
+	e->by_hand = NULL;
+	int done = (int)(e->stats.opened + e->stats.extended - changes);
+	if (refused) {
+		char s[KNOCK_ADDRSTRLEN];
+		e->stats.refused += refused;
+		log_warn("door %s: %zu port(s) not opened by hand for %s: max_grants grants are open already", dc->name,
+			 refused, knock_addr_str(family, src, s));
+		if (!done) {
+			snprintf(err, errlen, "the grants table is full (max_grants)");
+			return -1;
+		}
+	}
+	return done;
 }

@@ -11,6 +11,7 @@
 
 #include "applier.h"
 #include "config.h"
+#include "grants.h"
 #include "parse.h"
 
 struct engine_stats {
@@ -22,6 +23,12 @@ struct engine_stats {
 	uint64_t closed;
 	uint64_t refused;	/* grants refused: table full */
 	uint64_t replayed;	/* codes knocked again after they opened */
+	uint64_t evicted;	/* sources dropped to make room (max_sources) */
+	uint64_t evicted_progressed;	/* ... of them with proven progress */
+	uint64_t rejected;	/* encrypted knocks that did not verify or asked for a port not allowed */
+	uint64_t revoked;	/* grants closed with engine_revoke */
+	uint64_t by_hand;	/* grants opened or extended with engine_open_by_hand */
+	uint64_t skipped_future;	/* knocks refused for a timestamp in the future (live); counted in bad too */
 };
 
 struct engine;
@@ -94,5 +101,66 @@ size_t engine_open_grants(const struct engine *e);
 
 const struct engine_stats *engine_stats(const struct engine *e);
 size_t engine_tracked_sources(const struct engine *e);
+
+/* ---- for the control socket and metrics (all on the event loop's thread) ---- */
+
+/* Every decision (open, extend, close) as the JSON line replay prints
+ * (with its '\n'), and with want_knocks each knock's line as well, is
+ * handed to FN, besides going to OUT. FN NULL: none. Called on the hot
+ * path: FN must not block. The bytes are valid only during the call.
+ * FN runs inside whichever engine call made the decision (engine_line,
+ * engine_advance, engine_revoke, engine_open_by_hand, engine_close_all,
+ * ...): it may queue the bytes, not call back into the engine. Lines of
+ * knocks read again after a restart (engine_set_warm) are not handed on. */
+typedef void (*engine_event_fn)(void *ctx, const char *json, size_t len);
+void engine_set_event_sink(struct engine *e, engine_event_fn fn, void *ctx, int want_knocks);
+
+/* Per door (index i < engine_ndoors), counts since the start; kept across a
+ * reload for a door of the same name. */
+struct engine_door_stats {
+	const char *name;
+	const char *kind;	/* "sequence", "one_time", "totp", "encrypted" */
+	uint64_t knocks;	/* knocks that started or advanced an attempt at this door */
+	uint64_t attempts;	/* attempts started */
+	uint64_t in_progress;	/* attempts in progress now (gauge) */
+	uint64_t opens, extends, closes;
+	uint64_t replays;	/* codes refused: used already or past their time */
+	uint64_t rejected;	/* encrypted knocks that did not verify */
+	uint64_t by_hand;	/* grants opened (or extended) with engine_open_by_hand */
+	uint64_t revoked;	/* grants closed with engine_revoke */
+};
+size_t engine_ndoors(const struct engine *e);
+void engine_door_stats(const struct engine *e, size_t i, struct engine_door_stats *out);
+
+/* Open grants, in no particular order: i < engine_open_grants(). The grant's
+ * `extended` field counts its extensions (new field in struct grant; not
+ * persisted: 0 after a restart). NULL for i out of range. */
+const struct grant *engine_grant_at(const struct engine *e, size_t i);
+
+/* Sources part-way through a door's sequence. */
+struct engine_attempt {
+	const char *door;
+	int family;
+	uint8_t src[16];
+	unsigned step, steps;	/* knocks right so far, knocks the sequence has */
+	int64_t started_us, last_us;	/* the attempt's first knock; the source's last knock */
+};
+/* Calls FN for every attempt in progress; stops early when FN returns nonzero.
+ * FN must not call back into the engine. */
+void engine_each_attempt(const struct engine *e, int (*fn)(void *ctx, const struct engine_attempt *a), void *ctx);
+
+/* Closes now every open grant of SRC (of DOOR only, unless NULL): the
+ * applier closes the rule, the table forgets it, it is logged and printed
+ * as a close (same path as expiry), grants_dirty is set. Returns how many. */
+size_t engine_revoke(struct engine *e, int family, const uint8_t *src, const char *door, int64_t now);
+
+/* Opens DOOR's open: ports for SRC for DURATION_US (0: the door's duration),
+ * as if its knocks had been right, logged as made by hand by WHO (e.g.
+ * "uid 0"). Returns the number of ports opened or extended (a port open
+ * already for longer is left as it is and not counted); -1 with err: no
+ * such door, or the grants table is full. The grants' next deadline may
+ * have changed: the caller re-arms its timer (engine_next_deadline). */
+int engine_open_by_hand(struct engine *e, const char *door, int family, const uint8_t *src, int64_t duration_us,
+			int64_t now, const char *who, char *err, size_t errlen);
 
 #endif

@@ -72,6 +72,8 @@ size_t grants_open(struct grants *t, const char *door, const struct port_spec *p
 		if (g) {
 			if (until > g->expires_us) {
 				g->expires_us = until;
+				if (g->extended < UINT32_MAX)
+					g->extended++;
 				t->cb(t->ctx, GRANT_EXTEND, g, now);
 			}
 			continue;
@@ -112,6 +114,26 @@ void grants_close_all(struct grants *t, int64_t now)
 		t->cb(t->ctx, GRANT_CLOSE, &g, now);
 	}
 	recompute(t);
+}
+
+size_t grants_revoke(struct grants *t, int family, const uint8_t *src, const char *door, int64_t now)
+{
+	size_t n = 0;
+	for (size_t i = 0; i < t->n;) {
+		struct grant *g = &t->g[i];
+		if (g->family != family || memcmp(g->src, src, 16) != 0 || (door && strcmp(g->door, door) != 0)) {
+			i++;
+			continue;
+		}
+		/* Out of the table before the callback, as on expiry: it sees
+		 * the table as it will be. */
+		struct grant c = *g;
+		t->g[i] = t->g[--t->n];
+		recompute(t);
+		t->cb(t->ctx, GRANT_CLOSE, &c, now);
+		n++;
+	}
+	return n;
 }
 
 int64_t grants_next_deadline(const struct grants *t)

@@ -21,6 +21,7 @@ struct grant {
 	uint8_t src[16];
 	int64_t opened_us;
 	int64_t expires_us;
+	uint32_t extended;	/* times its expiry was moved later (not persisted: 0 after a restart) */
 };
 
 enum grant_event { GRANT_OPEN, GRANT_EXTEND, GRANT_CLOSE };
@@ -45,6 +46,9 @@ size_t grants_count(const struct grants *g);
 /* The I-th open grant (0 <= i < grants_count), e.g. to send them again to a
  * restarted applier. */
 const struct grant *grants_at(const struct grants *g, size_t i);
+/* Closes now, through the callback as an expiry does, every grant of SRC
+ * (of DOOR only, unless NULL). Returns how many. */
+size_t grants_revoke(struct grants *g, int family, const uint8_t *src, const char *door, int64_t now);
 /* Forgets grant ID without a close event (the firewall refused it). */
 void grants_drop(struct grants *g, uint64_t id);
 
