@@ -13,6 +13,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <grp.h>
 #include <inttypes.h>
 #include <netinet/in.h>
 #include <stdarg.h>
@@ -56,6 +57,7 @@
 #define DEFAULT_TIMEOUT_US (5 * US_PER_S)
 #define DEFAULT_MAX_SOURCES 65536
 #define DEFAULT_MAX_GRANTS 4096
+#define DEFAULT_METRICS_INTERVAL_US (15 * US_PER_S)
 
 #define MSG_BAD_PORT "expected tcp/N or udp/N with N 1-65535, or icmp/T, icmpv6/T"
 #define MSG_BAD_DURATION "expected a number with ms, s, m or h"
@@ -974,13 +976,90 @@ static int load_doors(struct ctx *c, const yaml_node_t *list)
 	return 0;
 }
 
+/* ---- control and metrics ---------------------------------------------- */
+
+/* A group that must exist now: a typo would otherwise lock out the admins
+ * it was meant for, silently. */
+static int get_group(struct ctx *c, const yaml_node_t *n, const char *key, char **name, gid_t *gid)
+{
+	show_buf shown;
+	const char *g = is_string(n) ? scalar(n) : "";
+	size_t len = strlen(g);
+	if (len < 1 || len > 32 || strspn(g, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-") != len ||
+	    g[0] == '-')
+		return fail(c, n, "control: %s: expected a group name", key);
+	errno = 0;
+	struct group *gr = getgrnam(g);
+	if (!gr)
+		return fail(c, n, "control: %s: no such group '%s'%s%s", key, show(g, shown), errno ? ": " : "",
+			    errno ? strerror(errno) : "");
+	*gid = gr->gr_gid;
+	return dup_string(c, n, name);
+}
+
+static int load_control(struct ctx *c, const yaml_node_t *m)
+{
+	static const char *const keys[] = {"socket", "group", "read_group", NULL};
+	struct control_conf *cc = &c->cfg->control;
+	yaml_node_t *v;
+
+	if (m->type != YAML_MAPPING_NODE)
+		return fail(c, m, "control: expected a mapping with socket, group, read_group");
+	if (check_keys(c, m, keys, "control: ") < 0)
+		return -1;
+	if ((v = map_get(c, m, "socket", NULL))) {
+		/* "" (or null) is "no control socket" */
+		const char *s = "";
+		if (v->type != YAML_SCALAR_NODE || strlen(scalar(v)) != v->data.scalar.length ||
+		    (is_string(v) && *scalar(v) && !is_abs_path(v)))
+			return fail(c, v, "control: socket: expected an absolute path, or \"\" for none");
+		if (is_string(v))
+			s = scalar(v);
+		if (strlen(s) >= 108)	/* sun_path */
+			return fail(c, v, "control: socket: longer than 107 bytes, the most a socket's path holds");
+		if (!(cc->socket = strdup(s)))
+			return fail_oom(c);
+	}
+	if ((v = map_get(c, m, "group", NULL)) && get_group(c, v, "group", &cc->group, &cc->group_gid) < 0)
+		return -1;
+	if ((v = map_get(c, m, "read_group", NULL)) &&
+	    get_group(c, v, "read_group", &cc->read_group, &cc->read_group_gid) < 0)
+		return -1;
+	return 0;
+}
+
+static int load_metrics(struct ctx *c, const yaml_node_t *m)
+{
+	static const char *const keys[] = {"file", "interval", NULL};
+	struct metrics_conf *mc = &c->cfg->metrics;
+	yaml_node_t *v;
+
+	if (m->type != YAML_MAPPING_NODE)
+		return fail(c, m, "metrics: expected a mapping with file and interval");
+	if (check_keys(c, m, keys, "metrics: ") < 0)
+		return -1;
+	if (!(v = map_get(c, m, "file", NULL)))
+		return fail(c, m, "metrics: missing 'file' (where the metrics are written)");
+	if (!is_abs_path(v))
+		return fail(c, v, "metrics: file: expected an absolute path");
+	if (dup_string(c, v, &mc->file) < 0)
+		return -1;
+	if ((v = map_get(c, m, "interval", NULL))) {
+		if (get_duration(c, v, "metrics: ", "interval", &mc->interval_us) < 0)
+			return -1;
+		if (mc->interval_us < US_PER_S)
+			return fail(c, v, "metrics: interval: at least 1s");
+	}
+	return 0;
+}
+
 /* ---- the whole file --------------------------------------------------- */
 
 static int load_root(struct ctx *c, const yaml_node_t *root)
 {
 	static const char *const keys[] = {"sources", "prefix", "patterns", "applier", "state_dir",
 					   "max_sources", "max_grants", "keep_open_on_exit", "user", "doors",
-					   "accept_nf_log_all_netns", NULL};
+					   "accept_nf_log_all_netns", "control", "metrics", NULL};
 	struct config *cfg = c->cfg;
 	yaml_node_t *v;
 
@@ -993,6 +1072,7 @@ static int load_root(struct ctx *c, const yaml_node_t *root)
 	cfg->applier.timeout_us = DEFAULT_TIMEOUT_US;
 	cfg->max_sources = DEFAULT_MAX_SOURCES;
 	cfg->max_grants = DEFAULT_MAX_GRANTS;
+	cfg->metrics.interval_us = DEFAULT_METRICS_INTERVAL_US;
 
 	if ((v = map_get(c, root, "sources", NULL)) && load_sources(c, v) < 0)
 		return -1;
@@ -1033,6 +1113,10 @@ static int load_root(struct ctx *c, const yaml_node_t *root)
 	if ((v = map_get(c, root, "accept_nf_log_all_netns", NULL)) &&
 	    get_bool(v, &cfg->accept_nf_log_all_netns) < 0)
 		return fail(c, v, "accept_nf_log_all_netns: expected true or false");
+	if ((v = map_get(c, root, "control", NULL)) && load_control(c, v) < 0)
+		return -1;
+	if ((v = map_get(c, root, "metrics", NULL)) && load_metrics(c, v) < 0)
+		return -1;
 	if (!(v = map_get(c, root, "doors", NULL)))
 		return fail(c, root, "missing 'doors'");
 	if (load_doors(c, v) < 0)
@@ -1291,5 +1375,9 @@ void config_free(struct config *cfg)
 	free(cfg->doors);
 	free(cfg->state_dir);
 	free(cfg->user);
+	free(cfg->control.socket);
+	free(cfg->control.group);
+	free(cfg->control.read_group);
+	free(cfg->metrics.file);
 	memset(cfg, 0, sizeof *cfg);
 }

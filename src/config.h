@@ -6,6 +6,7 @@
 #include <stddef.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "knockcode.h"
 
@@ -98,6 +99,20 @@ struct door_conf {
 	int line, col;
 };
 
+/* control: the control socket (doc/logknockd.8, "CONTROL SOCKET"). */
+struct control_conf {
+	char *socket;		/* NULL: not given (the default path); "": no socket */
+	char *group;		/* full use; NULL: none */
+	char *read_group;	/* status, grants, attempts, watch, metrics; NULL: none */
+	gid_t group_gid, read_group_gid;	/* resolved when loaded: an unknown group is an error */
+};
+
+/* metrics: Prometheus text written every interval (src/metrics.h). */
+struct metrics_conf {
+	char *file;		/* NULL: none */
+	int64_t interval_us;	/* default 15 s, at least 1 s */
+};
+
 struct config {
 	char *path;
 	struct source_conf *sources;
@@ -120,6 +135,8 @@ struct config {
 	 * kernel's log (default false: refused; see
 	 * config_source_reads_kernel_log) */
 	bool accept_nf_log_all_netns;
+	struct control_conf control;
+	struct metrics_conf metrics;
 };
 
 /* Loads PATH into *cfg (zeroed first). Returns 0, or -1 with err holding

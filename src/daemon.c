@@ -32,9 +32,11 @@
 
 #include "apply_conf.h"
 #include "applier.h"
+#include "control.h"
 #include "engine.h"
 #include "knock.h"
 #include "log.h"
+#include "metrics.h"
 #include "onetime.h"
 #include "perm.h"
 #include "source.h"
@@ -51,6 +53,13 @@
 #define GRANTS_STATE_MAX (1 << 20)
 /* Malformed lines: at most this many warnings a minute, then a count. */
 #define BAD_WARN_PER_MIN 10
+#ifndef LOGKNOCK_RUNDIR
+#define LOGKNOCK_RUNDIR "/run/logknock"
+#endif
+#ifndef PACKAGE_VERSION
+#define PACKAGE_VERSION "unknown"
+#endif
+#define CONTROL_DEFAULT LOGKNOCK_RUNDIR "/control"
 
 struct daemon;
 
@@ -58,6 +67,9 @@ struct daemon;
 struct source_ctx {
 	struct daemon *d;
 	int skip_warm;	/* started by a reload: the engine kept its attempts */
+	/* for status and metrics (warm lines, read again, are not counted) */
+	char name[PATH_MAX + 8];	/* "kmsg", "journal:kernel", "file:/var/log/kern.log" */
+	uint64_t lines, malformed, future;
 };
 
 typedef char guard_set[APPLY_GUARD_MAX][12];	/* "tcp/22", "icmpv6/128" */
@@ -92,6 +104,10 @@ struct daemon {
 	sd_event_source *retry_timer;
 	uint64_t bad_window, bad_in_window, bad_hidden;
 	unsigned failed;
+	int64_t start_us, loaded_us;	/* CLOCK_REALTIME */
+	struct control *ctl;	/* NULL: no control socket */
+	struct metrics_writer *mw;	/* NULL: no metrics file */
+	struct metrics_source msrc[MAX_SOURCES];	/* filled in for a snapshot */
 };
 
 static int state_dir_trusted(const char *dir, uid_t uid);
@@ -137,8 +153,16 @@ static void on_line(void *ctx, const char *line, size_t len, enum source_format 
 	if (warm && sctx->skip_warm)
 		return;
 	engine_set_warm(d->engine, warm);
-	if (engine_line(d->engine, fmt, line, len, ref_us, &why) == PARSE_BAD && !warm)
+	uint64_t future = engine_stats(d->engine)->skipped_future;
+	if (engine_line(d->engine, fmt, line, len, ref_us, &why) == PARSE_BAD && !warm) {
+		if (engine_stats(d->engine)->skipped_future != future)
+			sctx->future++;
+		else
+			sctx->malformed++;
 		warn_bad(d, why, line, len);
+	}
+	if (!warm)
+		sctx->lines++;
 	engine_set_warm(d->engine, 0);
 }
 
@@ -481,6 +505,11 @@ static int sources_start(struct daemon *d, int skip_warm)
 		const struct source_conf *sc = &d->cfg.sources[i];
 		struct source_ctx *ctx = &d->src_ctx[d->nsrc];
 		*ctx = (struct source_ctx){.d = d, .skip_warm = skip_warm};
+		switch (sc->kind) {
+		case SOURCE_KMSG: snprintf(ctx->name, sizeof ctx->name, "kmsg"); break;
+		case SOURCE_JOURNAL: snprintf(ctx->name, sizeof ctx->name, "journal:%s", sc->arg ? sc->arg : "kernel"); break;
+		case SOURCE_FILE: snprintf(ctx->name, sizeof ctx->name, "file:%s", sc->arg); break;
+		}
 		struct source *s = NULL;
 		switch (sc->kind) {
 		case SOURCE_FILE: s = source_file_new(d->ev, sc, d->store, warm_us, on_line, ctx); break;
@@ -525,36 +554,46 @@ static int on_status(sd_event_source *s, uint64_t usec, void *userdata)
 	return 0;
 }
 
-static int on_hup(sd_event_source *s, const struct signalfd_siginfo *si, void *userdata)
+static void metrics_start(struct daemon *d);
+
+/* Reloads the configuration file: SIGHUP and the control socket's reload
+ * take this one path. 0; or -1 with ERR saying why (also logged), the
+ * running configuration kept. */
+static int daemon_reload(struct daemon *d, char *err, size_t errlen)
 {
-	struct daemon *d = userdata;
 	sd_notify(0, "RELOADING=1\nSTATUS=reloading");
 	struct config next;
-	char err[1024];
-	if (config_load(d->o->config, &next, err, sizeof err) < 0) {
-		log_err("reload: %s; keeping the running configuration", err);
+	char why[1024];
+	if (config_load(d->o->config, &next, why, sizeof why) < 0) {
+		log_err("reload: %s; keeping the running configuration", why);
+		snprintf(err, errlen, "%s; keeping the running configuration", why);
 		notify_status(d, "READY=1\n");
-		return 0;
+		return -1;
 	}
 	if (sources_trusted(&next, "reload: ") < 0) {
 		log_err("reload: refused (above); keeping the running configuration");
+		snprintf(err, errlen, "a source reads the kernel's log and net.netfilter.nf_log_all_netns is 1 (see "
+			 "the daemon's log); keeping the running configuration");
 		config_free(&next);
 		notify_status(d, "READY=1\n");
-		return 0;
+		return -1;
 	}
 	/* Changed since the start (a chmod, a file put there): said again,
 	 * and nothing of the new configuration taken until it is mended. */
 	if (d->state_dir && state_dir_trusted(d->state_dir, geteuid()) < 0) {
 		log_err("reload: the state directory is not safe (above); keeping the running configuration");
+		snprintf(err, errlen, "the state directory %s is not safe (see the daemon's log); keeping the running "
+			 "configuration", d->state_dir);
 		config_free(&next);
 		notify_status(d, "READY=1\n");
-		return 0;
+		return -1;
 	}
-	if (engine_reload(d->engine, &next, err, sizeof err) < 0) {
-		log_err("reload: %s; keeping the running configuration", err);
+	if (engine_reload(d->engine, &next, why, sizeof why) < 0) {
+		log_err("reload: %s; keeping the running configuration", why);
+		snprintf(err, errlen, "%s; keeping the running configuration", why);
 		config_free(&next);
 		notify_status(d, "READY=1\n");
-		return 0;
+		return -1;
 	}
 	/* The applier keeps running as it was started. */
 	char **was = daemon_applier_argv(&d->cfg, d->o->applier_path, 0), **now = daemon_applier_argv(&next, d->o->applier_path, 0);
@@ -595,14 +634,136 @@ static int on_hup(sd_event_source *s, const struct signalfd_siginfo *si, void *u
 		state_store_flush(d->store);
 		sources_free(d);
 	}
+	int same_control = (!next.control.socket && !d->cfg.control.socket) ||
+			   (next.control.socket && d->cfg.control.socket &&
+			    strcmp(next.control.socket, d->cfg.control.socket) == 0);
+	if (!same_control && !d->o->control)
+		log_warn("reload: control.socket takes effect at the next restart");
+	int same_metrics = next.metrics.interval_us == d->cfg.metrics.interval_us &&
+			   ((!next.metrics.file && !d->cfg.metrics.file) ||
+			    (next.metrics.file && d->cfg.metrics.file && strcmp(next.metrics.file, d->cfg.metrics.file) == 0));
 	config_free(&d->cfg);
 	d->cfg = next;
+	d->loaded_us = realtime_us();
 	check_door_files(&d->cfg);
+	control_set_access(d->ctl, &d->cfg.control);
+	if (!same_metrics) {
+		metrics_writer_free(d->mw);
+		d->mw = NULL;
+		metrics_start(d);
+	}
 	if (!same && sources_start(d, 1) < 0)
 		log_err("reload: some sources could not be started; following the others");
 	log_info("reloaded %s: %zu doors, %zu sources", d->o->config, d->cfg.ndoors, d->nsrc);
 	notify_status(d, "READY=1\n");
 	return 0;
+}
+
+static int on_hup(sd_event_source *s, const struct signalfd_siginfo *si, void *userdata)
+{
+	char err[1024];
+	daemon_reload(userdata, err, sizeof err);	/* said in the log */
+	return 0;
+}
+
+/* ---- control socket and metrics --------------------------------------------------- */
+
+static const char *backend_name(enum applier_backend b)
+{
+	static const char *const names[] = {"log", "command", "nft", "iptables", "ipset"};
+	return (unsigned)b < sizeof names / sizeof names[0] ? names[b] : "?";
+}
+
+static void snapshot(void *ctx, struct metrics_snapshot *out)
+{
+	struct daemon *d = ctx;
+	for (size_t i = 0; i < d->nsrc; i++) {
+		struct metrics_source *m = &d->msrc[i];
+		const struct source_ctx *sc = &d->src_ctx[i];
+		m->name = sc->name;
+		source_status(d->src[i], &m->st);
+		m->lines = sc->lines;
+		m->malformed = sc->malformed;
+		m->future = sc->future;
+		m->too_long = d->src[i]->too_long;
+		m->lost = d->src[i]->lost;
+	}
+	*out = (struct metrics_snapshot){
+		.engine = d->engine,
+		.version = PACKAGE_VERSION,
+		.pid = (long)getpid(),
+		.config_path = d->o->config,
+		.start_us = d->start_us,
+		.loaded_us = d->loaded_us,
+		.now_us = realtime_us(),
+		.backend = d->cfg.applier.config ? "apply.yaml" : backend_name(d->cfg.applier.backend),
+		.max_sources = d->cfg.max_sources,
+		.sources = d->msrc,
+		.nsources = d->nsrc,
+		.control_dropped = control_dropped(d->ctl),
+	};
+	applier_info(d->ap, &out->applier);
+}
+
+static int control_reload(void *ctx, char *err, size_t errlen)
+{
+	return daemon_reload(ctx, err, errlen);
+}
+
+/* A grant opened or closed by hand goes to the state writer at once, as a
+ * door opened by a used code does (the loop does not wait for the disk). */
+static void control_grants_save(void *ctx)
+{
+	struct daemon *d = ctx;
+	if (!d->store)
+		return;
+	engine_grants_dirty(d->engine);	/* taken here, so on_post does not save it twice */
+	state_file_changed(&d->grants_state);
+	state_store_save_now(d->store);
+}
+
+/* The socket: --control, else control.socket, else the default; "" none.
+ * A socket asked for by name that cannot be made stops the start (-1);
+ * the default one is only warned about (a daemon run by hand, outside the
+ * unit's RuntimeDirectory=). */
+static int control_start_checked(struct daemon *d)
+{
+	const char *path = d->o->control ? d->o->control : d->cfg.control.socket;
+	int named = path != NULL;
+	if (!path) {
+		path = CONTROL_DEFAULT;
+		/* Run by hand, without the unit's RuntimeDirectory=: said, not warned. */
+		if (access(LOGKNOCK_RUNDIR, W_OK) < 0) {
+			log_info("no control socket: %s: %s (the unit's RuntimeDirectory= makes it; or set "
+				 "control.socket, or --control PATH)", LOGKNOCK_RUNDIR, strerror(errno));
+			return 0;
+		}
+	}
+	if (!*path)
+		return 0;
+	struct control_host host = {
+		.ctx = d,
+		.engine = d->engine,
+		.snapshot = snapshot,
+		.reload = control_reload,
+		.grants_save = control_grants_save,
+	};
+	d->ctl = control_new(d->ev, path, &host);
+	if (!d->ctl) {
+		if (named)
+			return -1;
+		log_warn("no control socket (logknockctl will not reach this daemon); set control.socket, or "
+			 "--control \"\" to say none");
+		return 0;
+	}
+	control_set_access(d->ctl, &d->cfg.control);
+	return 0;
+}
+
+static void metrics_start(struct daemon *d)
+{
+	if (d->cfg.metrics.file)
+		d->mw = metrics_writer_new(d->ev, d->cfg.metrics.file, d->cfg.metrics.interval_us, snapshot, d);
 }
 
 static int on_stop(sd_event_source *s, const struct signalfd_siginfo *si, void *userdata)
@@ -901,7 +1062,8 @@ static int prepare_state_dir(const char *dir, const char *user, int *lock_fd, in
 
 int daemon_run(struct config *cfg, const struct daemon_opts *o)
 {
-	struct daemon d = {.o = o, .cfg = *cfg, .lock_fd = -1};
+	struct daemon d = {.o = o, .cfg = *cfg, .lock_fd = -1, .start_us = realtime_us()};
+	d.loaded_us = d.start_us;
 	memset(cfg, 0, sizeof *cfg);	/* the daemon owns it now */
 	int rc = 1;
 	char **argv = NULL;
@@ -993,6 +1155,10 @@ int daemon_run(struct config *cfg, const struct daemon_opts *o)
 	if (sources_start(&d, 0) < 0 || drop_privileges(&d.cfg) < 0)
 		goto out;
 	check_door_files(&d.cfg);
+	/* As the daemon's user: the socket is its own, removed at the end. */
+	if (control_start_checked(&d) < 0)
+		goto out;
+	metrics_start(&d);
 
 	log_info("following %zu sources with %zu doors (state in %s)", d.nsrc, d.cfg.ndoors,
 		 d.state_dir ? d.state_dir : "nowhere");
@@ -1004,6 +1170,8 @@ int daemon_run(struct config *cfg, const struct daemon_opts *o)
 		log_err("event loop: %s", strerror(-r));
 
 out:
+	control_free(d.ctl);	/* before the engine: it holds the engine's event sink */
+	metrics_writer_free(d.mw);
 	sources_free(&d);
 	if (lost_records(&d))
 		log_warn("%llu kernel log records were lost in this run (the kernel log buffer overran; see "

@@ -8,6 +8,7 @@ struct daemon_opts {
 	const char *config;		/* path, for reloads */
 	const char *state_dir;		/* --state-dir, or NULL: the configuration's */
 	const char *applier_path;	/* logknock-apply */
+	const char *control;		/* --control: the control socket ("" none); NULL: the configuration's */
 };
 
 /* Runs until SIGTERM or SIGINT. Takes CFG over (and frees it).

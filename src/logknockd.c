@@ -24,6 +24,9 @@
 #ifndef LOGKNOCK_SYSCONFDIR
 #define LOGKNOCK_SYSCONFDIR "/etc/logknock"
 #endif
+#ifndef LOGKNOCK_RUNDIR
+#define LOGKNOCK_RUNDIR "/run/logknock"
+#endif
 #ifndef LOGKNOCK_LIBEXECDIR
 #define LOGKNOCK_LIBEXECDIR "/usr/libexec/logknock"
 #endif
@@ -41,6 +44,7 @@ struct options {
 	const char *config;
 	const char *replay;
 	const char *state_dir;
+	const char *control;	/* --control PATH ("" none); NULL: the configuration's */
 	enum source_format format;
 	int check_config;
 	int print_events;
@@ -51,7 +55,7 @@ struct options {
 static void usage(FILE *f)
 {
 	fprintf(f,
-		"Usage: logknockd [-c FILE] [--state-dir DIR] [-v] [-q]\n"
+		"Usage: logknockd [-c FILE] [--state-dir DIR] [--control PATH] [-v] [-q]\n"
 		"       logknockd [-c FILE] --check-config\n"
 		"       logknockd [-c FILE] --replay FILE|- [--print-events] [--format syslog|ulogd]\n"
 		"       logknockd --import-knockd /etc/knockd.conf > logknockd.yaml\n"
@@ -62,6 +66,8 @@ static void usage(FILE *f)
 		"  -c, --config FILE   configuration (default %s/logknockd.yaml)\n"
 		"      --state-dir DIR where positions in the logs are kept (default: state_dir\n"
 		"                      of the configuration, or %s)\n"
+		"      --control PATH  the control socket logknockctl talks to (default: control.socket\n"
+		"                      of the configuration, or %s/control); \"\" for none\n"
 		"      --check-config  load the configuration, report errors, exit\n"
 		"      --replay FILE   read FILE (or - for stdin) from start to end, take the clock\n"
 		"                      from its timestamps, apply nothing, print decisions as JSON lines\n"
@@ -74,7 +80,7 @@ static void usage(FILE *f)
 		"  -q, --quiet         warnings and errors only\n"
 		"  -h, --help          this text\n"
 		"      --version       print the version\n",
-		LOGKNOCK_SYSCONFDIR, LOGKNOCK_STATEDIR);
+		LOGKNOCK_SYSCONFDIR, LOGKNOCK_STATEDIR, LOGKNOCK_RUNDIR);
 }
 
 static int64_t now_us(void)
@@ -284,7 +290,7 @@ static int run_replay(const struct config *cfg, const struct options *o)
 
 int main(int argc, char **argv)
 {
-	enum { OPT_CHECK = 256, OPT_REPLAY, OPT_EVENTS, OPT_FORMAT, OPT_VERSION, OPT_STATE, OPT_IMPORT };
+	enum { OPT_CHECK = 256, OPT_REPLAY, OPT_EVENTS, OPT_FORMAT, OPT_VERSION, OPT_STATE, OPT_IMPORT, OPT_CONTROL };
 	static const struct option longopts[] = {
 		{"config", required_argument, NULL, 'c'},
 		{"check-config", no_argument, NULL, OPT_CHECK},
@@ -292,6 +298,7 @@ int main(int argc, char **argv)
 		{"print-events", no_argument, NULL, OPT_EVENTS},
 		{"format", required_argument, NULL, OPT_FORMAT},
 		{"state-dir", required_argument, NULL, OPT_STATE},
+		{"control", required_argument, NULL, OPT_CONTROL},
 		{"import-knockd", required_argument, NULL, OPT_IMPORT},
 		{"verbose", no_argument, NULL, 'v'},
 		{"quiet", no_argument, NULL, 'q'},
@@ -317,6 +324,14 @@ int main(int argc, char **argv)
 		case OPT_REPLAY: o.replay = optarg; break;
 		case OPT_EVENTS: o.print_events = 1; break;
 		case OPT_STATE: o.state_dir = optarg; break;
+		case OPT_CONTROL:
+			if (*optarg && (optarg[0] != '/' || strlen(optarg) > 107)) {
+				fprintf(stderr, "logknockd: --control: expected an absolute path of at most 107 bytes, "
+					"or \"\" for none\n" TRY_HELP);
+				return EXIT_USAGE;
+			}
+			o.control = optarg;
+			break;
 		case OPT_IMPORT:
 			/* Migration: print an equivalent configuration, say what
 			 * could not be carried over. */
@@ -380,7 +395,7 @@ int main(int argc, char **argv)
 		rc = run_replay(&cfg, &o);
 	} else {
 		char pathbuf[PATH_MAX];
-		struct daemon_opts d = {.config = o.config, .state_dir = o.state_dir,
+		struct daemon_opts d = {.config = o.config, .state_dir = o.state_dir, .control = o.control,
 					.applier_path = applier_path(&cfg, pathbuf, sizeof pathbuf)};
 		rc = daemon_run(&cfg, &d);
 	}

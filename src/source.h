@@ -20,14 +20,24 @@
 typedef void (*source_line_fn)(void *ctx, const char *line, size_t len, enum source_format fmt, int64_t ref_us,
 			       int warm);
 
+/* Where a source is, for `logknockctl status`. */
+struct source_status {
+	char pos[64];		/* "INODE:OFFSET" (file), "seq N" (kmsg), the last entry's time (journal); "" unknown */
+	int64_t lag;		/* behind the end: bytes (file) or microseconds (journal); -1 unknown */
+	int lag_is_time;	/* lag is microseconds */
+};
+
 struct source;
 struct source_ops {
 	/* Saves the position now (written and fsynced) and frees everything. */
 	void (*free)(struct source *s);
+	/* Fills *out in; cheap (a stat at most), called by the control socket. */
+	void (*status)(struct source *s, struct source_status *out);
 };
 struct source {
 	const struct source_ops *ops;
 	uint64_t lost;
+	uint64_t too_long;	/* lines skipped because they were longer than a source reads */
 };
 
 /* Each returns NULL after logging why (the daemon then exits 1).
@@ -39,6 +49,15 @@ struct source *source_journal_new(sd_event *ev, const struct source_conf *sc, st
 				  int64_t warm_us, source_line_fn cb, void *ctx);
 struct source *source_kmsg_new(sd_event *ev, const struct source_conf *sc, struct state_store *store, int64_t warm_us,
 			       source_line_fn cb, void *ctx);
+
+static inline void source_status(struct source *s, struct source_status *out)
+{
+	out->pos[0] = '\0';
+	out->lag = -1;
+	out->lag_is_time = 0;
+	if (s && s->ops->status)
+		s->ops->status(s, out);
+}
 
 static inline void source_free(struct source *s)
 {

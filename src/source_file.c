@@ -283,6 +283,7 @@ static int load_position(struct file_source *fs, uintmax_t v[4])
 
 static void warn_overlong(struct file_source *fs, off_t at)
 {
+	fs->base.too_long++;
 	log_warn("%s: line at offset %jd is longer than %d bytes: skipped", fs->is_stdin ? "stdin" : fs->path,
 		 (intmax_t)at, LINE_MAX_LEN);
 }
@@ -853,7 +854,27 @@ static void file_source_free(struct source *s)
 	free(fs);
 }
 
-static const struct source_ops file_source_ops = {.free = file_source_free};
+static void file_source_status(struct source *s, struct source_status *out)
+{
+	struct file_source *fs = (struct file_source *)s;
+	struct stat st;
+	if (fs->cur.fd < 0)
+		return;
+	if (fs->is_stdin) {
+		snprintf(out->pos, sizeof out->pos, "stdin");
+		return;
+	}
+	snprintf(out->pos, sizeof out->pos, "%ju:%jd", (uintmax_t)fs->cur.ino, (intmax_t)fs->cur.offset);
+	/* Bytes written and not yet read (of a file rotated away and still
+	 * being read too). */
+	if (fstat(fs->cur.fd, &st) == 0 && S_ISREG(st.st_mode)) {
+		out->lag = st.st_size > fs->cur.offset ? (int64_t)(st.st_size - fs->cur.offset) : 0;
+		if (fs->old.fd >= 0 && fstat(fs->old.fd, &st) == 0 && st.st_size > fs->old.offset)
+			out->lag += (int64_t)(st.st_size - fs->old.offset);
+	}
+}
+
+static const struct source_ops file_source_ops = {.free = file_source_free, .status = file_source_status};
 
 /* Everything that does not touch the file yet. */
 static struct file_source *file_source_alloc(sd_event *ev, const struct source_conf *sc, struct state_store *store,

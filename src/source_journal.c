@@ -132,6 +132,7 @@ static void journal_entry(struct journal_source *js)
 		if (nl)
 			len = (size_t)(nl - m);
 		if (len > JOURNAL_LINE_MAX) {
+			js->base.too_long++;
 			log_debug("journal %s: skipped a message of %zu bytes", js->key, len);
 		} else if (memchr(m, '\0', len)) {
 			log_debug("journal %s: skipped a binary message", js->key);
@@ -224,7 +225,19 @@ static void journal_free(struct source *s)
 	free(js);
 }
 
-static const struct source_ops journal_ops = {.free = journal_free};
+/* The position: the realtime stamp of the last entry read, in UTC. */
+static void journal_status(struct source *s, struct source_status *out)
+{
+	struct journal_source *js = (struct journal_source *)s;
+	if (!js->cursor)
+		return;
+	time_t t = (time_t)(js->cursor_rt / 1000000);
+	struct tm tm;
+	if (gmtime_r(&t, &tm))
+		strftime(out->pos, sizeof out->pos, "%Y-%m-%dT%H:%M:%SZ", &tm);
+}
+
+static const struct source_ops journal_ops = {.free = journal_free, .status = journal_status};
 
 /* "FIELD=value" with FIELD in [A-Z0-9_]+. */
 static bool journal_match_valid(const char *m)

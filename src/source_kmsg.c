@@ -293,6 +293,7 @@ static int kmsg_on_io(sd_event_source *s, int fd, uint32_t revents, void *userda
 			continue;
 		}
 		if (rec.len > KMSG_LINE_MAX) {
+			ks->base.too_long++;
 			log_debug("kmsg: skipped a record of %zu bytes", rec.len);
 			continue;
 		}
@@ -394,7 +395,14 @@ static void kmsg_free(struct source *s)
 	free(ks);
 }
 
-static const struct source_ops kmsg_ops = {.free = kmsg_free};
+static void kmsg_status(struct source *s, struct source_status *out)
+{
+	struct kmsg_source *ks = (struct kmsg_source *)s;
+	if (ks->have_pos)
+		snprintf(out->pos, sizeof out->pos, "seq %" PRIu64, ks->pos_seq);
+}
+
+static const struct source_ops kmsg_ops = {.free = kmsg_free, .status = kmsg_status};
 
 struct source *source_kmsg_new(sd_event *ev, const struct source_conf *sc, struct state_store *store, int64_t warm_us,
 			       source_line_fn cb, void *ctx)

@@ -10,7 +10,7 @@
 # the compiler has them, and SKIPs when it cannot compile.
 . "${top_srcdir:-$(cd "$(dirname "$0")/.." && pwd)}/t/lib.sh"
 
-targets="parse config apply-proto kmsg grants knockd-import knockcode"
+targets="parse config apply-proto kmsg grants knockd-import knockcode control"
 fz=$top_srcdir/fuzz
 [ -f "$fz/standalone.c" ] || skip_all "no fuzz/ directory"
 
@@ -25,6 +25,7 @@ sources() {
 	grants) echo $common grants.c ;;
 	knockd-import) echo $common knockd_import.c config.c parse.c ;;
 	knockcode) echo knock.c log.c knockcode.c onetime.c doors.c ;;
+	control) echo control_proto.c ;;
 	esac
 }
 

@@ -602,6 +602,44 @@ static void test_limits_ok(void **state)
 	free(t.s);
 }
 
+/* control: and metrics: (doc/logknockd.yaml.5) */
+static void test_control_metrics(void **state)
+{
+	(void)state;
+	struct config cfg;
+
+	load_ok(PREFIX DOOR, &cfg);
+	assert_null(cfg.control.socket);	/* the default path */
+	assert_null(cfg.control.group);
+	assert_null(cfg.control.read_group);
+	assert_null(cfg.metrics.file);
+	assert_int_equal(cfg.metrics.interval_us, 15000000);
+	config_free(&cfg);
+
+	load_ok("control:\n  socket: /run/lk/control\n  group: root\n  read_group: root\n"
+		"metrics:\n  file: /var/lib/node/logknock.prom\n  interval: 1s\n" PREFIX DOOR, &cfg);
+	assert_string_equal(cfg.control.socket, "/run/lk/control");
+	assert_string_equal(cfg.control.group, "root");
+	assert_int_equal(cfg.control.group_gid, 0);
+	assert_string_equal(cfg.control.read_group, "root");
+	assert_int_equal(cfg.control.read_group_gid, 0);
+	assert_string_equal(cfg.metrics.file, "/var/lib/node/logknock.prom");
+	assert_int_equal(cfg.metrics.interval_us, 1000000);
+	config_free(&cfg);
+	assert_zeroed(&cfg);
+
+	/* "" and null: no socket at all */
+	load_ok("control:\n  socket: \"\"\n" PREFIX DOOR, &cfg);
+	assert_string_equal(cfg.control.socket, "");
+	config_free(&cfg);
+	load_ok("control:\n  socket:\n" PREFIX DOOR, &cfg);
+	assert_string_equal(cfg.control.socket, "");
+	config_free(&cfg);
+	load_ok("control: {}\n" PREFIX DOOR, &cfg);
+	assert_null(cfg.control.socket);
+	config_free(&cfg);
+}
+
 /* ---- errors ----------------------------------------------------------- */
 
 #define BAD_PORT "expected tcp/N or udp/N with N 1-65535, or icmp/T, icmpv6/T"
@@ -826,6 +864,33 @@ static const struct error_case error_cases[] = {
 	 ":2:13: max_grants: expected a number from 1 to 1000000"},
 	{"max_grants not a number", PREFIX "max_grants: lots\n" DOOR,
 	 ":2:13: max_grants: expected a number from 1 to 1000000"},
+	/* control: and metrics: */
+	{"control not a mapping", "control: yes\n" PREFIX DOOR,
+	 ":1:10: control: expected a mapping with socket, group, read_group"},
+	{"control unknown key", "control:\n  sock: /run/x\n" PREFIX DOOR, ":2:3: control: unknown key 'sock'"},
+	{"control socket relative", "control:\n  socket: run/x\n" PREFIX DOOR,
+	 ":2:11: control: socket: expected an absolute path, or \"\" for none"},
+	{"control socket a list", "control:\n  socket: [/a]\n" PREFIX DOOR,
+	 ":2:11: control: socket: expected an absolute path, or \"\" for none"},
+	{"control socket too long", "control:\n  socket: /aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\n" PREFIX DOOR,
+	 ":2:11: control: socket: longer than 107 bytes, the most a socket's path holds"},
+	{"control unknown group", "control:\n  group: no-such-group-lk\n" PREFIX DOOR,
+	 ":2:10: control: group: no such group 'no-such-group-lk'"},
+	{"control unknown read_group", "control:\n  read_group: no-such-group-lk\n" PREFIX DOOR,
+	 ":2:15: control: read_group: no such group 'no-such-group-lk'"},
+	{"control group not a name", "control:\n  group: \"adm; x\"\n" PREFIX DOOR,
+	 ":2:10: control: group: expected a group name"},
+	{"control duplicate key", "control:\n  group: root\n  group: root\n" PREFIX DOOR,
+	 ":3:3: control: duplicate key 'group' (first at 2:3)"},
+	{"metrics not a mapping", "metrics: /x.prom\n" PREFIX DOOR, ":1:10: metrics: expected a mapping with file and interval"},
+	{"metrics without file", "metrics:\n  interval: 5s\n" PREFIX DOOR,
+	 ":2:3: metrics: missing 'file' (where the metrics are written)"},
+	{"metrics file relative", "metrics:\n  file: x.prom\n" PREFIX DOOR, ":2:9: metrics: file: expected an absolute path"},
+	{"metrics interval below 1s", "metrics:\n  file: /x.prom\n  interval: 500ms\n" PREFIX DOOR,
+	 ":3:13: metrics: interval: at least 1s"},
+	{"metrics interval malformed", "metrics:\n  file: /x.prom\n  interval: often\n" PREFIX DOOR,
+	 ":3:13: metrics: interval: bad duration 'often': " BAD_DURATION},
+	{"metrics unknown key", "metrics:\n  file: /x.prom\n  every: 5s\n" PREFIX DOOR, ":3:3: metrics: unknown key 'every'"},
 };
 
 static void test_error_case(void **state)
@@ -985,6 +1050,7 @@ int main(void)
 		cmocka_unit_test(test_file_too_large),
 		cmocka_unit_test(test_cannot_open),
 		cmocka_unit_test(test_short_error_buffer),
+		cmocka_unit_test(test_control_metrics),
 	};
 	/* One test per error case, named after it. */
 	struct CMUnitTest tests[ARRAY_SIZE(fixed) + ARRAY_SIZE(error_cases)];
