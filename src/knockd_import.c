@@ -1155,7 +1155,11 @@ static void write_door(FILE *out, const struct imp *im, const struct door *d, co
 	uint8_t oproto = d->open.proto ? d->open.proto : P_TCP;
 
 	snprintf(where, sizeof where, "[%s], %s:%d", d->orig, im->path, d->line);
-	lb_add(&b, "- name: %s", d->name ? d->name : "imported");
+	/* A name YAML reads as null ([NULL] in knockd.conf) is quoted; the
+	 * others are letters, digits, '_', '.' and '-', plain strings. */
+	const char *name = d->name ? d->name : "imported";
+	bool null_word = !strcmp(name, "null") || !strcmp(name, "Null") || !strcmp(name, "NULL");
+	lb_add(&b, null_word ? "- name: \"%s\"" : "- name: %s", name);
 	lb_emit(out, pfx, &b, where);
 	if (d->one_time.s) {
 		/* Its own line, unbounded: a path cut short would name another file. */
