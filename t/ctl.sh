@@ -385,7 +385,7 @@ else
 fi
 ctl open nosuch 198.51.100.7 >"$TMP/op2.out" 2>"$TMP/op2.err"
 rc=$?
-check "open at a door that does not exist: exit 1, says so" sh -c "[ $rc -eq 1 ] && grep -q '^logknockctl: no such door' '$TMP/op2.err'"
+check "open at a door that does not exist: exit 1, says so" sh -c "[ $rc -eq 1 ] && grep -q '^logknockctl: no such door: ' '$TMP/op2.err'"
 ctl --json close 198.51.100.7 >"$TMP/cl3.json" 2>&1
 check "close --json: {\"closed\":1,...}" python3 -c '
 import json, sys
