@@ -540,7 +540,7 @@ static void do_close(struct conn *k)
 	}
 	if (c->host.grants_save)
 		c->host.grants_save(c->host.ctx);
-	log_info("control: uid %u closed %zu grants of %s%s%s", (unsigned)k->uid, n, a,
+	log_info("control: uid %u closed %zu grant%s of %s%s%s", (unsigned)k->uid, n, n == 1 ? "" : "s", a,
 		 k->req.door[0] ? " at door " : "", k->req.door);
 	mbuf_add(&k->out, "ok\n", 3);
 	if (k->req.json)
