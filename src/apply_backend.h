@@ -10,6 +10,7 @@
 #include "apply_proto.h"
 
 #define APPLY_GUARD_MAX 64
+#define APPLY_BATCH_MAX 64		/* requests in one batch (apply_backend.batch) */
 
 /* The applier's command line, as the daemon builds it from the config. */
 struct apply_options {
@@ -37,6 +38,14 @@ struct apply_backend {
 	/* Removes every rule this backend ever added, known to this process or
 	 * not (what a crashed run left). NULL: close each known ID instead. */
 	int (*flush)(void *st, const struct apply_cmd *c, char *msg, size_t msglen);
+	/* Applies N opens and closes (no two of the same ID; refresh[i] as for
+	 * open), in order, as one change. 0 when every one is done (each
+	 * logged as open and close log it); -1 with msg when the batch failed:
+	 * the caller then applies each alone for its own answer, so a change
+	 * a failed batch left half done must be one that is harmless to apply
+	 * again. NULL: one at a time. N is 2..APPLY_BATCH_MAX. */
+	int (*batch)(void *st, const struct apply_cmd *const *c, const int *refresh, size_t n, char *msg,
+		     size_t msglen);
 	void (*destroy)(void *st);
 };
 
