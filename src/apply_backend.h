@@ -10,6 +10,7 @@
 #include "apply_proto.h"
 
 #define APPLY_GUARD_MAX 64
+#define APPLY_GW_MAX 64			/* --gateway entries */
 #define APPLY_BATCH_MAX 64		/* requests in one batch (apply_backend.batch) */
 
 /* The applier's command line, as the daemon builds it from the config. */
@@ -23,6 +24,14 @@ struct apply_options {
 	} guard[APPLY_GUARD_MAX];	/* --guard tcp/22: ports the doors open, */
 	size_t nguard;			/* closed to everyone without a grant */
 	const char *name;		/* --name: table, chain or set name (default "logknock") */
+	struct apply_gw_allow {
+		uint8_t family;		/* AF_INET, AF_INET6 */
+		uint8_t prefix;		/* bits of addr that must match */
+		uint8_t proto;		/* IPPROTO_TCP, IPPROTO_UDP */
+		uint16_t port;
+		uint8_t addr[16];
+	} gw[APPLY_GW_MAX];		/* --gateway tcp/22,10.0.0.0/24: the hosts and ports */
+	size_t ngw;			/* forward and dnat grants may reach; any other is refused */
 };
 
 struct apply_backend {
@@ -47,6 +56,9 @@ struct apply_backend {
 	int (*batch)(void *st, const struct apply_cmd *const *c, const int *refresh, size_t n, char *msg,
 		     size_t msglen);
 	void (*destroy)(void *st);
+	/* open and close also take forward and dnat requests (c->via, issue
+	 * 15); 0: the protocol loop refuses them for this backend. */
+	int gateway;
 };
 
 extern const struct apply_backend apply_backend_log;

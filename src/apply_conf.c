@@ -1,6 +1,7 @@
 /* apply_conf.c — logknock-apply's settings file (apply_conf.h). */
 #include "apply_conf.h"
 
+#include <arpa/inet.h>
 #include <netinet/in.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -74,6 +75,36 @@ static int load_argv(struct actx *c, const yaml_node_t *list, const char *key, c
 	return 0;
 }
 
+/* gateway: [{to: 10.0.0.0/24, port: tcp/22}, ...] */
+static int load_gateway(struct actx *c, const yaml_node_t *list, struct apply_options *o)
+{
+	if (list->type != YAML_SEQUENCE_NODE)
+		return afail(c, list, "gateway: expected a list like [{to: 10.0.0.0/24, port: tcp/22}]");
+	for (yaml_node_item_t *it = list->data.sequence.items.start; it < list->data.sequence.items.top; it++) {
+		const yaml_node_t *m = node(c, *it), *to = NULL, *port = NULL;
+		if (m->type != YAML_MAPPING_NODE)
+			return afail(c, m, "gateway: expected {to: ADDRESS[/PREFIX], port: tcp/N}");
+		for (yaml_node_pair_t *p = m->data.mapping.pairs.start; p < m->data.mapping.pairs.top; p++) {
+			const yaml_node_t *k = node(c, p->key);
+			const char *key = config_yaml_is_string(k) ? sval(k) : "";
+			if (strcmp(key, "to") == 0 && !to)
+				to = node(c, p->value);
+			else if (strcmp(key, "port") == 0 && !port)
+				port = node(c, p->value);
+			else
+				return afail(c, k, "gateway: unknown or repeated key (known: to, port)");
+		}
+		if (!to || !port || !config_yaml_is_string(to) || !config_yaml_is_string(port))
+			return afail(c, m, "gateway: each entry needs to: ADDRESS[/PREFIX] and port: tcp/N or udp/N");
+		char spec[128];
+		int n = snprintf(spec, sizeof spec, "%s,%s", sval(port), sval(to));
+		if (n < 0 || (size_t)n >= sizeof spec || apply_gateway_add(o, spec) < 0)
+			return afail(c, m, "gateway: expected to: an address or network (host bits clear) and port: "
+				     "tcp/N or udp/N (at most %d entries)", APPLY_GW_MAX);
+	}
+	return 0;
+}
+
 static int load_root(struct actx *c, const yaml_node_t *root, struct apply_conf *ac)
 {
 	static const char *const backends[] = {"log", "command", "nft", "iptables", "ipset", NULL};
@@ -103,12 +134,15 @@ static int load_root(struct actx *c, const yaml_node_t *root, struct apply_conf 
 			ac->timeout_set = true;
 		} else if (strcmp(key, "guard") == 0) {
 			guard = v;
+		} else if (strcmp(key, "gateway") == 0) {
+			if (load_gateway(c, v, &ac->o) < 0)
+				return -1;
 		} else if (strcmp(key, "open") == 0) {
 			open = v;
 		} else if (strcmp(key, "close") == 0) {
 			close = v;
 		} else {
-			return afail(c, k, "unknown key (known: backend, guard, name, timeout, open, close)");
+			return afail(c, k, "unknown key (known: backend, guard, gateway, name, timeout, open, close)");
 		}
 	}
 	if (!ac->backend[0])
@@ -200,4 +234,72 @@ bool apply_name_ok(const char *name)
 	size_t n = strlen(name);
 	return n >= 1 && n <= APPLY_NAME_MAX &&
 	       strspn(name, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-") == n;
+}
+
+int apply_gateway_add(struct apply_options *o, const char *spec)
+{
+	char buf[96];
+	struct port_spec ps;
+	size_t n = strlen(spec);
+	const char *comma = strchr(spec, ',');
+	if (!comma || n >= sizeof buf || (size_t)(comma - spec) >= 16)
+		return -1;
+	memcpy(buf, spec, (size_t)(comma - spec));
+	buf[comma - spec] = '\0';
+	if (config_parse_port_spec(buf, &ps) < 0 || (ps.proto != IPPROTO_TCP && ps.proto != IPPROTO_UDP))
+		return -1;
+	struct apply_gw_allow g;
+	memset(&g, 0, sizeof g);	/* compared whole below, padding too */
+	g.proto = ps.proto;
+	g.port = ps.port;
+	snprintf(buf, sizeof buf, "%s", comma + 1);
+	char *slash = strchr(buf, '/');
+	if (slash)
+		*slash = '\0';
+	if (inet_pton(AF_INET, buf, g.addr) == 1)
+		g.family = AF_INET;
+	else if (inet_pton(AF_INET6, buf, g.addr) == 1)
+		g.family = AF_INET6;
+	else
+		return -1;
+	unsigned max = g.family == AF_INET ? 32 : 128, bits = max;
+	if (slash) {
+		const char *d = slash + 1;
+		size_t dl = strlen(d);
+		if (dl == 0 || dl > 3 || strspn(d, "0123456789") != dl || (d[0] == '0' && dl > 1))
+			return -1;
+		bits = (unsigned)atoi(d);
+		if (bits > max)
+			return -1;
+	}
+	/* host bits set: a typo for another network, refused rather than guessed */
+	for (unsigned b = bits; b < max; b++)
+		if (g.addr[b / 8] & (0x80 >> (b % 8)))
+			return -1;
+	g.prefix = (uint8_t)bits;
+	for (size_t i = 0; i < o->ngw; i++)
+		if (memcmp(&o->gw[i], &g, sizeof g) == 0)
+			return 0;
+	if (o->ngw == APPLY_GW_MAX)
+		return -1;
+	o->gw[o->ngw++] = g;
+	return 0;
+}
+
+bool apply_gateway_allowed(const struct apply_options *o, const struct apply_cmd *c)
+{
+	uint16_t port = c->via == APPLY_VIA_DNAT ? c->toport : c->port;
+	if (c->via != APPLY_VIA_FORWARD && c->via != APPLY_VIA_DNAT)
+		return false;
+	for (size_t i = 0; i < o->ngw; i++) {
+		const struct apply_gw_allow *g = &o->gw[i];
+		if (g->family != c->family || g->proto != c->proto || g->port != port)
+			continue;
+		unsigned b = 0;
+		while (b < g->prefix && ((g->addr[b / 8] ^ c->to[b / 8]) & (0x80 >> (b % 8))) == 0)
+			b++;
+		if (b == g->prefix)
+			return true;
+	}
+	return false;
 }

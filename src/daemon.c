@@ -385,6 +385,35 @@ static size_t door_guards(const struct config *cfg, guard_set out, int warn)
 	return ng;
 }
 
+/* The doors' forward: and dnat: targets as --gateway takes them
+ * ("tcp/22,10.0.0.2"), each once, into OUT; how many (at most APPLY_GW_MAX). */
+typedef char gateway_set[APPLY_GW_MAX][64];
+static size_t door_gateways(const struct config *cfg, gateway_set out, int warn)
+{
+	size_t ng = 0;
+	for (size_t d = 0; d < cfg->ndoors; d++) {
+		for (size_t p = 0; p < cfg->doors[d].ngw; p++) {
+			const struct gw_target *t = &cfg->doors[d].gw[p];
+			char a[KNOCK_ADDRSTRLEN], g[sizeof out[0]];
+			snprintf(g, sizeof g, "%s/%u,%s", knock_proto_str(t->proto),
+				 (unsigned)(t->via == APPLY_VIA_DNAT ? t->toport : t->port), knock_addr_str(t->family, t->to, a));
+			size_t k = 0;
+			while (k < ng && strcmp(out[k], g) != 0)
+				k++;
+			if (k < ng)
+				continue;
+			if (ng == APPLY_GW_MAX) {
+				if (warn)
+					log_warn("more than %d forward and dnat targets: %s and later ones will be refused "
+						 "by the applier", APPLY_GW_MAX, g);
+				return ng;
+			}
+			memcpy(out[ng++], g, sizeof g);
+		}
+	}
+	return ng;
+}
+
 /* The applier's command line for the configured backend (REPLAY: the log
  * backend, directly): one allocation (free() it), its strings pointing into
  * CFG or into the block itself. Every backend gets the doors' open: ports
@@ -403,11 +432,12 @@ char **daemon_applier_argv(const struct config *cfg, const char *path, int repla
 	size_t nprefix = 0;
 	for (char **p = a->command_argv; p && *p; p++)
 		nprefix++;
-	size_t nptr = nprefix + n + 2 * APPLY_GUARD_MAX + 8;
-	char **argv = calloc(1, nptr * sizeof *argv + 24 + sizeof(guard_set));
+	size_t nptr = nprefix + n + 2 * APPLY_GUARD_MAX + 2 * APPLY_GW_MAX + 8;
+	char **argv = calloc(1, nptr * sizeof *argv + 24 + sizeof(guard_set) + sizeof(gateway_set));
 	if (!argv)
 		return NULL;
 	char *timeout = (char *)(argv + nptr), (*guard)[12] = (char (*)[12])(timeout + 24);
+	char (*gw)[64] = (char (*)[64])((char *)guard + sizeof(guard_set));
 	size_t i = 0;
 	if (!replay)
 		for (char **p = a->command_argv; p && *p; p++)
@@ -427,6 +457,11 @@ char **daemon_applier_argv(const struct config *cfg, const char *path, int repla
 	for (size_t g = 0, ng = door_guards(cfg, guard, 1); g < ng; g++) {
 		argv[i++] = "--guard";
 		argv[i++] = guard[g];
+	}
+	/* The hosts and ports the doors' forward: and dnat: lead to. */
+	for (size_t g = 0, ng = door_gateways(cfg, gw, 1); g < ng; g++) {
+		argv[i++] = "--gateway";
+		argv[i++] = gw[g];
 	}
 	if (be == BACKEND_LOG)
 		return argv;
@@ -469,6 +504,18 @@ void daemon_check_applier_conf(const struct config *cfg)
 				log_warn("door %s opens %s/%u, which %s does not list in guard: the applier will "
 					 "refuse those grants", cfg->doors[d].name, knock_proto_str(ps->proto),
 					 (unsigned)ps->port, path);
+		}
+		for (size_t p = 0; p < cfg->doors[d].ngw; p++) {
+			const struct gw_target *t = &cfg->doors[d].gw[p];
+			struct apply_cmd c = {.family = t->family, .proto = t->proto, .port = t->port, .via = t->via,
+					      .toport = t->toport};
+			memcpy(c.to, t->to, sizeof c.to);
+			char a[KNOCK_ADDRSTRLEN];
+			if (!apply_gateway_allowed(&ac.o, &c))
+				log_warn("door %s leads to %s port %s/%u, which %s does not list in gateway: the "
+					 "applier will refuse those grants", cfg->doors[d].name,
+					 knock_addr_str(t->family, t->to, a), knock_proto_str(t->proto),
+					 (unsigned)(t->via == APPLY_VIA_DNAT ? t->toport : t->port), path);
 		}
 	}
 	apply_conf_free(&ac);

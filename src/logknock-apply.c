@@ -268,7 +268,10 @@ static void out_before_call(void)
 static bool same_rule(const struct apply_cmd *x, const struct apply_cmd *y)
 {
 	return x->family == y->family && x->proto == y->proto && x->port == y->port &&
-	       memcmp(x->addr, y->addr, x->family == AF_INET ? 4 : 16) == 0;
+	       memcmp(x->addr, y->addr, x->family == AF_INET ? 4 : 16) == 0 && x->via == y->via &&
+	       (x->via == APPLY_VIA_LOCAL ||
+		(memcmp(x->to, y->to, x->family == AF_INET ? 4 : 16) == 0 && x->toport == y->toport &&
+		 x->masq == y->masq && x->nokeep == y->nokeep));
 }
 
 /* ---- the log backend: says what it would do, changes nothing ---------------- */
@@ -316,6 +319,7 @@ const struct apply_backend apply_backend_log = {
 	.close = log_close,
 	.flush = log_flush,
 	.destroy = log_destroy,
+	.gateway = 1,
 };
 
 static const struct apply_backend *const backends[] = {
@@ -483,7 +487,7 @@ static void run_flush(struct app *a, struct run *r)
 /* A valid request for a guarded port: joins the run, or is applied now. */
 static void serve_cmd(struct app *a, struct run *r, const struct apply_cmd *c)
 {
-	if (!a->be->batch || c->op == APPLY_FLUSH) {
+	if (!a->be->batch || c->op == APPLY_FLUSH || c->via != APPLY_VIA_LOCAL) {
 		run_flush(a, r);
 		dispatch(a, c);
 		return;
@@ -533,7 +537,27 @@ static void handle_line(struct serve_ctx *sc, const char *line, size_t len)
 	}
 	/* Only the ports the doors open, for every backend: an ACCEPT for
 	 * another port would override the admin's own rules. */
-	if (c.op != APPLY_FLUSH && !apply_guarded(&a->o, &c)) {
+	if (c.op != APPLY_FLUSH && c.via != APPLY_VIA_LOCAL) {
+		/* forward and dnat (issue 15): only to the hosts and ports the
+		 * settings allow, and only by a backend that knows them (any
+		 * other would open this host's own port instead). */
+		const char *why = NULL;
+		char to[INET6_ADDRSTRLEN] = "?";
+		inet_ntop(c.family, c.to, to, sizeof to);
+		if (!a->be->gateway)
+			why = "this backend opens no forward or dnat grants";
+		else if (!apply_gateway_allowed(&a->o, &c))
+			why = "not an address and port of --gateway (the doors' forward: and dnat: targets)";
+		if (why) {
+			run_flush(a, &sc->run);
+			snprintf(err, sizeof err, "refused: %s %s/%u to %s: %s",
+				 c.via == APPLY_VIA_DNAT ? "dnat" : "forward", knock_proto_str(c.proto),
+				 (unsigned)(c.via == APPLY_VIA_DNAT ? c.toport : c.port), to, why);
+			log_err("%s %llu: %s", c.op == APPLY_OPEN ? "open" : "close", (unsigned long long)c.id, err);
+			reply(c.id, 0, err);
+			return;
+		}
+	} else if (c.op != APPLY_FLUSH && !apply_guarded(&a->o, &c)) {
 		run_flush(a, &sc->run);
 		snprintf(err, sizeof err, "refused: %s/%u is not a guarded port (the doors' open: ports)",
 			 knock_proto_str(c.proto), (unsigned)c.port);
@@ -639,6 +663,7 @@ static void usage(FILE *f)
 		   "                      --open ARG [--open ARG...] --close ARG [--close ARG...]\n"
 		   "       logknock-apply --backend nft|iptables|ipset [--timeout MS] [--name NAME]\n"
 		   "                      --guard PORT [--guard PORT...]\n"
+		   "       (each: [--gateway tcp/N,ADDRESS[/PREFIX]...] for forward and dnat grants)\n"
 		   "       logknock-apply --help | --version\n"
 		   "Reads requests (open/close/flush) on stdin and answers each on stdout; opens and\n"
 		   "closes only the --guard ports (tcp/N, udp/N, icmp/TYPE, icmpv6/TYPE).\n"
@@ -1286,6 +1311,7 @@ int main(int argc, char **argv)
 		{"open", required_argument, NULL, 'o'},
 		{"close", required_argument, NULL, 'c'},
 		{"guard", required_argument, NULL, 'g'},
+		{"gateway", required_argument, NULL, 'G'},
 		{"name", required_argument, NULL, 'n'},
 		{"config", required_argument, NULL, 'C'},
 		{"help", no_argument, NULL, 'h'},
@@ -1338,6 +1364,11 @@ int main(int argc, char **argv)
 				fatal_usage("bad --guard '%s' (tcp/N, udp/N, icmp/TYPE or icmpv6/TYPE; at most %d)",
 					    optarg, APPLY_GUARD_MAX);
 			break;
+		case 'G':
+			if (apply_gateway_add(&a.o, optarg) < 0)
+				fatal_usage("bad --gateway '%s' (tcp/N,ADDRESS or udp/N,ADDRESS/PREFIX; at most %d)", optarg,
+					    APPLY_GW_MAX);
+			break;
 		case 'n':
 			if (!apply_name_ok(optarg))
 				fatal_usage("bad --name '%s' (letters, digits, _ and -, at most 28)", optarg);
@@ -1387,7 +1418,7 @@ int main(int argc, char **argv)
 		fatal_usage("--open and --close belong to --backend command");
 	if (a.be == &apply_backend_log && timeout_set)
 		fatal_usage("--timeout does not apply to --backend log");
-	if (a.o.nguard == 0)
+	if (a.o.nguard == 0 && a.o.ngw == 0)
 		log_warn("no guarded ports (--guard, or guard: in the settings file): every open and close will be refused");
 	int st = keep(&a);
 	if (config || !cli)
