@@ -57,6 +57,7 @@
 #include <string.h>
 #include <sys/socket.h>
 
+#include "apply_nft_gw.h"
 #include "log.h"
 
 #define NFT_NAME_MAX 32		/* --name is at most 28 characters */
@@ -72,6 +73,7 @@ struct nft_state {
 		uint16_t port;
 	} guard[APPLY_GUARD_MAX];
 	size_t nguard;
+	struct nft_gw *gw;	/* forward and dnat grants (apply_nft_gw.c); NULL without --gateway */
 };
 
 /* The protocols a set element may carry: a fixed table, never request text. */
@@ -158,6 +160,7 @@ static void nft_destroy(void *st)
 	struct nft_state *s = st;
 	if (!s)
 		return;
+	nft_gw_free(s->gw);
 	if (s->nft)
 		nft_ctx_free(s->nft);
 	free(s);
@@ -268,6 +271,10 @@ static void *nft_create(const struct apply_options *o, char *err, size_t errlen)
 		log_warn("nft: table inet %s ready, but no --guard ports: its chain drops nothing, "
 			 "and the ports stay as open as the rest of the ruleset leaves them", s->name);
 	}
+	if (o->ngw && !(s->gw = nft_gw_create(s->nft, s->name, o, err, errlen))) {
+		nft_destroy(s);
+		return NULL;
+	}
 	return s;
 
 too_long:
@@ -282,6 +289,8 @@ static int nft_open(void *st, const struct apply_cmd *c, int refresh, char *msg,
 	unsigned long long id = (unsigned long long)c->id;
 	char elem[NFT_ELEM_MAX], cmd[NFT_CMD_MAX];
 	const char *set;
+	if (c->via != APPLY_VIA_LOCAL)
+		return nft_gw_open(s->gw, c, refresh, msg, msglen);
 	if (nft_elem(s, c, elem, sizeof elem, &set, msg, msglen) < 0)
 		return -1;
 	/* Make sure it exists, remove it, add it with the new timeout: one transaction. */
@@ -309,6 +318,8 @@ static int nft_close(void *st, const struct apply_cmd *c, char *msg, size_t msgl
 	unsigned long long id = (unsigned long long)c->id;
 	char elem[NFT_ELEM_MAX], cmd[NFT_CMD_MAX];
 	const char *set;
+	if (c->via != APPLY_VIA_LOCAL)
+		return nft_gw_close(s->gw, c, msg, msglen);
 	if (nft_elem(s, c, elem, sizeof elem, &set, msg, msglen) < 0)
 		return -1;
 	/* The add makes the delete succeed when the kernel has expired the
@@ -341,7 +352,7 @@ static int nft_flush(void *st, const struct apply_cmd *c, char *msg, size_t msgl
 	if (nft_exec(s, cmd, msg, msglen) < 0)
 		return -1;
 	log_info("flush %llu: emptied sets allow4 and allow6 of inet %s", id, s->name);
-	return 0;
+	return nft_gw_flush(s->gw, msg, msglen);
 }
 
 const struct apply_backend apply_backend_nft = {
@@ -351,4 +362,5 @@ const struct apply_backend apply_backend_nft = {
 	.close = nft_close,
 	.flush = nft_flush,
 	.destroy = nft_destroy,
+	.gateway = 1,
 };
