@@ -4,6 +4,7 @@
 #ifndef LOGKNOCK_APPLY_BACKEND_H
 #define LOGKNOCK_APPLY_BACKEND_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -23,6 +24,7 @@ struct apply_options {
 	} guard[APPLY_GUARD_MAX];	/* --guard tcp/22: ports the doors open, */
 	size_t nguard;			/* closed to everyone without a grant */
 	const char *name;		/* --name: table, chain or set name (default "logknock") */
+	bool guard_loopback;		/* --guard-loopback: guard packets that came in on lo too */
 };
 
 struct apply_backend {

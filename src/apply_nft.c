@@ -11,6 +11,7 @@
  *     chain guard {
  *       type filter hook input priority filter - 1; policy accept;
  *       ct state established,related accept
+ *       iif lo accept                                           # unless --guard-loopback
  *       meta l4proto . th dport != { tcp . 22, ... } accept      # the --guard ports
  *       ip saddr . meta l4proto . th dport @allow4 accept
  *       ip6 saddr . meta l4proto . th dport @allow6 accept
@@ -24,6 +25,14 @@
  * traverses the other base chains of the hook, and a drop anywhere is final.
  * So the admin's own ruleset simply accepts the guarded ports, and this
  * chain takes that away from everyone without a grant.
+ *
+ * Loopback: an admin's "iif lo accept" is the usual first rule of an input
+ * chain, and local programs (a monitoring check, a tunnel's local end, the
+ * admin's own ssh to localhost) rely on it. Since a drop here is final, the
+ * guard would take that away; so packets that came in on lo are left to
+ * the admin's ruleset ("accept" here decides nothing for the other base
+ * chains), unless the settings ask to guard loopback too (guard_loopback).
+ * Only a local process can send on lo: a remote source cannot use it.
  *
  * Priority filter - 1: after conntrack (-200), so that ct state is known;
  * just before the admin's chains at the usual priority filter (0), so that
@@ -72,6 +81,7 @@ struct nft_state {
 		uint16_t port;
 	} guard[APPLY_GUARD_MAX];
 	size_t nguard;
+	bool guard_loopback;
 };
 
 /* The protocols a set element may carry: a fixed table, never request text. */
@@ -176,6 +186,7 @@ static void *nft_create(const struct apply_options *o, char *err, size_t errlen)
 		return NULL;
 	}
 	memcpy(s->name, name, strlen(name) + 1);
+	s->guard_loopback = o->guard_loopback;
 	/* The guard ports, each once; ICMP types are permitted grants for
 	 * other backends, not ports this chain could guard. */
 	for (size_t i = 0; i < o->nguard && i < APPLY_GUARD_MAX; i++) {
@@ -225,8 +236,10 @@ static void *nft_create(const struct apply_options *o, char *err, size_t errlen)
 	if (s->nguard) {
 		n = snprintf(cmd + len, sizeof cmd - len,
 			     "add rule inet %s guard ct state established,related accept\n"
+			     "%s%s%s"
 			     "add rule inet %s guard meta l4proto . th dport != {",
-			     s->name, s->name);
+			     s->name, s->guard_loopback ? "" : "add rule inet ", s->guard_loopback ? "" : s->name,
+			     s->guard_loopback ? "" : " guard iif lo accept\n", s->name);
 		if (n < 0 || (size_t)n >= sizeof cmd - len)
 			goto too_long;
 		len += (size_t)n;
@@ -263,7 +276,8 @@ static void *nft_create(const struct apply_options *o, char *err, size_t errlen)
 				break;
 			pl += (size_t)n;
 		}
-		log_info("nft: table inet %s ready, guarding %s", s->name, ports);
+		log_info("nft: table inet %s ready, guarding %s%s", s->name, ports,
+			 s->guard_loopback ? ", loopback too" : " (not on loopback)");
 	} else {
 		log_warn("nft: table inet %s ready, but no --guard ports: its chain drops nothing, "
 			 "and the ports stay as open as the rest of the ruleset leaves them", s->name);

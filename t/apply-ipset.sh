@@ -31,13 +31,14 @@ guard_rule='-A LOGKNOCK -p tcp -m tcp --dport 22 -m conntrack --ctstate NEW -m c
 
 set_rule4='-A LOGKNOCK -m set --match-set logknock4 src,dst -m comment --comment logknock-set -j ACCEPT'
 set_rule6='-A LOGKNOCK -m set --match-set logknock6 src,dst -m comment --comment logknock-set -j ACCEPT'
-# The chain is exactly: the set rule, then the guard (IPv4 and IPv6), and
+# The chain is exactly: the set rule, the loopback return, then the guard (IPv4 and IPv6), and
 # INPUT jumps to it once.
 # $extra_guard: a second guard rule, after the first, when the run has one.
 extra_guard=
 structure_once() {
-	printf '%s\n%s\n%s\n' "-N LOGKNOCK" "$set_rule4" "$guard_rule" >"$TMP/want4"
-	printf '%s\n%s\n%s\n' "-N LOGKNOCK" "$set_rule6" "$guard_rule" >"$TMP/want6"
+	lo_rule='-A LOGKNOCK -i lo -m comment --comment logknock-loopback -j RETURN'
+	printf '%s\n%s\n%s\n%s\n' "-N LOGKNOCK" "$set_rule4" "$lo_rule" "$guard_rule" >"$TMP/want4"
+	printf '%s\n%s\n%s\n%s\n' "-N LOGKNOCK" "$set_rule6" "$lo_rule" "$guard_rule" >"$TMP/want6"
 	[ -z "$extra_guard" ] || { echo "$extra_guard" >>"$TMP/want4" && echo "$extra_guard" >>"$TMP/want6"; }
 	for f in 4 6; do
 		xt_rules $f LOGKNOCK >"$TMP/got$f"
@@ -75,6 +76,11 @@ check "the jump to LOGKNOCK is the first rule of INPUT (IPv4, IPv6)" xt_jump_fir
 check "LOGKNOCK: the set rule, then the guard; jumped to once (IPv4, IPv6)" structure_once
 check "before a grant, 192.0.2.2 cannot connect" refused 192.0.2.1 192.0.2.2
 check "before a grant, 2001:db8::2 cannot connect" refused 2001:db8::1 2001:db8::2
+connects_lo() {
+	in_server timeout 4 "${netns_py:-python3}" "$TMP/client.py" once "$1" "$1" 0 1 >"$TMP/client.out" 2>&1
+}
+check "loopback: the server reaches its own port 22 over lo (left to the admin's -i lo -j ACCEPT)" \
+	connects_lo 192.0.2.1
 
 check "open 17 (192.0.2.2 tcp/22): ok" request_ok "open 17 inet 192.0.2.2 tcp 22 30 ssh"
 check "the entry 192.0.2.2,tcp:22 is in logknock4" in_set logknock4 192.0.2.2,tcp:22
