@@ -72,6 +72,7 @@
 #define NFT_CREATE_MAX 8192	/* 64 guard ports take ~1 KB */
 #define NFT_CMD_MAX 512		/* one open or close */
 #define NFT_ELEM_MAX 96		/* "ADDR . udp . 65535" */
+#define NFT_BATCH_MAX (APPLY_BATCH_MAX * NFT_CMD_MAX)	/* one transaction of a batch */
 
 struct nft_state {
 	struct nft_ctx *nft;
@@ -82,6 +83,7 @@ struct nft_state {
 	} guard[APPLY_GUARD_MAX];
 	size_t nguard;
 	bool guard_loopback;
+	char *batch;		/* NFT_BATCH_MAX bytes: one transaction of a batch */
 };
 
 /* The protocols a set element may carry: a fixed table, never request text. */
@@ -170,6 +172,7 @@ static void nft_destroy(void *st)
 		return;
 	if (s->nft)
 		nft_ctx_free(s->nft);
+	free(s->batch);
 	free(s);
 }
 
@@ -186,6 +189,11 @@ static void *nft_create(const struct apply_options *o, char *err, size_t errlen)
 		return NULL;
 	}
 	memcpy(s->name, name, strlen(name) + 1);
+	if (!(s->batch = malloc(NFT_BATCH_MAX))) {
+		snprintf(err, errlen, "out of memory");
+		free(s);
+		return NULL;
+	}
 	s->guard_loopback = o->guard_loopback;
 	/* The guard ports, each once; ICMP types are permitted grants for
 	 * other backends, not ports this chain could guard. */
@@ -290,54 +298,102 @@ too_long:
 	return NULL;
 }
 
-static int nft_open(void *st, const struct apply_cmd *c, int refresh, char *msg, size_t msglen)
+/* The commands of an open or a close of C, appended to buf at *len (one
+ * transaction: see the top of this file); its set and element for the log.
+ * 0, or -1 with msg. */
+static int nft_cmd(const struct nft_state *s, const struct apply_cmd *c, char *buf, size_t buflen, size_t *len,
+		   char *elem, const char **set, char *msg, size_t msglen)
 {
-	struct nft_state *s = st;
-	unsigned long long id = (unsigned long long)c->id;
-	char elem[NFT_ELEM_MAX], cmd[NFT_CMD_MAX];
-	const char *set;
-	if (nft_elem(s, c, elem, sizeof elem, &set, msg, msglen) < 0)
+	if (nft_elem(s, c, elem, NFT_ELEM_MAX, set, msg, msglen) < 0)
 		return -1;
-	/* Make sure it exists, remove it, add it with the new timeout: one transaction. */
-	int n = snprintf(cmd, sizeof cmd,
-			 "add element inet %s %s { %s timeout %lus }\n"
-			 "delete element inet %s %s { %s }\n"
-			 "add element inet %s %s { %s timeout %lus }\n",
-			 s->name, set, elem, (unsigned long)c->seconds,
-			 s->name, set, elem,
-			 s->name, set, elem, (unsigned long)c->seconds);
-	if (n < 0 || (size_t)n >= sizeof cmd) {
+	int n;
+	if (c->op == APPLY_OPEN)
+		/* Make sure it exists, remove it, add it with the new timeout. */
+		n = snprintf(buf + *len, buflen - *len,
+			     "add element inet %s %s { %s timeout %lus }\n"
+			     "delete element inet %s %s { %s }\n"
+			     "add element inet %s %s { %s timeout %lus }\n",
+			     s->name, *set, elem, (unsigned long)c->seconds,
+			     s->name, *set, elem,
+			     s->name, *set, elem, (unsigned long)c->seconds);
+	else
+		/* The add makes the delete succeed when the kernel has expired
+		 * the element already; together they leave it absent either way. */
+		n = snprintf(buf + *len, buflen - *len,
+			     "add element inet %s %s { %s timeout 1s }\n"
+			     "delete element inet %s %s { %s }\n",
+			     s->name, *set, elem, s->name, *set, elem);
+	if (n < 0 || (size_t)n >= buflen - *len) {
 		snprintf(msg, msglen, "nft: command too long");
 		return -1;
 	}
-	if (nft_exec(s, cmd, msg, msglen) < 0)
+	*len += (size_t)n;
+	return 0;
+}
+
+static void nft_log_done(const struct nft_state *s, const struct apply_cmd *c, int refresh, const char *set,
+			 const char *elem)
+{
+	unsigned long long id = (unsigned long long)c->id;
+	if (c->op == APPLY_OPEN)
+		log_info("open %llu: %s inet %s %s { %s timeout %lus }", id, refresh ? "refreshed" : "added",
+			 s->name, set, elem, (unsigned long)c->seconds);
+	else
+		log_info("close %llu: removed inet %s %s { %s }", id, s->name, set, elem);
+}
+
+static int nft_open(void *st, const struct apply_cmd *c, int refresh, char *msg, size_t msglen)
+{
+	struct nft_state *s = st;
+	char elem[NFT_ELEM_MAX], cmd[NFT_CMD_MAX];
+	const char *set;
+	size_t len = 0;
+	struct apply_cmd o = *c;
+	o.op = APPLY_OPEN;
+	if (nft_cmd(s, &o, cmd, sizeof cmd, &len, elem, &set, msg, msglen) < 0 || nft_exec(s, cmd, msg, msglen) < 0)
 		return -1;
-	log_info("open %llu: %s inet %s %s { %s timeout %lus }", id, refresh ? "refreshed" : "added",
-		 s->name, set, elem, (unsigned long)c->seconds);
+	nft_log_done(s, &o, refresh, set, elem);
 	return 0;
 }
 
 static int nft_close(void *st, const struct apply_cmd *c, char *msg, size_t msglen)
 {
 	struct nft_state *s = st;
-	unsigned long long id = (unsigned long long)c->id;
 	char elem[NFT_ELEM_MAX], cmd[NFT_CMD_MAX];
 	const char *set;
-	if (nft_elem(s, c, elem, sizeof elem, &set, msg, msglen) < 0)
+	size_t len = 0;
+	struct apply_cmd o = *c;
+	o.op = APPLY_CLOSE;	/* flush of the protocol loop closes with its own copies */
+	if (nft_cmd(s, &o, cmd, sizeof cmd, &len, elem, &set, msg, msglen) < 0 || nft_exec(s, cmd, msg, msglen) < 0)
 		return -1;
-	/* The add makes the delete succeed when the kernel has expired the
-	 * element already; together they leave it absent either way. */
-	int n = snprintf(cmd, sizeof cmd,
-			 "add element inet %s %s { %s timeout 1s }\n"
-			 "delete element inet %s %s { %s }\n",
-			 s->name, set, elem, s->name, set, elem);
-	if (n < 0 || (size_t)n >= sizeof cmd) {
-		snprintf(msg, msglen, "nft: command too long");
+	nft_log_done(s, &o, 0, set, elem);
+	return 0;
+}
+
+/* Opens and closes that came together: one buffer, one transaction, one
+ * netlink round trip and one cache fetch of libnftables instead of N.
+ * All or nothing: the kernel commits a transaction whole or not at all. */
+static int nft_batch(void *st, const struct apply_cmd *const *c, const int *refresh, size_t n, char *msg,
+		     size_t msglen)
+{
+	struct nft_state *s = st;
+	char elem[NFT_ELEM_MAX];
+	const char *set;
+	size_t len = 0;
+	if (n > APPLY_BATCH_MAX) {
+		snprintf(msg, msglen, "nft: batch too large");
 		return -1;
 	}
-	if (nft_exec(s, cmd, msg, msglen) < 0)
+	for (size_t i = 0; i < n; i++)
+		if (nft_cmd(s, c[i], s->batch, NFT_BATCH_MAX, &len, elem, &set, msg, msglen) < 0)
+			return -1;
+	if (nft_exec(s, s->batch, msg, msglen) < 0)
 		return -1;
-	log_info("close %llu: removed inet %s %s { %s }", id, s->name, set, elem);
+	for (size_t i = 0; i < n; i++) {
+		char m[64];
+		if (nft_elem(s, c[i], elem, sizeof elem, &set, m, sizeof m) == 0)
+			nft_log_done(s, c[i], refresh[i], set, elem);
+	}
 	return 0;
 }
 
@@ -364,5 +420,6 @@ const struct apply_backend apply_backend_nft = {
 	.open = nft_open,
 	.close = nft_close,
 	.flush = nft_flush,
+	.batch = nft_batch,
 	.destroy = nft_destroy,
 };

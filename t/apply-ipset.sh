@@ -192,6 +192,27 @@ check "switching from the iptables backend: its grant rules go, the set rule com
 check "an open for more than ipset's 2147483 s is clamped, not refused" \
 	apply_once_ok "open 31 inet 192.0.2.2 tcp 22 31536000 ssh" --backend ipset --guard tcp/22
 
+# Requests that arrive together: one `ipset restore`, answered one by one.
+burst() { # burst open|close FIRST LAST
+	i=$2
+	while [ "$i" -le "$3" ]; do
+		if [ "$1" = open ]; then echo "open $((500 + i)) inet 198.51.100.$i tcp 22 60 b"; else echo "close $((500 + i)) inet 198.51.100.$i tcp 22 b"; fi
+		i=$((i + 1))
+	done
+}
+in_server "$IPSET" flush logknock4
+batch_opens() {
+	burst open 1 30 | apply_once --backend ipset --guard tcp/22 &&
+		[ "$(grep -c '^ok 5[0-9][0-9]$' "$TMP/once.out")" = 30 ] && [ "$(entries logknock4)" = 30 ]
+}
+check "batch: 30 opens at once: 30 ok, 30 entries" batch_opens
+check "batch: they went through ipset restore" grep -q "open 5[0-9]*: ipset restore: add logknock4 198.51.100" "$TMP/apply.err"
+batch_closes() {
+	burst close 1 30 | apply_once --backend ipset --guard tcp/22 &&
+		[ "$(grep -c '^ok 5[0-9][0-9]$' "$TMP/once.out")" = 30 ] && [ "$(entries logknock4)" = 0 ]
+}
+check "batch: 30 closes at once: 30 ok, no entry left" batch_closes
+
 if [ "$tap_failed" -gt 0 ] && [ -s "$TMP/apply.err" ]; then
 	echo "# applier's stderr:"
 	tail -40 "$TMP/apply.err" | diag

@@ -338,7 +338,53 @@ check "restart: new --guard ports replace the old ones (443 now guarded)" \
 	no_conn tcp 192.0.2.2 192.0.2.1 443
 check "restart: and 5353 is no longer guarded" conn udp 192.0.2.3 192.0.2.1 5353
 
+# 13: requests that arrive together are one transaction, answered one by one.
 GUARD="--guard tcp/22 --guard udp/5353 --guard icmp/8"
+start_applier
+burst=
+i=1
+while [ $i -le 40 ]; do
+	burst="${burst}open $((100 + i)) inet 198.51.100.$i tcp 22 60 b
+"
+	i=$((i + 1))
+done
+printf '%s' "$burst" >&3
+nreq=$((nreq + 40))
+wait_until 10000 have_replies
+check "batch: 40 opens written at once, 40 replies, all ok" \
+	test "$(replies | tail -n 40 | grep -c '^ok 1[0-9][0-9]$')" = 40
+check "batch: allow4 holds the 40 elements" test "$(set4 | grep -o '198\.51\.100\.[0-9]* \. tcp \. 22' | sort -u | wc -l)" = 40
+burst=
+i=1
+while [ $i -le 40 ]; do
+	burst="${burst}close $((100 + i)) inet 198.51.100.$i tcp 22 b
+"
+	i=$((i + 1))
+done
+printf '%s' "$burst" >&3
+nreq=$((nreq + 40))
+wait_until 10000 have_replies
+check "batch: 40 closes at once, all ok" test "$(replies | tail -n 40 | grep -c '^ok 1[0-9][0-9]$')" = 40
+set4 >"$TMP/set4b" 2>&1
+check "batch: allow4 holds none of them any more" sh -c '! grep -q "198\.51\.100\." "$1"' sh "$TMP/set4b"
+# One request the set cannot hold fails the batch: each is then applied
+# alone, and gets its own answer.
+printf 'open 201 inet 192.0.2.2 tcp 22 60 a\nopen 202 inet 192.0.2.2 icmp 8 60 b\nopen 203 inet 192.0.2.3 udp 5353 60 c\n' >&3
+nreq=$((nreq + 3))
+wait_until 5000 have_replies
+replies | tail -n 3 >"$TMP/got"
+if sed -n 1p "$TMP/got" | grep -qx 'ok 201' && sed -n 2p "$TMP/got" | grep -q '^error 202 .*icmp' &&
+	sed -n 3p "$TMP/got" | grep -qx 'ok 203'; then
+	ok "batch failed: each request applied alone, with its own answer (ok, error, ok)"
+else
+	fail "batch failed: each request applied alone, with its own answer (ok, error, ok)"
+	diag "$TMP/got"
+fi
+check "batch failed: the two good ones are in allow4" \
+	sh -c 'in_set() { ip netns exec "$1" nft list set inet logknock allow4 | grep -qF "$2 timeout "; }
+		in_set "$0" "192.0.2.2 . tcp . 22" && in_set "$0" "192.0.2.3 . udp . 5353"' "$S"
+reply "batch: flush" "flush 204" "ok 204"
+stop_applier
 
 # 14: guard_loopback: true (apply.yaml) guards packets that came in on lo too.
 cat >"$TMP/apply.yaml" <<EOF
