@@ -4,6 +4,7 @@
 #ifndef LOGKNOCK_APPLY_BACKEND_H
 #define LOGKNOCK_APPLY_BACKEND_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -32,6 +33,7 @@ struct apply_options {
 		uint8_t addr[16];
 	} gw[APPLY_GW_MAX];		/* --gateway tcp/22,10.0.0.0/24: the hosts and ports */
 	size_t ngw;			/* forward and dnat grants may reach; any other is refused */
+	bool guard_loopback;		/* --guard-loopback: guard packets that came in on lo too */
 };
 
 struct apply_backend {
@@ -77,6 +79,8 @@ int apply_run(char *const argv[], int timeout_ms, char *msg, size_t msglen);
  * when it is another (e.g. 1 from iptables -C: no such rule), or -1 on any
  * other failure; msg says what happened when not 0. */
 int apply_run_output(char *const argv[], int timeout_ms, char **out, char *msg, size_t msglen);
+/* apply_run() with IN (INLEN bytes) as the command's stdin (ipset restore). */
+int apply_run_input(char *const argv[], const char *in, size_t inlen, int timeout_ms, char *msg, size_t msglen);
 /* ARGV as one line for the log, quoted where it helps reading. */
 void apply_describe_argv(char *const *argv, char *buf, size_t buflen);
 /* Replaces control characters so that a message stays one line. */

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <yaml.h>
 
 #include "config.h"
@@ -108,7 +109,7 @@ static int load_gateway(struct actx *c, const yaml_node_t *list, struct apply_op
 static int load_root(struct actx *c, const yaml_node_t *root, struct apply_conf *ac)
 {
 	static const char *const backends[] = {"log", "command", "nft", "iptables", "ipset", NULL};
-	const yaml_node_t *open = NULL, *close = NULL, *guard = NULL;
+	const yaml_node_t *open = NULL, *close = NULL, *guard = NULL, *loopback = NULL;
 
 	if (!root || root->type != YAML_MAPPING_NODE)
 		return afail(c, root, "expected a mapping like {backend: nft, guard: [tcp/22]}");
@@ -137,12 +138,22 @@ static int load_root(struct actx *c, const yaml_node_t *root, struct apply_conf 
 		} else if (strcmp(key, "gateway") == 0) {
 			if (load_gateway(c, v, &ac->o) < 0)
 				return -1;
+		} else if (strcmp(key, "guard_loopback") == 0) {
+			static const char *const yes[] = {"true", "yes", "on"}, *const no[] = {"false", "no", "off"};
+			int b = -1;
+			for (size_t i = 0; i < 3 && b < 0 && config_yaml_is_string(v); i++)
+				b = strcasecmp(sval(v), yes[i]) == 0 ? 1 : strcasecmp(sval(v), no[i]) == 0 ? 0 : -1;
+			if (b < 0)
+				return afail(c, v, "guard_loopback: expected true or false");
+			ac->o.guard_loopback = b;
+			loopback = v;
 		} else if (strcmp(key, "open") == 0) {
 			open = v;
 		} else if (strcmp(key, "close") == 0) {
 			close = v;
 		} else {
-			return afail(c, k, "unknown key (known: backend, guard, gateway, name, timeout, open, close)");
+			return afail(c, k, "unknown key (known: backend, guard, guard_loopback, gateway, name, timeout, open, "
+				     "close)");
 		}
 	}
 	if (!ac->backend[0])
@@ -168,6 +179,9 @@ static int load_root(struct actx *c, const yaml_node_t *root, struct apply_conf 
 		return -1;
 	if (close && load_argv(c, close, "close", &ac->o.close_t, &ac->o.nclose) < 0)
 		return -1;
+	if (loopback && ac->o.guard_loopback && strcmp(ac->backend, "nft") != 0 &&
+	    strcmp(ac->backend, "iptables") != 0 && strcmp(ac->backend, "ipset") != 0)
+		return afail(c, loopback, "guard_loopback: only for backend nft, iptables or ipset");
 	if (ac->timeout_set && strcmp(ac->backend, "log") == 0)
 		return afail(c, root, "timeout: does not apply to backend: log");
 	return 0;

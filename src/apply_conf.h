@@ -6,6 +6,7 @@
  *   guard: [tcp/22, udp/1194]       # the doors' open: ports; any other is refused
  *   gateway:                        # where forward: and dnat: doors may lead; any other is refused
  *     - {to: 10.0.0.0/24, port: tcp/22}
+ *   guard_loopback: false           # true: guard packets that came in on lo too
  *   name: logknock                  # table, chain and set name
  *   timeout: 5s                     # one external command (ms, s, m)
  *   open: [/usr/local/sbin/fw, open, "%IP%", "%PROTO%", "%PORT%"]    # backend command

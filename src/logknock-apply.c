@@ -662,11 +662,13 @@ static void usage(FILE *f)
 		   "       logknock-apply --backend command [--timeout MS] --guard PORT [--guard PORT...]\n"
 		   "                      --open ARG [--open ARG...] --close ARG [--close ARG...]\n"
 		   "       logknock-apply --backend nft|iptables|ipset [--timeout MS] [--name NAME]\n"
-		   "                      --guard PORT [--guard PORT...]\n"
+		   "                      [--guard-loopback] --guard PORT [--guard PORT...]\n"
 		   "       (each: [--gateway tcp/N,ADDRESS[/PREFIX]...] for forward and dnat grants)\n"
 		   "       logknock-apply --help | --version\n"
 		   "Reads requests (open/close/flush) on stdin and answers each on stdout; opens and\n"
 		   "closes only the --guard ports (tcp/N, udp/N, icmp/TYPE, icmpv6/TYPE).\n"
+		   "The guard leaves packets that came in on loopback to the rest of the ruleset,\n"
+		   "unless --guard-loopback.\n"
 		   "Without options, or with --config, the settings come from a file (default %s).\n"
 		   "Started with more privilege than its caller (sudo), it takes them from that file only.\n"
 		   "Placeholders in ARG: %%IP%% %%PROTO%% %%PORT%% %%DOOR%% %%FAMILY%% %%SECONDS%%\n",
@@ -1312,6 +1314,7 @@ int main(int argc, char **argv)
 		{"close", required_argument, NULL, 'c'},
 		{"guard", required_argument, NULL, 'g'},
 		{"gateway", required_argument, NULL, 'G'},
+		{"guard-loopback", no_argument, NULL, 'L'},
 		{"name", required_argument, NULL, 'n'},
 		{"config", required_argument, NULL, 'C'},
 		{"help", no_argument, NULL, 'h'},
@@ -1369,6 +1372,9 @@ int main(int argc, char **argv)
 				fatal_usage("bad --gateway '%s' (tcp/N,ADDRESS or udp/N,ADDRESS/PREFIX; at most %d)", optarg,
 					    APPLY_GW_MAX);
 			break;
+		case 'L':
+			a.o.guard_loopback = true;
+			break;
 		case 'n':
 			if (!apply_name_ok(optarg))
 				fatal_usage("bad --name '%s' (letters, digits, _ and -, at most 28)", optarg);
@@ -1418,6 +1424,9 @@ int main(int argc, char **argv)
 		fatal_usage("--open and --close belong to --backend command");
 	if (a.be == &apply_backend_log && timeout_set)
 		fatal_usage("--timeout does not apply to --backend log");
+	if (a.o.guard_loopback && a.be != &apply_backend_nft && a.be != &apply_backend_iptables &&
+	    a.be != &apply_backend_ipset)
+		fatal_usage("--guard-loopback belongs to --backend nft, iptables and ipset");
 	if (a.o.nguard == 0 && a.o.ngw == 0)
 		log_warn("no guarded ports (--guard, or guard: in the settings file): every open and close will be refused");
 	int st = keep(&a);

@@ -460,6 +460,10 @@ name: SECRETWORD.x"
 bad bad-timeout "timeout: expected" "backend: nft
 timeout: SECRETWORD"
 bad not-a-map "expected a mapping" "SECRETWORD"
+bad bad-loopback "guard_loopback: expected true or false" "backend: nft
+guard_loopback: SECRETWORD"
+bad loopback-for-log "guard_loopback: only for backend nft" "backend: log
+guard_loopback: true"
 
 # ---- more privilege than the caller: orders from root's file only -------------
 #
