@@ -28,7 +28,7 @@
 
 NSENTER=/usr/bin/nsenter
 DURATION=3
-BACKENDS=${GATEWAY_BACKENDS:-nft}
+BACKENDS=${GATEWAY_BACKENDS:-nft iptables}
 
 daemon_pid=
 inner_pid=
@@ -330,7 +330,7 @@ forged() {
 }
 
 N_BE=21
-plan $((2 * N_BE + 4))
+plan $(($(echo $BACKENDS | wc -w) * N_BE + 4))
 
 # ---- the applier's own refusals (nft; what a compromised daemon could ask) ---
 gw_reset
