@@ -32,6 +32,7 @@
 #include <sys/socket.h>
 
 #include "apply_xt.h"
+#include "apply_xt_gw.h"
 #include "log.h"
 
 #define IPSET "/usr/sbin/ipset"
@@ -42,6 +43,9 @@ struct ips {
 	char chain[XT_CHAIN_MAX + 1];
 	char set4[IPSET_NAME_MAX + 1], set6[IPSET_NAME_MAX + 1];
 	int timeout_ms;
+	/* forward and dnat grants: iptables rules (apply_xt_gw.c), as a DNAT
+	 * needs its own target anyway; NULL without --gateway */
+	struct xt_gw *gw;
 };
 
 static const char *set_of(const struct ips *s, int family)
@@ -136,6 +140,10 @@ static void *ips_create(const struct apply_options *o, char *err, size_t errlen)
 			log_warn("%s: removed %ld grant rule%s of the iptables backend from %s", xt_program(fams[f]),
 				 n, n == 1 ? "" : "s", s->chain);
 	}
+	if (o->ngw && !(s->gw = xt_gw_create(o, s->chain, err, errlen))) {
+		free(s);
+		return NULL;
+	}
 	return s;
 }
 
@@ -162,6 +170,8 @@ static int ips_open(void *st, const struct apply_cmd *c, int refresh, char *msg,
 	uint32_t t;
 	struct apply_cmd o = *c;
 	o.op = APPLY_OPEN;
+	if (c->via != APPLY_VIA_LOCAL)
+		return xt_gw_open(s->gw, c, refresh, msg, msglen);
 	if (entry_time(&o, ent, sizeof ent, &t, msg, msglen) < 0)
 		return -1;
 	snprintf(secs, sizeof secs, "%lu", (unsigned long)t);
@@ -173,6 +183,8 @@ static int ips_close(void *st, const struct apply_cmd *c, char *msg, size_t msgl
 {
 	struct ips *s = st;
 	char ent[96];
+	if (c->via != APPLY_VIA_LOCAL)
+		return xt_gw_close(s->gw, c, msg, msglen);
 	if (entry(c, ent, sizeof ent, msg, msglen) < 0)
 		return -1;
 	/* -exist: an entry the kernel has already expired is no error. */
@@ -189,7 +201,7 @@ static int ips_flush(void *st, const struct apply_cmd *c, char *msg, size_t msgl
 		if (run(argv, s->timeout_ms, "flush", (unsigned long long)c->id, msg, msglen) < 0)
 			return -1;
 	}
-	return 0;
+	return xt_gw_flush(s->gw, msg, msglen);
 }
 
 #define IPS_LINE_MAX 160	/* "add logknock4 ADDR,ipv6-icmp:255/0 timeout 2147483 -exist" */
@@ -238,6 +250,9 @@ static int ips_batch(void *st, const struct apply_cmd *const *c, const int *refr
 
 static void ips_destroy(void *st)
 {
+	struct ips *s = st;
+	if (s)
+		xt_gw_free(s->gw);
 	free(st);	/* the sets and rules stay; the kernel expires the entries */
 }
 
@@ -248,5 +263,6 @@ const struct apply_backend apply_backend_ipset = {
 	.close = ips_close,
 	.flush = ips_flush,
 	.batch = ips_batch,
+	.gateway = 1,
 	.destroy = ips_destroy,
 };

@@ -28,7 +28,7 @@
 
 NSENTER=/usr/bin/nsenter
 DURATION=3
-BACKENDS=${GATEWAY_BACKENDS:-nft iptables}
+BACKENDS=${GATEWAY_BACKENDS:-nft iptables ipset}
 
 daemon_pid=
 inner_pid=
