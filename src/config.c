@@ -602,7 +602,8 @@ static int load_patterns(struct ctx *c, const yaml_node_t *list)
 /* Each %WORD% in a template must be one we expand; a lone % is literal. */
 static int check_placeholders(struct ctx *c, const yaml_node_t *n, const char *where)
 {
-	static const char *const known[] = {"IP", "PROTO", "PORT", "DOOR", "FAMILY", "SECONDS", NULL};
+	static const char *const known[] = {"IP", "PROTO", "PORT", "DOOR", "FAMILY", "SECONDS",
+					    "VIA", "TO", "TOPORT", "MASQ", "KEEP", NULL};	/* apply_command.c */
 	static const char word[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_";
 	const char *p = scalar(n);
 
@@ -615,7 +616,8 @@ static int check_placeholders(struct ctx *c, const yaml_node_t *n, const char *w
 		char name[16];
 		if (len >= sizeof name || (memcpy(name, p + 1, len), name[len] = '\0', !in_list(name, known)))
 			return fail(c, n, "%sunknown placeholder '%.*s' (known: %%IP%% %%PROTO%% %%PORT%% "
-				    "%%DOOR%% %%FAMILY%% %%SECONDS%%)", where, (int)(len < SHOW_MAX ? len + 2 : SHOW_MAX), p);
+				    "%%DOOR%% %%FAMILY%% %%SECONDS%% %%VIA%% %%TO%% %%TOPORT%% %%MASQ%% %%KEEP%%)", where,
+				    (int)(len < SHOW_MAX ? len + 2 : SHOW_MAX), p);
 		p += len + 2;
 	}
 	return 0;

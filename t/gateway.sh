@@ -330,7 +330,7 @@ forged() {
 }
 
 N_BE=21
-plan $(($(echo $BACKENDS | wc -w) * N_BE + 4))
+plan $(($(echo $BACKENDS | wc -w) * N_BE + 5))
 
 # ---- the applier's own refusals (nft; what a compromised daemon could ask) ---
 gw_reset
@@ -356,6 +356,24 @@ else
 	fail "applier: a dnat into a listed IPv6 network is applied, a per-source map element"
 fi
 stop_applier
+gw_reset
+# With root's apply.yaml (what a sudo applier reads): a door leading elsewhere gets nothing.
+cat >"$TMP/apply.yaml" <<EOF
+backend: nft
+name: lkgwc
+gateway:
+  - {to: 198.51.100.0/30, port: tcp/22}
+EOF
+chmod 600 "$TMP/apply.yaml"
+printf '%s\n' "open 5 inet 192.0.2.2 tcp 22 30 fwd to=198.51.100.2" "open 6 inet 192.0.2.2 tcp 22 30 evil to=198.51.100.5" \
+	"open 7 inet 192.0.2.2 tcp 2222 30 evil to=198.51.100.1 toport=23" | apply_once --config "$TMP/apply.yaml"
+if grep -qx "ok 5" "$TMP/once.out" && grep -q "^error 6 refused: forward tcp/22 to 198.51.100.5" "$TMP/once.out" &&
+	grep -q "^error 7 refused: dnat tcp/23 to 198.51.100.1" "$TMP/once.out"; then
+	ok "applier: with apply.yaml's gateway: [198.51.100.0/30 tcp/22], a forward inside is applied, others refused"
+else
+	fail "applier: with apply.yaml's gateway: [198.51.100.0/30 tcp/22], a forward inside is applied, others refused"
+	diag "$TMP/once.out"
+fi
 gw_reset
 
 for be in $BACKENDS; do
