@@ -138,7 +138,7 @@ static int set_reserve(struct app *a, size_t k)
 /* Adds cmd; set_reserve() must have succeeded and cmd->id must be absent. */
 static void set_add(struct app *a, const struct apply_cmd *cmd)
 {
-	size_t slot;
+	size_t slot = 0;
 	set_find(a, cmd->id, &slot);
 	a->ents[a->n] = *cmd;
 	a->slots[slot] = (uint32_t)(a->n + 1);
@@ -1223,33 +1223,44 @@ static int worker_replies(struct keeper *k)
 	return 1;
 }
 
+static int keep_run(struct keeper *k);
+
+/* The keeper's state is large (the queue and its buffers): static, not on
+ * the stack. */
 static int keep(struct app *a)
 {
-	signal(SIGPIPE, SIG_IGN);
 	static struct keeper k;
 	k.a = a;
 	k.delay_ms = KEEPER_BACKOFF_MIN_MS;
-	int st = worker_start(&k);
+	int st = keep_run(&k);
+	k.a = NULL;	/* the caller's, on its stack */
+	return st;
+}
+
+static int keep_run(struct keeper *k)
+{
+	signal(SIGPIPE, SIG_IGN);
+	int st = worker_start(k);
 	if (st)
 		return st;
 	for (;;) {
-		if (keeper_take(&k) < 0)
+		if (keeper_take(k) < 0)
 			return 1;
-		if (k.eof && k.inlen == 0 && !k.skipping && k.n == 0)
+		if (k->eof && k->inlen == 0 && !k->skipping && k->n == 0)
 			break;
-		keeper_send(&k);
-		if (keeper_flush(&k) < 0)
+		keeper_send(k);
+		if (keeper_flush(k) < 0)
 			return 1;
 		bool unsent = false;
-		for (size_t i = 0, relayed = 0; i < k.n && !unsent; i++)
-			if (!kq(&k, i)->own && relayed++ >= k.nsent)
+		for (size_t i = 0, relayed = 0; i < k->n && !unsent; i++)
+			if (!kq(k, i)->own && relayed++ >= k->nsent)
 				unsent = true;
 		/* Idle, the worker is watched too: one that dies between
 		 * requests is replaced at once. */
 		struct pollfd p[3] = {
-			{.fd = k.w.out, .events = POLLIN},
-			{.fd = unsent && !k.w.in_broken ? k.w.in : -1, .events = POLLOUT},
-			{.fd = !k.eof && k.n < KEEPER_WINDOW && k.inlen < sizeof k.in ? STDIN_FILENO : -1,
+			{.fd = k->w.out, .events = POLLIN},
+			{.fd = unsent && !k->w.in_broken ? k->w.in : -1, .events = POLLOUT},
+			{.fd = !k->eof && k->n < KEEPER_WINDOW && k->inlen < sizeof k->in ? STDIN_FILENO : -1,
 			 .events = POLLIN},
 		};
 		if (poll(p, 3, -1) < 0) {
@@ -1259,32 +1270,32 @@ static int keep(struct app *a)
 			return 1;
 		}
 		if (p[0].revents) {
-			int r = worker_replies(&k);
+			int r = worker_replies(k);
 			if (r < 0)
 				return 1;
-			if (r == 0 && (st = worker_died(&k)))
+			if (r == 0 && (st = worker_died(k)))
 				return st;
 		}
 		if (p[2].revents) {
-			ssize_t r = read(STDIN_FILENO, k.in + k.inlen, sizeof k.in - k.inlen);
+			ssize_t r = read(STDIN_FILENO, k->in + k->inlen, sizeof k->in - k->inlen);
 			if (r < 0 && errno != EINTR && errno != EAGAIN) {
 				log_err("cannot read requests: %s", strerror(errno));
 				r = 0;
 			}
 			if (r == 0)
-				k.eof = true;
+				k->eof = true;
 			else if (r > 0)
-				k.inlen += (size_t)r;
+				k->inlen += (size_t)r;
 		}
 	}
-	if (keeper_flush(&k) < 0)
+	if (keeper_flush(k) < 0)
 		return 1;
 	/* End of input, every request answered: the worker ends too. */
-	close(k.w.in);
+	close(k->w.in);
 	int status = 0;
-	while (waitpid(k.w.pid, &status, 0) < 0 && errno == EINTR)
+	while (waitpid(k->w.pid, &status, 0) < 0 && errno == EINTR)
 		;
-	close(k.w.out);
+	close(k->w.out);
 	return WIFEXITED(status) ? WEXITSTATUS(status) : 1;
 }
 
