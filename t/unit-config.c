@@ -879,9 +879,9 @@ static const struct error_case error_cases[] = {
 	{"open with a list item", PREFIX "applier:\n  backend: command\n  open: [/sbin/x, [a]]\n  close: [/sbin/x]\n" DOOR,
 	 ":4:19: applier: open: expected a string"},
 	{"unknown placeholder", PREFIX "applier:\n  backend: command\n  open: [/sbin/x]\n  close: [/sbin/x, \"%IP%\", \"%HOST%\"]\n" DOOR,
-	 ":5:28: applier: close: unknown placeholder '%HOST%' (known: %IP% %PROTO% %PORT% %DOOR% %FAMILY% %SECONDS%)"},
+	 ":5:28: applier: close: unknown placeholder '%HOST%' (known: %IP% %PROTO% %PORT% %DOOR% %FAMILY% %SECONDS% %VIA% %TO% %TOPORT% %MASQ% %KEEP%)"},
 	{"lower-case placeholder", PREFIX "applier:\n  backend: command\n  open: [/sbin/x, \"-s%ip%\"]\n  close: [/sbin/x]\n" DOOR,
-	 ":4:19: applier: open: unknown placeholder '%ip%' (known: %IP% %PROTO% %PORT% %DOOR% %FAMILY% %SECONDS%)"},
+	 ":4:19: applier: open: unknown placeholder '%ip%' (known: %IP% %PROTO% %PORT% %DOOR% %FAMILY% %SECONDS% %VIA% %TO% %TOPORT% %MASQ% %KEEP%)"},
 
 	/* the rest */
 	{"relative state_dir", PREFIX "state_dir: var/lib\n" DOOR, ":2:12: state_dir: expected an absolute path"},
