@@ -73,6 +73,7 @@ struct source_ctx {
 };
 
 typedef char guard_set[APPLY_GUARD_MAX][12];	/* "tcp/22", "icmpv6/128" */
+typedef char gateway_set[APPLY_GW_MAX][64];	/* "tcp/22,2001:db8::2" (--gateway) */
 
 struct daemon {
 	sd_event *ev;
@@ -88,6 +89,8 @@ struct daemon {
 	struct applier *ap;
 	guard_set guards;	/* the ports the applier was started to guard (none with applier.config) */
 	size_t nguards;
+	gateway_set gws;	/* the forward and dnat targets it was started with (none with applier.config) */
+	size_t ngws;
 	struct source *src[MAX_SOURCES];
 	struct source_ctx src_ctx[MAX_SOURCES];
 	size_t nsrc;
@@ -387,7 +390,6 @@ static size_t door_guards(const struct config *cfg, guard_set out, int warn)
 
 /* The doors' forward: and dnat: targets as --gateway takes them
  * ("tcp/22,10.0.0.2"), each once, into OUT; how many (at most APPLY_GW_MAX). */
-typedef char gateway_set[APPLY_GW_MAX][64];
 static size_t door_gateways(const struct config *cfg, gateway_set out, int warn)
 {
 	size_t ng = 0;
@@ -664,6 +666,16 @@ static int daemon_reload(struct daemon *d, char *err, size_t errlen)
 		if (k == d->nguards)
 			log_warn("reload: a door opens %s, which the running applier does not guard: it refuses "
 				 "those grants until logknockd restarts", next_guards[i]);
+	}
+	static gateway_set next_gws;
+	size_t nngw = next.applier.config ? 0 : door_gateways(&next, next_gws, 0);
+	for (size_t i = 0; i < nngw; i++) {
+		size_t k = 0;
+		while (k < d->ngws && strcmp(d->gws[k], next_gws[i]) != 0)
+			k++;
+		if (k == d->ngws)
+			log_warn("reload: a door leads to %s, which the running applier was not given: it refuses "
+				 "those grants until logknockd restarts", next_gws[i]);
 	}
 	free(was);
 	free(now);
@@ -1176,8 +1188,10 @@ int daemon_run(struct config *cfg, const struct daemon_opts *o)
 	if (!(argv = daemon_applier_argv(&d.cfg, o->applier_path, 0)) ||
 	    !(d.ap = applier_new(d.ev, argv, on_reply, &d)))
 		goto out;
-	if (!d.cfg.applier.config)
+	if (!d.cfg.applier.config) {
 		d.nguards = door_guards(&d.cfg, d.guards, 0);
+		d.ngws = door_gateways(&d.cfg, d.gws, 0);
+	}
 	/* READY=1 means the firewall can be changed: wait for the applier's. */
 	if (applier_wait_ready(d.ap, 10000) < 0) {
 		log_err("the applier did not start (see its messages above)");
