@@ -263,7 +263,7 @@ int apply_gateway_add(struct apply_options *o, const char *spec)
 	if (config_parse_port_spec(buf, &ps) < 0 || (ps.proto != IPPROTO_TCP && ps.proto != IPPROTO_UDP))
 		return -1;
 	struct apply_gw_allow g;
-	memset(&g, 0, sizeof g);	/* compared whole below, padding too */
+	memset(&g, 0, sizeof g);
 	g.proto = ps.proto;
 	g.port = ps.port;
 	snprintf(buf, sizeof buf, "%s", comma + 1);
@@ -282,7 +282,9 @@ int apply_gateway_add(struct apply_options *o, const char *spec)
 		size_t dl = strlen(d);
 		if (dl == 0 || dl > 3 || strspn(d, "0123456789") != dl || (d[0] == '0' && dl > 1))
 			return -1;
-		bits = (unsigned)atoi(d);
+		bits = 0;
+		for (size_t i = 0; i < dl; i++)	/* at most 3 digits, checked above */
+			bits = bits * 10 + (unsigned)(d[i] - '0');
 		if (bits > max)
 			return -1;
 	}
@@ -292,7 +294,8 @@ int apply_gateway_add(struct apply_options *o, const char *spec)
 			return -1;
 	g.prefix = (uint8_t)bits;
 	for (size_t i = 0; i < o->ngw; i++)
-		if (memcmp(&o->gw[i], &g, sizeof g) == 0)
+		if (o->gw[i].family == g.family && o->gw[i].prefix == g.prefix && o->gw[i].proto == g.proto &&
+		    o->gw[i].port == g.port && memcmp(o->gw[i].addr, g.addr, sizeof g.addr) == 0)
 			return 0;
 	if (o->ngw == APPLY_GW_MAX)
 		return -1;

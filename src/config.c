@@ -940,6 +940,8 @@ static int load_gateway(struct ctx *c, const yaml_node_t *fwd, const yaml_node_t
 	if (dnat && (dnat->type != YAML_SEQUENCE_NODE || (nd = seq_len(dnat)) == 0 || nd > CONFIG_MAX_PORTS))
 		return fail(c, dnat, "%sdnat: expected a list of 1 to %d entries like "
 			    "[{listen: tcp/2222, to: \"10.0.0.2:22\"}]", where, CONFIG_MAX_PORTS);
+	if (nf + nd == 0)
+		return 0;
 	if (!(d->gw = calloc(nf + nd, sizeof *d->gw)))
 		return fail_oom(c);
 	for (size_t i = 0; i < nf + nd; i++) {

@@ -47,7 +47,7 @@ size_t grants_open(struct grants *g, const char *door, const struct port_spec *p
 /* The same for a door's forward: and dnat: entries: those of FAMILY only
  * (an IPv4 source reaches IPv4 hosts). KEEP: established connections
  * outlive the grant. Returns the number refused because the table is full. */
-size_t grants_open_gw(struct grants *g, const char *door, const struct gw_target *t, size_t n, bool keep,
+size_t grants_open_gw(struct grants *g, const char *door, const struct gw_target *gw, size_t n, bool keep,
 		      int64_t duration_us, int family, const uint8_t *src, int64_t now);
 /* Closes grants whose time has come, in order of expiry. */
 void grants_expire(struct grants *g, int64_t now);

@@ -452,8 +452,9 @@ static void run_flush(struct app *a, struct run *r)
 	r->n = r->nnew = 0;
 	if (n == 0)
 		return;
-	if (n == 1) {
-		dispatch(a, &r->c[0]);
+	if (n == 1 || !a->be->batch) {	/* a run without batch holds one at most */
+		for (size_t i = 0; i < n; i++)
+			dispatch(a, &r->c[i]);
 		return;
 	}
 	const struct apply_cmd *cp[APPLY_BATCH_MAX];
@@ -487,6 +488,7 @@ static void run_flush(struct app *a, struct run *r)
 /* A valid request for a guarded port: joins the run, or is applied now. */
 static void serve_cmd(struct app *a, struct run *r, const struct apply_cmd *c)
 {
+	/* forward and dnat requests go alone (apply_nft_gw.c, apply_xt_gw.c) */
 	if (!a->be->batch || c->op == APPLY_FLUSH || c->via != APPLY_VIA_LOCAL) {
 		run_flush(a, r);
 		dispatch(a, c);
