@@ -26,6 +26,14 @@ Contenders, one after the other, each with its own ruleset variant:
                away from everyone without a grant); sources in turn:
                kmsg: true / file: (our own rsyslogd, imklog only) /
                journal: kernel (systemd-journald, started if none runs)
+  forward      logknockd (kmsg) with a gateway door instead (issue 15): the
+               knock lets the client reach 198.51.100.2:22, an internal host
+               in a third namespace behind the server, through the server's
+               forward path (the applier's nft forward guard and a per-source
+               set element); same rounds, target 198.51.100.2:22
+  dnat         the same with a dnat door: the client's connections to the
+               server's tcp/2222 are translated to 198.51.100.2:22 (a
+               per-source map element); target 192.0.2.1:2222
   journalctl   during the journal rounds, journalctl -f -k -n 0 -o cat in
                the host: the arrival of the round's last knock line, read
                from its pipe (CLOCK_MONOTONIC), minus the knock's send time
@@ -75,13 +83,19 @@ GAP_S = 0.010
 
 # ---- the client (in the client namespace) --------------------------------------
 
+TARGET = [SERVER4, OPEN_PORT]	# the round's protected host and port (forward, dnat: another)
+INNER4 = "198.51.100.2"		# the internal host behind the server (forward, dnat)
+INNER_GW4 = "198.51.100.1"
+DNAT_PORT = 2222
+
+
 def attempt(timeout_s):
     """One connection attempt to the protected port: True when it completes
     within TIMEOUT_S. Returns (ok, t_done_ns)."""
     s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     s.setblocking(False)
     try:
-        s.connect((SERVER4, OPEN_PORT))
+        s.connect((TARGET[0], TARGET[1]))
         return True, time.monotonic_ns()
     except BlockingIOError:
         pass
@@ -102,11 +116,12 @@ def client_main():
     out = sys.stdout
     for line in sys.stdin:
         f = line.split()
-        if len(f) != 3 or f[0] != "round":
+        if len(f) not in (3, 5) or f[0] != "round":
             out.write("error bad request\n")
             out.flush()
             continue
         sport0, limit = int(f[1]), float(f[2])
+        TARGET[:] = [f[3], int(f[4])] if len(f) == 5 else [SERVER4, OPEN_PORT]
         try:
             t_last = None
             for k, port in enumerate(KNOCKS):
@@ -294,7 +309,9 @@ class Bench(Cleanups):
         if self.sport > 60000:
             self.sport = 20000
         sport0 = self.sport
-        self.client.stdin.write(b"round %d %g\n" % (sport0, limit))
+        tgt = getattr(self, "target", None)
+        self.client.stdin.write(b"round %d %g%s\n" % (sport0, limit,
+                                                        (" %s %d" % tgt).encode() if tgt else b""))
         self.client.stdin.flush()
         r, _, _ = select.select([self.client.stdout], [], [], limit + 15)
         if not r:
@@ -357,18 +374,75 @@ class Bench(Cleanups):
         finally:
             self.stop("knockd")
 
+    # -- the internal host behind the server (forward, dnat) --
+    def setup_inner(self):
+        if getattr(self, "ns_i", None):
+            return
+        rid = self.net.rid
+        self.ns_i, vs, vi = "lko%si" % rid, "lko%sg" % rid, "lko%sh" % rid
+        run(["ip", "netns", "add", self.ns_i])
+        self.at_exit("netns " + self.ns_i, lambda: run(["ip", "netns", "del", self.ns_i]))
+        run(["ip", "link", "add", vs, "netns", self.ns_s, "type", "veth", "peer", "name", vi, "netns", self.ns_i])
+        for argv in (["-n", self.ns_i, "link", "set", "lo", "up"],
+                     ["-n", self.ns_s, "addr", "add", INNER_GW4 + "/24", "dev", vs],
+                     ["-n", self.ns_i, "addr", "add", INNER4 + "/24", "dev", vi],
+                     ["-n", self.ns_s, "link", "set", vs, "up"],
+                     ["-n", self.ns_i, "link", "set", vi, "up"],
+                     ["-n", self.ns_i, "route", "add", "default", "via", INNER_GW4],
+                     ["-n", self.ns_c, "route", "add", "198.51.100.0/24", "via", SERVER4]):
+            run(["ip"] + argv)
+        # no neighbour resolution inside a timed round, on this link either
+        run(["ip", "-n", self.ns_s, "neigh", "replace", INNER4, "lladdr", NetNS.mac(self.ns_i, vi), "dev", vs,
+             "nud", "permanent"])
+        run(["ip", "-n", self.ns_i, "neigh", "replace", INNER_GW4, "lladdr", NetNS.mac(self.ns_s, vs), "dev", vi,
+             "nud", "permanent"])
+        run(["ip", "netns", "exec", self.ns_s, "sysctl", "-q", "-w", "net.ipv4.ip_forward=1"])
+        lst = os.path.join(self.tmp, "inner.py")
+        with open(lst, "w") as f:
+            f.write("import socket, sys\n"
+                    "s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)\n"
+                    "s.bind(('%s', %d)); s.listen(512)\n"
+                    "open(sys.argv[1], 'w').write('ready\\n')\n"
+                    "while True:\n    s.accept()[0].close()\n" % (INNER4, OPEN_PORT))
+        ready = os.path.join(self.tmp, "inner.ready")
+        p = self.spawn("inner", ["ip", "netns", "exec", self.ns_i, sys.executable, lst, ready],
+                       err=os.path.join(self.tmp, "inner.err"))
+        self.wait_until(lambda: os.path.exists(ready) or p.poll() is not None, 10, "the internal listener")
+        if p.poll() is not None:
+            raise RuntimeError("the internal listener exited: " + open(os.path.join(self.tmp, "inner.err")).read())
+
+    def run_gateway(self, name, door, target, n):
+        self.setup_inner()
+        self.ruleset("logknock")
+        self.start_daemon(name, "kmsg: true", door)
+        self.target = target
+        try:
+            return self.rounds("logknockd " + name, n, 5.0)
+        finally:
+            self.target = None
+            self.stop("logknockd-" + name)
+
+    def run_forward(self, n):
+        return self.run_gateway("forward", "forward: [{to: %s, port: tcp/%d}]" % (INNER4, OPEN_PORT),
+                                (INNER4, OPEN_PORT), n)
+
+    def run_dnat(self, n):
+        return self.run_gateway("dnat", "dnat: [{listen: tcp/%d, to: \"%s:%d\"}]" % (DNAT_PORT, INNER4, OPEN_PORT),
+                                (SERVER4, DNAT_PORT), n)
+
     # -- logknockd --
-    def start_daemon(self, name, source):
+    def start_daemon(self, name, source, door=None):
         conf = os.path.join(self.tmp, name + ".yaml")
         with open(conf, "w") as f:
             # nf_log_all_netns=1 (set above) lets our namespaces log: accepted
             f.write("accept_nf_log_all_netns: true\n"
                     "sources:\n  - %s\nprefix: \"%s \"\nstate_dir: %s\n"
                     "applier:\n  backend: nft\n  program: %s\n  command: [%s, --net=/run/netns/%s]\n"
-                    "doors:\n  - name: ssh\n    sequence: [%s]\n    window: 5s\n    open: [tcp/%d]\n"
+                    "doors:\n  - name: ssh\n    sequence: [%s]\n    window: 5s\n    %s\n"
                     "    duration: 1s\n" % (source, self.prefix, os.path.join(self.tmp, "state-" + name),
                                           self.a.apply, NSENTER, self.ns_s,
-                                          ", ".join("tcp/%d" % p for p in KNOCKS), OPEN_PORT))
+                                          ", ".join("tcp/%d" % p for p in KNOCKS),
+                                          door or "open: [tcp/%d]" % OPEN_PORT))
         err = os.path.join(self.tmp, name + ".err")
         p = self.spawn("logknockd-" + name, [self.a.logknockd, "-c", conf], err=err)
         self.wait_until(lambda: "following 1 sources" in open(err).read() or p.poll() is not None, 10,
@@ -449,8 +523,8 @@ def main():
     ap.add_argument("--rounds", type=int, default=30, help="rounds for knockd, kmsg and file (default 30)")
     ap.add_argument("--journal-rounds", type=int, default=15, help="rounds for journald (default 15)")
     ap.add_argument("--warmup", type=int, default=2, help="uncounted rounds first (default 2)")
-    ap.add_argument("--contenders", default="knockd,kmsg,file,journal",
-                    help="comma-separated subset of knockd,kmsg,file,journal")
+    ap.add_argument("--contenders", default="knockd,kmsg,forward,dnat,file,journal",
+                    help="comma-separated subset of knockd,kmsg,forward,dnat,file,journal")
     ap.add_argument("--client", action="store_true", help=argparse.SUPPRESS)
     a = ap.parse_args()
     if a.client:
@@ -458,7 +532,7 @@ def main():
     a.logknockd, a.apply = tree_binaries(__file__)
     a.contenders = [c.strip() for c in a.contenders.split(",") if c.strip()]
     for c in a.contenders:
-        if c not in ("knockd", "kmsg", "file", "journal"):
+        if c not in ("knockd", "kmsg", "forward", "dnat", "file", "journal"):
             print("%s: unknown contender %r" % (PROG, c), file=sys.stderr)
             return 2
 
@@ -502,12 +576,15 @@ def main():
 
     names = {"knockd": "knockd 0.8 (libpcap on the server's veth, nft rule via start_command)",
              "kmsg": "logknockd, `kmsg: true`",
+             "forward": "logknockd, `kmsg: true`, forward door (internal host behind the server, nft forward set)",
+             "dnat": "logknockd, `kmsg: true`, dnat door (server's tcp/2222 → internal tcp/22, nft map)",
              "file": "logknockd, `file:` (rsyslogd imklog → file)",
              "journal": "logknockd, `journal: kernel` (systemd-journald)"}
     print("# knock-to-open %s UTC; %s" % (started.strftime("%Y-%m-%d %H:%M"), cmdline))
     print("# logknockd: %s; kernel %s; %d CPUs; load average %s before, %s after" % (
         a.logknockd_orig, os.uname().release, os.cpu_count(), " ".join(load0), " ".join(load1)))
     print("# latency: last knock's connect() -> a connect() to tcp/22 completed (attempts every 1 ms); ms;")
+    print("# forward, dnat: to 198.51.100.2:22 behind the server, directly or through the server's tcp/2222")
     print("# CPUs busy: all processes on the machine, this harness included, during that contender's rounds")
     print()
     print("| contender | median | p90 | rounds | CPUs busy |")
@@ -530,7 +607,7 @@ def main():
                       "%d of %d | %.0f %% |" % (fmt(med["bare"]), fmt(pct(bare, 90)), len(bare), len(bare) + bmissed,
                                                 busy[c]))
     print()
-    for c in ("kmsg", "file"):
+    for c in ("kmsg", "forward", "dnat", "file"):
         if c in med:
             v = "# %s: median below 5 ms: %s" % (c, "yes" if med[c] < 5e6 else "NO")
             if "knockd" in med:

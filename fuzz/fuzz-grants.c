@@ -24,7 +24,7 @@
 #include "grants.h"
 
 #define MAX_GRANTS 16
-#define DUMP_MAX (MAX_GRANTS * 256)
+#define DUMP_MAX (MAX_GRANTS * 384)	/* a gateway grant's line is up to ~280 bytes */
 
 static int strict = -1;
 
@@ -39,6 +39,11 @@ static void check_sendable(const struct grant *g)
 			      .port = g->port, .seconds = 1};
 	memcpy(c.addr, g->src, 16);
 	snprintf(c.door, sizeof c.door, "%s", g->door);
+	c.via = g->via;
+	c.toport = g->toport;
+	c.masq = g->masq;
+	c.nokeep = g->nokeep;
+	memcpy(c.to, g->to, 16);
 	char buf[APPLY_LINE_MAX + 1];
 	FUZZ_CHECK(apply_format(&c, buf, sizeof buf) > 0);
 	FUZZ_CHECK(g->expires_us >= g->opened_us);
@@ -76,12 +81,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		FUZZ_CHECK(gr->proto == IPPROTO_TCP || gr->proto == IPPROTO_UDP || gr->proto == IPPROTO_ICMP ||
 			   gr->proto == IPPROTO_ICMPV6);
 		FUZZ_CHECK(memchr(gr->door, '\0', sizeof gr->door) != NULL);
-		/* one grant per ID and per (source, protocol, port) */
+		/* one grant per ID and per (source, protocol, port[, via, to, toport]) */
+		FUZZ_CHECK(gr->via == APPLY_VIA_LOCAL || gr->via == APPLY_VIA_FORWARD || gr->via == APPLY_VIA_DNAT);
+		FUZZ_CHECK(gr->via != APPLY_VIA_LOCAL || (!gr->toport && !gr->masq && !gr->nokeep));
 		for (size_t j = 0; j < i; j++) {
 			const struct grant *o = grants_at(g, j);
 			FUZZ_CHECK(o->id != gr->id);
 			FUZZ_CHECK(!(o->family == gr->family && o->proto == gr->proto && o->port == gr->port &&
-				     memcmp(o->src, gr->src, 16) == 0));
+				     memcmp(o->src, gr->src, 16) == 0 && o->via == gr->via &&
+				     (gr->via == APPLY_VIA_LOCAL ||
+				      (memcmp(o->to, gr->to, 16) == 0 && o->toport == gr->toport))));
 		}
 		if (gr->id > max_id)
 			max_id = gr->id;

@@ -1,7 +1,13 @@
 /* apply_command.c — the command backend: knockd-style argument templates.
  * Placeholders inside each argument: %IP% %PROTO% %PORT% %DOOR% %FAMILY%
- * %SECONDS% (%SECONDS% is 0 for close, %DOOR% may be empty); any other text,
- * '%' included, is copied as it is. Each command runs through apply_run(). */
+ * %SECONDS% (%SECONDS% is 0 for close, %DOOR% may be empty); for forward and
+ * dnat grants (issue 15) also %VIA% (local, forward, dnat), %TO% (the
+ * internal host; empty for a local grant) and %TOPORT% (dnat: the port on
+ * %TO%; forward: %PORT%; local: empty), %MASQ% and %KEEP% (1 or 0). Any
+ * other text, '%' included, is copied as it is. Forward and dnat requests
+ * are refused unless a template names %TO%: commands written for this
+ * host's ports would open the listen port here instead. Each command runs
+ * through apply_run(). */
 #include "apply_backend.h"
 
 #include <arpa/inet.h>
@@ -30,6 +36,14 @@ static char *subst(const char *t, const struct apply_cmd *c, char *err, size_t e
 	}
 	snprintf(port, sizeof port, "%u", (unsigned)c->port);
 	snprintf(secs, sizeof secs, "%lu", (unsigned long)(c->op == APPLY_OPEN ? c->seconds : 0));
+	char to[INET6_ADDRSTRLEN] = "", toport[8] = "";
+	if (c->via != APPLY_VIA_LOCAL) {
+		if (!inet_ntop(c->family, c->to, to, sizeof to)) {
+			snprintf(err, errlen, "cannot format address");
+			return NULL;
+		}
+		snprintf(toport, sizeof toport, "%u", (unsigned)(c->via == APPLY_VIA_DNAT ? c->toport : c->port));
+	}
 	const struct {
 		const char *name, *value;
 	} ph[] = {
@@ -39,6 +53,11 @@ static char *subst(const char *t, const struct apply_cmd *c, char *err, size_t e
 		{"%DOOR%", c->door},
 		{"%FAMILY%", c->family == AF_INET ? "inet" : "inet6"},
 		{"%SECONDS%", secs},
+		{"%VIA%", c->via == APPLY_VIA_DNAT ? "dnat" : c->via == APPLY_VIA_FORWARD ? "forward" : "local"},
+		{"%TOPORT%", toport},	/* before %TO%, which it begins with */
+		{"%TO%", to},
+		{"%MASQ%", c->masq ? "1" : "0"},
+		{"%KEEP%", c->nokeep ? "0" : "1"},
 	};
 	char buf[ARG_MAX_LEN + 1];
 	size_t len = 0;
@@ -106,6 +125,18 @@ static char **build_argv(char **tmpl, size_t n, const struct apply_cmd *c, char 
 static int run_templates(const struct apply_options *a, bool open, const struct apply_cmd *c, char *msg, size_t msglen)
 {
 	const char *what = open ? "open" : "close";
+	if (c->via != APPLY_VIA_LOCAL) {
+		char **t = open ? a->open_t : a->close_t;
+		size_t n = open ? a->nopen : a->nclose, i = 0;
+		while (i < n && !strstr(t[i], "%TO%"))
+			i++;
+		if (i == n) {
+			snprintf(msg, msglen, "refused: a %s grant, and the --%s template has no %%TO%%",
+				 c->via == APPLY_VIA_DNAT ? "dnat" : "forward", what);
+			log_err("%s %llu: %s", what, (unsigned long long)c->id, msg);
+			return -1;
+		}
+	}
 	char **argv = build_argv(open ? a->open_t : a->close_t, open ? a->nopen : a->nclose, c, msg, msglen);
 	if (!argv) {
 		log_err("%s %llu: %s", what, (unsigned long long)c->id, msg);
@@ -163,4 +194,5 @@ const struct apply_backend apply_backend_command = {
 	.close = command_close,
 	.flush = NULL,	/* commands cannot list what they added: close each known ID */
 	.destroy = command_destroy,
+	.gateway = 1,	/* when a template names %TO% (run_templates) */
 };

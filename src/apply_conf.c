@@ -1,11 +1,13 @@
 /* apply_conf.c — logknock-apply's settings file (apply_conf.h). */
 #include "apply_conf.h"
 
+#include <arpa/inet.h>
 #include <netinet/in.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <yaml.h>
 
 #include "config.h"
@@ -74,10 +76,40 @@ static int load_argv(struct actx *c, const yaml_node_t *list, const char *key, c
 	return 0;
 }
 
+/* gateway: [{to: 10.0.0.0/24, port: tcp/22}, ...] */
+static int load_gateway(struct actx *c, const yaml_node_t *list, struct apply_options *o)
+{
+	if (list->type != YAML_SEQUENCE_NODE)
+		return afail(c, list, "gateway: expected a list like [{to: 10.0.0.0/24, port: tcp/22}]");
+	for (yaml_node_item_t *it = list->data.sequence.items.start; it < list->data.sequence.items.top; it++) {
+		const yaml_node_t *m = node(c, *it), *to = NULL, *port = NULL;
+		if (m->type != YAML_MAPPING_NODE)
+			return afail(c, m, "gateway: expected {to: ADDRESS[/PREFIX], port: tcp/N}");
+		for (yaml_node_pair_t *p = m->data.mapping.pairs.start; p < m->data.mapping.pairs.top; p++) {
+			const yaml_node_t *k = node(c, p->key);
+			const char *key = config_yaml_is_string(k) ? sval(k) : "";
+			if (strcmp(key, "to") == 0 && !to)
+				to = node(c, p->value);
+			else if (strcmp(key, "port") == 0 && !port)
+				port = node(c, p->value);
+			else
+				return afail(c, k, "gateway: unknown or repeated key (known: to, port)");
+		}
+		if (!to || !port || !config_yaml_is_string(to) || !config_yaml_is_string(port))
+			return afail(c, m, "gateway: each entry needs to: ADDRESS[/PREFIX] and port: tcp/N or udp/N");
+		char spec[128];
+		int n = snprintf(spec, sizeof spec, "%s,%s", sval(port), sval(to));
+		if (n < 0 || (size_t)n >= sizeof spec || apply_gateway_add(o, spec) < 0)
+			return afail(c, m, "gateway: expected to: an address or network (host bits clear) and port: "
+				     "tcp/N or udp/N (at most %d entries)", APPLY_GW_MAX);
+	}
+	return 0;
+}
+
 static int load_root(struct actx *c, const yaml_node_t *root, struct apply_conf *ac)
 {
 	static const char *const backends[] = {"log", "command", "nft", "iptables", "ipset", NULL};
-	const yaml_node_t *open = NULL, *close = NULL, *guard = NULL;
+	const yaml_node_t *open = NULL, *close = NULL, *guard = NULL, *loopback = NULL;
 
 	if (!root || root->type != YAML_MAPPING_NODE)
 		return afail(c, root, "expected a mapping like {backend: nft, guard: [tcp/22]}");
@@ -103,12 +135,25 @@ static int load_root(struct actx *c, const yaml_node_t *root, struct apply_conf 
 			ac->timeout_set = true;
 		} else if (strcmp(key, "guard") == 0) {
 			guard = v;
+		} else if (strcmp(key, "gateway") == 0) {
+			if (load_gateway(c, v, &ac->o) < 0)
+				return -1;
+		} else if (strcmp(key, "guard_loopback") == 0) {
+			static const char *const yes[] = {"true", "yes", "on"}, *const no[] = {"false", "no", "off"};
+			int b = -1;
+			for (size_t i = 0; i < 3 && b < 0 && config_yaml_is_string(v); i++)
+				b = strcasecmp(sval(v), yes[i]) == 0 ? 1 : strcasecmp(sval(v), no[i]) == 0 ? 0 : -1;
+			if (b < 0)
+				return afail(c, v, "guard_loopback: expected true or false");
+			ac->o.guard_loopback = b;
+			loopback = v;
 		} else if (strcmp(key, "open") == 0) {
 			open = v;
 		} else if (strcmp(key, "close") == 0) {
 			close = v;
 		} else {
-			return afail(c, k, "unknown key (known: backend, guard, name, timeout, open, close)");
+			return afail(c, k, "unknown key (known: backend, guard, guard_loopback, gateway, name, timeout, open, "
+				     "close)");
 		}
 	}
 	if (!ac->backend[0])
@@ -134,6 +179,9 @@ static int load_root(struct actx *c, const yaml_node_t *root, struct apply_conf 
 		return -1;
 	if (close && load_argv(c, close, "close", &ac->o.close_t, &ac->o.nclose) < 0)
 		return -1;
+	if (loopback && ac->o.guard_loopback && strcmp(ac->backend, "nft") != 0 &&
+	    strcmp(ac->backend, "iptables") != 0 && strcmp(ac->backend, "ipset") != 0)
+		return afail(c, loopback, "guard_loopback: only for backend nft, iptables or ipset");
 	if (ac->timeout_set && strcmp(ac->backend, "log") == 0)
 		return afail(c, root, "timeout: does not apply to backend: log");
 	return 0;
@@ -200,4 +248,75 @@ bool apply_name_ok(const char *name)
 	size_t n = strlen(name);
 	return n >= 1 && n <= APPLY_NAME_MAX &&
 	       strspn(name, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-") == n;
+}
+
+int apply_gateway_add(struct apply_options *o, const char *spec)
+{
+	char buf[96];
+	struct port_spec ps;
+	size_t n = strlen(spec);
+	const char *comma = strchr(spec, ',');
+	if (!comma || n >= sizeof buf || (size_t)(comma - spec) >= 16)
+		return -1;
+	memcpy(buf, spec, (size_t)(comma - spec));
+	buf[comma - spec] = '\0';
+	if (config_parse_port_spec(buf, &ps) < 0 || (ps.proto != IPPROTO_TCP && ps.proto != IPPROTO_UDP))
+		return -1;
+	struct apply_gw_allow g;
+	memset(&g, 0, sizeof g);
+	g.proto = ps.proto;
+	g.port = ps.port;
+	snprintf(buf, sizeof buf, "%s", comma + 1);
+	char *slash = strchr(buf, '/');
+	if (slash)
+		*slash = '\0';
+	if (inet_pton(AF_INET, buf, g.addr) == 1)
+		g.family = AF_INET;
+	else if (inet_pton(AF_INET6, buf, g.addr) == 1)
+		g.family = AF_INET6;
+	else
+		return -1;
+	unsigned max = g.family == AF_INET ? 32 : 128, bits = max;
+	if (slash) {
+		const char *d = slash + 1;
+		size_t dl = strlen(d);
+		if (dl == 0 || dl > 3 || strspn(d, "0123456789") != dl || (d[0] == '0' && dl > 1))
+			return -1;
+		bits = 0;
+		for (size_t i = 0; i < dl; i++)	/* at most 3 digits, checked above */
+			bits = bits * 10 + (unsigned)(d[i] - '0');
+		if (bits > max)
+			return -1;
+	}
+	/* host bits set: a typo for another network, refused rather than guessed */
+	for (unsigned b = bits; b < max; b++)
+		if (g.addr[b / 8] & (0x80 >> (b % 8)))
+			return -1;
+	g.prefix = (uint8_t)bits;
+	for (size_t i = 0; i < o->ngw; i++)
+		if (o->gw[i].family == g.family && o->gw[i].prefix == g.prefix && o->gw[i].proto == g.proto &&
+		    o->gw[i].port == g.port && memcmp(o->gw[i].addr, g.addr, sizeof g.addr) == 0)
+			return 0;
+	if (o->ngw == APPLY_GW_MAX)
+		return -1;
+	o->gw[o->ngw++] = g;
+	return 0;
+}
+
+bool apply_gateway_allowed(const struct apply_options *o, const struct apply_cmd *c)
+{
+	uint16_t port = c->via == APPLY_VIA_DNAT ? c->toport : c->port;
+	if (c->via != APPLY_VIA_FORWARD && c->via != APPLY_VIA_DNAT)
+		return false;
+	for (size_t i = 0; i < o->ngw; i++) {
+		const struct apply_gw_allow *g = &o->gw[i];
+		if (g->family != c->family || g->proto != c->proto || g->port != port)
+			continue;
+		unsigned b = 0;
+		while (b < g->prefix && ((g->addr[b / 8] ^ c->to[b / 8]) & (0x80 >> (b % 8))) == 0)
+			b++;
+		if (b == g->prefix)
+			return true;
+	}
+	return false;
 }

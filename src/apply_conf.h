@@ -4,6 +4,9 @@
  *
  *   backend: nft                    # nft | iptables | ipset | command | log
  *   guard: [tcp/22, udp/1194]       # the doors' open: ports; any other is refused
+ *   gateway:                        # where forward: and dnat: doors may lead; any other is refused
+ *     - {to: 10.0.0.0/24, port: tcp/22}
+ *   guard_loopback: false           # true: guard packets that came in on lo too
  *   name: logknock                  # table, chain and set name
  *   timeout: 5s                     # one external command (ms, s, m)
  *   open: [/usr/local/sbin/fw, open, "%IP%", "%PROTO%", "%PORT%"]    # backend command
@@ -43,6 +46,13 @@ void apply_conf_free(struct apply_conf *ac);
 int apply_guard_add(struct apply_options *o, const char *spec);
 /* Whether C's protocol and port are in o->guard. */
 bool apply_guarded(const struct apply_options *o, const struct apply_cmd *c);
+/* "tcp/22,10.0.0.2", "udp/53,10.0.0.0/24", "tcp/22,2001:db8::/64" added to
+ * o->gw (each once): where forward and dnat grants may lead. 0, or -1 when
+ * malformed (host bits set beyond the prefix too) or when the list is full. */
+int apply_gateway_add(struct apply_options *o, const char *spec);
+/* Whether C (a forward or dnat request) leads to an address and port that
+ * o->gw allows: forward to:PORT, dnat to:TOPORT. */
+bool apply_gateway_allowed(const struct apply_options *o, const struct apply_cmd *c);
 /* Whether NAME is a valid table/chain/set name. */
 bool apply_name_ok(const char *name);
 

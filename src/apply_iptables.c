@@ -22,11 +22,13 @@
 #include <sys/socket.h>
 
 #include "apply_xt.h"
+#include "apply_xt_gw.h"
 #include "log.h"
 
 struct ipt {
 	char chain[XT_CHAIN_MAX + 1];
 	int timeout_ms;
+	struct xt_gw *gw;	/* forward and dnat grants (apply_xt_gw.c); NULL without --gateway */
 };
 
 /* The argument vector of a grant's rule for OP (-I, -C, -D); every word
@@ -112,6 +114,10 @@ static void *ipt_create(const struct apply_options *o, char *err, size_t errlen)
 			return NULL;
 		}
 	}
+	if (o->ngw && !(t->gw = xt_gw_create(o, t->chain, err, errlen))) {
+		free(t);
+		return NULL;
+	}
 	return t;
 }
 
@@ -119,6 +125,8 @@ static int ipt_open(void *st, const struct apply_cmd *c, int refresh, char *msg,
 {
 	struct ipt *t = st;
 	unsigned long long id = (unsigned long long)c->id;
+	if (c->via != APPLY_VIA_LOCAL)
+		return xt_gw_open(t->gw, c, refresh, msg, msglen);
 	if (refresh) {
 		log_info("open %llu: rule in place; iptables rules have no timeout, the close ends it", id);
 		return 0;
@@ -148,6 +156,8 @@ static int ipt_close(void *st, const struct apply_cmd *c, char *msg, size_t msgl
 	struct ipt *t = st;
 	unsigned long long id = (unsigned long long)c->id;
 	struct grant_rule r;
+	if (c->via != APPLY_VIA_LOCAL)
+		return xt_gw_close(t->gw, c, msg, msglen);
 	if (grant_argv(&r, "-D", t->chain, c, msg, msglen) < 0)
 		return -1;
 	char desc[512];
@@ -194,11 +204,14 @@ static int ipt_flush(void *st, const struct apply_cmd *c, char *msg, size_t msgl
 	}
 	log_info("flush %llu: removed %ld grant rule%s from %s", (unsigned long long)c->id, total,
 		 total == 1 ? "" : "s", t->chain);
-	return 0;
+	return xt_gw_flush(t->gw, msg, msglen);
 }
 
 static void ipt_destroy(void *st)
 {
+	struct ipt *t = st;
+	if (t)
+		xt_gw_free(t->gw);
 	free(st);	/* the rules stay: grants outlive the applier until closed or flushed */
 }
 
@@ -209,4 +222,5 @@ const struct apply_backend apply_backend_iptables = {
 	.close = ipt_close,
 	.flush = ipt_flush,
 	.destroy = ipt_destroy,
+	.gateway = 1,
 };

@@ -32,7 +32,7 @@
 #define APPLY_ADDR_MAX 45	/* INET6_ADDRSTRLEN - 1 */
 #define APPLY_ID_MAX UINT64_C(9223372036854775807)
 #define APPLY_SECONDS_MAX 31536000u
-#define APPLY_FIELDS_MAX 9
+#define APPLY_FIELDS_MAX 13	/* open with DOOR and every GATEWAY key */
 
 static void seterr(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
@@ -164,6 +164,80 @@ static int split_line(const char *line, size_t len, struct field *fields, size_t
 	return (int)n;
 }
 
+/* Whether F is "KEY=..."; its value into *val. */
+static int field_key(struct field f, const char *key, struct field *val)
+{
+	size_t n = strlen(key);
+	if (f.len <= n || memcmp(f.s, key, n) != 0 || f.s[n] != '=')
+		return 0;
+	val->s = f.s + n + 1;
+	val->len = f.len - n - 1;
+	return 1;
+}
+
+/* The GATEWAY keys, in their one order, each at most once (apply_proto.h). */
+static int parse_gateway(struct apply_cmd *c, const struct field *f, size_t n, char *err, size_t errlen)
+{
+	size_t i = 0;
+	struct field v;
+	uint64_t num;
+	if (n == 0)
+		return 0;
+	if (!field_key(f[0], "to", &v)) {
+		seterr(err, errlen, "extra field '%.*s%s' (after DOOR: to=, toport=, masq=, keep=)", FQ(f[0]));
+		return -1;
+	}
+	char addr[APPLY_ADDR_MAX + 1];
+	if (v.len == 0 || v.len > APPLY_ADDR_MAX) {
+		seterr(err, errlen, "bad to= address '%.*s%s'", FQ(v));
+		return -1;
+	}
+	memcpy(addr, v.s, v.len);
+	addr[v.len] = '\0';
+	if (inet_pton(c->family, addr, c->to) != 1) {
+		seterr(err, errlen, "bad to= address '%s' (an %s address, as SRC)", addr,
+		       c->family == AF_INET ? "inet" : "inet6");
+		return -1;
+	}
+	if (c->proto != IPPROTO_TCP && c->proto != IPPROTO_UDP) {
+		seterr(err, errlen, "to= needs protocol tcp or udp");
+		return -1;
+	}
+	c->via = APPLY_VIA_FORWARD;
+	i = 1;
+	if (i < n && field_key(f[i], "toport", &v)) {
+		if (parse_num(v, 65535, &num) < 0 || num == 0) {
+			seterr(err, errlen, "bad toport '%.*s%s' (1..65535)", FQ(v));
+			return -1;
+		}
+		c->toport = (uint16_t)num;
+		c->via = APPLY_VIA_DNAT;
+		i++;
+	}
+	if (i < n && field_key(f[i], "masq", &v)) {
+		if (!field_is(v, "1") || c->via != APPLY_VIA_DNAT) {
+			seterr(err, errlen, "bad masq (masq=1, after toport= only)");
+			return -1;
+		}
+		c->masq = 1;
+		i++;
+	}
+	if (i < n && field_key(f[i], "keep", &v)) {
+		if (!field_is(v, "0")) {
+			seterr(err, errlen, "bad keep (keep=0, or no keep= at all)");
+			return -1;
+		}
+		c->nokeep = 1;
+		i++;
+	}
+	if (i < n) {
+		seterr(err, errlen, "extra field '%.*s%s' (to=, toport=, masq=, keep= in this order, once each)",
+		       FQ(f[i]));
+		return -1;
+	}
+	return 0;
+}
+
 int apply_parse(const char *line, size_t len, struct apply_cmd *out, char *err, size_t errlen)
 {
 	struct field f[APPLY_FIELDS_MAX];
@@ -210,7 +284,7 @@ int apply_parse(const char *line, size_t len, struct apply_cmd *out, char *err, 
 		seterr(err, errlen, "missing %s", names[nf]);
 		return -1;
 	}
-	if ((size_t)nf > maxf) {
+	if (c.op == APPLY_FLUSH && (size_t)nf > maxf) {
 		seterr(err, errlen, "extra field '%.*s%s'", FQ(f[maxf]));
 		return -1;
 	}
@@ -280,7 +354,7 @@ int apply_parse(const char *line, size_t len, struct apply_cmd *out, char *err, 
 		c.seconds = (uint32_t)v;
 		next = 7;
 	}
-	if ((size_t)nf > next) {
+	if ((size_t)nf > next && !memchr(f[next].s, '=', f[next].len)) {
 		if (!door_field_valid(f[next])) {
 			seterr(err, errlen, "bad door name '%.*s%s' ([A-Za-z0-9_.-], 1..%d characters)", FQ(f[next]),
 			       APPLY_DOOR_MAX);
@@ -288,7 +362,10 @@ int apply_parse(const char *line, size_t len, struct apply_cmd *out, char *err, 
 		}
 		memcpy(c.door, f[next].s, f[next].len);
 		c.door[f[next].len] = '\0';
+		next++;
 	}
+	if (parse_gateway(&c, f + next, (size_t)nf - next, err, errlen) < 0)
+		return -1;
 	*out = c;
 	return 0;
 }
@@ -307,6 +384,31 @@ static const char *proto_name(uint8_t proto)
 	default:
 		return NULL;
 	}
+}
+
+/* " to=ADDR[ toport=N][ masq=1][ keep=0]" for a forward or dnat request,
+ * "" for a local one; -1 for fields that do not go together. */
+static int format_gateway(const struct apply_cmd *cmd, char *buf, size_t buflen)
+{
+	buf[0] = '\0';
+	if (cmd->via == APPLY_VIA_LOCAL)
+		return cmd->toport || cmd->masq || cmd->nokeep ? -1 : 0;
+	if (cmd->via != APPLY_VIA_FORWARD && cmd->via != APPLY_VIA_DNAT)
+		return -1;
+	if (cmd->proto != IPPROTO_TCP && cmd->proto != IPPROTO_UDP)
+		return -1;
+	if (cmd->via == APPLY_VIA_DNAT ? cmd->toport == 0 : (cmd->toport != 0 || cmd->masq))
+		return -1;
+	char to[INET6_ADDRSTRLEN];
+	if (!inet_ntop(cmd->family, cmd->to, to, sizeof to))
+		return -1;
+	int n;
+	if (cmd->via == APPLY_VIA_DNAT)
+		n = snprintf(buf, buflen, " to=%s toport=%u%s%s", to, (unsigned)cmd->toport, cmd->masq ? " masq=1" : "",
+			     cmd->nokeep ? " keep=0" : "");
+	else
+		n = snprintf(buf, buflen, " to=%s%s", to, cmd->nokeep ? " keep=0" : "");
+	return n < 0 || (size_t)n >= buflen ? -1 : 0;
 }
 
 int apply_format(const struct apply_cmd *cmd, char *buf, size_t buflen)
@@ -346,13 +448,16 @@ int apply_format(const struct apply_cmd *cmd, char *buf, size_t buflen)
 		char addr[INET6_ADDRSTRLEN];
 		if (!inet_ntop(cmd->family, cmd->addr, addr, sizeof addr))
 			return -1;
+		char gw[96] = "";
+		if (format_gateway(cmd, gw, sizeof gw) < 0)
+			return -1;
 		if (cmd->op == APPLY_OPEN)
-			n = snprintf(buf, buflen, "open %llu %s %s %s %u %lu%s%s\n", (unsigned long long)cmd->id, fam,
+			n = snprintf(buf, buflen, "open %llu %s %s %s %u %lu%s%s%s\n", (unsigned long long)cmd->id, fam,
 				     addr, proto, (unsigned)cmd->port, (unsigned long)cmd->seconds,
-				     cmd->door[0] ? " " : "", cmd->door);
+				     cmd->door[0] ? " " : "", cmd->door, gw);
 		else
-			n = snprintf(buf, buflen, "close %llu %s %s %s %u%s%s\n", (unsigned long long)cmd->id, fam,
-				     addr, proto, (unsigned)cmd->port, cmd->door[0] ? " " : "", cmd->door);
+			n = snprintf(buf, buflen, "close %llu %s %s %s %u%s%s%s\n", (unsigned long long)cmd->id, fam,
+				     addr, proto, (unsigned)cmd->port, cmd->door[0] ? " " : "", cmd->door, gw);
 	} else {
 		return -1;
 	}

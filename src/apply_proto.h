@@ -1,7 +1,7 @@
 /* apply_proto.h — the line protocol between logknockd and logknock-apply.
  *
- *   open  ID FAMILY SRC PROTO PORT SECONDS [DOOR]    e.g. open 17 inet 192.0.2.2 tcp 22 30 ssh
- *   close ID FAMILY SRC PROTO PORT [DOOR]
+ *   open  ID FAMILY SRC PROTO PORT SECONDS [DOOR] [GATEWAY]   e.g. open 17 inet 192.0.2.2 tcp 22 30 ssh
+ *   close ID FAMILY SRC PROTO PORT [DOOR] [GATEWAY]
  *   flush ID
  *   → ok ID | error ID message
  *
@@ -9,7 +9,20 @@
  * (inet_pton), PROTO tcp|udp|icmp|icmpv6, PORT 1..65535 (ICMP type 0..255),
  * SECONDS 1..31536000, DOOR [A-Za-z0-9_.-]{1,64}. Fields are separated by one
  * space; a line is at most APPLY_LINE_MAX bytes with its newline. Anything
- * else is rejected. Both sides use this one parser and formatter. */
+ * else is rejected. Both sides use this one parser and formatter.
+ *
+ * GATEWAY (doors with forward: or dnat:, issue 15) is, in this order:
+ *   to=ADDR            the internal host, an address of FAMILY: with it alone
+ *                      SRC may reach ADDR:PORT through this host (forward)
+ *   toport=N           1..65535: connections from SRC to this host's PORT are
+ *                      translated to ADDR:N (dnat); tcp and udp only
+ *   masq=1             dnat only: the translated connection leaves with this
+ *                      host's address (the internal host need not route back)
+ *   keep=0             established connections end with the grant (default:
+ *                      they outlive it, as conntrack does)
+ * Keys contain '=', which no door name does, so a line without DOOR stays
+ * unambiguous. A line without them is what it always was: old lines parse
+ * and format exactly as before. */
 #ifndef LOGKNOCK_APPLY_PROTO_H
 #define LOGKNOCK_APPLY_PROTO_H
 
@@ -20,6 +33,8 @@
 #define APPLY_DOOR_MAX 64
 
 enum apply_op { APPLY_OPEN, APPLY_CLOSE, APPLY_FLUSH };
+/* Where a grant lets SRC go. */
+enum apply_via { APPLY_VIA_LOCAL = 0, APPLY_VIA_FORWARD, APPLY_VIA_DNAT };
 
 struct apply_cmd {
 	enum apply_op op;
@@ -30,6 +45,11 @@ struct apply_cmd {
 	uint32_t seconds;	/* open only */
 	uint8_t addr[16];
 	char door[APPLY_DOOR_MAX + 1];	/* "" when absent */
+	uint8_t via;		/* APPLY_VIA_*: local (no GATEWAY fields), forward or dnat */
+	uint8_t masq;		/* dnat: masquerade (1) */
+	uint8_t nokeep;		/* forward, dnat: established connections end with the grant (1) */
+	uint16_t toport;	/* dnat: the port on TO */
+	uint8_t to[16];		/* forward, dnat: the internal host, of FAMILY */
 };
 
 /* Parses one request line (without newline). 0, or -1 with a message in err. */

@@ -11,6 +11,7 @@
 #include "knock.h"
 #include "onetime.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
@@ -19,6 +20,7 @@
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
+#include <sys/socket.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -600,7 +602,8 @@ static int load_patterns(struct ctx *c, const yaml_node_t *list)
 /* Each %WORD% in a template must be one we expand; a lone % is literal. */
 static int check_placeholders(struct ctx *c, const yaml_node_t *n, const char *where)
 {
-	static const char *const known[] = {"IP", "PROTO", "PORT", "DOOR", "FAMILY", "SECONDS", NULL};
+	static const char *const known[] = {"IP", "PROTO", "PORT", "DOOR", "FAMILY", "SECONDS",
+					    "VIA", "TO", "TOPORT", "MASQ", "KEEP", NULL};	/* apply_command.c */
 	static const char word[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_";
 	const char *p = scalar(n);
 
@@ -613,7 +616,8 @@ static int check_placeholders(struct ctx *c, const yaml_node_t *n, const char *w
 		char name[16];
 		if (len >= sizeof name || (memcpy(name, p + 1, len), name[len] = '\0', !in_list(name, known)))
 			return fail(c, n, "%sunknown placeholder '%.*s' (known: %%IP%% %%PROTO%% %%PORT%% "
-				    "%%DOOR%% %%FAMILY%% %%SECONDS%%)", where, (int)(len < SHOW_MAX ? len + 2 : SHOW_MAX), p);
+				    "%%DOOR%% %%FAMILY%% %%SECONDS%% %%VIA%% %%TO%% %%TOPORT%% %%MASQ%% %%KEEP%%)", where,
+				    (int)(len < SHOW_MAX ? len + 2 : SHOW_MAX), p);
 		p += len + 2;
 	}
 	return 0;
@@ -648,7 +652,8 @@ static int load_argv(struct ctx *c, const yaml_node_t *list, const char *where, 
 
 static int load_applier(struct ctx *c, const yaml_node_t *m)
 {
-	static const char *const keys[] = {"backend", "program", "command", "config", "open", "close", "timeout", NULL};
+	static const char *const keys[] = {"backend", "program", "command", "config", "open", "close", "timeout",
+					   "guard_loopback", NULL};
 	static const char *const backends[] = {"log", "command", "nft", "iptables", "ipset", NULL};	/* enum order */
 	struct applier_conf *a = &c->cfg->applier;
 	yaml_node_t *v, *k, *open, *close;
@@ -660,7 +665,7 @@ static int load_applier(struct ctx *c, const yaml_node_t *m)
 	/* config: the applier reads its settings from its own file (root's,
 	 * when sudo gives it more privilege than the daemon): none here. */
 	if ((v = map_get(c, m, "config", NULL))) {
-		static const char *const own[] = {"backend", "open", "close", "timeout", NULL};
+		static const char *const own[] = {"backend", "open", "close", "timeout", "guard_loopback", NULL};
 		if (!is_abs_path(v))
 			return fail(c, v, "applier: config: expected an absolute path, like %s/apply.yaml",
 				    LOGKNOCK_SYSCONFDIR);
@@ -691,6 +696,15 @@ static int load_applier(struct ctx *c, const yaml_node_t *m)
 			return -1;
 		if (a->timeout_us <= 0 || a->timeout_us > US_PER_H)
 			return fail(c, v, "applier: timeout: must be more than 0 and at most 1h");
+	}
+	/* guard_loopback: the guard drops packets that came in on lo too
+	 * (by default they are left to the admin's "iif lo accept"). */
+	if ((v = map_get(c, m, "guard_loopback", NULL))) {
+		if (get_bool(v, &a->guard_loopback) < 0)
+			return fail(c, v, "applier: guard_loopback: expected true or false");
+		if (a->guard_loopback && a->backend != BACKEND_NFT && a->backend != BACKEND_IPTABLES &&
+		    a->backend != BACKEND_IPSET)
+			return fail(c, v, "applier: guard_loopback: only for backend nft, iptables or ipset");
 	}
 	/* command: how to start the applier without root, e.g. through sudo -n;
 	 * the applier's own arguments follow. */
@@ -856,10 +870,130 @@ static int load_code(struct ctx *c, const yaml_node_t *m, const char *where, str
 	return 0;
 }
 
+/* "10.0.0.2", "2001:db8::2": an address of either family into *t. */
+static int get_addr(const yaml_node_t *n, struct gw_target *t)
+{
+	const char *s = is_string(n) ? scalar(n) : "";
+	if (strlen(s) >= INET6_ADDRSTRLEN)
+		return -1;
+	if (inet_pton(AF_INET, s, t->to) == 1)
+		t->family = AF_INET;
+	else if (inet_pton(AF_INET6, s, t->to) == 1)
+		t->family = AF_INET6;
+	else
+		return -1;
+	return 0;
+}
+
+/* "10.0.0.2:22", "[2001:db8::2]:22" into *t. */
+static int get_addr_port(const yaml_node_t *n, struct gw_target *t)
+{
+	const char *s = is_string(n) ? scalar(n) : "";
+	char a[INET6_ADDRSTRLEN + 2];
+	const char *colon;
+	size_t alen;
+	uint64_t v;
+	if (s[0] == '[') {
+		const char *end = strchr(s, ']');
+		if (!end || end[1] != ':')
+			return -1;
+		alen = (size_t)(end - s - 1);
+		colon = end + 1;
+		if (alen >= sizeof a)
+			return -1;
+		memcpy(a, s + 1, alen);
+		a[alen] = '\0';
+		if (inet_pton(AF_INET6, a, t->to) != 1)
+			return -1;
+		t->family = AF_INET6;
+	} else {
+		colon = strchr(s, ':');
+		if (!colon || strchr(colon + 1, ':'))
+			return -1;
+		alen = (size_t)(colon - s);
+		if (alen >= sizeof a)
+			return -1;
+		memcpy(a, s, alen);
+		a[alen] = '\0';
+		if (inet_pton(AF_INET, a, t->to) != 1)
+			return -1;
+		t->family = AF_INET;
+	}
+	if (parse_decimal(colon + 1, strlen(colon + 1), 65535, &v) < 0 || v == 0)
+		return -1;
+	t->toport = (uint16_t)v;
+	return 0;
+}
+
+/* forward: [{to: ADDR, port: tcp/N}] and dnat: [{listen: tcp/N, to: ADDR:M,
+ * masquerade: BOOL}] into d->gw, forward entries first. */
+static int load_gateway(struct ctx *c, const yaml_node_t *fwd, const yaml_node_t *dnat, const char *where,
+			struct door_conf *d)
+{
+	static const char *const fkeys[] = {"to", "port", NULL};
+	static const char *const dkeys[] = {"to", "listen", "masquerade", NULL};
+	show_buf shown;
+	size_t nf = 0, nd = 0;
+	if (fwd && (fwd->type != YAML_SEQUENCE_NODE || (nf = seq_len(fwd)) == 0 || nf > CONFIG_MAX_PORTS))
+		return fail(c, fwd, "%sforward: expected a list of 1 to %d entries like [{to: 10.0.0.2, port: tcp/22}]",
+			    where, CONFIG_MAX_PORTS);
+	if (dnat && (dnat->type != YAML_SEQUENCE_NODE || (nd = seq_len(dnat)) == 0 || nd > CONFIG_MAX_PORTS))
+		return fail(c, dnat, "%sdnat: expected a list of 1 to %d entries like "
+			    "[{listen: tcp/2222, to: \"10.0.0.2:22\"}]", where, CONFIG_MAX_PORTS);
+	if (nf + nd == 0)
+		return 0;
+	if (!(d->gw = calloc(nf + nd, sizeof *d->gw)))
+		return fail_oom(c);
+	for (size_t i = 0; i < nf + nd; i++) {
+		int isf = i < nf;
+		const yaml_node_t *it = seq_item(c, isf ? fwd : dnat, isf ? i : i - nf), *v;
+		const char *key = isf ? "forward" : "dnat";
+		char w[160];
+		snprintf(w, sizeof w, "%s%s: ", where, key);
+		struct gw_target *t = &d->gw[i];
+		struct port_spec ps;
+		if (it->type != YAML_MAPPING_NODE)
+			return fail(c, it, "%sexpected a mapping like %s", w,
+				    isf ? "{to: 10.0.0.2, port: tcp/22}" : "{listen: tcp/2222, to: \"10.0.0.2:22\"}");
+		if (check_keys(c, it, isf ? fkeys : dkeys, w) < 0)
+			return -1;
+		t->via = isf ? APPLY_VIA_FORWARD : APPLY_VIA_DNAT;
+		const char *pkey = isf ? "port" : "listen";
+		if (!(v = map_get(c, it, pkey, NULL)))
+			return fail(c, it, "%smissing '%s'", w, pkey);
+		if (!is_string(v) || config_parse_port_spec(scalar(v), &ps) < 0 ||
+		    (ps.proto != IPPROTO_TCP && ps.proto != IPPROTO_UDP))
+			return fail(c, v, "%s%s: expected tcp/PORT or udp/PORT, not '%s'", w, pkey,
+				    show(is_string(v) ? scalar(v) : "", shown));
+		t->proto = ps.proto;
+		t->port = ps.port;
+		if (!(v = map_get(c, it, "to", NULL)))
+			return fail(c, it, "%smissing 'to'", w);
+		if (isf ? get_addr(v, t) < 0 : get_addr_port(v, t) < 0)
+			return fail(c, v, "%sto: expected %s, not '%s'", w,
+				    isf ? "an IPv4 or IPv6 address" : "ADDRESS:PORT, like 10.0.0.2:22 or [2001:db8::2]:22",
+				    show(is_string(v) ? scalar(v) : "", shown));
+		if ((v = map_get(c, it, "masquerade", NULL)) && get_bool(v, &t->masq) < 0)
+			return fail(c, v, "%smasquerade: expected true or false", w);
+		for (size_t j = 0; j < i; j++) {
+			const struct gw_target *o = &d->gw[j];
+			/* dnat: one translation per listened port and family (the
+			 * firewall maps a source and port to one target). */
+			if (o->via == t->via && o->family == t->family && o->proto == t->proto && o->port == t->port &&
+			    (t->via == APPLY_VIA_DNAT || memcmp(o->to, t->to, 16) == 0))
+				return fail(c, it, "%s%s is listed twice", w,
+					    t->via == APPLY_VIA_DNAT ? "this listen: port" : "this entry");
+		}
+	}
+	d->ngw = nf + nd;
+	return 0;
+}
+
 static int load_door(struct ctx *c, const yaml_node_t *m, size_t index)
 {
 	static const char *const keys[] = {"name", "sequence", "one_time", "totp", "encrypted", "window",
-					   "open", "duration", "dedup", "tcp_flags", NULL};
+					   "open", "forward", "dnat", "keep_established", "duration", "dedup",
+					   "tcp_flags", NULL};
 	static const char *const kinds[] = {"sequence", "one_time", "totp", "encrypted"};	/* enum door_kind */
 	struct door_conf *d = &c->cfg->doors[index];
 	yaml_node_t *name, *v;
@@ -902,10 +1036,21 @@ static int load_door(struct ctx *c, const yaml_node_t *m, size_t index)
 	}
 	if (!how)
 		return fail(c, m, "%smissing 'sequence' (or one_time, totp, encrypted)", where);
-	if (!(v = map_get(c, m, "open", NULL)))
-		return fail(c, m, "%smissing 'open'", where);
-	if (load_ports(c, v, where, "open", "[tcp/22]", true, &d->open, &d->nopen) < 0)
+	yaml_node_t *fwd = map_get(c, m, "forward", NULL), *dnat = map_get(c, m, "dnat", NULL);
+	if (!(v = map_get(c, m, "open", NULL)) && ((!fwd && !dnat) || d->kind == DOOR_ENCRYPTED))
+		return fail(c, m, "%smissing 'open'%s", where,
+			    d->kind == DOOR_ENCRYPTED ? "" : " (or forward, dnat)");
+	if (v && load_ports(c, v, where, "open", "[tcp/22]", true, &d->open, &d->nopen) < 0)
 		return -1;
+	if ((fwd || dnat) && load_gateway(c, fwd, dnat, where, d) < 0)
+		return -1;
+	d->keep_established = true;
+	if ((v = map_get(c, m, "keep_established", NULL))) {
+		if (get_bool(v, &d->keep_established) < 0)
+			return fail(c, v, "%skeep_established: expected true or false", where);
+		if (!d->ngw)
+			return fail(c, v, "%skeep_established: only for doors with forward or dnat", where);
+	}
 	if (d->kind == DOOR_SEQUENCE &&
 	    load_ports(c, how, where, "sequence", "[tcp/7000, udp/8000]", false, &d->seq, &d->nseq) < 0)
 		return -1;
@@ -1368,6 +1513,7 @@ void config_free(struct config *cfg)
 		free(cfg->doors[i].name);
 		free(cfg->doors[i].seq);
 		free(cfg->doors[i].open);
+		free(cfg->doors[i].gw);
 		free(cfg->doors[i].code.key_path);
 		onetime_free(cfg->doors[i].one_time);
 		explicit_bzero(cfg->doors[i].code.key, sizeof cfg->doors[i].code.key);

@@ -8,6 +8,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "apply_proto.h"
 #include "knockcode.h"
 
 /* A port specification: "tcp/22", "udp/8000", "icmp/8", "icmpv6/128". */
@@ -58,6 +59,7 @@ struct applier_conf {
 	char **command_argv;	/* run the applier through this, e.g. [/usr/bin/sudo, -n]; NULL: directly */
 	char *config;		/* the applier's own settings file (apply.yaml): passed no settings */
 	int64_t timeout_us;	/* time limit for one command (default 5 s) */
+	bool guard_loopback;	/* nft, iptables, ipset: guard packets that came in on lo too */
 };
 
 /* How a door's knocks are made (see doc/knock-codes.md). */
@@ -82,6 +84,18 @@ struct door_code {
 
 struct onetime;
 
+/* A forward: or dnat: entry of a door (issue 15): where a knock at this
+ * host lets the source go beyond it. */
+struct gw_target {
+	uint8_t via;		/* APPLY_VIA_FORWARD or APPLY_VIA_DNAT */
+	uint8_t family;		/* of TO: opened for sources of this family only */
+	uint8_t proto;		/* IPPROTO_TCP, IPPROTO_UDP */
+	uint16_t port;		/* forward: the port on TO; dnat: the port listened on here */
+	uint16_t toport;	/* dnat: the port on TO */
+	uint8_t to[16];
+	bool masq;		/* dnat: masquerade (the internal host does not route back through us) */
+};
+
 struct door_conf {
 	char *name;
 	enum door_kind kind;
@@ -89,8 +103,11 @@ struct door_conf {
 	size_t nseq;		/* DOOR_SEQUENCE; the others: knocks a sequence */
 	struct door_code code;	/* DOOR_TOTP, DOOR_ENCRYPTED */
 	struct onetime *one_time;	/* DOOR_ONE_TIME */
-	struct port_spec *open;
+	struct port_spec *open;	/* NULL when the door opens only forward: or dnat: */
 	size_t nopen;
+	struct gw_target *gw;	/* forward: then dnat: entries */
+	size_t ngw;
+	bool keep_established;	/* connections outlive the grant (default true, as conntrack does) */
 	int64_t window_us;	/* whole sequence, from its first knock (default 10 s) */
 	int64_t duration_us;	/* how long the ports stay open (default 30 s) */
 	int64_t dedup_us;	/* same knock repeated within this counts once (default 2 s) */

@@ -73,6 +73,7 @@ struct source_ctx {
 };
 
 typedef char guard_set[APPLY_GUARD_MAX][12];	/* "tcp/22", "icmpv6/128" */
+typedef char gateway_set[APPLY_GW_MAX][64];	/* "tcp/22,2001:db8::2" (--gateway) */
 
 struct daemon {
 	sd_event *ev;
@@ -88,6 +89,8 @@ struct daemon {
 	struct applier *ap;
 	guard_set guards;	/* the ports the applier was started to guard (none with applier.config) */
 	size_t nguards;
+	gateway_set gws;	/* the forward and dnat targets it was started with (none with applier.config) */
+	size_t ngws;
 	struct source *src[MAX_SOURCES];
 	struct source_ctx src_ctx[MAX_SOURCES];
 	size_t nsrc;
@@ -385,6 +388,34 @@ static size_t door_guards(const struct config *cfg, guard_set out, int warn)
 	return ng;
 }
 
+/* The doors' forward: and dnat: targets as --gateway takes them
+ * ("tcp/22,10.0.0.2"), each once, into OUT; how many (at most APPLY_GW_MAX). */
+static size_t door_gateways(const struct config *cfg, gateway_set out, int warn)
+{
+	size_t ng = 0;
+	for (size_t d = 0; d < cfg->ndoors; d++) {
+		for (size_t p = 0; p < cfg->doors[d].ngw; p++) {
+			const struct gw_target *t = &cfg->doors[d].gw[p];
+			char a[KNOCK_ADDRSTRLEN], g[sizeof out[0]];
+			snprintf(g, sizeof g, "%s/%u,%s", knock_proto_str(t->proto),
+				 (unsigned)(t->via == APPLY_VIA_DNAT ? t->toport : t->port), knock_addr_str(t->family, t->to, a));
+			size_t k = 0;
+			while (k < ng && strcmp(out[k], g) != 0)
+				k++;
+			if (k < ng)
+				continue;
+			if (ng == APPLY_GW_MAX) {
+				if (warn)
+					log_warn("more than %d forward and dnat targets: %s and later ones will be refused "
+						 "by the applier", APPLY_GW_MAX, g);
+				return ng;
+			}
+			memcpy(out[ng++], g, sizeof g);
+		}
+	}
+	return ng;
+}
+
 /* The applier's command line for the configured backend (REPLAY: the log
  * backend, directly): one allocation (free() it), its strings pointing into
  * CFG or into the block itself. Every backend gets the doors' open: ports
@@ -403,11 +434,12 @@ char **daemon_applier_argv(const struct config *cfg, const char *path, int repla
 	size_t nprefix = 0;
 	for (char **p = a->command_argv; p && *p; p++)
 		nprefix++;
-	size_t nptr = nprefix + n + 2 * APPLY_GUARD_MAX + 8;
-	char **argv = calloc(1, nptr * sizeof *argv + 24 + sizeof(guard_set));
+	size_t nptr = nprefix + n + 2 * APPLY_GUARD_MAX + 2 * APPLY_GW_MAX + 8;
+	char **argv = calloc(1, nptr * sizeof *argv + 24 + sizeof(guard_set) + sizeof(gateway_set));
 	if (!argv)
 		return NULL;
 	char *timeout = (char *)(argv + nptr), (*guard)[12] = (char (*)[12])(timeout + 24);
+	char (*gw)[64] = (char (*)[64])((char *)guard + sizeof(guard_set));
 	size_t i = 0;
 	if (!replay)
 		for (char **p = a->command_argv; p && *p; p++)
@@ -428,11 +460,18 @@ char **daemon_applier_argv(const struct config *cfg, const char *path, int repla
 		argv[i++] = "--guard";
 		argv[i++] = guard[g];
 	}
+	/* The hosts and ports the doors' forward: and dnat: lead to. */
+	for (size_t g = 0, ng = door_gateways(cfg, gw, 1); g < ng; g++) {
+		argv[i++] = "--gateway";
+		argv[i++] = gw[g];
+	}
 	if (be == BACKEND_LOG)
 		return argv;
 	snprintf(timeout, 24, "%lld", (long long)(a->timeout_us / 1000));
 	argv[i++] = "--timeout";
 	argv[i++] = timeout;
+	if (a->guard_loopback && be != BACKEND_COMMAND)
+		argv[i++] = "--guard-loopback";
 	if (be == BACKEND_COMMAND) {
 		for (char **p = a->open_argv; p && *p; p++) {
 			argv[i++] = "--open";
@@ -469,6 +508,18 @@ void daemon_check_applier_conf(const struct config *cfg)
 				log_warn("door %s opens %s/%u, which %s does not list in guard: the applier will "
 					 "refuse those grants", cfg->doors[d].name, knock_proto_str(ps->proto),
 					 (unsigned)ps->port, path);
+		}
+		for (size_t p = 0; p < cfg->doors[d].ngw; p++) {
+			const struct gw_target *t = &cfg->doors[d].gw[p];
+			struct apply_cmd c = {.family = t->family, .proto = t->proto, .port = t->port, .via = t->via,
+					      .toport = t->toport};
+			memcpy(c.to, t->to, sizeof c.to);
+			char a[KNOCK_ADDRSTRLEN];
+			if (!apply_gateway_allowed(&ac.o, &c))
+				log_warn("door %s leads to %s port %s/%u, which %s does not list in gateway: the "
+					 "applier will refuse those grants", cfg->doors[d].name,
+					 knock_addr_str(t->family, t->to, a), knock_proto_str(t->proto),
+					 (unsigned)(t->via == APPLY_VIA_DNAT ? t->toport : t->port), path);
 		}
 	}
 	apply_conf_free(&ac);
@@ -615,6 +666,16 @@ static int daemon_reload(struct daemon *d, char *err, size_t errlen)
 		if (k == d->nguards)
 			log_warn("reload: a door opens %s, which the running applier does not guard: it refuses "
 				 "those grants until logknockd restarts", next_guards[i]);
+	}
+	static gateway_set next_gws;
+	size_t nngw = next.applier.config ? 0 : door_gateways(&next, next_gws, 0);
+	for (size_t i = 0; i < nngw; i++) {
+		size_t k = 0;
+		while (k < d->ngws && strcmp(d->gws[k], next_gws[i]) != 0)
+			k++;
+		if (k == d->ngws)
+			log_warn("reload: a door leads to %s, which the running applier was not given: it refuses "
+				 "those grants until logknockd restarts", next_gws[i]);
 	}
 	free(was);
 	free(now);
@@ -1127,8 +1188,10 @@ int daemon_run(struct config *cfg, const struct daemon_opts *o)
 	if (!(argv = daemon_applier_argv(&d.cfg, o->applier_path, 0)) ||
 	    !(d.ap = applier_new(d.ev, argv, on_reply, &d)))
 		goto out;
-	if (!d.cfg.applier.config)
+	if (!d.cfg.applier.config) {
 		d.nguards = door_guards(&d.cfg, d.guards, 0);
+		d.ngws = door_gateways(&d.cfg, d.gws, 0);
+	}
 	/* READY=1 means the firewall can be changed: wait for the applier's. */
 	if (applier_wait_ready(d.ap, 10000) < 0) {
 		log_err("the applier did not start (see its messages above)");

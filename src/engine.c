@@ -137,8 +137,11 @@ static void send_cmd(struct engine *e, enum apply_op op, const struct grant *g, 
 {
 	if (!e->ap)
 		return;
-	struct apply_cmd cmd = {.op = op, .id = g->id, .family = g->family, .proto = g->proto, .port = g->port};
+	struct apply_cmd cmd = {.op = op, .id = g->id, .family = g->family, .proto = g->proto, .port = g->port,
+				.via = g->via, .toport = g->toport, .masq = g->masq, .nokeep = g->nokeep};
 	memcpy(cmd.addr, g->src, sizeof cmd.addr);
+	if (g->via != APPLY_VIA_LOCAL)
+		memcpy(cmd.to, g->to, sizeof cmd.to);
 	snprintf(cmd.door, sizeof cmd.door, "%s", g->door);
 	if (op == APPLY_OPEN) {
 		/* Seconds left, rounded up: the firewall may keep it a little
@@ -168,6 +171,19 @@ static size_t format_grant(char *buf, enum grant_event ev, const struct grant *g
 	p = put_str(p, knock_proto_str(g->proto));
 	p = PUT_LIT(p, "\",\"port\":");
 	p = put_uint(p, g->port);
+	if (g->via != APPLY_VIA_LOCAL) {
+		/* forward and dnat grants (issue 15): where the source may go */
+		char to[KNOCK_ADDRSTRLEN];
+		p = PUT_LIT(p, ",\"via\":\"");
+		p = put_str(p, g->via == APPLY_VIA_DNAT ? "dnat" : "forward");
+		p = PUT_LIT(p, "\",\"to\":\"");
+		p = put_str(p, knock_addr_str(g->family, g->to, to));
+		*p++ = '"';
+		if (g->via == APPLY_VIA_DNAT) {
+			p = PUT_LIT(p, ",\"toport\":");
+			p = put_uint(p, g->toport);
+		}
+	}
 	if (ev != GRANT_CLOSE) {
 		p = PUT_LIT(p, ",\"expires\":\"");
 		p = put_str(p, knock_time_str(g->expires_us, t));
@@ -183,7 +199,7 @@ static void on_grant(void *ctx, enum grant_event ev, const struct grant *g, int6
 	char x[KNOCK_TIMESTRLEN], s[KNOCK_ADDRSTRLEN], port[24];
 	knock_addr_str(g->family, g->src, s);
 	if (e->out || e->sink) {
-		/* 40 + 6 + 27 + 64 + 46 + 6 + 5 + 40 bytes at most */
+		/* 40 + 6 + 27 + 64 + 46 + 6 + 5 + 40 bytes at most, and 90 more for a gateway grant */
 		char buf[384];
 		emit(e, buf, format_grant(buf, ev, g, s, now), 1, 1);
 	}
@@ -321,6 +337,10 @@ static void on_open(void *ctx, const struct door_conf *door, const struct knock 
 	uint64_t changes = e->stats.opened + e->stats.extended;
 	size_t refused = grants_open(e->grants, door->name, r->ports, r->nports, r->duration_us, k->family, k->src,
 				     k->time_us);
+	/* forward: and dnat: with every success of the door, whatever port
+	 * an encrypted request named of its open: list */
+	refused += grants_open_gw(e->grants, door->name, door->gw, door->ngw, door->keep_established, r->duration_us,
+				  k->family, k->src, k->time_us);
 	/* The code is spent on disk: a grant a kill -9 lost before it was
 	 * saved could not be opened again by reading its lines again. */
 	if (door->kind != DOOR_SEQUENCE && e->stats.opened + e->stats.extended != changes)
@@ -760,6 +780,8 @@ int engine_open_by_hand(struct engine *e, const char *door, int family, const ui
 	e->by_hand = who && *who ? who : "unknown";
 	size_t refused = grants_open(e->grants, dc->name, dc->open, dc->nopen, duration_us ? duration_us : dc->duration_us,
 				     family, src, now);
+	refused += grants_open_gw(e->grants, dc->name, dc->gw, dc->ngw, dc->keep_established,
+				  duration_us ? duration_us : dc->duration_us, family, src, now);
 	e->by_hand = NULL;
 	int done = (int)(e->stats.opened + e->stats.extended - changes);
 	if (refused) {

@@ -17,6 +17,9 @@
 #include "apply_proto.h"
 #include "knock.h"
 
+/* A saved line: 8 fields, and a gateway grant's 4 more (some 280 bytes at most). */
+#define GRANTS_LINE_MAX 384
+
 struct grants {
 	struct grant *g;
 	size_t n, max;
@@ -57,37 +60,71 @@ static void recompute(struct grants *t)
 			t->next_deadline = t->g[i].expires_us;
 }
 
+/* Whether A and B are the same rule: source, protocol, port and, beyond
+ * this host, the path and target (masq and keep are how, not what). */
+static int same_key(const struct grant *a, const struct grant *b)
+{
+	return a->family == b->family && a->proto == b->proto && a->port == b->port &&
+	       memcmp(a->src, b->src, 16) == 0 && a->via == b->via &&
+	       (a->via == APPLY_VIA_LOCAL || (memcmp(a->to, b->to, 16) == 0 && a->toport == b->toport));
+}
+
+/* Opens or extends the grant K (its key fields set) until UNTIL. 1 when the
+ * table is full, else 0. */
+static int open_one(struct grants *t, const char *door, const struct grant *k, int64_t until, int64_t now)
+{
+	struct grant *g = NULL;
+	for (size_t i = 0; i < t->n && !g; i++)
+		if (same_key(&t->g[i], k))
+			g = &t->g[i];
+	if (g) {
+		if (until > g->expires_us) {
+			g->expires_us = until;
+			if (g->extended < UINT32_MAX)
+				g->extended++;
+			t->cb(t->ctx, GRANT_EXTEND, g, now);
+		}
+		return 0;
+	}
+	if (t->n == t->max)
+		return 1;
+	g = &t->g[t->n++];
+	*g = *k;
+	g->id = t->next_id++;
+	g->opened_us = now;
+	g->expires_us = until;
+	g->extended = 0;
+	snprintf(g->door, sizeof g->door, "%s", door);
+	t->cb(t->ctx, GRANT_OPEN, g, now);
+	return 0;
+}
+
 size_t grants_open(struct grants *t, const char *door, const struct port_spec *ports, size_t nports,
 		   int64_t duration_us, int family, const uint8_t *src, int64_t now)
 {
 	size_t refused = 0;
-	int64_t until = now + duration_us;
 	for (size_t p = 0; p < nports; p++) {
-		const struct port_spec *ps = &ports[p];
-		struct grant *g = NULL;
-		for (size_t i = 0; i < t->n && !g; i++)
-			if (t->g[i].family == family && t->g[i].proto == ps->proto && t->g[i].port == ps->port &&
-			    memcmp(t->g[i].src, src, 16) == 0)
-				g = &t->g[i];
-		if (g) {
-			if (until > g->expires_us) {
-				g->expires_us = until;
-				if (g->extended < UINT32_MAX)
-					g->extended++;
-				t->cb(t->ctx, GRANT_EXTEND, g, now);
-			}
+		struct grant k = {.family = (uint8_t)family, .proto = ports[p].proto, .port = ports[p].port};
+		memcpy(k.src, src, 16);
+		refused += (size_t)open_one(t, door, &k, now + duration_us, now);
+	}
+	recompute(t);
+	return refused;
+}
+
+size_t grants_open_gw(struct grants *t, const char *door, const struct gw_target *gw, size_t n, bool keep,
+		      int64_t duration_us, int family, const uint8_t *src, int64_t now)
+{
+	size_t refused = 0;
+	for (size_t p = 0; p < n; p++) {
+		if (gw[p].family != family)
 			continue;
-		}
-		if (t->n == t->max) {
-			refused++;
-			continue;
-		}
-		g = &t->g[t->n++];
-		*g = (struct grant){.id = t->next_id++, .family = (uint8_t)family, .proto = ps->proto,
-				    .port = ps->port, .opened_us = now, .expires_us = until};
-		snprintf(g->door, sizeof g->door, "%s", door);
-		memcpy(g->src, src, 16);
-		t->cb(t->ctx, GRANT_OPEN, g, now);
+		struct grant k = {.family = (uint8_t)family, .proto = gw[p].proto, .port = gw[p].port,
+				  .via = gw[p].via, .toport = gw[p].via == APPLY_VIA_DNAT ? gw[p].toport : 0,
+				  .masq = gw[p].via == APPLY_VIA_DNAT && gw[p].masq, .nokeep = !keep};
+		memcpy(k.src, src, 16);
+		memcpy(k.to, gw[p].to, 16);
+		refused += (size_t)open_one(t, door, &k, now + duration_us, now);
 	}
 	recompute(t);
 	return refused;
@@ -168,10 +205,19 @@ ssize_t grants_dump(const struct grants *t, char *buf, size_t len)
 	for (size_t i = 0; i < t->n; i++) {
 		const struct grant *g = &t->g[i];
 		char a[KNOCK_ADDRSTRLEN];
-		int w = snprintf(buf + n, len - n, "%llu %s %s %s %u %lld %lld %s\n", (unsigned long long)g->id,
+		char gw[96] = "", to[KNOCK_ADDRSTRLEN];
+		if (g->via != APPLY_VIA_LOCAL) {
+			knock_addr_str(g->family, g->to, to);
+			if (g->via == APPLY_VIA_DNAT)
+				snprintf(gw, sizeof gw, " to=%s toport=%u%s%s", to, (unsigned)g->toport,
+					 g->masq ? " masq=1" : "", g->nokeep ? " keep=0" : "");
+			else
+				snprintf(gw, sizeof gw, " to=%s%s", to, g->nokeep ? " keep=0" : "");
+		}
+		int w = snprintf(buf + n, len - n, "%llu %s %s %s %u %lld %lld %s%s\n", (unsigned long long)g->id,
 				 g->family == AF_INET ? "inet" : "inet6", knock_addr_str(g->family, g->src, a),
 				 knock_proto_str(g->proto), g->port, (long long)g->opened_us, (long long)g->expires_us,
-				 g->door);
+				 g->door, gw);
 		if (w < 0 || (size_t)w >= len - n)
 			return -1;
 		n += (size_t)w;
@@ -197,19 +243,48 @@ static int scan_ull(const char *s, size_t maxdigits, unsigned long long *out)
 	return 0;
 }
 
+/* "to=ADDR [toport=N] [masq=1] [keep=0]", in this order, into *g (its
+ * family and protocol set): as the applier protocol checks them. */
+static int parse_gw_fields(struct grant *g, char **f, size_t n)
+{
+	size_t i = 0;
+	unsigned long long v;
+	if (strncmp(f[0], "to=", 3) != 0 || strlen(f[0] + 3) >= KNOCK_ADDRSTRLEN ||
+	    inet_pton(g->family, f[0] + 3, g->to) != 1 || (g->proto != IPPROTO_TCP && g->proto != IPPROTO_UDP))
+		return -1;
+	g->via = APPLY_VIA_FORWARD;
+	i = 1;
+	if (i < n && strncmp(f[i], "toport=", 7) == 0) {
+		if (scan_ull(f[i] + 7, 5, &v) || v == 0 || v > 65535 || f[i][7] == '0')
+			return -1;
+		g->toport = (uint16_t)v;
+		g->via = APPLY_VIA_DNAT;
+		i++;
+	}
+	if (i < n && strcmp(f[i], "masq=1") == 0 && g->via == APPLY_VIA_DNAT) {
+		g->masq = 1;
+		i++;
+	}
+	if (i < n && strcmp(f[i], "keep=0") == 0) {
+		g->nokeep = 1;
+		i++;
+	}
+	return i == n ? 0 : -1;
+}
+
 /* One line of the saved table (NUL-terminated, changed by strtok) into *g.
  * 0, or -1 if malformed. */
 static int parse_grant(char *line, struct grant *g)
 {
 	/* Eight fields, each checked as strictly as the applier protocol
 	 * checks them: this file feeds the firewall. */
-	char *f[9], *save = NULL;
+	char *f[13], *save = NULL;
 	int nf = 0;
-	for (char *w = strtok_r(line, " ", &save); w && nf < 9; w = strtok_r(NULL, " ", &save))
+	for (char *w = strtok_r(line, " ", &save); w && nf < 13; w = strtok_r(NULL, " ", &save))
 		f[nf++] = w;
 	*g = (struct grant){0};
 	unsigned long long id = 0, opened = 0, expires = 0, pn = 0;
-	if (nf != 8 || scan_ull(f[0], 19, &id) || id == 0 || id > (unsigned long long)INT64_MAX ||
+	if (nf < 8 || nf > 12 || scan_ull(f[0], 19, &id) || id == 0 || id > (unsigned long long)INT64_MAX ||
 	    scan_ull(f[5], 19, &opened) || scan_ull(f[6], 19, &expires) || opened > (unsigned long long)INT64_MAX ||
 	    expires > (unsigned long long)INT64_MAX || expires < opened || !apply_door_name_valid(f[7]))
 		return -1;
@@ -220,6 +295,8 @@ static int parse_grant(char *line, struct grant *g)
 	int icmp = g->proto == IPPROTO_ICMP || g->proto == IPPROTO_ICMPV6;
 	if (!g->family || !g->proto || strlen(f[2]) >= KNOCK_ADDRSTRLEN || inet_pton(g->family, f[2], g->src) != 1 ||
 	    scan_ull(f[4], 5, &pn) || pn > (icmp ? 255u : 65535u) || (!icmp && pn == 0))
+		return -1;
+	if (nf > 8 && parse_gw_fields(g, f + 8, (size_t)nf - 8) < 0)
 		return -1;
 	g->id = id;
 	g->port = (uint16_t)pn;
@@ -238,7 +315,7 @@ static int each_line(const char *text, int (*fn)(void *ctx, char *line, size_t l
 	for (const char *p = text; *p;) {
 		const char *nl = strchr(p, '\n');
 		size_t len = nl ? (size_t)(nl - p) : strlen(p);
-		char line[256];
+		char line[GRANTS_LINE_MAX];
 		lineno++;
 		size_t keep = len < sizeof line ? len : sizeof line - 1;
 		memcpy(line, p, keep);
@@ -263,7 +340,7 @@ static int restore_line(void *ctx, char *line, size_t len, int lineno)
 	struct restore *rs = ctx;
 	struct grants *t = rs->t;
 	struct grant g;
-	if (len >= 256) {
+	if (len >= GRANTS_LINE_MAX) {
 		snprintf(rs->err, rs->errlen, "line %d: too long", lineno);
 		return -1;
 	}
@@ -282,7 +359,7 @@ static int restore_line(void *ctx, char *line, size_t len, int lineno)
 				 (unsigned long long)g.id);
 			return -1;
 		}
-		if (o->family == g.family && o->proto == g.proto && o->port == g.port && memcmp(o->src, g.src, 16) == 0) {
+		if (same_key(o, &g)) {
 			snprintf(rs->err, rs->errlen, "line %d: a second grant of %s/%u to %s (IDs %llu and %llu)",
 				 lineno, knock_proto_str(g.proto), g.port, knock_addr_str(g.family, g.src, a),
 				 (unsigned long long)o->id, (unsigned long long)g.id);
@@ -324,7 +401,7 @@ static int each_grant_line(void *ctx, char *line, size_t len, int lineno)
 {
 	struct each *ea = ctx;
 	struct grant g;
-	if (len < 256 && parse_grant(line, &g) == 0) {
+	if (len < GRANTS_LINE_MAX && parse_grant(line, &g) == 0) {
 		ea->fn(ea->ctx, &g);
 		if (g.id > ea->max_id)
 			ea->max_id = g.id;

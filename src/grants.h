@@ -1,4 +1,4 @@
-/* grants.h — open grants: one per (source, protocol, port), with expiry.
+/* grants.h — open grants: one per (source, protocol, port[, via, to, toport]), with expiry.
  * A repeat success extends a grant; it never opens a second one. */
 #ifndef LOGKNOCK_GRANTS_H
 #define LOGKNOCK_GRANTS_H
@@ -19,6 +19,13 @@ struct grant {
 	uint8_t proto;
 	uint16_t port;
 	uint8_t src[16];
+	/* forward: and dnat: grants (issue 15); all zero for a port of this
+	 * host. Part of the key: the same source may reach two hosts. */
+	uint8_t via;		/* APPLY_VIA_LOCAL, APPLY_VIA_FORWARD, APPLY_VIA_DNAT */
+	uint8_t masq;		/* dnat: masquerade */
+	uint8_t nokeep;		/* established connections end with the grant */
+	uint16_t toport;	/* dnat: the port on TO (port: the one listened on here) */
+	uint8_t to[16];		/* the internal host, of FAMILY */
 	int64_t opened_us;
 	int64_t expires_us;
 	uint32_t extended;	/* times its expiry was moved later (not persisted: 0 after a restart) */
@@ -37,6 +44,11 @@ void grants_free(struct grants *g);
  * is full. */
 size_t grants_open(struct grants *g, const char *door, const struct port_spec *ports, size_t nports,
 		   int64_t duration_us, int family, const uint8_t *src, int64_t now);
+/* The same for a door's forward: and dnat: entries: those of FAMILY only
+ * (an IPv4 source reaches IPv4 hosts). KEEP: established connections
+ * outlive the grant. Returns the number refused because the table is full. */
+size_t grants_open_gw(struct grants *g, const char *door, const struct gw_target *gw, size_t n, bool keep,
+		      int64_t duration_us, int family, const uint8_t *src, int64_t now);
 /* Closes grants whose time has come, in order of expiry. */
 void grants_expire(struct grants *g, int64_t now);
 /* Closes every grant now (the daemon stops). */
@@ -53,7 +65,9 @@ size_t grants_revoke(struct grants *g, int family, const uint8_t *src, const cha
 void grants_drop(struct grants *g, uint64_t id);
 
 /* Persistence: the table as text, one grant a line:
- *   ID FAMILY ADDRESS PROTO PORT OPENED_US EXPIRES_US DOOR
+ *   ID FAMILY ADDRESS PROTO PORT OPENED_US EXPIRES_US DOOR [to=ADDR [toport=N] [masq=1] [keep=0]]
+ * (the bracketed fields as the applier protocol spells them, for forward
+ * and dnat grants only: a file of an older version reads as before)
  * grants_dump writes it into BUF (returns the length, or -1 if it does not
  * fit); grants_restore reads such text back, taking every grant whatever its
  * expiry (the caller closes the expired ones), and returns how many, or -1

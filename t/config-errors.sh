@@ -155,7 +155,7 @@ doors:
 EOF
 
 check_error "unknown placeholder in a command template" \
-	"4:28: applier: close: unknown placeholder '%HOST%' (known: %IP% %PROTO% %PORT% %DOOR% %FAMILY% %SECONDS%)" <<'EOF'
+	"4:28: applier: close: unknown placeholder '%HOST%' (known: %IP% %PROTO% %PORT% %DOOR% %FAMILY% %SECONDS% %VIA% %TO% %TOPORT% %MASQ% %KEEP%)" <<'EOF'
 applier:
   backend: command
   open: [/sbin/x, "%IP%"]

@@ -295,7 +295,7 @@ static const struct bad bad_lines[] = {
 	{"open 17 inet 192.0.2.2 tcp 22 30 ssh extra", 0, "extra field 'extra'"},
 	{"close 17 inet 192.0.2.2 tcp 22 ssh extra", 0, "extra field"},
 	{"flush 17 x", 0, "extra field 'x'"},
-	{"open 17 inet 192.0.2.2 tcp 22 30 ssh a b c", 0, "too many fields"},
+	{"open 17 inet 192.0.2.2 tcp 22 30 ssh a b c d e f", 0, "too many fields"},
 	{"open 17 inet 192.0.2.2 tcp 0 30", 0, "bad port '0'"},
 	{"open 17 inet 192.0.2.2 tcp 65536 30", 0, "bad port '65536'"},
 	{"open 17 inet 192.0.2.2 udp 70000 30", 0, "bad port '70000'"},
@@ -410,6 +410,110 @@ static int reply(const char *line, struct apply_reply *r)
 	return apply_parse_reply(line, strlen(line), r);
 }
 
+/* Forward and dnat requests (issue 15): the GATEWAY keys after DOOR. */
+static const char *const gateway_good[] = {
+	"open 3 inet 192.0.2.2 tcp 22 30 gw to=10.0.0.2",
+	"open 3 inet 192.0.2.2 tcp 22 30 to=10.0.0.2",
+	"open 3 inet 192.0.2.2 udp 2222 30 gw to=10.0.0.2 toport=22",
+	"open 3 inet 192.0.2.2 tcp 2222 30 gw to=10.0.0.2 toport=22 masq=1",
+	"open 3 inet 192.0.2.2 tcp 2222 30 gw to=10.0.0.2 toport=22 masq=1 keep=0",
+	"open 3 inet 192.0.2.2 tcp 22 30 gw to=10.0.0.2 keep=0",
+	"open 3 inet6 2001:db8::2 tcp 22 30 gw to=2001:db8:9::2",
+	"close 3 inet6 2001:db8::2 tcp 2222 gw to=2001:db8:9::2 toport=22 keep=0",
+	"close 3 inet 192.0.2.2 tcp 22 to=10.0.0.2",
+};
+static const char *const gateway_bad[] = {
+	"open 3 inet 192.0.2.2 tcp 22 30 gw to=2001:db8::2",		/* family of SRC */
+	"open 3 inet6 2001:db8::2 tcp 22 30 gw to=10.0.0.2",
+	"open 3 inet 192.0.2.2 icmp 8 30 gw to=10.0.0.2",		/* tcp and udp only */
+	"open 3 inet 192.0.2.2 tcp 22 30 gw toport=22",			/* to= first */
+	"open 3 inet 192.0.2.2 tcp 22 30 gw to=10.0.0.2 masq=1",		/* masq: dnat only */
+	"open 3 inet 192.0.2.2 tcp 22 30 gw to=10.0.0.2 toport=0",
+	"open 3 inet 192.0.2.2 tcp 22 30 gw to=10.0.0.2 toport=022",
+	"open 3 inet 192.0.2.2 tcp 22 30 gw to=10.0.0.2 toport=65536",
+	"open 3 inet 192.0.2.2 tcp 22 30 gw to=10.0.0.2 keep=1",		/* keep=0 or nothing */
+	"open 3 inet 192.0.2.2 tcp 22 30 gw to=10.0.0.2 keep=0 toport=22",	/* order */
+	"open 3 inet 192.0.2.2 tcp 22 30 gw to=10.0.0.2 to=10.0.0.3",
+	"open 3 inet 192.0.2.2 tcp 22 30 gw to=",
+	"open 3 inet 192.0.2.2 tcp 22 30 gw to=010.0.0.2",
+	"open 3 inet 192.0.2.2 tcp 22 30 gw ssh",
+	"open 3 inet 192.0.2.2 tcp 22 30 gw to=10.0.0.2 x=1",
+	"open 3 inet 192.0.2.2 tcp 22 30 gw to=10.0.0.2 toport=22 masq=0",
+	"flush 3 to=10.0.0.2",
+};
+
+static void test_gateway(void **state)
+{
+	(void)state;
+	struct apply_cmd c, d;
+	char err[256] = "", buf[APPLY_LINE_MAX + 1], want[APPLY_LINE_MAX + 2];
+	assert_int_equal(parse("open 3 inet 192.0.2.2 tcp 2222 30 gw to=10.0.0.2 toport=22 masq=1 keep=0", &c, err,
+			       sizeof err), 0);
+	assert_int_equal(c.via, APPLY_VIA_DNAT);
+	assert_int_equal(c.port, 2222);
+	assert_int_equal(c.toport, 22);
+	assert_int_equal(c.masq, 1);
+	assert_int_equal(c.nokeep, 1);
+	uint8_t to[4] = {10, 0, 0, 2};
+	assert_memory_equal(c.to, to, 4);
+	assert_string_equal(c.door, "gw");
+	assert_int_equal(parse("open 3 inet 192.0.2.2 tcp 22 30 gw to=10.0.0.2", &c, err, sizeof err), 0);
+	assert_int_equal(c.via, APPLY_VIA_FORWARD);
+	assert_int_equal(c.nokeep, 0);
+	/* a line of before stays local */
+	assert_int_equal(parse("open 3 inet 192.0.2.2 tcp 22 30 gw", &c, err, sizeof err), 0);
+	assert_int_equal(c.via, APPLY_VIA_LOCAL);
+
+	for (size_t i = 0; i < sizeof gateway_good / sizeof *gateway_good; i++) {
+		if (parse(gateway_good[i], &c, err, sizeof err) != 0)
+			fail_msg("'%s' refused: %s", gateway_good[i], err);
+		int n = apply_format(&c, buf, sizeof buf);
+		snprintf(want, sizeof want, "%s\n", gateway_good[i]);
+		assert_string_equal(buf, want);
+		assert_int_equal(apply_parse(buf, (size_t)n - 1, &d, err, sizeof err), 0);
+		assert_memory_equal(&c, &d, sizeof c);
+	}
+	for (size_t i = 0; i < sizeof gateway_bad / sizeof *gateway_bad; i++) {
+		err[0] = '\0';
+		if (parse(gateway_bad[i], &c, err, sizeof err) == 0)
+			fail_msg("'%s' accepted", gateway_bad[i]);
+		assert_true(err[0] != '\0');
+	}
+
+	/* The longest request fits the line: IDs, addresses and door at their
+	 * widest, every key. */
+	memset(&c, 0, sizeof c);
+	c.op = APPLY_OPEN;
+	c.id = UINT64_C(9223372036854775807);
+	c.family = AF_INET6;
+	c.proto = IPPROTO_TCP;
+	c.port = 65535;
+	c.seconds = 31536000;
+	memset(c.door, 'z', APPLY_DOOR_MAX);
+	inet_pton(AF_INET6, "ffff:ffff:ffff:ffff:ffff:ffff:255.255.255.255", c.addr);
+	memcpy(c.to, c.addr, 16);
+	c.via = APPLY_VIA_DNAT;
+	c.toport = 65535;
+	c.masq = 1;
+	c.nokeep = 1;
+	int n = apply_format(&c, buf, sizeof buf);
+	assert_true(n > 0 && n <= APPLY_LINE_MAX);
+	assert_int_equal(apply_parse(buf, (size_t)n - 1, &d, err, sizeof err), 0);
+	assert_memory_equal(&c, &d, sizeof c);
+
+	/* format refuses what parse refuses */
+	d = c, d.via = APPLY_VIA_FORWARD;	/* forward with a toport */
+	assert_int_equal(apply_format(&d, buf, sizeof buf), -1);
+	d = c, d.via = APPLY_VIA_LOCAL;		/* local with gateway fields */
+	assert_int_equal(apply_format(&d, buf, sizeof buf), -1);
+	d = c, d.via = 7;
+	assert_int_equal(apply_format(&d, buf, sizeof buf), -1);
+	d = c, d.toport = 0;
+	assert_int_equal(apply_format(&d, buf, sizeof buf), -1);
+	d = c, d.proto = IPPROTO_ICMPV6, d.port = 1;
+	assert_int_equal(apply_format(&d, buf, sizeof buf), -1);
+}
+
 static void test_replies(void **state)
 {
 	(void)state;
@@ -465,6 +569,7 @@ int main(void)
 		cmocka_unit_test(test_malformed),
 		cmocka_unit_test(test_overlong),
 		cmocka_unit_test(test_failure_keeps_id),
+		cmocka_unit_test(test_gateway),
 		cmocka_unit_test(test_replies),
 	};
 	cmocka_set_message_output(CM_OUTPUT_TAP);
