@@ -454,7 +454,7 @@ done
 check "logknockd.yaml applier.guard_loopback: true with backend nft: ok" test $? -eq 0
 "$LOGKNOCKD" -c "$tmp/lo-log.yaml" --check-config >/dev/null 2>"$tmp/err"
 check "applier.guard_loopback: true with backend log: exit 2, says where" \
-	sh -c '[ $1 -eq 2 ] && grep -q "lo-log.yaml:7:19: applier: guard_loopback: only for backend nft" "$2"' sh $? "$tmp/err"
+	sh -c '[ $1 -eq 2 ] && grep -q "lo-log.yaml:6:19: applier: guard_loopback: only for backend nft" "$2"' sh $? "$tmp/err"
 printf 'open 1 inet 192.0.2.2 tcp 22 30\n' | apply --backend log --guard tcp/22 --guard-loopback >/dev/null 2>"$tmp/err"
 check "--guard-loopback with --backend log: exit 2" sh -c '[ $1 -eq 2 ] && grep -q "guard-loopback belongs to" "$2"' sh $? "$tmp/err"
 sed 's|^  config: .*|&\n  guard_loopback: true|' "$tmp/d.yaml" >"$tmp/d-lo.yaml"
