@@ -343,13 +343,10 @@ struct pkt {
 #define LIT(c, s) lit((c), (s), sizeof(s) - 1)
 static inline int lit(struct cur *c, const char *s, size_t n)
 {
-	/* Byte by byte: with the literal's length known where it is inlined,
-	 * this is a few compares, not a call to memcmp. */
-	if ((size_t)(c->e - c->p) < n)
+	/* With the literal's length known where it is inlined, memcmp is a
+	 * few wide loads and compares, not a call nor a loop. */
+	if ((size_t)(c->e - c->p) < n || memcmp(c->p, s, n) != 0)
 		return 0;
-	for (size_t i = 0; i < n; i++)
-		if (c->p[i] != s[i])
-			return 0;
 	c->p += n;
 	return 1;
 }
@@ -582,9 +579,6 @@ static int link_header(struct cur *c)
 	return 0;
 }
 
-static const char *const tcp_flag_name[] = {"AE ", "CWR ", "ECE ", "URG ", "ACK ", "PSH ", "RST ", "SYN ", "FIN "};
-static const uint8_t tcp_flag_len[] = {3, 4, 4, 4, 4, 4, 4, 4, 4};
-static const uint8_t tcp_flag_bit[] = {0, KNOCK_CWR, KNOCK_ECE, KNOCK_URG, KNOCK_ACK, KNOCK_PSH, KNOCK_RST, KNOCK_SYN, KNOCK_FIN};
 
 /* After "PROTO=TCP ". 1: the kernel stopped the packet here. */
 static int tcp(struct cur *c, struct pkt *k, int later_frag)
@@ -604,10 +598,28 @@ static int tcp(struct cur *c, struct pkt *k, int later_frag)
 		return -1;
 	if (!c->ulogd && (!LIT(c, "RES=0x") || hexn(c, 2) || !sp(c)))
 		return bad(c, "RES=");
+	/* Each name at most once, in the kernel's order; unrolled, so that
+	 * each is one compare of a known length. */
 	uint8_t flags = 0;
-	for (size_t i = c->ulogd ? 3 : 0; i < sizeof tcp_flag_bit; i++)
-		if (lit(c, tcp_flag_name[i], tcp_flag_len[i]))
-			flags |= tcp_flag_bit[i];
+	if (!c->ulogd) {
+		LIT(c, "AE ");
+		if (LIT(c, "CWR "))
+			flags |= KNOCK_CWR;
+		if (LIT(c, "ECE "))
+			flags |= KNOCK_ECE;
+	}
+	if (LIT(c, "URG "))
+		flags |= KNOCK_URG;
+	if (LIT(c, "ACK "))
+		flags |= KNOCK_ACK;
+	if (LIT(c, "PSH "))
+		flags |= KNOCK_PSH;
+	if (LIT(c, "RST "))
+		flags |= KNOCK_RST;
+	if (LIT(c, "SYN "))
+		flags |= KNOCK_SYN;
+	if (LIT(c, "FIN "))
+		flags |= KNOCK_FIN;
 	if (KV_DEC(c, "URGP=", 65535, &v))
 		return -1;
 	k->sport = (uint16_t)a;
