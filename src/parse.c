@@ -1431,44 +1431,98 @@ const char *parse_needle(const struct parser *p, size_t *len)
 	return p->prefix[0];
 }
 
-/* journalctl -o json: take MESSAGE, the kernel transport and the realtime stamp. */
-static const char *json_string(const char *line, size_t len, const char *key, size_t *n)
+/* journalctl -o json: take MESSAGE, the kernel transport and the realtime
+ * stamp. Each is the value after the first `"NAME":"` in the entry, up to
+ * the next quote (no quote: the key counts as absent). */
+enum { JK_TRANSPORT, JK_FACILITY, JK_MESSAGE, JK_REALTIME, JK_N };
+
+/* `"NAME` ending at Q (the quote of `":"`), for the key whose name ends
+ * with Q[-1]: which key, or -1. */
+static inline int json_key_at(const char *line, const char *q)
 {
-	/* KEY is "NAME":" — sifted by the first and the last letter of NAME,
-	 * not by quotes, which are everywhere in JSON. */
-	size_t kl = strlen(key);
-	const char *v = scan_find_by(line, len, key, kl, 1, kl - 4);
-	if (!v)
-		return NULL;
-	v += kl;
-	const char *e = memchr(v, '"', (size_t)(line + len - v));
-	if (!e)
-		return NULL;
-	*n = (size_t)(e - v);
-	return v;
+#define JK(name, id)                                                                                       \
+	((size_t)(q - line) >= sizeof(name) && memcmp(q - sizeof(name), "\"" name, sizeof(name)) == 0 ? (id) \
+												       : -1)
+	switch (q[-1]) {
+	case 'T': return JK("_TRANSPORT", JK_TRANSPORT);
+	case 'Y': return JK("SYSLOG_FACILITY", JK_FACILITY);
+	case 'E': return JK("MESSAGE", JK_MESSAGE);
+	case 'P': return JK("__REALTIME_TIMESTAMP", JK_REALTIME);
+	default: return -1;
+	}
+#undef JK
+}
+
+/* The first `":"` at or after P, or NULL: where a key with a string value
+ * ends. */
+static inline const char *json_colon(const char *p, const char *e)
+{
+#ifdef __SSE2__
+	const __m128i qt = _mm_set1_epi8('"'), co = _mm_set1_epi8(':');
+	for (; e - p >= 18; p += 16) {
+		__m128i a = _mm_loadu_si128((const __m128i *)(const void *)p);
+		__m128i b = _mm_loadu_si128((const __m128i *)(const void *)(p + 1));
+		__m128i c = _mm_loadu_si128((const __m128i *)(const void *)(p + 2));
+		unsigned m = (unsigned)_mm_movemask_epi8(_mm_and_si128(
+			_mm_and_si128(_mm_cmpeq_epi8(a, qt), _mm_cmpeq_epi8(b, co)), _mm_cmpeq_epi8(c, qt)));
+		if (m)
+			return p + __builtin_ctz(m);
+	}
+#endif
+	for (; e - p >= 3; p++)
+		if (p[0] == '"' && p[1] == ':' && p[2] == '"')
+			return p;
+	return NULL;
 }
 
 static enum parse_result parse_json(struct parser *p, const char *line, size_t len, int64_t ref_us,
 				    struct knock *k, const char **why)
 {
-	size_t tn, fn, mn, rn;
-	/* Most entries are not knocks: no prefix anywhere, no key looked up. */
-	if (!has_prefix(p, line, len))
+	/* One pass over the entry's `":"`, in order, for the first of each of
+	 * the four keys; most entries leave early (another transport). A
+	 * value holds no quote, so the search goes on from its end. */
+	const char *v[JK_N] = {NULL}, *end = line + len, *q = line;
+	size_t vn[JK_N] = {0};
+	unsigned found = 0;
+	while (found != (1u << JK_N) - 1 && (q = json_colon(q, end))) {
+		int id = json_key_at(line, q);
+		if (id < 0 || found & (1u << id)) {
+			q++;
+			continue;
+		}
+		found |= 1u << id;
+		const char *s = q + 3, *e = memchr(s, '"', (size_t)(end - s));
+		if (!e)
+			break;	/* no quote left: no later key either */
+		v[id] = s;
+		vn[id] = (size_t)(e - s);
+		switch (id) {
+		case JK_TRANSPORT:
+			if (vn[id] != 6 || memcmp(s, "kernel", 6) != 0)
+				return PARSE_NONE;
+			break;
+		case JK_FACILITY:
+			/* The kernel's own messages only, as the journal
+			 * source reads them: root may write other facilities
+			 * to /dev/kmsg. */
+			if (vn[id] != 1 || s[0] != '0')
+				return PARSE_NONE;
+			break;
+		case JK_MESSAGE:
+			/* The message ends at the first quote; a message with
+			 * escapes (a backslash) is not one the kernel's LOG
+			 * target writes for a knock. Most entries are not
+			 * knocks: no prefix in the message. */
+			if (memchr(s, '\\', vn[id]) || !has_prefix(p, s, vn[id]))
+				return PARSE_NONE;
+			break;
+		}
+		q = e;
+	}
+	if (!v[JK_TRANSPORT] || !v[JK_FACILITY] || !v[JK_MESSAGE])
 		return PARSE_NONE;
-	const char *t = json_string(line, len, "\"_TRANSPORT\":\"", &tn);
-	if (!t || tn != 6 || memcmp(t, "kernel", 6) != 0)
-		return PARSE_NONE;
-	/* The kernel's own messages only, as the journal source reads them:
-	 * root may write other facilities to /dev/kmsg. */
-	const char *f = json_string(line, len, "\"SYSLOG_FACILITY\":\"", &fn);
-	if (!f || fn != 1 || f[0] != '0')
-		return PARSE_NONE;
-	/* The message ends at the first quote; a message with escapes (a
-	 * backslash) is not one the kernel's LOG target writes for a knock. */
-	const char *m = json_string(line, len, "\"MESSAGE\":\"", &mn);
-	if (!m || memchr(m, '\\', mn) || !has_prefix(p, m, mn))
-		return PARSE_NONE;
-	const char *r = json_string(line, len, "\"__REALTIME_TIMESTAMP\":\"", &rn);
+	const char *r = v[JK_REALTIME];
+	size_t rn = vn[JK_REALTIME];
 	unsigned long long rt = 0;
 	if (r) {
 		/* Digits only (up to a NUL byte, as strtoull read them before),
@@ -1486,7 +1540,7 @@ static enum parse_result parse_json(struct parser *p, const char *line, size_t l
 		}
 		ref_us = (int64_t)rt;
 	}
-	return parse_builtin(p, FORMAT_SYSLOG, m, mn, ref_us, k, why);
+	return parse_builtin(p, FORMAT_SYSLOG, v[JK_MESSAGE], vn[JK_MESSAGE], ref_us, k, why);
 bad:
 	*why = "bad __REALTIME_TIMESTAMP";
 	return PARSE_BAD;
