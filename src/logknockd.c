@@ -182,7 +182,10 @@ static int replay_fd(struct engine *e, int fd, const char *name, enum source_for
 					}
 				}
 			}
-			if (!(nl = memchr(p, '\n', (size_t)(end - p))))
+			/* The line's end: no newline before the prefix found in
+			 * it, so from there. */
+			const char *from = cand && p == cand_line && cand < end ? cand : p;
+			if (!(nl = memchr(from, '\n', (size_t)(end - from))))
 				break;
 			lineno++;
 			size_t len = (size_t)(nl - p);

@@ -14,6 +14,7 @@
 #include <time.h>
 
 #include "parse.h"
+#include "scan.h"
 
 /* 2026-11-26T15:00:00Z: the reference time of most cases. */
 #define REF ((int64_t)1795705200 * 1000000)
@@ -952,6 +953,42 @@ static void user_patterns(void **st)
 	assert_true(strncmp(err, "c.yaml:7:5: pattern", 19) == 0);
 }
 
+/* The buffer searches (SSE2, AVX2 where the CPU has it, memmem for the
+ * tail) against memmem and a plain count, at every alignment and length
+ * around their block sizes, with the needle placed at every offset. */
+static void buffer_scans(void **st)
+{
+	(void)st;
+	static const char *const needles[] = {"KNOCK ", "K", "ab", "\"MESSAGE\":\"", "xyzxyzxyzxyzxyzxyzxyzxyzxyzxyzxyzxyz"};
+	char hay[200];
+	unsigned seed = 7;
+	for (size_t t = 0; t < sizeof needles / sizeof *needles; t++) {
+		const char *nd = needles[t];
+		size_t n = strlen(nd);
+		for (size_t len = 0; len <= 130; len++) {
+			for (size_t off = 0; off < 8; off++) {
+				for (size_t k = 0; k < len + 1; k += 1 + len / 40) {
+					for (size_t i = 0; i < len; i++) {
+						seed = seed * 1103515245 + 12345;
+						/* Near misses: bytes of the needle, newlines. */
+						hay[off + i] = (seed >> 16) % 3 ? nd[(seed >> 8) % n] : "\n x"[(seed >> 20) % 3];
+					}
+					if (k + n <= len)
+						memcpy(hay + off + k, nd, n);
+					const char *want = memmem(hay + off, len, nd, n);
+					assert_ptr_equal(scan_find(hay + off, len, nd, n), want);
+					if (n > 2)
+						assert_ptr_equal(scan_find_by(hay + off, len, nd, n, 1, n - 2), want);
+					size_t c = 0;
+					for (size_t i = 0; i < len; i++)
+						c += hay[off + i] == '\n';
+					assert_int_equal(scan_count_nl(hay + off, len), c);
+				}
+			}
+		}
+	}
+}
+
 int main(void)
 {
 	setenv("TZ", "UTC", 1);
@@ -975,6 +1012,7 @@ int main(void)
 		cmocka_unit_test(header_language),
 		cmocka_unit_test(address_text),
 		cmocka_unit_test(user_patterns),
+		cmocka_unit_test(buffer_scans),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
