@@ -52,6 +52,7 @@ struct parser {
 	int64_t cache_key;
 	int64_t cache_base_s;
 	char why[128];		/* where a line left the kernel's grammar */
+	size_t header_len;	/* of the last line parse_builtin took apart: up to "IN=" */
 };
 
 /* ---- small checked scanners ------------------------------------------- */
@@ -222,14 +223,27 @@ static int parse_time_iso(struct parser *p, const char *s, size_t n, int64_t *ou
 /* RFC 3164: "Nov 26 14:47:33[.785597]", local time, year inferred. */
 static int parse_time_3164(struct parser *p, const char *s, size_t n, int64_t ref_us, int64_t *out)
 {
-	static const char months[] = "JanFebMarAprMayJunJulAugSepOctNovDec";
 	const char *end = s + n;
 	if (n < 14)	/* "Nov 2 14:47:35": a one-digit day after one space */
 		return -1;
-	unsigned mo = 0;
-	for (unsigned i = 0; i < 12; i++)
-		if (s[0] == months[3 * i] && s[1] == months[3 * i + 1] && s[2] == months[3 * i + 2])
-			mo = i + 1;
+	unsigned mo;
+#define W(a, b, c) ((uint32_t)(a) << 16 | (uint32_t)(b) << 8 | (uint32_t)(c))
+	switch (W((unsigned char)s[0], (unsigned char)s[1], (unsigned char)s[2])) {
+	case W('J', 'a', 'n'): mo = 1; break;
+	case W('F', 'e', 'b'): mo = 2; break;
+	case W('M', 'a', 'r'): mo = 3; break;
+	case W('A', 'p', 'r'): mo = 4; break;
+	case W('M', 'a', 'y'): mo = 5; break;
+	case W('J', 'u', 'n'): mo = 6; break;
+	case W('J', 'u', 'l'): mo = 7; break;
+	case W('A', 'u', 'g'): mo = 8; break;
+	case W('S', 'e', 'p'): mo = 9; break;
+	case W('O', 'c', 't'): mo = 10; break;
+	case W('N', 'o', 'v'): mo = 11; break;
+	case W('D', 'e', 'c'): mo = 12; break;
+	default: mo = 0; break;
+	}
+#undef W
 	if (!mo || s[3] != ' ')
 		return -1;
 	const char *q = s + 4;
@@ -391,18 +405,33 @@ static inline int hexval(char ch)
 	return hex_digit[(unsigned char)ch];
 }
 
-/* %u: digits, no leading zero, at most max. */
+/* %u: digits, no leading zero, at most max (which is below 10^10: eleven
+ * digits without a leading zero are always too many). One compare a digit,
+ * the range checked once at the end. */
 static inline int dec(struct cur *c, uint64_t max, uint64_t *v)
 {
 	const char *p = c->p;
-	uint64_t x = 0;
-	if (p == c->e || !isdig(*p) || (*p == '0' && p + 1 < c->e && isdig(p[1])))
+	if (p == c->e)
 		return -1;
-	do {
-		x = x * 10 + (uint64_t)(*p++ - '0');
-		if (x > max)
+	unsigned d = (unsigned)(unsigned char)*p - '0';
+	if (d > 9)
+		return -1;
+	uint64_t x = d;
+	p++;
+	if (x == 0) {
+		if (p < c->e && isdig(*p))
 			return -1;
-	} while (p < c->e && isdig(*p));
+	} else {
+		const char *lim = c->e - p > 10 ? p + 10 : c->e;
+		while (p < lim && (d = (unsigned)(unsigned char)*p - '0') <= 9) {
+			x = x * 10 + d;
+			p++;
+		}
+		if (p < c->e && isdig(*p))
+			return -1;	/* eleven digits or more */
+	}
+	if (x > max)
+		return -1;
 	c->p = p;
 	*v = x;
 	return 0;
@@ -463,12 +492,20 @@ static inline int ip4(struct cur *c, uint8_t out[4])
 				return -1;
 			p++;
 		}
-		if (p == c->e || !isdig(*p))
+		unsigned d;
+		if (p == c->e || (d = (unsigned)(unsigned char)*p - '0') > 9)
 			return -1;
-		unsigned v = 0;
-		const char *s = p;
-		while (p < c->e && isdig(*p) && p - s < 3)
-			v = v * 10 + (unsigned)(*p++ - '0');
+		unsigned v = d;
+		const char *s = p++;
+		/* At most three digits: a fourth is left for the '.' check. */
+		if (p < c->e && (d = (unsigned)(unsigned char)*p - '0') <= 9) {
+			v = v * 10 + d;
+			p++;
+			if (p < c->e && (d = (unsigned)(unsigned char)*p - '0') <= 9) {
+				v = v * 10 + d;
+				p++;
+			}
+		}
 		if (v > 255 || (*s == '0' && p - s > 1))
 			return -1;
 		out[i] = (uint8_t)v;
@@ -1318,6 +1355,7 @@ static enum parse_result parse_builtin(struct parser *p, enum source_format fmt,
 	size_t tsn = 0;
 	if (!(in = header(p, fmt == FORMAT_ULOGD, line, line + len, &ts, &tsn)))
 		return PARSE_NONE;
+	p->header_len = (size_t)(in - line);
 	k->time_us = ref_us;
 	if (ts && parse_time(p, ts, tsn, ref_us, &k->time_us)) {
 		*why = "bad timestamp";
@@ -1554,17 +1592,25 @@ enum parse_result parse_line(struct parser *p, enum source_format fmt, const cha
 	if (len && line[len - 1] == '\r')
 		len--;
 	enum parse_result r = PARSE_NONE;
+	size_t scan = len;	/* where a NUL byte may be in a knock line */
 	if (p->nprefixes) {
-		if (len && line[0] == '{' && fmt == FORMAT_SYSLOG)
+		if (len && line[0] == '{' && fmt == FORMAT_SYSLOG) {
 			r = parse_json(p, line, len, ref_us, out, why);
-		else
+		} else {
 			r = parse_builtin(p, fmt, line, len, ref_us, out, why);
+			/* The kernel's fields take no NUL byte (ifname
+			 * refuses it, every other field is digits, hex or
+			 * literals): only the header may hold one, its host. */
+			scan = p->header_len;
+		}
 	}
-	if (r == PARSE_NONE && *why == none && p->nuser)
+	if (r == PARSE_NONE && *why == none && p->nuser) {
 		r = parse_user(p, line, len, ref_us, out, why);
+		scan = len;
+	}
 	/* A NUL byte: whatever a pipeline made of the line, it is not one the
 	 * kernel wrote (checked for knocks only: the rest need no scan). */
-	if (r == PARSE_KNOCK && memchr(line, '\0', len)) {
+	if (r == PARSE_KNOCK && memchr(line, '\0', scan)) {
 		*why = "a NUL byte in the line";
 		r = PARSE_BAD;
 	}
