@@ -989,6 +989,28 @@ static void buffer_scans(void **st)
 	}
 }
 
+/* knock_time_str keeps the text of the last second: stamps in and out of
+ * it, forwards and backwards, against gmtime_r and snprintf. */
+static void time_text(void **st)
+{
+	(void)st;
+	char got[KNOCK_TIMESTRLEN], want[64];
+	int64_t t = 1795704453000000LL;
+	srand(3);
+	for (int i = 0; i < 200000; i++) {
+		int r = rand() % 4;
+		t += r == 0 ? rand() % 1000 : r == 1 ? -(int64_t)(rand() % 3000000) : r == 2 ? (int64_t)rand() * 1000 : 1;
+		time_t s = (time_t)(t / 1000000);
+		struct tm tm;
+		assert_non_null(gmtime_r(&s, &tm));
+		snprintf(want, sizeof want, "%04d-%02d-%02dT%02d:%02d:%02d.%06dZ", tm.tm_year + 1900, tm.tm_mon + 1,
+			 tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (int)(t % 1000000));
+		assert_string_equal(knock_time_str(t, got), want);
+		char *e = knock_time_put(got, t);
+		assert_int_equal((size_t)(e - got), strlen(want));
+	}
+}
+
 int main(void)
 {
 	setenv("TZ", "UTC", 1);
@@ -1013,6 +1035,7 @@ int main(void)
 		cmocka_unit_test(address_text),
 		cmocka_unit_test(user_patterns),
 		cmocka_unit_test(buffer_scans),
+		cmocka_unit_test(time_text),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
