@@ -592,10 +592,20 @@ static int link_header(struct cur *c)
 {
 	if (LIT(c, "MAC=")) {
 		if (c->p < c->e && *c->p != ' ') {
-			do {
-				if (hexn(c, 2))
+			/* hh:hh:...:hh, a pair and a test a byte; a bad pair
+			 * is reported where it starts. */
+			const char *q = c->p;
+			for (;;) {
+				if (c->e - q < 2 || (hexval(q[0]) | hexval(q[1])) < 0) {
+					c->p = q;
 					return bad(c, "MAC=");
-			} while (LIT(c, ":"));
+				}
+				q += 2;
+				if (q == c->e || *q != ':')
+					break;
+				q++;
+			}
+			c->p = q;
 			uint8_t a[4];
 			if (LIT(c, " TUNNEL=") && (ip4(c, a) || !LIT(c, "->") || ip4(c, a)))
 				return bad(c, "TUNNEL=");
