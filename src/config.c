@@ -41,6 +41,7 @@
 #define CONFIG_MAX_PATTERNS 64
 #define CONFIG_MAX_PREFIXES 16
 #define CONFIG_MAX_PREFIX_LEN 64
+#define CONFIG_MAX_HOSTS 64	/* appliers:, and the hosts of at: and on: */
 #define CONFIG_MAX_PORTS 32	/* steps of a sequence; ports a door opens */
 #define CONFIG_MAX_ARGV 64
 #define CONFIG_MAX_ARG_LEN 1024
@@ -74,6 +75,8 @@ struct ctx {
 	struct config *cfg;
 	char *err;
 	size_t errlen;
+	const char *local_alias[CONFIG_MAX_HOSTS];	/* appliers: NAME: local (the document's strings) */
+	size_t nlocal;
 };
 
 /* ---- numbers ---------------------------------------------------------- */
@@ -433,7 +436,7 @@ bool config_source_forgeable(const struct source_conf *s)
 
 static int load_source(struct ctx *c, const yaml_node_t *m, size_t index)
 {
-	static const char *const keys[] = {"file", "journal", "kmsg", "format", "kernel_only", NULL};
+	static const char *const keys[] = {"file", "journal", "kmsg", "format", "kernel_only", "forwarded", NULL};
 	static const char *const kinds[] = {"file", "journal", "kmsg"};	/* enum source_kind order */
 	struct config *cfg = c->cfg;
 	struct source_conf s = {.format = FORMAT_SYSLOG};
@@ -471,6 +474,26 @@ static int load_source(struct ctx *c, const yaml_node_t *m, size_t index)
 		arg = scalar(kind_val);
 		break;
 	case SOURCE_JOURNAL:
+		if (kind_val->type == YAML_MAPPING_NODE) {
+			/* fleet: {directory: /var/log/journal/remote, transport: kernel} */
+			static const char *const jkeys[] = {"directory", "transport", NULL};
+			char jwhere[48];
+			snprintf(jwhere, sizeof jwhere, "%sjournal: ", where);
+			if (check_keys(c, kind_val, jkeys, jwhere) < 0)
+				return -1;
+			if (!(v = map_get(c, kind_val, "directory", NULL)) || !is_abs_path(v))
+				return fail(c, v ? v : kind_val, "%sdirectory: expected an absolute path", jwhere);
+			if (!(s.directory = strdup(scalar(v))))
+				return fail_oom(c);
+			if ((v = map_get(c, kind_val, "transport", NULL)) &&
+			    (!is_string(v) || strcmp(scalar(v), "kernel") != 0)) {
+				free(s.directory);
+				return fail(c, v, "%stransport: expected kernel", jwhere);
+			}
+			s.forwarded = true;	/* journal-remote's: every entry names its host */
+			arg = "kernel";
+			break;
+		}
 		if (!is_string(kind_val) || strcmp(scalar(kind_val), "kernel") != 0)
 			return fail(c, kind_val, "%sjournal: expected kernel", where);
 		arg = "kernel";
@@ -502,15 +525,32 @@ static int load_source(struct ctx *c, const yaml_node_t *m, size_t index)
 			return fail(c, v, "%skernel_only: expected true or false", where);
 	}
 
+	if ((v = map_get(c, m, "forwarded", &k))) {
+		bool fw;
+		if (s.kind != SOURCE_FILE || get_bool(v, &fw) < 0) {
+			free(s.directory);
+			return fail(c, s.kind != SOURCE_FILE ? k : v, "%sforwarded: %s", where,
+				    s.kind != SOURCE_FILE ? "only file sources have it (a journal-remote directory is "
+							    "forwarded by itself)" : "expected true or false");
+		}
+		s.forwarded = fw;
+	}
+
 	for (size_t i = 0; i < cfg->nsources; i++) {
 		const struct source_conf *o = &cfg->sources[i];
-		if (o->kind == s.kind && (o->arg == arg || (o->arg && arg && strcmp(o->arg, arg) == 0)))
+		if (o->kind == s.kind && (o->arg == arg || (o->arg && arg && strcmp(o->arg, arg) == 0)) &&
+		    (o->directory == s.directory ||
+		     (o->directory && s.directory && strcmp(o->directory, s.directory) == 0))) {
+			free(s.directory);
 			return fail(c, m, "%sthe same source as at %d:%d", where, o->line, o->col);
+		}
 	}
 	if (!enabled)
 		return 0;	/* kmsg: false */
-	if (arg && !(s.arg = strdup(arg)))
+	if (arg && !(s.arg = strdup(arg))) {
+		free(s.directory);
 		return fail_oom(c);
+	}
 	cfg->sources[cfg->nsources++] = s;
 	return 0;
 }
@@ -989,11 +1029,169 @@ static int load_gateway(struct ctx *c, const yaml_node_t *fwd, const yaml_node_t
 	return 0;
 }
 
+/* ---- fleet (issue 16) ---------------------------------------------------- */
+
+static bool is_local_alias(struct ctx *c, const char *name);
+
+static bool host_name_ok(const char *s)
+{
+	return knock_host_valid(s, strlen(s));
+}
+
+/* at: or on: a list of host names, each once. ON: each is "local" or a
+ * name of appliers:, stored as "" for the local applier. */
+static int load_hosts(struct ctx *c, const yaml_node_t *list, const char *where, const char *key, bool on,
+		      char ***out, size_t *nout)
+{
+	show_buf shown;
+	if (list->type != YAML_SEQUENCE_NODE || seq_len(list) == 0)
+		return fail(c, list, "%s%s: expected a list of host names like [web1, web2]", where, key);
+	size_t n = seq_len(list);
+	if (n > CONFIG_MAX_HOSTS)
+		return fail(c, list, "%s%s: too many hosts (at most %d)", where, key, CONFIG_MAX_HOSTS);
+	if (!(*out = calloc(n + 1, sizeof **out)))
+		return fail_oom(c);
+	for (size_t i = 0; i < n; i++) {
+		const yaml_node_t *it = seq_item(c, list, i);
+		const char *name = is_string(it) ? scalar(it) : "";
+		if (!host_name_ok(name))
+			return fail(c, it, "%s%s: expected a host name (1 to %d letters, digits, '.', '-', '_', ':')",
+				    where, key, KNOCK_HOST_MAX);
+		const char *stored = name;
+		if (on) {
+			size_t h = 0;
+			while (h < c->cfg->nhosts && strcmp(c->cfg->hosts[h].name, name) != 0)
+				h++;
+			if (strcmp(name, "local") == 0 || is_local_alias(c, name))
+				stored = "";
+			else if (h == c->cfg->nhosts)
+				return fail(c, it, "%son: '%s' is not a name of appliers: (nor local)", where,
+					    show(name, shown));
+		}
+		for (size_t j = 0; j < *nout; j++)
+			if (strcasecmp((*out)[j], stored) == 0)
+				return fail(c, it, "%s%s: '%s' twice", where, key, show(name, shown));
+		if (!((*out)[(*nout)++] = strdup(stored)))
+			return fail_oom(c);
+	}
+	return 0;
+}
+
+/* Names given as `NAME: local` in appliers:, kept to tell on: about them. */
+static bool is_local_alias(struct ctx *c, const char *name)
+{
+	for (size_t i = 0; i < c->nlocal; i++)
+		if (strcmp(c->local_alias[i], name) == 0)
+			return true;
+	return false;
+}
+
+/* appliers: {NAME: local | {ssh: {host, user, key, known_hosts, port}}, ...} */
+static int load_appliers(struct ctx *c, const yaml_node_t *m)
+{
+	static const char *const hkeys[] = {"ssh", NULL};
+	static const char *const skeys[] = {"host", "user", "key", "known_hosts", "port", NULL};
+	struct config *cfg = c->cfg;
+	show_buf shown;
+	if (m->type != YAML_MAPPING_NODE)
+		return fail(c, m, "appliers: expected a mapping like {web1: {ssh: {host: web1.example.org}}}");
+	size_t n = (size_t)(m->data.mapping.pairs.top - m->data.mapping.pairs.start);
+	if (n > CONFIG_MAX_HOSTS)
+		return fail(c, m, "appliers: too many hosts (at most %d)", CONFIG_MAX_HOSTS);
+	if (!(cfg->hosts = calloc(n ? n : 1, sizeof *cfg->hosts)))
+		return fail_oom(c);
+	for (yaml_node_pair_t *p = m->data.mapping.pairs.start; p < m->data.mapping.pairs.top; p++) {
+		yaml_node_t *k = node_at(c, p->key), *v = node_at(c, p->value), *x;
+		const char *name = is_string(k) ? scalar(k) : "";
+		char where[96];
+		if (!host_name_ok(name))
+			return fail(c, k, "appliers: expected a host name (1 to %d letters, digits, '.', '-', '_', ':')",
+				    KNOCK_HOST_MAX);
+		snprintf(where, sizeof where, "appliers: %s: ", name);
+		for (size_t j = 0; j < cfg->nhosts; j++)
+			if (strcmp(cfg->hosts[j].name, name) == 0)
+				return fail(c, k, "%sgiven twice", where);
+		if (is_string(v) && strcmp(scalar(v), "local") == 0) {
+			if (is_local_alias(c, name) || c->nlocal == CONFIG_MAX_HOSTS)
+				return fail(c, k, "%sgiven twice", where);
+			c->local_alias[c->nlocal++] = scalar(k);
+			continue;
+		}
+		if (strcmp(name, "local") == 0)
+			return fail(c, v, "%sthe name local is the local applier's (local: local)", where);
+		if (v->type != YAML_MAPPING_NODE)
+			return fail(c, v, "%sexpected local or {ssh: {host: ..., user: ..., key: ...}}", where);
+		if (check_keys(c, v, hkeys, where) < 0)
+			return -1;
+		if (!(x = map_get(c, v, "ssh", NULL)) || x->type != YAML_MAPPING_NODE)
+			return fail(c, x ? x : v, "%sexpected {ssh: {host: ..., user: ..., key: ...}}", where);
+		if (check_keys(c, x, skeys, where) < 0)
+			return -1;
+		struct fleet_host_conf *h = &cfg->hosts[cfg->nhosts++];
+		h->line = (int)k->start_mark.line + 1;
+		h->col = (int)k->start_mark.column + 1;
+		if (dup_string(c, k, &h->name) < 0)
+			return -1;
+		yaml_node_t *y;
+		/* ssh's destination: never an option (no leading '-') and no
+		 * user@ (user: says it), so the argument vector means one thing. */
+		if (!(y = map_get(c, x, "host", NULL)) || !is_string(y) || !host_name_ok(scalar(y)) ||
+		    scalar(y)[0] == '-')
+			return fail(c, y ? y : x, "%sssh: host: expected a host name or address", where);
+		if (dup_string(c, y, &h->host) < 0)
+			return -1;
+		if ((y = map_get(c, x, "user", NULL))) {
+			const char *u = is_string(y) ? scalar(y) : "";
+			size_t un = strlen(u);
+			if (un < 1 || un > 32 || strspn(u, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-") != un ||
+			    u[0] == '-')
+				return fail(c, y, "%sssh: user: expected a user name", where);
+			if (dup_string(c, y, &h->user) < 0)
+				return -1;
+		}
+		if ((y = map_get(c, x, "key", NULL))) {
+			if (!is_abs_path(y))
+				return fail(c, y, "%sssh: key: expected an absolute path", where);
+			if (dup_string(c, y, &h->key) < 0)
+				return -1;
+		}
+		if ((y = map_get(c, x, "known_hosts", NULL))) {
+			if (!is_abs_path(y))
+				return fail(c, y, "%sssh: known_hosts: expected an absolute path", where);
+			if (dup_string(c, y, &h->known_hosts) < 0)
+				return -1;
+		}
+		if ((y = map_get(c, x, "port", NULL)) && get_port(y, &h->port) < 0)
+			return fail(c, y, "%sssh: port: expected a port from 1 to 65535", where);
+	}
+	(void)shown;
+	return 0;
+}
+
+bool config_host_in(char *const *at, size_t nat, const char *name, size_t n)
+{
+	for (size_t i = 0; i < nat; i++)
+		if (strlen(at[i]) == n && strncasecmp(at[i], name, n) == 0)
+			return true;
+	return false;
+}
+
+bool config_wants_hosts(const struct config *cfg)
+{
+	for (size_t i = 0; i < cfg->nsources; i++)
+		if (cfg->sources[i].forwarded)
+			return true;
+	for (size_t i = 0; i < cfg->ndoors; i++)
+		if (cfg->doors[i].nat)
+			return true;
+	return false;
+}
+
 static int load_door(struct ctx *c, const yaml_node_t *m, size_t index)
 {
 	static const char *const keys[] = {"name", "sequence", "one_time", "totp", "encrypted", "window",
 					   "open", "forward", "dnat", "keep_established", "duration", "dedup",
-					   "tcp_flags", NULL};
+					   "tcp_flags", "at", "on", NULL};
 	static const char *const kinds[] = {"sequence", "one_time", "totp", "encrypted"};	/* enum door_kind */
 	struct door_conf *d = &c->cfg->doors[index];
 	yaml_node_t *name, *v;
@@ -1098,6 +1296,10 @@ static int load_door(struct ctx *c, const yaml_node_t *m, size_t index)
 				    "CWR separated by commas, '!' before a flag that must be clear, each flag once",
 				    where, show(bad, shown));
 	}
+	if ((v = map_get(c, m, "at", NULL)) && load_hosts(c, v, where, "at", false, &d->at, &d->nat) < 0)
+		return -1;
+	if ((v = map_get(c, m, "on", NULL)) && load_hosts(c, v, where, "on", true, &d->on, &d->non) < 0)
+		return -1;
 	return 0;
 }
 
@@ -1204,7 +1406,7 @@ static int load_root(struct ctx *c, const yaml_node_t *root)
 {
 	static const char *const keys[] = {"sources", "prefix", "patterns", "applier", "state_dir",
 					   "max_sources", "max_grants", "keep_open_on_exit", "user", "doors",
-					   "accept_nf_log_all_netns", "control", "metrics", NULL};
+					   "accept_nf_log_all_netns", "control", "metrics", "appliers", NULL};
 	struct config *cfg = c->cfg;
 	yaml_node_t *v;
 
@@ -1261,6 +1463,8 @@ static int load_root(struct ctx *c, const yaml_node_t *root)
 	if ((v = map_get(c, root, "control", NULL)) && load_control(c, v) < 0)
 		return -1;
 	if ((v = map_get(c, root, "metrics", NULL)) && load_metrics(c, v) < 0)
+		return -1;
+	if ((v = map_get(c, root, "appliers", NULL)) && load_appliers(c, v) < 0)
 		return -1;
 	if (!(v = map_get(c, root, "doors", NULL)))
 		return fail(c, root, "missing 'doors'");
@@ -1495,8 +1699,19 @@ void config_free(struct config *cfg)
 	if (!cfg)
 		return;
 	free(cfg->path);
-	for (size_t i = 0; i < cfg->nsources; i++)
+	for (size_t i = 0; i < cfg->nsources; i++) {
 		free(cfg->sources[i].arg);
+		free(cfg->sources[i].directory);
+	}
+	for (size_t i = 0; i < cfg->nhosts; i++) {
+		free(cfg->hosts[i].name);
+		free(cfg->hosts[i].host);
+		free(cfg->hosts[i].user);
+		free(cfg->hosts[i].key);
+		free(cfg->hosts[i].known_hosts);
+	}
+	free(cfg->hosts);
+	free(cfg->ssh_program);
 	free(cfg->sources);
 	for (size_t i = 0; i < cfg->nprefixes; i++)
 		free(cfg->prefixes[i]);
@@ -1514,6 +1729,8 @@ void config_free(struct config *cfg)
 		free(cfg->doors[i].seq);
 		free(cfg->doors[i].open);
 		free(cfg->doors[i].gw);
+		free_argv(cfg->doors[i].at);
+		free_argv(cfg->doors[i].on);
 		free(cfg->doors[i].code.key_path);
 		onetime_free(cfg->doors[i].one_time);
 		explicit_bzero(cfg->doors[i].code.key, sizeof cfg->doors[i].code.key);

@@ -33,6 +33,10 @@ struct source_conf {
 	 * writes it (rsyslog's imkmsg, as contrib/rsyslog-logknock.conf), not
 	 * the /dev/log socket any user may send to (default false: warned) */
 	bool kernel_only;
+	/* fleet (issue 16): the source carries other hosts' lines (rsyslog
+	 * or journal-remote on a collector): their host is part of each knock */
+	bool forwarded;
+	char *directory;	/* journal: the journal files of this directory (journal-remote's); NULL: the local journal */
 	int line, col;
 };
 
@@ -110,6 +114,13 @@ struct door_conf {
 	bool keep_established;	/* connections outlive the grant (default true, as conntrack does) */
 	int64_t window_us;	/* whole sequence, from its first knock (default 10 s) */
 	int64_t duration_us;	/* how long the ports stay open (default 30 s) */
+	/* fleet (issue 16): at: the hosts whose knocks count (NULL: any);
+	 * on: the appliers: hosts the door opens on, "" for the local applier
+	 * (NULL: the local applier only) */
+	char **at;
+	size_t nat;
+	char **on;
+	size_t non;
 	int64_t dedup_us;	/* same knock repeated within this counts once (default 2 s) */
 	uint8_t flags_set;	/* TCP knocks must have these flags (KNOCK_*; default SYN) */
 	uint8_t flags_clear;	/* ... and not these (default ACK) */
@@ -130,8 +141,24 @@ struct metrics_conf {
 	int64_t interval_us;	/* default 15 s, at least 1 s */
 };
 
+/* appliers: (fleet, issue 16): a host the doors open on, reached with
+ * the ssh binary, its logknock-apply a forced command there. */
+#define CONFIG_HOST_MAX 63
+struct fleet_host_conf {
+	char *name;		/* as on: names it */
+	char *host;		/* ssh's destination (a name or an address) */
+	char *user;		/* NULL: ssh's default */
+	char *key;		/* identity file; NULL: ssh's default */
+	char *known_hosts;	/* NULL: ssh's default */
+	uint16_t port;		/* 0: ssh's default */
+	int line, col;
+};
+
 struct config {
 	char *path;
+	struct fleet_host_conf *hosts;	/* appliers: reached over ssh (local ones are not listed) */
+	size_t nhosts;
+	char *ssh_program;	/* ssh: the ssh binary (default /usr/bin/ssh) */
 	struct source_conf *sources;
 	size_t nsources;
 	char **prefixes;	/* "prefix:" (a string or a list of strings) */
@@ -181,6 +208,13 @@ bool config_source_reads_kernel_log(const struct source_conf *s);
 /* Whether source S is a syslog-format file whose writer is unknown: not
  * stated kernel_only, so lines sent to /dev/log may be filed into it. */
 bool config_source_forgeable(const struct source_conf *s);
+
+/* Whether knocks carry their host (fleet): a door has at:, or a source
+ * is forwarded. Otherwise the parser leaves hosts out and replay's output
+ * is what it was before the fleet. */
+bool config_wants_hosts(const struct config *cfg);
+/* Whether NAME (N bytes) is the host name of a knock in AT (case does not matter). */
+bool config_host_in(char *const *at, size_t nat, const char *name, size_t n);
 
 /* "10s", "250ms", "5m", "1h" → microseconds; -1 if malformed or out of range. */
 int64_t config_parse_duration(const char *s);

@@ -709,6 +709,10 @@ void doors_feed(struct doors *d, const struct knock *k)
 	int touched = 0, dup = 0, ignored = 0;
 	for (size_t j = 0; j < d->ndoors; j++) {
 		const struct door_conf *dc = &d->door[j];
+		/* at: knocks logged by other hosts do not exist for this door
+		 * (a knock of unknown host neither) */
+		if (dc->nat && !(k->host && config_host_in(dc->at, dc->nat, k->host, k->hostlen)))
+			continue;
 		if (age < INT64_MAX && age >= 0 && age <= dc->dedup_us) {
 			dup = 1;
 			continue;

@@ -50,6 +50,11 @@ struct engine {
 	int sink_knocks;
 	const char *by_hand;	/* during engine_open_by_hand: who */
 	int revoking;		/* during engine_revoke */
+	/* fleet (issue 16) */
+	engine_host_send_fn host_send;	/* grants of appliers: hosts go here */
+	void *host_ctx;
+	const char *line_host;	/* engine_set_line_host: the host of the lines that follow */
+	size_t line_hostlen;
 };
 
 /* Per door: the engine's side of engine_door_stats. */
@@ -107,9 +112,16 @@ static void print_knock(struct engine *e, const struct knock *k, int print)
 	/* The time and the addresses are written in place (at most
 	 * KNOCK_TIMESTRLEN and KNOCK_ADDRSTRLEN bytes each): 25 + 48 + 9 +
 	 * 46 + 9 + 46 + 11 + 6 + 29 + 40 bytes at most. */
-	char buf[320], f[40];
+	char buf[320 + 10 + KNOCK_HOST_MAX], f[40];
 	char *p = PUT_LIT(buf, "{\"event\":\"knock\",\"time\":\"");
 	p = knock_time_put(p, k->time_us);
+	if (k->host) {
+		/* fleet: a host name as knock_host_valid() passed it (no
+		 * quote, no backslash), at most KNOCK_HOST_MAX bytes */
+		p = PUT_LIT(p, "\",\"host\":\"");
+		memcpy(p, k->host, k->hostlen);
+		p += k->hostlen;
+	}
 	p = PUT_LIT(p, "\",\"src\":\"");
 	p = knock_addr_put(p, k->family, k->src);
 	p = PUT_LIT(p, "\",\"dst\":\"");
@@ -138,7 +150,7 @@ static void print_knock(struct engine *e, const struct knock *k, int print)
 
 static void send_cmd(struct engine *e, enum apply_op op, const struct grant *g, int64_t now)
 {
-	if (!e->ap)
+	if (g->host[0] ? !e->host_send : !e->ap)
 		return;
 	struct apply_cmd cmd = {.op = op, .id = g->id, .family = g->family, .proto = g->proto, .port = g->port,
 				.via = g->via, .toport = g->toport, .masq = g->masq, .nokeep = g->nokeep};
@@ -152,7 +164,10 @@ static void send_cmd(struct engine *e, enum apply_op op, const struct grant *g, 
 		int64_t left = (g->expires_us - now + 999999) / 1000000;
 		cmd.seconds = (uint32_t)(left < 1 ? 1 : left > 31536000 ? 31536000 : left);
 	}
-	applier_send(e->ap, &cmd);
+	if (g->host[0])
+		e->host_send(e->host_ctx, g->host, &cmd);
+	else
+		applier_send(e->ap, &cmd);
 }
 
 /* A decision as replay prints it, formatted by hand as the knocks are
@@ -168,6 +183,11 @@ static size_t format_grant(char *buf, enum grant_event ev, const struct grant *g
 	p = put_str(p, knock_time_str(now, t));
 	p = PUT_LIT(p, "\",\"door\":\"");
 	p = put_str(p, g->door);
+	if (g->host[0]) {
+		/* fleet: the appliers: name (config.c: a host name) */
+		p = PUT_LIT(p, "\",\"host\":\"");
+		p = put_str(p, g->host);
+	}
 	p = PUT_LIT(p, "\",\"src\":\"");
 	p = put_str(p, src);
 	p = PUT_LIT(p, "\",\"proto\":\"");
@@ -203,7 +223,7 @@ static void on_grant(void *ctx, enum grant_event ev, const struct grant *g, int6
 	knock_addr_str(g->family, g->src, s);
 	if (e->out || e->sink) {
 		/* 40 + 6 + 27 + 64 + 46 + 6 + 5 + 40 bytes at most, and 90 more for a gateway grant */
-		char buf[384];
+		char buf[384 + 10 + GRANT_HOST_MAX];
 		emit(e, buf, format_grant(buf, ev, g, s, now), 1, 1);
 	}
 	ssize_t j = door_index(e, g->door);
@@ -228,13 +248,16 @@ static void on_grant(void *ctx, enum grant_event ev, const struct grant *g, int6
 	/* Replay prints decisions as JSON; the daemon says them in its log. */
 	int level = e->out ? LOG_LVL_VERBOSE : LOG_LVL_INFO;
 	snprintf(port, sizeof port, "%s/%u", knock_proto_str(g->proto), g->port);
+	char on[8 + GRANT_HOST_MAX] = "";
+	if (g->host[0])
+		snprintf(on, sizeof on, " on %s", g->host);
 	if (ev == GRANT_CLOSE)
-		log_event(level, e->revoking ? LOGEV_REVOKE : LOGEV_CLOSE, g->door, s, port, "door %s: closed %s for %s%s",
-			  g->door, port, s, e->revoking ? " (revoked)" : "");
+		log_event(level, e->revoking ? LOGEV_REVOKE : LOGEV_CLOSE, g->door, s, port, "door %s: closed %s for %s%s%s",
+			  g->door, port, s, on, e->revoking ? " (revoked)" : "");
 	else
 		log_event(level, e->by_hand ? LOGEV_BY_HAND : ev == GRANT_OPEN ? LOGEV_OPEN : LOGEV_EXTEND, g->door, s,
-			  port, "door %s: %s %s for %s until %s%s%s%s", g->door, ev == GRANT_OPEN ? "opened" : "extended",
-			  port, s, knock_time_str(g->expires_us, x), e->by_hand ? " (by hand, " : "",
+			  port, "door %s: %s %s for %s%s until %s%s%s%s", g->door, ev == GRANT_OPEN ? "opened" : "extended",
+			  port, s, on, knock_time_str(g->expires_us, x), e->by_hand ? " (by hand, " : "",
 			  e->by_hand ? e->by_hand : "", e->by_hand ? ")" : "");
 
 	if (!e->grants_dirty)
@@ -338,12 +361,18 @@ static void on_open(void *ctx, const struct door_conf *door, const struct knock 
 	if (!code_unused(e, door, k, r))
 		return;
 	uint64_t changes = e->stats.opened + e->stats.extended;
-	size_t refused = grants_open(e->grants, door->name, r->ports, r->nports, r->duration_us, k->family, k->src,
-				     k->time_us);
-	/* forward: and dnat: with every success of the door, whatever port
-	 * an encrypted request named of its open: list */
-	refused += grants_open_gw(e->grants, door->name, door->gw, door->ngw, door->keep_established, r->duration_us,
-				  k->family, k->src, k->time_us);
+	size_t refused = 0;
+	/* on: one grant per host (fleet); without it the local applier's only */
+	for (size_t h = 0; h < (door->non ? door->non : 1); h++) {
+		grants_set_host(e->grants, door->non ? door->on[h] : NULL);
+		refused += grants_open(e->grants, door->name, r->ports, r->nports, r->duration_us, k->family, k->src,
+				       k->time_us);
+		/* forward: and dnat: with every success of the door, whatever port
+		 * an encrypted request named of its open: list */
+		refused += grants_open_gw(e->grants, door->name, door->gw, door->ngw, door->keep_established,
+					  r->duration_us, k->family, k->src, k->time_us);
+	}
+	grants_set_host(e->grants, NULL);
 	/* The code is spent on disk: a grant a kill -9 lost before it was
 	 * saved could not be opened again by reading its lines again. */
 	if (door->kind != DOOR_SEQUENCE && e->stats.opened + e->stats.extended != changes)
@@ -453,6 +482,11 @@ enum parse_result engine_line(struct engine *e, enum source_format fmt, const ch
 		e->stats.bad++;
 	if (r != PARSE_KNOCK)
 		return r;
+	if (e->line_host) {
+		/* a journal-remote entry: its _HOSTNAME, not the message's */
+		k.host = e->line_host;
+		k.hostlen = (uint8_t)e->line_hostlen;
+	}
 	if (e->live) {
 		/* A line stamped in the future (forged, on a file any local user
 		 * can write to) must not move the clock: that would close every
@@ -565,9 +599,37 @@ void engine_resend_grants(struct engine *e, int64_t now)
 	/* Close first: a new applier does not know what the old one added,
 	 * and a command backend's open is not idempotent. */
 	for (size_t i = 0; i < grants_count(e->grants); i++) {
+		if (grants_at(e->grants, i)->host[0])
+			continue;	/* an appliers: host's: engine_resend_host */
 		send_cmd(e, APPLY_CLOSE, grants_at(e->grants, i), now);
 		send_cmd(e, APPLY_OPEN, grants_at(e->grants, i), now);
 	}
+}
+
+size_t engine_resend_host(struct engine *e, const char *host, int64_t now)
+{
+	size_t n = 0;
+	for (size_t i = 0; i < grants_count(e->grants); i++) {
+		const struct grant *g = grants_at(e->grants, i);
+		if (strcmp(g->host, host) != 0)
+			continue;
+		send_cmd(e, APPLY_CLOSE, g, now);
+		send_cmd(e, APPLY_OPEN, g, now);
+		n++;
+	}
+	return n;
+}
+
+void engine_set_host_sender(struct engine *e, engine_host_send_fn fn, void *ctx)
+{
+	e->host_send = fn;
+	e->host_ctx = ctx;
+}
+
+void engine_set_line_host(struct engine *e, const char *host, size_t len)
+{
+	e->line_host = host && knock_host_valid(host, len) ? host : NULL;
+	e->line_hostlen = e->line_host ? len : 0;
 }
 
 int engine_resend_grant(struct engine *e, uint64_t id, int64_t now)

@@ -89,6 +89,17 @@ int engine_restore_grants(struct engine *e, const char *text, int64_t now, char 
 /* Sends every open grant to the applier again (it restarted): close, then
  * open for the time it has left. */
 void engine_resend_grants(struct engine *e, int64_t now);
+/* Fleet (issue 16). Requests for grants of an appliers: host (the door's
+ * on:) go to FN with the host's name; without FN they are not sent. */
+typedef int (*engine_host_send_fn)(void *ctx, const char *host, const struct apply_cmd *cmd);
+void engine_set_host_sender(struct engine *e, engine_host_send_fn fn, void *ctx);
+/* Sends every open grant of HOST again (its link came back): close, then
+ * open for the time it has left. Returns how many. engine_resend_grants
+ * sends the local applier's only. */
+size_t engine_resend_host(struct engine *e, const char *host, int64_t now);
+/* The host of the lines that follow (a journal-remote entry's _HOSTNAME);
+ * NULL: the line's own (syslog HOSTNAME) if any. Must stay valid while used. */
+void engine_set_line_host(struct engine *e, const char *host, size_t len);
 /* Sends the open request of grant ID again; 0 if it is no longer open. */
 int engine_resend_grant(struct engine *e, uint64_t id, int64_t now);
 /* The applier could not open grant ID: forget it (with an error message). */

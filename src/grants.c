@@ -27,6 +27,7 @@ struct grants {
 	int64_t next_deadline;
 	grants_fn cb;
 	void *ctx;
+	char host[GRANT_HOST_MAX + 1];	/* grants_set_host */
 };
 
 struct grants *grants_new(size_t max_grants, grants_fn cb, void *ctx)
@@ -65,7 +66,7 @@ static void recompute(struct grants *t)
 static int same_key(const struct grant *a, const struct grant *b)
 {
 	return a->family == b->family && a->proto == b->proto && a->port == b->port &&
-	       memcmp(a->src, b->src, 16) == 0 && a->via == b->via &&
+	       memcmp(a->src, b->src, 16) == 0 && a->via == b->via && strcmp(a->host, b->host) == 0 &&
 	       (a->via == APPLY_VIA_LOCAL || (memcmp(a->to, b->to, 16) == 0 && a->toport == b->toport));
 }
 
@@ -95,6 +96,7 @@ static int open_one(struct grants *t, const char *door, const struct grant *k, i
 	g->expires_us = until;
 	g->extended = 0;
 	snprintf(g->door, sizeof g->door, "%s", door);
+	memcpy(g->host, t->host, sizeof g->host);
 	t->cb(t->ctx, GRANT_OPEN, g, now);
 	return 0;
 }
@@ -128,6 +130,11 @@ size_t grants_open_gw(struct grants *t, const char *door, const struct gw_target
 	}
 	recompute(t);
 	return refused;
+}
+
+void grants_set_host(struct grants *t, const char *host)
+{
+	snprintf(t->host, sizeof t->host, "%s", host ? host : "");
 }
 
 void grants_expire(struct grants *t, int64_t now)
@@ -205,7 +212,7 @@ ssize_t grants_dump(const struct grants *t, char *buf, size_t len)
 	for (size_t i = 0; i < t->n; i++) {
 		const struct grant *g = &t->g[i];
 		char a[KNOCK_ADDRSTRLEN];
-		char gw[96] = "", to[KNOCK_ADDRSTRLEN];
+		char gw[96 + 6 + GRANT_HOST_MAX] = "", to[KNOCK_ADDRSTRLEN];
 		if (g->via != APPLY_VIA_LOCAL) {
 			knock_addr_str(g->family, g->to, to);
 			if (g->via == APPLY_VIA_DNAT)
@@ -213,6 +220,10 @@ ssize_t grants_dump(const struct grants *t, char *buf, size_t len)
 					 g->masq ? " masq=1" : "", g->nokeep ? " keep=0" : "");
 			else
 				snprintf(gw, sizeof gw, " to=%s%s", to, g->nokeep ? " keep=0" : "");
+		}
+		if (g->host[0]) {
+			size_t l = strlen(gw);
+			snprintf(gw + l, sizeof gw - l, " host=%s", g->host);
 		}
 		int w = snprintf(buf + n, len - n, "%llu %s %s %s %u %lld %lld %s%s\n", (unsigned long long)g->id,
 				 g->family == AF_INET ? "inet" : "inet6", knock_addr_str(g->family, g->src, a),
@@ -278,11 +289,19 @@ static int parse_grant(char *line, struct grant *g)
 {
 	/* Eight fields, each checked as strictly as the applier protocol
 	 * checks them: this file feeds the firewall. */
-	char *f[13], *save = NULL;
+	char *f[14], *save = NULL;
 	int nf = 0;
-	for (char *w = strtok_r(line, " ", &save); w && nf < 13; w = strtok_r(NULL, " ", &save))
+	for (char *w = strtok_r(line, " ", &save); w && nf < 14; w = strtok_r(NULL, " ", &save))
 		f[nf++] = w;
 	*g = (struct grant){0};
+	/* host=NAME last (fleet): a file without it is the local applier's */
+	if (nf > 8 && strncmp(f[nf - 1], "host=", 5) == 0) {
+		const char *h = f[nf - 1] + 5;
+		if (!knock_host_valid(h, strlen(h)))
+			return -1;
+		snprintf(g->host, sizeof g->host, "%s", h);
+		nf--;
+	}
 	unsigned long long id = 0, opened = 0, expires = 0, pn = 0;
 	if (nf < 8 || nf > 12 || scan_ull(f[0], 19, &id) || id == 0 || id > (unsigned long long)INT64_MAX ||
 	    scan_ull(f[5], 19, &opened) || scan_ull(f[6], 19, &expires) || opened > (unsigned long long)INT64_MAX ||
@@ -299,7 +318,7 @@ static int parse_grant(char *line, struct grant *g)
 	if (nf > 8 && parse_gw_fields(g, f + 8, (size_t)nf - 8) < 0)
 		return -1;
 	g->id = id;
-	g->port = (uint16_t)pn;
+	g->port = (uint16_t)pn;	/* g->host: set above */
 	g->opened_us = (int64_t)opened;
 	g->expires_us = (int64_t)expires;
 	snprintf(g->door, sizeof g->door, "%s", f[7]);

@@ -10,6 +10,7 @@
 #include "config.h"
 
 #define GRANT_DOOR_MAX 64
+#define GRANT_HOST_MAX 63
 
 struct grant {
 	uint64_t id;
@@ -26,6 +27,9 @@ struct grant {
 	uint8_t nokeep;		/* established connections end with the grant */
 	uint16_t toport;	/* dnat: the port on TO (port: the one listened on here) */
 	uint8_t to[16];		/* the internal host, of FAMILY */
+	/* fleet (issue 16): the appliers: host that holds it; "" for the
+	 * local applier. Part of the key: one rule per host. */
+	char host[GRANT_HOST_MAX + 1];
 	int64_t opened_us;
 	int64_t expires_us;
 	uint32_t extended;	/* times its expiry was moved later (not persisted: 0 after a restart) */
@@ -49,6 +53,9 @@ size_t grants_open(struct grants *g, const char *door, const struct port_spec *p
  * outlive the grant. Returns the number refused because the table is full. */
 size_t grants_open_gw(struct grants *g, const char *door, const struct gw_target *gw, size_t n, bool keep,
 		      int64_t duration_us, int family, const uint8_t *src, int64_t now);
+/* The host (an appliers: name; NULL or "" the local applier) that the
+ * grants grants_open and grants_open_gw make from now on are for. */
+void grants_set_host(struct grants *g, const char *host);
 /* Closes grants whose time has come, in order of expiry. */
 void grants_expire(struct grants *g, int64_t now);
 /* Closes every grant now (the daemon stops). */
@@ -65,7 +72,7 @@ size_t grants_revoke(struct grants *g, int family, const uint8_t *src, const cha
 void grants_drop(struct grants *g, uint64_t id);
 
 /* Persistence: the table as text, one grant a line:
- *   ID FAMILY ADDRESS PROTO PORT OPENED_US EXPIRES_US DOOR [to=ADDR [toport=N] [masq=1] [keep=0]]
+ *   ID FAMILY ADDRESS PROTO PORT OPENED_US EXPIRES_US DOOR [to=ADDR [toport=N] [masq=1] [keep=0]] [host=NAME]
  * (the bracketed fields as the applier protocol spells them, for forward
  * and dnat grants only: a file of an older version reads as before)
  * grants_dump writes it into BUF (returns the length, or -1 if it does not

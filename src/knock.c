@@ -215,3 +215,16 @@ const char *knock_flags_str(uint8_t flags, char buf[40])
 	}
 	return buf;
 }
+
+int knock_host_valid(const char *s, size_t n)
+{
+	if (n < 1 || n > KNOCK_HOST_MAX)
+		return 0;
+	for (size_t i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)s[i];
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' ||
+		      c == '-' || c == '_' || c == ':'))
+			return 0;
+	}
+	return 1;
+}

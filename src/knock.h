@@ -28,7 +28,20 @@ struct knock {
 	uint16_t port;		/* TCP/UDP destination port, or ICMP type */
 	uint8_t src[16];	/* network order; IPv4 uses the first 4 bytes */
 	uint8_t dst[16];
+	/* The host that logged it (fleet, issue 16): the syslog HOSTNAME of a
+	 * forwarded line or a remote journal entry's _HOSTNAME; NULL when
+	 * unknown or when the configuration asks for none (no at:, no
+	 * forwarded source). Not NUL-terminated; valid while the line is. */
+	const char *host;
+	uint8_t hostlen;
 };
+
+/* Longest host name a knock carries (a DNS label's 63 bytes). */
+#define KNOCK_HOST_MAX 63
+/* Whether S (N bytes) may be a knock's host: 1 to KNOCK_HOST_MAX of
+ * letters, digits, '.', '-', '_', ':' (an IPv6 literal). Anything else
+ * (quotes, controls) is not taken from a log line. */
+int knock_host_valid(const char *s, size_t n);
 
 /* Address of a knock as text: "192.0.2.2", "2001:db8::2" (RFC 5952). */
 #define KNOCK_ADDRSTRLEN 46

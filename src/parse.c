@@ -53,6 +53,10 @@ struct parser {
 	int64_t cache_base_s;
 	char why[128];		/* where a line left the kernel's grammar */
 	size_t header_len;	/* of the last line parse_builtin took apart: up to "IN=" */
+	/* Fleet (issue 16): knocks carry the host of their line, and RFC 5424
+	 * lines (forwarded syslog) are read. Off unless the configuration
+	 * asks (config_wants_hosts): then today's output is unchanged. */
+	int want_host;
 };
 
 /* ---- small checked scanners ------------------------------------------- */
@@ -1129,6 +1133,7 @@ struct parser *parse_new(const struct config *cfg, char *err, size_t errlen)
 		return NULL;
 	}
 	p->cache_key = -1;
+	p->want_host = config_wants_hosts(cfg);
 	if (cfg->nprefixes > PARSE_MAX_PREFIXES) {
 		snprintf(err, errlen, "%s: too many prefixes (at most %d)", cfg->path, PARSE_MAX_PREFIXES);
 		goto fail;
@@ -1318,11 +1323,55 @@ static const char *uptime_prefix_in(const struct parser *p, const char *s, const
 	return prefix_in(p, s, e);
 }
 
-/* The header of LINE: where "IN=" starts, or NULL; *TS, *TSN: the
- * timestamp's text (NULL if the line has none). */
-static const char *header(const struct parser *p, int ulogd, const char *line, const char *e, const char **ts,
-			  size_t *tsn)
+/* RFC 5424 (fleet only): "<PRI>1 TS HOST kernel PROCID MSGID - MSG" with
+ * the kernel's facility (PRI 0 to 7), no structured data and an optional
+ * BOM before MSG: where "IN=" starts, or NULL; *TS (NULL for "-") and
+ * *HOST as header() gives them. */
+static const char *header_5424(const struct parser *p, const char *line, const char *e, const char **ts,
+			       size_t *tsn, const char **host, size_t *hostn)
 {
+	const char *q = line;
+	if (e - q < 5 || q[0] != '<' || q[1] < '0' || q[1] > '7' || q[2] != '>' || q[3] != '1' || q[4] != ' ')
+		return NULL;
+	q += 5;
+	const char *f[5];	/* TS HOST APP PROCID MSGID */
+	size_t fn[5];
+	for (int i = 0; i < 5; i++) {
+		f[i] = q;
+		while (q < e && *q != ' ')
+			q++;
+		fn[i] = (size_t)(q - f[i]);
+		if (q == e || fn[i] == 0)
+			return NULL;
+		q++;
+	}
+	if (fn[2] != 6 || memcmp(f[2], "kernel", 6) != 0 || e - q < 2 || q[0] != '-' || q[1] != ' ')
+		return NULL;
+	q += 2;
+	if (e - q >= 3 && memcmp(q, "\xEF\xBB\xBF", 3) == 0)
+		q += 3;
+	*ts = NULL;
+	if (!(fn[0] == 1 && f[0][0] == '-')) {
+		if (ts_end(f[0], f[0] + fn[0]) != f[0] + fn[0])
+			return NULL;
+		*ts = f[0];
+		*tsn = fn[0];
+	}
+	if (!(fn[1] == 1 && f[1][0] == '-')) {
+		*host = f[1];
+		*hostn = fn[1];
+	}
+	return uptime_prefix_in(p, q, e);
+}
+
+/* The header of LINE: where "IN=" starts, or NULL; *TS, *TSN: the
+ * timestamp's text (NULL if the line has none); *HOST, *HOSTN: the host
+ * field's (left as they are if the line has none). */
+static const char *header(const struct parser *p, int ulogd, const char *line, const char *e, const char **ts,
+			  size_t *tsn, const char **host_out, size_t *hostn)
+{
+	if (p->want_host && !ulogd && line < e && *line == '<')
+		return header_5424(p, line, e, ts, tsn, host_out, hostn);
 	const char *te = ts_end(line, e), *q = te;
 	*ts = NULL;
 	if (te && q < e && *q == ' ') {
@@ -1349,6 +1398,8 @@ static const char *header(const struct parser *p, int ulogd, const char *line, c
 					if (r) {
 						*ts = line;
 						*tsn = (size_t)(te - line);
+						*host_out = host;
+						*hostn = (size_t)(q - host);
 						return r;
 					}
 				}
@@ -1361,10 +1412,16 @@ static const char *header(const struct parser *p, int ulogd, const char *line, c
 static enum parse_result parse_builtin(struct parser *p, enum source_format fmt, const char *line, size_t len,
 				       int64_t ref_us, struct knock *k, const char **why)
 {
-	const char *ts, *in;
-	size_t tsn = 0;
-	if (!(in = header(p, fmt == FORMAT_ULOGD, line, line + len, &ts, &tsn)))
+	const char *ts, *in, *host = NULL;
+	size_t tsn = 0, hostn = 0;
+	if (!(in = header(p, fmt == FORMAT_ULOGD, line, line + len, &ts, &tsn, &host, &hostn)))
 		return PARSE_NONE;
+	/* A host that is no host name (quotes, controls: anyone may name
+	 * the sender on a forwarded line) is not taken: unknown. */
+	if (p->want_host && host && knock_host_valid(host, hostn)) {
+		k->host = host;
+		k->hostlen = (uint8_t)hostn;
+	}
 	p->header_len = (size_t)(in - line);
 	k->time_us = ref_us;
 	if (ts && parse_time(p, ts, tsn, ref_us, &k->time_us)) {
@@ -1599,6 +1656,8 @@ enum parse_result parse_line(struct parser *p, enum source_format fmt, const cha
 {
 	static const char *none = "not a knock line";
 	*why = none;
+	out->host = NULL;
+	out->hostlen = 0;
 	if (len && line[len - 1] == '\r')
 		len--;
 	enum parse_result r = PARSE_NONE;
