@@ -67,6 +67,8 @@ struct applier {
 	size_t head, count, cap;
 	unsigned readies;	/* "ready" lines seen: each after the first is a restart */
 	applier_restart_fn restart_cb;
+	applier_restart_fn ready_cb;	/* every "ready", the first too (fleet) */
+	bool is_ready;		/* the running process said "ready" */
 
 	char line[APPLY_LINE_MAX];
 	size_t linelen;
@@ -79,6 +81,7 @@ struct applier {
 	char *wbuf;
 	size_t woff, wlen, wcap;
 	uint64_t backoff_us;
+	uint64_t backoff_max_us;	/* 0: BACKOFF_MAX_US */
 
 	/* applier_info */
 	uint64_t requests, errors;
@@ -191,6 +194,9 @@ static void dispatch_line(struct applier *a, const char *line, size_t len, bool 
 		 * the old worker died on), or by mark_down() when the keeper
 		 * itself died — so they stay pending; the daemon sends the
 		 * grants that should be open again. */
+		a->is_ready = true;
+		if (a->ready_cb)
+			a->ready_cb(a->ctx);
 		if (a->readies++ == 0)
 			return;
 		log_warn("the applier restarted");
@@ -253,6 +259,7 @@ static void mark_down(struct applier *a, const char *why)
 	}
 	a->linelen = 0;
 	a->skipping = false;
+	a->is_ready = false;
 	pending_fail_all(a, why);
 }
 
@@ -425,8 +432,10 @@ static int on_child(sd_event_source *s, const siginfo_t *si, void *userdata)
 	sd_event_now(a->ev, CLOCK_MONOTONIC, &now);
 	if (now - a->started_us >= STABLE_US)
 		a->backoff_us = BACKOFF_MIN_US;
-	uint64_t delay = a->backoff_us;
-	a->backoff_us = delay * 2 > BACKOFF_MAX_US ? BACKOFF_MAX_US : delay * 2;
+	uint64_t delay = a->backoff_us, max = a->backoff_max_us ? a->backoff_max_us : BACKOFF_MAX_US;
+	if (delay > max)
+		delay = max;
+	a->backoff_us = delay * 2 > max ? max : delay * 2;
 	a->timer = sd_event_source_disable_unref(a->timer);
 	int r = sd_event_add_time(a->ev, &a->timer, CLOCK_MONOTONIC, now + delay, 0, on_timer, a);
 	if (r < 0)
@@ -515,6 +524,7 @@ static int spawn(struct applier *a)
 		return -1;
 	}
 	a->pid = pid;
+	a->is_ready = false;
 	a->wfd = in[1];
 	a->rfd = out[0];
 	a->woff = a->wlen = 0;
@@ -686,6 +696,21 @@ int applier_drain(struct applier *a, int timeout_ms)
 		}
 	}
 	return (int)a->count;
+}
+
+void applier_on_ready(struct applier *a, applier_restart_fn fn)
+{
+	a->ready_cb = fn;
+}
+
+void applier_set_backoff_max(struct applier *a, uint64_t us)
+{
+	a->backoff_max_us = us;
+}
+
+int applier_link(const struct applier *a)
+{
+	return !a || a->wfd < 0 ? 0 : a->is_ready ? 2 : 1;
 }
 
 void applier_on_restart(struct applier *a, applier_restart_fn fn)

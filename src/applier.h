@@ -34,6 +34,14 @@ int applier_send(struct applier *a, const struct apply_cmd *cmd);
 int applier_drain(struct applier *a, int timeout_ms);
 
 void applier_on_restart(struct applier *a, applier_restart_fn fn);
+/* FN is called on every "ready", the first one too (an applier reached
+ * over ssh, fleet: the link is up, its grants are sent). */
+void applier_on_ready(struct applier *a, applier_restart_fn fn);
+/* 0: not running (or its pipes closed: it is going away), 1: started, not
+ * ready yet (ssh connecting), 2: ready. */
+int applier_link(const struct applier *a);
+/* The longest wait between restarts (default 30 s). */
+void applier_set_backoff_max(struct applier *a, uint64_t us);
 
 /* Waits until the applier said "ready" (its backend is set up): 0, or -1
  * when it did not within timeout_ms or stopped. */

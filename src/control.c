@@ -8,6 +8,7 @@
  * (grants, attempts) are formatted a piece at a time as it drains. A
  * watcher whose buffer would overflow is cut off: the engine never waits. */
 #include "control.h"
+#include "fleet.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -240,6 +241,21 @@ static void fmt_status(struct conn *k)
 		mbuf_printf(b, ",\"pid\":%ld,\"restarts\":%u,\"requests\":%llu,\"errors\":%llu,\"pending\":%u}",
 			    s.applier.pid, s.applier.restarts, (unsigned long long)s.applier.requests,
 			    (unsigned long long)s.applier.errors, s.applier.pending);
+		if (s.fleet) {
+			/* fleet (issue 16): each appliers: host's link */
+			mbuf_add(b, ",\"hosts\":[", 10);
+			for (size_t i = 0, n = fleet_nhosts(s.fleet); i < n; i++) {
+				struct fleet_link_info li;
+				fleet_link_info(s.fleet, i, &li);
+				mbuf_printf(b, "%s{", i ? "," : "");
+				json_str(b, "host", li.name, 0);
+				json_str(b, "link", li.state, 1);
+				mbuf_printf(b, ",\"pid\":%ld,\"ups\":%llu,\"requests\":%llu,\"errors\":%llu,\"pending\":%u}",
+					    li.pid, (unsigned long long)li.ups, (unsigned long long)li.requests,
+					    (unsigned long long)li.errors, li.pending);
+			}
+			mbuf_add(b, "]", 1);
+		}
 		mbuf_printf(b, ",\"tracked\":%zu,\"max_sources\":%zu,\"evictions\":%llu,\"grants\":%zu,\"lines\":%llu,"
 			    "\"knocks\":%llu,\"watch_dropped\":%llu}\n", engine_tracked_sources(e), s.max_sources,
 			    (unsigned long long)st->evicted, engine_open_grants(e), (unsigned long long)st->lines,
@@ -291,6 +307,15 @@ static void fmt_status(struct conn *k)
 		mbuf_printf(b, "not running");
 	mbuf_printf(b, ", %u restarts, %llu requests, %llu errors\n", s.applier.restarts,
 		    (unsigned long long)s.applier.requests, (unsigned long long)s.applier.errors);
+	for (size_t i = 0, n = fleet_nhosts(s.fleet); i < n; i++) {
+		struct fleet_link_info li;
+		fleet_link_info(s.fleet, i, &li);
+		mbuf_printf(b, "%s%s %s", i ? "          " : "hosts     ", li.name, li.state);
+		if (li.pid)
+			mbuf_printf(b, ", ssh pid %ld", li.pid);
+		mbuf_printf(b, ", up %llu times, %llu requests, %llu errors\n", (unsigned long long)li.ups,
+			    (unsigned long long)li.requests, (unsigned long long)li.errors);
+	}
 	mbuf_printf(b, "tracked   %zu / %zu sources, %llu evictions\n", engine_tracked_sources(e), s.max_sources,
 		    (unsigned long long)st->evicted);
 	mbuf_printf(b, "grants    %zu open\n", engine_open_grants(e));

@@ -32,6 +32,7 @@
 
 #include "apply_conf.h"
 #include "applier.h"
+#include "fleet.h"
 #include "control.h"
 #include "engine.h"
 #include "knock.h"
@@ -70,6 +71,7 @@ struct source_ctx {
 	/* for status and metrics (warm lines, read again, are not counted) */
 	char name[PATH_MAX + 8];	/* "kmsg", "journal:kernel", "file:/var/log/kern.log" */
 	uint64_t lines, malformed, future;
+	struct source *src;	/* the source itself (its host of the line, fleet) */
 };
 
 typedef char guard_set[APPLY_GUARD_MAX][12];	/* "tcp/22", "icmpv6/128" */
@@ -87,6 +89,7 @@ struct daemon {
 	int lock_fd;		/* STATE_LOCK, held for the daemon's life; -1: none */
 	struct engine *engine;
 	struct applier *ap;
+	struct fleet *fleet;	/* appliers: over ssh (issue 16); NULL: none */
 	guard_set guards;	/* the ports the applier was started to guard (none with applier.config) */
 	size_t nguards;
 	gateway_set gws;	/* the forward and dnat targets it was started with (none with applier.config) */
@@ -156,6 +159,8 @@ static void on_line(void *ctx, const char *line, size_t len, enum source_format 
 	if (warm && sctx->skip_warm)
 		return;
 	engine_set_warm(d->engine, warm);
+	if (sctx->src && sctx->src->host)
+		engine_set_line_host(d->engine, sctx->src->host, sctx->src->hostlen);
 	uint64_t future = engine_stats(d->engine)->skipped_future;
 	if (engine_line(d->engine, fmt, line, len, ref_us, &why) == PARSE_BAD && !warm) {
 		if (engine_stats(d->engine)->skipped_future != future)
@@ -167,6 +172,7 @@ static void on_line(void *ctx, const char *line, size_t len, enum source_format 
 	if (!warm)
 		sctx->lines++;
 	engine_set_warm(d->engine, 0);
+	engine_set_line_host(d->engine, NULL, 0);
 }
 
 /* ---- time ------------------------------------------------------------------ */
@@ -558,7 +564,10 @@ static int sources_start(struct daemon *d, int skip_warm)
 		*ctx = (struct source_ctx){.d = d, .skip_warm = skip_warm};
 		switch (sc->kind) {
 		case SOURCE_KMSG: snprintf(ctx->name, sizeof ctx->name, "kmsg"); break;
-		case SOURCE_JOURNAL: snprintf(ctx->name, sizeof ctx->name, "journal:%s", sc->arg ? sc->arg : "kernel"); break;
+		case SOURCE_JOURNAL:
+			snprintf(ctx->name, sizeof ctx->name, "journal:%s%s%s", sc->arg ? sc->arg : "kernel",
+				 sc->directory ? "@" : "", sc->directory ? sc->directory : "");
+			break;
 		case SOURCE_FILE: snprintf(ctx->name, sizeof ctx->name, "file:%s", sc->arg); break;
 		}
 		struct source *s = NULL;
@@ -567,10 +576,12 @@ static int sources_start(struct daemon *d, int skip_warm)
 		case SOURCE_JOURNAL: s = source_journal_new(d->ev, sc, d->store, warm_us, on_line, ctx); break;
 		case SOURCE_KMSG: s = source_kmsg_new(d->ev, sc, d->store, warm_us, on_line, ctx); break;
 		}
-		if (s)
+		if (s) {
+			ctx->src = s;
 			d->src[d->nsrc++] = s;
-		else
+		} else {
 			failed++;
+		}
 	}
 	return failed ? -1 : 0;
 }
@@ -590,11 +601,17 @@ static uint64_t lost_records(const struct daemon *d)
 static void notify_status(struct daemon *d, const char *what)
 {
 	const struct engine_stats *st = engine_stats(d->engine);
+	char links[512] = "";
+	if (d->fleet) {
+		/* fleet: each host's link */
+		memcpy(links, "; hosts: ", 9);
+		fleet_summary(d->fleet, links + 9, sizeof links - 9);
+	}
 	sd_notifyf(0, "%sSTATUS=following %zu sources: %llu lines, %llu knocks, %llu skipped, %zu attempts, "
-		   "%llu opened, %zu grants open, %llu records lost",
+		   "%llu opened, %zu grants open, %llu records lost%s",
 		   what, d->nsrc, (unsigned long long)st->lines, (unsigned long long)st->knocks,
 		   (unsigned long long)st->bad, engine_tracked_sources(d->engine), (unsigned long long)st->opened,
-		   engine_open_grants(d->engine), (unsigned long long)lost_records(d));
+		   engine_open_grants(d->engine), (unsigned long long)lost_records(d), links);
 }
 
 /* Under systemd: the counts in `systemctl status`, every few seconds. */
@@ -762,6 +779,7 @@ static void snapshot(void *ctx, struct metrics_snapshot *out)
 		.sources = d->msrc,
 		.nsources = d->nsrc,
 		.control_dropped = control_dropped(d->ctl),
+		.fleet = d->fleet,
 	};
 	applier_info(d->ap, &out->applier);
 }
@@ -942,6 +960,13 @@ static int sources_trusted(const struct config *cfg, const char *what)
 				 "'kernel_only: true', or read 'kmsg: true' or 'journal: kernel'",
 				 what, cfg->path, s->line, s->col, s->kind == SOURCE_FILE && strcmp(s->arg, "-") == 0 ?
 				 "file: - (standard input)" : source_name(s, name, sizeof name));
+		if (s->forwarded && !s->kernel_only)
+			log_warn("%s%s:%d:%d: %s: forwarded lines: the collector cannot tell a line the sending "
+				 "host's kernel wrote from one any user there sent to its /dev/log, nor is the "
+				 "HOSTNAME field proof of the sender. Forward only the kernel's log (imklog/imkmsg "
+				 "with a rule of its own), over RELP with TLS or a private network, and say so with "
+				 "'kernel_only: true'", what, cfg->path, s->line, s->col,
+				 source_name(s, name, sizeof name));
 		if (!kern && config_source_reads_kernel_log(s))
 			kern = s;
 	}
@@ -1205,6 +1230,15 @@ int daemon_run(struct config *cfg, const struct daemon_opts *o)
 		goto out;
 	}
 	engine_set_live(d.engine, 1);
+	/* appliers: over ssh: started, never waited for (a host that is down
+	 * delays nothing); before the saved grants, which may be theirs */
+	int fleet_err;
+	if (!(d.fleet = fleet_new(d.ev, &d.cfg, &fleet_err)) && fleet_err)
+		goto out;
+	if (d.fleet) {
+		engine_set_host_sender(d.engine, fleet_send, d.fleet);
+		fleet_set_engine(d.fleet, d.engine);
+	}
 	if (unclean) {
 		log_info("the previous run did not stop (kill -9?): lines it read in its last second are read again");
 		engine_set_catchup(d.engine, realtime_us());
@@ -1248,6 +1282,8 @@ out:
 			log_warn("the applier did not answer every request before stopping");
 		applier_free(d.ap);
 	}
+	fleet_drain(d.fleet, 2000);
+	fleet_free(d.fleet);
 	if (d.engine)
 		state_file_close(&d.grants_state);	/* written and fsynced now */
 	state_store_free(d.store);

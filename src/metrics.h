@@ -53,6 +53,7 @@ struct metrics_snapshot {
 	const struct metrics_source *sources;
 	size_t nsources;
 	uint64_t control_dropped;	/* watch clients cut off, their buffer full */
+	const struct fleet *fleet;	/* appliers: over ssh; NULL: none (no hosts section) */
 };
 typedef void (*metrics_snapshot_fn)(void *ctx, struct metrics_snapshot *out);
 

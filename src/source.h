@@ -38,6 +38,11 @@ struct source {
 	const struct source_ops *ops;
 	uint64_t lost;
 	uint64_t too_long;	/* lines skipped because they were longer than a source reads */
+	/* fleet: the host of the line being handed out, when the source
+	 * knows it apart from the line (a journal-remote entry's
+	 * _HOSTNAME); NULL otherwise. Valid during the callback only. */
+	const char *host;
+	size_t hostlen;
 };
 
 /* Each returns NULL after logging why (the daemon then exits 1).

@@ -24,6 +24,7 @@
 #include <time.h>
 #include <systemd/sd-journal.h>
 
+#include "knock.h"
 #include "log.h"
 #include "state.h"
 
@@ -42,6 +43,7 @@ struct journal_source {
 	source_line_fn cb;
 	void *ctx;
 	char *key;		/* the match as configured, for messages */
+	bool remote;		/* a journal-remote directory: entries name their host */
 
 	struct state_file state;
 	char *cursor;		/* last entry handed out (or skipped) */
@@ -140,7 +142,21 @@ static void journal_entry(struct journal_source *js)
 			char line[JOURNAL_LINE_MAX + 1];
 			memcpy(line, m, len);
 			line[len] = '\0';
+			/* journal-remote (fleet): the host that sent the entry,
+			 * as its journald stamped it; the engine checks it */
+			char host[KNOCK_HOST_MAX + 1];
+			const void *hd;
+			size_t hl;
+			js->base.host = NULL;
+			if (js->remote && sd_journal_get_data(js->j, "_HOSTNAME", &hd, &hl) >= 0 && hl > 10 &&
+			    hl - 10 <= KNOCK_HOST_MAX) {
+				memcpy(host, (const char *)hd + 10, hl - 10);
+				host[hl - 10] = '\0';
+				js->base.host = host;
+				js->base.hostlen = hl - 10;
+			}
 			js->cb(js->ctx, line, len, FORMAT_SYSLOG, (int64_t)rt, warm);
+			js->base.host = NULL;
 		}
 	}
 	journal_mark(js, rt);
@@ -421,7 +437,16 @@ struct source *source_journal_new(sd_event *ev, const struct source_conf *sc, st
 	js->ev = sd_event_ref(ev);
 	js->cb = cb;
 	js->ctx = ctx;
-	js->key = strdup(arg);
+	if (sc && sc->directory) {
+		/* its own position: "kernel@/var/log/journal/remote" */
+		size_t kl = strlen(arg) + strlen(sc->directory) + 2;
+		if ((js->key = malloc(kl)))
+			snprintf(js->key, kl, "%s@%s", arg, sc->directory);
+		js->remote = true;
+		arg = js->key ? js->key : arg;
+	} else {
+		js->key = strdup(arg);
+	}
 	if (!js->key)
 		goto oom;
 	char what[160];
@@ -429,7 +454,8 @@ struct source *source_journal_new(sd_event *ev, const struct source_conf *sc, st
 	if (state_file_init(&js->state, store, "journal", arg, what, 0, journal_format_state, js) < 0)
 		goto fail;
 
-	int r = sd_journal_open(&js->j, SD_JOURNAL_LOCAL_ONLY | SD_JOURNAL_SYSTEM);
+	int r = js->remote ? sd_journal_open_directory(&js->j, sc->directory, 0)
+			   : sd_journal_open(&js->j, SD_JOURNAL_LOCAL_ONLY | SD_JOURNAL_SYSTEM);
 	if (r < 0) {
 		js->j = NULL;
 		log_err("journal %s: cannot open the journal: %s", arg, strerror(-r));
