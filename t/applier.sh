@@ -435,6 +435,33 @@ DCONF
 check "logknockd --check-config: ok, and a door's port missing from apply.yaml's guard is named" \
 	sh -c '[ $1 -eq 0 ] && grep -q "door db opens tcp/5432, which .* does not list in guard" "$2" && ! grep -q "tcp/22," "$2"' \
 	sh $? "$tmp/err"
+# applier.guard_loopback: for the firewall backends only; never with applier.config.
+for be in log nft; do
+	cat >"$tmp/lo-$be.yaml" <<DCONF
+sources:
+  - file: "-"
+prefix: "KNOCK "
+applier:
+  backend: $be
+  guard_loopback: true
+doors:
+  - name: db
+    sequence: [tcp/7000]
+    open: [tcp/22]
+DCONF
+done
+"$LOGKNOCKD" -c "$tmp/lo-nft.yaml" --check-config >/dev/null 2>&1
+check "logknockd.yaml applier.guard_loopback: true with backend nft: ok" test $? -eq 0
+"$LOGKNOCKD" -c "$tmp/lo-log.yaml" --check-config >/dev/null 2>"$tmp/err"
+check "applier.guard_loopback: true with backend log: exit 2, says where" \
+	sh -c '[ $1 -eq 2 ] && grep -q "lo-log.yaml:6:19: applier: guard_loopback: only for backend nft" "$2"' sh $? "$tmp/err"
+printf 'open 1 inet 192.0.2.2 tcp 22 30\n' | apply --backend log --guard tcp/22 --guard-loopback >/dev/null 2>"$tmp/err"
+check "--guard-loopback with --backend log: exit 2" sh -c '[ $1 -eq 2 ] && grep -q "guard-loopback belongs to" "$2"' sh $? "$tmp/err"
+sed 's|^  config: .*|&\n  guard_loopback: true|' "$tmp/d.yaml" >"$tmp/d-lo.yaml"
+"$LOGKNOCKD" -c "$tmp/d-lo.yaml" --check-config >/dev/null 2>"$tmp/err"
+check "applier.guard_loopback with applier.config: exit 2 (apply.yaml has it)" \
+	sh -c '[ $1 -eq 2 ] && grep -q "guard_loopback: not with .config." "$2"' sh $? "$tmp/err"
+
 # Errors name the place, never the file's text (a caller may name a file it cannot read).
 bad() { # bad NAME WHAT TEXT: a settings file with TEXT gives "FILE:LINE:COL: WHAT", exit 2
 	printf '%s\n' "$3" >"$tmp/$1.yaml"
