@@ -525,19 +525,22 @@ static void do_close(struct conn *k)
 	struct control *c = k->c;
 	char a[KNOCK_ADDRSTRLEN];
 	knock_addr_str(k->req.family, k->req.addr, a);
+	char msg[340];
 	if (k->req.door[0] && !door_known(c->host.engine, k->req.door)) {
-		reply_error(k, "notfound", "no such door");
+		snprintf(msg, sizeof msg, "no such door: %s", k->req.door);
+		reply_error(k, "notfound", msg);
 		return;
 	}
 	size_t n = engine_revoke(c->host.engine, k->req.family, k->req.addr, k->req.door[0] ? k->req.door : NULL,
 				 realtime_us());
 	if (n == 0) {
-		reply_error(k, "notfound", "no open grant for that address");
+		snprintf(msg, sizeof msg, "no open grant for %s%s%s", a, k->req.door[0] ? " at door " : "", k->req.door);
+		reply_error(k, "notfound", msg);
 		return;
 	}
 	if (c->host.grants_save)
 		c->host.grants_save(c->host.ctx);
-	log_info("control: uid %u closed %zu grants of %s%s%s", (unsigned)k->uid, n, a,
+	log_info("control: uid %u closed %zu grant%s of %s%s%s", (unsigned)k->uid, n, n == 1 ? "" : "s", a,
 		 k->req.door[0] ? " at door " : "", k->req.door);
 	mbuf_add(&k->out, "ok\n", 3);
 	if (k->req.json)
@@ -552,7 +555,9 @@ static void do_open(struct conn *k)
 	char a[KNOCK_ADDRSTRLEN], who[32], err[256];
 	knock_addr_str(k->req.family, k->req.addr, a);
 	if (!door_known(c->host.engine, k->req.door)) {
-		reply_error(k, "notfound", "no such door");
+		char msg[300];
+		snprintf(msg, sizeof msg, "no such door: %s", k->req.door);
+		reply_error(k, "notfound", msg);
 		return;
 	}
 	snprintf(who, sizeof who, "uid %u", (unsigned)k->uid);
@@ -640,7 +645,7 @@ static void handle(struct conn *k, const char *line, size_t len)
 		return;
 	}
 	if (k->acc == ACC_READ && !control_cmd_read_only(k->req.cmd)) {
-		char msg[96];
+		char msg[300];
 		snprintf(msg, sizeof msg, "%s needs root or a member of control.group", control_cmd_name(k->req.cmd));
 		reply_error(k, "denied", msg);
 		return;
@@ -653,7 +658,9 @@ static void handle(struct conn *k, const char *line, size_t len)
 	case CTL_GRANTS:
 	case CTL_ATTEMPTS:
 		if (k->req.door[0] && !door_known(c->host.engine, k->req.door)) {
-			reply_error(k, "notfound", "no such door");
+			char msg[300];
+			snprintf(msg, sizeof msg, "no such door: %s", k->req.door);
+			reply_error(k, "notfound", msg);
 			break;
 		}
 		mbuf_add(&k->out, "ok\n", 3);
