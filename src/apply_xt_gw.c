@@ -24,6 +24,9 @@
  * bit, and every packet needs the grant rule. The bit is this backend's;
  * an admin using connmark bit 23 for something else must not use keep.
  *
+ * At start the structure is appended anew and the old copy deleted after,
+ * so no moment lacks a guard; grants a previous run left stay.
+ *
  * iptables rules have no timeout: the daemon's close ends a grant. Every
  * word of a rule is a parsed field or fixed text; argument vectors, no shell. */
 #include "apply_xt_gw.h"
@@ -86,6 +89,9 @@ static int jump(int family, const char *table, const char *parent, const char *c
 	return run(ins, tmo, msg, msglen);
 }
 
+static int append_structure(struct xt_gw *g, int family, const struct apply_options *o, char *msg, size_t msglen);
+static int delete_old(int family, char *listing, int tmo, char *msg, size_t msglen);
+
 static int setup_family(struct xt_gw *g, int family, const struct apply_options *o, char *msg, size_t msglen)
 {
 	char *prog = (char *)xt_program(family);
@@ -94,11 +100,38 @@ static int setup_family(struct xt_gw *g, int family, const struct apply_options 
 	    make_chain(family, "nat", g->dnat, tmo, msg, msglen) < 0 ||
 	    make_chain(family, "nat", g->masq, tmo, msg, msglen) < 0)
 		return -1;
-	/* The structure is rebuilt; grants stay (the daemon re-sends or
-	 * closes them). The old structure goes first: for the moment between,
-	 * the admin's own FORWARD rules alone decide. */
-	if (xt_delete_by_comment(family, g->fwd, XT_OWN_PREFIX, tmo, msg, msglen) < 0)
+	/* The structure is rebuilt, grants stay (the daemon re-sends or closes
+	 * them): the new rules are appended, then the old ones, listed before,
+	 * deleted ("-D spec" removes the first match: the old copy), so that
+	 * at no moment is a guard missing. */
+	char *listing = NULL;
+	char *ls[] = {prog, "-w", "-S", g->fwd, NULL};
+	if (apply_run_output(ls, tmo, &listing, msg, msglen) != 0)
 		return -1;
+	int r = append_structure(g, family, o, msg, msglen);
+	if (r == 0)
+		r = delete_old(family, listing, tmo, msg, msglen);
+	free(listing);
+	if (r < 0)
+		return -1;
+	/* Docker's FORWARD sends everything through DOCKER-USER first. */
+	char *du[] = {prog, "-w", "-S", "DOCKER-USER", NULL};
+	char dmsg[128];
+	const char *parent = apply_run_output(du, tmo, NULL, dmsg, sizeof dmsg) == 0 ? "DOCKER-USER" : "FORWARD";
+	if (jump(family, "filter", parent, g->fwd, tmo, msg, msglen) < 0 ||
+	    jump(family, "nat", "PREROUTING", g->dnat, tmo, msg, msglen) < 0 ||
+	    jump(family, "nat", "POSTROUTING", g->masq, tmo, msg, msglen) < 0)
+		return -1;
+	log_info("%s: chains %s (from %s), %s and %s ready", prog, g->fwd, parent, g->dnat, g->masq);
+	return 0;
+}
+
+/* The chain's own rules (reply, keep, one guard per --gateway entry of
+ * FAMILY), appended. 0, or -1 with msg. */
+static int append_structure(struct xt_gw *g, int family, const struct apply_options *o, char *msg, size_t msglen)
+{
+	char *prog = (char *)xt_program(family);
+	int tmo = g->timeout_ms;
 	char *reply[] = {prog, "-w", "-A", g->fwd, "-m", "conntrack", "--ctdir", "REPLY", "-m", "comment",
 			 "--comment", XT_OWN_PREFIX "reply", "-j", "RETURN", NULL};
 	char *keep[] = {prog, "-w", "-A", g->fwd, "-m", "connmark", "--mark", GW_MARK "/" GW_MARK, "-m", "comment",
@@ -121,16 +154,33 @@ static int setup_family(struct xt_gw *g, int family, const struct apply_options 
 			return -1;
 		n++;
 	}
-	/* Docker's FORWARD sends everything through DOCKER-USER first. */
-	char *du[] = {prog, "-w", "-S", "DOCKER-USER", NULL};
-	char dmsg[128];
-	const char *parent = apply_run_output(du, tmo, NULL, dmsg, sizeof dmsg) == 0 ? "DOCKER-USER" : "FORWARD";
-	if (jump(family, "filter", parent, g->fwd, tmo, msg, msglen) < 0 ||
-	    jump(family, "nat", "PREROUTING", g->dnat, tmo, msg, msglen) < 0 ||
-	    jump(family, "nat", "POSTROUTING", g->masq, tmo, msg, msglen) < 0)
-		return -1;
-	log_info("%s: chains %s (from %s, %zu guard rule%s), %s and %s ready", prog, g->fwd, parent, n,
-		 n == 1 ? "" : "s", g->dnat, g->masq);
+	log_info("%s: chain %s: %zu guard rule%s", prog, g->fwd, n, n == 1 ? "" : "s");
+	return 0;
+}
+
+/* Deletes the rules of LISTING (`iptables -S CHAIN`) that carry our own
+ * comment: their words have no quotes and no spaces (we wrote them). */
+static int delete_old(int family, char *listing, int tmo, char *msg, size_t msglen)
+{
+	for (char *line = listing, *next; line && *line; line = next) {
+		next = strchr(line, '\n');
+		if (next)
+			*next++ = '\0';
+		if (strncmp(line, "-A ", 3) != 0 || !strstr(line, "--comment " XT_OWN_PREFIX) || strchr(line, '"'))
+			continue;
+		char *argv[48], *save = NULL;
+		size_t n = 0;
+		argv[n++] = (char *)xt_program(family);
+		argv[n++] = "-w";
+		argv[n++] = "-D";
+		strtok_r(line, " ", &save);	/* "-A" */
+		for (char *w = strtok_r(NULL, " ", &save); w && n < sizeof argv / sizeof *argv - 1;
+		     w = strtok_r(NULL, " ", &save))
+			argv[n++] = w;
+		argv[n] = NULL;
+		if (run(argv, tmo, msg, msglen) < 0)
+			return -1;
+	}
 	return 0;
 }
 

@@ -350,13 +350,29 @@ static void grant_line(struct conn *k, const struct grant *g, int64_t now)
 	if (k->req.json) {
 		mbuf_add(b, "{", 1);
 		json_str(b, "door", g->door, 0);
-		mbuf_printf(b, ",\"src\":\"%s\",\"proto\":\"%s\",\"port\":%u,\"opened\":\"%s\",\"expires\":\"%s\","
-			    "\"extended\":%u}", a, knock_proto_str(g->proto), (unsigned)g->port,
-			    knock_time_str(g->opened_us, t1), knock_time_str(g->expires_us, t2), (unsigned)g->extended);
+		mbuf_printf(b, ",\"src\":\"%s\",\"proto\":\"%s\",\"port\":%u", a, knock_proto_str(g->proto),
+			    (unsigned)g->port);
+		if (g->via != APPLY_VIA_LOCAL) {	/* forward and dnat grants: where to, as replay says */
+			char to[KNOCK_ADDRSTRLEN];
+			mbuf_printf(b, ",\"via\":\"%s\",\"to\":\"%s\"", g->via == APPLY_VIA_DNAT ? "dnat" : "forward",
+				    knock_addr_str(g->family, g->to, to));
+			if (g->via == APPLY_VIA_DNAT)
+				mbuf_printf(b, ",\"toport\":%u", (unsigned)g->toport);
+		}
+		mbuf_printf(b, ",\"opened\":\"%s\",\"expires\":\"%s\",\"extended\":%u}", knock_time_str(g->opened_us, t1),
+			    knock_time_str(g->expires_us, t2), (unsigned)g->extended);
 		return;
 	}
-	char port[16];
-	snprintf(port, sizeof port, "%s/%u", knock_proto_str(g->proto), (unsigned)g->port);
+	char port[80], to[KNOCK_ADDRSTRLEN];
+	if (g->via == APPLY_VIA_DNAT)	/* "tcp/2222->10.0.0.2:22", "tcp/22->[2001:db8::2]:22" */
+		snprintf(port, sizeof port, g->family == AF_INET6 ? "%s/%u->[%s]:%u" : "%s/%u->%s:%u",
+			 knock_proto_str(g->proto), (unsigned)g->port, knock_addr_str(g->family, g->to, to),
+			 (unsigned)g->toport);
+	else if (g->via == APPLY_VIA_FORWARD)	/* "tcp/22->10.0.0.2" */
+		snprintf(port, sizeof port, "%s/%u->%s", knock_proto_str(g->proto), (unsigned)g->port,
+			 knock_addr_str(g->family, g->to, to));
+	else
+		snprintf(port, sizeof port, "%s/%u", knock_proto_str(g->proto), (unsigned)g->port);
 	mbuf_printf(b, "%-*s  %-*s  %-10s  %-19s  ", k->w_door, g->door, k->w_src, a, port, local_time(g->opened_us, lt));
 	char left[32];
 	mbuf_printf(b, "%-19s  %-7s  %u\n", local_time(g->expires_us, lt), age_str(g->expires_us - now, left),
