@@ -15,10 +15,19 @@
  *  - With ev, a dead applier is restarted after 1 s, then 2, 4, ... up to 30 s;
  *    the back-off starts again at 1 s once an applier has lived 60 s. While it
  *    is down, applier_send returns -1. Without ev there is no restart.
- *  - cb may call applier_send, but not applier_free. cb may run from inside
- *    applier_send when the request pipe is full (replies are read meanwhile,
- *    so that daemon and applier can never block each other).
- *  - applier_free drops pending requests without calling cb. */
+ *  - Requests are pipelined: applier_send queues the request's line and
+ *    returns; the lines queued go out together, in one write — with ev,
+ *    once the current event is dispatched (a defer source of high priority,
+ *    so before the loop waits again), and, when the pipe is full, as it
+ *    drains (the loop never blocks on it); without ev, once WBUF_FLUSH
+ *    bytes wait, and in applier_drain/applier_wait_ready/applier_free.
+ *    The applier gets requests that arrive together in one read: it applies
+ *    them as one firewall change where it can (logknock-apply.c).
+ *  - cb may call applier_send, but not applier_free. Without ev, cb may run
+ *    from inside applier_send when the request pipe is full (replies are
+ *    read meanwhile, so that daemon and applier can never block each other).
+ *  - applier_free writes what is queued, then drops pending requests without
+ *    calling cb. */
 #include "applier.h"
 
 #include "log.h"
@@ -38,7 +47,9 @@
 #define BACKOFF_MIN_US (1 * 1000000ULL)
 #define BACKOFF_MAX_US (30 * 1000000ULL)
 #define STABLE_US (60 * 1000000ULL)	/* an applier that lived this long resets the back-off */
-#define SEND_WAIT_MS 10000		/* longest wait for room in a full request pipe */
+#define SEND_WAIT_MS 10000		/* without ev: longest wait for room in a full request pipe */
+#define WBUF_FLUSH 16384		/* without ev: queued bytes written at once */
+#define WBUF_MAX (16 * 1024 * 1024)	/* queued bytes: an applier that reads nothing for this long is stuck */
 #define FREE_WAIT_MS 5000		/* applier_free: wait this long before SIGKILL */
 
 struct applier {
@@ -62,6 +73,11 @@ struct applier {
 	bool skipping;		/* inside an overlong reply line */
 
 	sd_event_source *io, *child, *timer;
+	sd_event_source *wio, *flush;	/* ev: the request pipe has room; write what is queued */
+
+	/* Request lines queued, not yet written: wbuf[woff .. wlen). */
+	char *wbuf;
+	size_t woff, wlen, wcap;
 	uint64_t backoff_us;
 
 	/* applier_info */
@@ -223,6 +239,10 @@ static void dispatch_line(struct applier *a, const char *line, size_t len, bool 
 static void mark_down(struct applier *a, const char *why)
 {
 	a->io = sd_event_source_disable_unref(a->io);
+	a->wio = sd_event_source_disable_unref(a->wio);
+	if (a->flush)
+		sd_event_source_set_enabled(a->flush, SD_EVENT_OFF);
+	a->woff = a->wlen = 0;
 	if (a->wfd >= 0) {
 		close(a->wfd);
 		a->wfd = -1;
@@ -276,7 +296,79 @@ static int read_replies(struct applier *a)
 	return 0;
 }
 
+/* ---- requests out ------------------------------------------------------------ */
+
+/* Writes what is queued, as much as the pipe takes now. 1 when all of it is
+ * written, 0 when the pipe is full, -1 when the applier is gone (marked
+ * down: every pending request failed through cb). A partial write is fine:
+ * the rest follows from where it stopped. */
+static int write_queued(struct applier *a)
+{
+	while (a->woff < a->wlen) {
+		if (a->wfd < 0)
+			return -1;
+		ssize_t w = write(a->wfd, a->wbuf + a->woff, a->wlen - a->woff);
+		if (w > 0) {
+			a->woff += (size_t)w;
+			continue;
+		}
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+			return 0;
+		log_err("cannot write to the applier: %s", w < 0 ? strerror(errno) : "short write");
+		if (a->pid > 0 && a->ev)
+			kill(a->pid, SIGTERM);
+		mark_down(a, "applier stopped");
+		return -1;
+	}
+	a->woff = a->wlen = 0;
+	return 1;
+}
+
+/* Writes what is queued, reading replies while the pipe is full (so that
+ * the applier is never stuck writing to us), for at most timeout_ms.
+ * 0 when all is written, -1 otherwise (what is left stays queued). */
+static int write_wait(struct applier *a, int timeout_ms)
+{
+	uint64_t deadline = mono_us() + (uint64_t)(timeout_ms > 0 ? timeout_ms : 0) * 1000ULL;
+	for (;;) {
+		int r = write_queued(a);
+		if (r != 0)
+			return r > 0 ? 0 : -1;
+		uint64_t now = mono_us();
+		if (now >= deadline)
+			return -1;
+		struct pollfd pfd[2] = {{.fd = a->wfd, .events = POLLOUT}, {.fd = a->rfd, .events = POLLIN}};
+		int n = poll(pfd, a->rfd >= 0 ? 2 : 1, (int)((deadline - now + 999) / 1000));
+		if (n > 0 && a->rfd >= 0 && pfd[1].revents)
+			read_replies(a);
+	}
+}
+
 /* ---- event loop ------------------------------------------------------------- */
+
+/* The request pipe has room again. */
+static int on_writable(sd_event_source *s, int fd, uint32_t revents, void *userdata)
+{
+	(void)s;
+	(void)fd;
+	(void)revents;
+	struct applier *a = userdata;
+	if (write_queued(a) != 0 && a->wio)
+		sd_event_source_set_enabled(a->wio, SD_EVENT_OFF);
+	return 0;
+}
+
+/* After the event that sent requests: they go out together. */
+static int on_flush(sd_event_source *s, void *userdata)
+{
+	(void)s;
+	struct applier *a = userdata;
+	if (write_queued(a) == 0 && a->wio)
+		sd_event_source_set_enabled(a->wio, SD_EVENT_ON);
+	return 0;
+}
 
 static int on_io(sd_event_source *s, int fd, uint32_t revents, void *userdata)
 {
@@ -425,6 +517,7 @@ static int spawn(struct applier *a)
 	a->pid = pid;
 	a->wfd = in[1];
 	a->rfd = out[0];
+	a->woff = a->wlen = 0;
 	a->linelen = 0;
 	a->skipping = false;
 	/* Non-blocking both ways: a request (<= PIPE_BUF) is then written whole
@@ -437,6 +530,10 @@ static int spawn(struct applier *a)
 		sd_event_now(a->ev, CLOCK_MONOTONIC, &a->started_us);
 		a->child = sd_event_source_unref(a->child);	/* the previous, already fired */
 		int r = sd_event_add_io(a->ev, &a->io, a->rfd, EPOLLIN, on_io, a);
+		if (r >= 0)
+			r = sd_event_add_io(a->ev, &a->wio, a->wfd, EPOLLOUT, on_writable, a);
+		if (r >= 0)
+			r = sd_event_source_set_enabled(a->wio, SD_EVENT_OFF);
 		if (r >= 0)
 			r = sd_event_add_child(a->ev, &a->child, pid, WEXITED, on_child, a);
 		if (r < 0) {
@@ -482,6 +579,18 @@ struct applier *applier_new(sd_event *ev, char *const argv[], applier_reply_fn c
 
 	signal(SIGPIPE, SIG_IGN);
 	if (ev) {
+		/* Before other pending sources, so that requests leave before
+		 * the loop does anything else. */
+		int r = sd_event_add_defer(ev, &a->flush, on_flush, a);
+		if (r >= 0)
+			r = sd_event_source_set_priority(a->flush, SD_EVENT_PRIORITY_IMPORTANT);
+		if (r >= 0)
+			r = sd_event_source_set_enabled(a->flush, SD_EVENT_OFF);
+		if (r < 0) {
+			log_err("cannot watch the applier: %s", strerror(-r));
+			applier_free(a);
+			return NULL;
+		}
 		sigset_t ss;
 		sigemptyset(&ss);
 		sigaddset(&ss, SIGCHLD);
@@ -519,49 +628,41 @@ int applier_send(struct applier *a, const struct apply_cmd *cmd)
 		log_err("applier: out of memory: %s %llu not sent", op, id);
 		return -1;
 	}
-	uint64_t deadline = mono_us() + SEND_WAIT_MS * 1000ULL;
-	const char *p = buf;
-	size_t left = (size_t)n;
-	while (left > 0) {
-		ssize_t w = write(a->wfd, p, left);
-		if (w > 0) {
-			p += w;
-			left -= (size_t)w;
-			continue;
+	if (a->wlen - a->woff + (size_t)n > WBUF_MAX) {
+		log_err("applier is not reading its requests: %s %llu not sent", op, id);
+		return -1;
+	}
+	if (a->wlen + (size_t)n > a->wcap) {
+		if (a->woff > 0) {
+			memmove(a->wbuf, a->wbuf + a->woff, a->wlen - a->woff);
+			a->wlen -= a->woff;
+			a->woff = 0;
 		}
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-			/* The pipe is full: read replies while waiting, so that the
-			 * applier is never stuck writing to us. */
-			uint64_t now = mono_us();
-			if (now >= deadline) {
-				log_err("applier is not reading its requests: %s %llu not sent", op, id);
-				return -1;	/* nothing of it was written: lines fit PIPE_BUF */
-			}
-			struct pollfd pfd[2] = {{.fd = a->wfd, .events = POLLOUT}, {.fd = a->rfd, .events = POLLIN}};
-			int r = poll(pfd, a->rfd >= 0 ? 2 : 1, (int)((deadline - now + 999) / 1000));
-			if (r > 0 && a->rfd >= 0 && pfd[1].revents)
-				read_replies(a);
-			if (a->wfd < 0) {
-				log_err("applier is gone: %s %llu not sent", op, id);
-				return -1;
-			}
-			if (pending_reserve(a) < 0) {	/* callbacks may have sent meanwhile */
+		if (a->wlen + (size_t)n > a->wcap) {
+			size_t ncap = a->wcap ? a->wcap * 2 : WBUF_FLUSH * 2;
+			while (ncap < a->wlen + (size_t)n)
+				ncap *= 2;
+			char *nb = realloc(a->wbuf, ncap);
+			if (!nb) {
 				log_err("applier: out of memory: %s %llu not sent", op, id);
 				return -1;
 			}
-			continue;
+			a->wbuf = nb;
+			a->wcap = ncap;
 		}
-		log_err("cannot write to the applier: %s: %s %llu not sent", w < 0 ? strerror(errno) : "short write",
-			op, id);
-		if (a->pid > 0 && a->ev)
-			kill(a->pid, SIGTERM);
-		mark_down(a, "applier stopped");
-		return -1;
 	}
+	memcpy(a->wbuf + a->wlen, buf, (size_t)n);
+	a->wlen += (size_t)n;
 	a->ids[a->head + a->count++] = (struct pending){.cmd = *cmd, .sent_us = mono_us()};
 	a->requests++;
+	if (a->ev) {
+		if (a->flush)
+			sd_event_source_set_enabled(a->flush, SD_EVENT_ONESHOT);
+	} else if (a->wlen - a->woff >= WBUF_FLUSH) {
+		/* What it cannot write now stays queued; if the applier is
+		 * gone, every pending request (this one too) failed through cb. */
+		write_wait(a, SEND_WAIT_MS);
+	}
 	return 0;
 }
 
@@ -570,6 +671,7 @@ int applier_drain(struct applier *a, int timeout_ms)
 	if (!a)
 		return 0;
 	uint64_t deadline = mono_us() + (uint64_t)(timeout_ms > 0 ? timeout_ms : 0) * 1000ULL;
+	write_wait(a, timeout_ms);
 	while (a->count > 0 && a->rfd >= 0) {
 		if (read_replies(a) == 0 || a->count == 0)
 			break;
@@ -594,6 +696,7 @@ void applier_on_restart(struct applier *a, applier_restart_fn fn)
 int applier_wait_ready(struct applier *a, int timeout_ms)
 {
 	uint64_t deadline = mono_us() + (uint64_t)timeout_ms * 1000ULL;
+	write_queued(a);
 	while (a->readies == 0 && a->rfd >= 0) {
 		if (read_replies(a) == 0 || a->readies)
 			break;
@@ -636,6 +739,13 @@ void applier_free(struct applier *a)
 	if (!a)
 		return;
 	a->timer = sd_event_source_disable_unref(a->timer);
+	a->flush = sd_event_source_disable_unref(a->flush);
+	a->wio = sd_event_source_disable_unref(a->wio);
+	/* What is queued still goes out (its replies are dropped). */
+	a->cb = NULL;
+	a->restart_cb = NULL;
+	if (a->wfd >= 0 && a->wlen > a->woff)
+		write_wait(a, FREE_WAIT_MS);
 	a->io = sd_event_source_disable_unref(a->io);
 	/* Before we reap it ourselves: the child source must not. */
 	a->child = sd_event_source_disable_unref(a->child);
@@ -670,6 +780,7 @@ void applier_free(struct applier *a)
 	if (a->rfd >= 0)
 		close(a->rfd);
 	free(a->ids);
+	free(a->wbuf);
 	if (a->argv) {
 		for (char **p = a->argv; *p; p++)
 			free(*p);

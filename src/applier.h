@@ -24,7 +24,9 @@ typedef void (*applier_restart_fn)(void *ctx);
  * are read by applier_drain(). NULL on failure (message already logged). */
 struct applier *applier_new(sd_event *ev, char *const argv[], applier_reply_fn cb, void *ctx);
 
-/* Sends one request. 0, or -1 (applier gone; logged). */
+/* Queues one request; requests queued together are written together
+ * (applier.c). 0: its reply comes through cb (an error one if the applier
+ * goes away first); -1: not sent (applier gone, or not reading; logged). */
 int applier_send(struct applier *a, const struct apply_cmd *cmd);
 
 /* Blocks until every request sent has its reply or timeout_ms passes.

@@ -4,12 +4,14 @@
 #ifndef LOGKNOCK_APPLY_BACKEND_H
 #define LOGKNOCK_APPLY_BACKEND_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
 #include "apply_proto.h"
 
 #define APPLY_GUARD_MAX 64
+#define APPLY_BATCH_MAX 64		/* requests in one batch (apply_backend.batch) */
 
 /* The applier's command line, as the daemon builds it from the config. */
 struct apply_options {
@@ -22,6 +24,7 @@ struct apply_options {
 	} guard[APPLY_GUARD_MAX];	/* --guard tcp/22: ports the doors open, */
 	size_t nguard;			/* closed to everyone without a grant */
 	const char *name;		/* --name: table, chain or set name (default "logknock") */
+	bool guard_loopback;		/* --guard-loopback: guard packets that came in on lo too */
 };
 
 struct apply_backend {
@@ -37,6 +40,14 @@ struct apply_backend {
 	/* Removes every rule this backend ever added, known to this process or
 	 * not (what a crashed run left). NULL: close each known ID instead. */
 	int (*flush)(void *st, const struct apply_cmd *c, char *msg, size_t msglen);
+	/* Applies N opens and closes (no two of the same ID; refresh[i] as for
+	 * open), in order, as one change. 0 when every one is done (each
+	 * logged as open and close log it); -1 with msg when the batch failed:
+	 * the caller then applies each alone for its own answer, so a change
+	 * a failed batch left half done must be one that is harmless to apply
+	 * again. NULL: one at a time. N is 2..APPLY_BATCH_MAX. */
+	int (*batch)(void *st, const struct apply_cmd *const *c, const int *refresh, size_t n, char *msg,
+		     size_t msglen);
 	void (*destroy)(void *st);
 };
 
@@ -56,6 +67,8 @@ int apply_run(char *const argv[], int timeout_ms, char *msg, size_t msglen);
  * when it is another (e.g. 1 from iptables -C: no such rule), or -1 on any
  * other failure; msg says what happened when not 0. */
 int apply_run_output(char *const argv[], int timeout_ms, char **out, char *msg, size_t msglen);
+/* apply_run() with IN (INLEN bytes) as the command's stdin (ipset restore). */
+int apply_run_input(char *const argv[], const char *in, size_t inlen, int timeout_ms, char *msg, size_t msglen);
 /* ARGV as one line for the log, quoted where it helps reading. */
 void apply_describe_argv(char *const *argv, char *buf, size_t buflen);
 /* Replaces control characters so that a message stays one line. */

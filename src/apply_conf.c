@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <yaml.h>
 
 #include "config.h"
@@ -77,7 +78,7 @@ static int load_argv(struct actx *c, const yaml_node_t *list, const char *key, c
 static int load_root(struct actx *c, const yaml_node_t *root, struct apply_conf *ac)
 {
 	static const char *const backends[] = {"log", "command", "nft", "iptables", "ipset", NULL};
-	const yaml_node_t *open = NULL, *close = NULL, *guard = NULL;
+	const yaml_node_t *open = NULL, *close = NULL, *guard = NULL, *loopback = NULL;
 
 	if (!root || root->type != YAML_MAPPING_NODE)
 		return afail(c, root, "expected a mapping like {backend: nft, guard: [tcp/22]}");
@@ -103,12 +104,21 @@ static int load_root(struct actx *c, const yaml_node_t *root, struct apply_conf 
 			ac->timeout_set = true;
 		} else if (strcmp(key, "guard") == 0) {
 			guard = v;
+		} else if (strcmp(key, "guard_loopback") == 0) {
+			static const char *const yes[] = {"true", "yes", "on"}, *const no[] = {"false", "no", "off"};
+			int b = -1;
+			for (size_t i = 0; i < 3 && b < 0 && config_yaml_is_string(v); i++)
+				b = strcasecmp(sval(v), yes[i]) == 0 ? 1 : strcasecmp(sval(v), no[i]) == 0 ? 0 : -1;
+			if (b < 0)
+				return afail(c, v, "guard_loopback: expected true or false");
+			ac->o.guard_loopback = b;
+			loopback = v;
 		} else if (strcmp(key, "open") == 0) {
 			open = v;
 		} else if (strcmp(key, "close") == 0) {
 			close = v;
 		} else {
-			return afail(c, k, "unknown key (known: backend, guard, name, timeout, open, close)");
+			return afail(c, k, "unknown key (known: backend, guard, guard_loopback, name, timeout, open, close)");
 		}
 	}
 	if (!ac->backend[0])
@@ -134,6 +144,9 @@ static int load_root(struct actx *c, const yaml_node_t *root, struct apply_conf 
 		return -1;
 	if (close && load_argv(c, close, "close", &ac->o.close_t, &ac->o.nclose) < 0)
 		return -1;
+	if (loopback && ac->o.guard_loopback && strcmp(ac->backend, "nft") != 0 &&
+	    strcmp(ac->backend, "iptables") != 0 && strcmp(ac->backend, "ipset") != 0)
+		return afail(c, loopback, "guard_loopback: only for backend nft, iptables or ipset");
 	if (ac->timeout_set && strcmp(ac->backend, "log") == 0)
 		return afail(c, root, "timeout: does not apply to backend: log");
 	return 0;

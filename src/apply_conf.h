@@ -4,6 +4,7 @@
  *
  *   backend: nft                    # nft | iptables | ipset | command | log
  *   guard: [tcp/22, udp/1194]       # the doors' open: ports; any other is refused
+ *   guard_loopback: false           # true: guard packets that came in on lo too
  *   name: logknock                  # table, chain and set name
  *   timeout: 5s                     # one external command (ms, s, m)
  *   open: [/usr/local/sbin/fw, open, "%IP%", "%PROTO%", "%PORT%"]    # backend command

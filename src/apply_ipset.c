@@ -8,7 +8,11 @@
  *   ipset flush logknock4                                             flush
  *
  * `-exist` makes an add of an entry already there replace its timeout, which
- * is what a refresh (and an open re-sent after a restart) needs. The sets are
+ * is what a refresh (and an open re-sent after a restart) needs.
+ * Requests that arrive together are one `ipset restore` (the same add and
+ * del lines on its stdin): one program run instead of one each. ipset
+ * restore is not atomic, but every line is idempotent (-exist), so after a
+ * failed batch the protocol loop applies each request alone again. The sets are
  * used by the chain LOGKNOCK of iptables/ip6tables (apply_xt.c):
  *
  *   INPUT     -j LOGKNOCK                                           (position 1)
@@ -135,20 +139,31 @@ static void *ips_create(const struct apply_options *o, char *err, size_t errlen)
 	return s;
 }
 
+/* The entry of C and its time for an add, clamped to what ipset allows. */
+static int entry_time(const struct apply_cmd *c, char *ent, size_t entlen, uint32_t *t, char *msg, size_t msglen)
+{
+	if (entry(c, ent, entlen, msg, msglen) < 0)
+		return -1;
+	*t = c->seconds;
+	if (c->op == APPLY_OPEN && *t > IPSET_TIMEOUT_MAX) {
+		/* The daemon's close still comes on time; the kernel's end is earlier. */
+		log_warn("open %llu: %lu s is more than ipset allows; the entry expires after %d s unless refreshed",
+			 (unsigned long long)c->id, (unsigned long)*t, IPSET_TIMEOUT_MAX);
+		*t = IPSET_TIMEOUT_MAX;
+	}
+	return 0;
+}
+
 static int ips_open(void *st, const struct apply_cmd *c, int refresh, char *msg, size_t msglen)
 {
 	struct ips *s = st;
 	unsigned long long id = (unsigned long long)c->id;
 	char ent[96], secs[16];
-	if (entry(c, ent, sizeof ent, msg, msglen) < 0)
+	uint32_t t;
+	struct apply_cmd o = *c;
+	o.op = APPLY_OPEN;
+	if (entry_time(&o, ent, sizeof ent, &t, msg, msglen) < 0)
 		return -1;
-	uint32_t t = c->seconds;
-	if (t > IPSET_TIMEOUT_MAX) {
-		/* The daemon's close still comes on time; the kernel's end is earlier. */
-		log_warn("open %llu: %lu s is more than ipset allows; the entry expires after %d s unless refreshed",
-			 id, (unsigned long)t, IPSET_TIMEOUT_MAX);
-		t = IPSET_TIMEOUT_MAX;
-	}
 	snprintf(secs, sizeof secs, "%lu", (unsigned long)t);
 	char *argv[] = {IPSET, "add", (char *)set_of(s, c->family), ent, "timeout", secs, "-exist", NULL};
 	return run(argv, s->timeout_ms, refresh ? "open (refresh)" : "open", id, msg, msglen);
@@ -177,6 +192,50 @@ static int ips_flush(void *st, const struct apply_cmd *c, char *msg, size_t msgl
 	return 0;
 }
 
+#define IPS_LINE_MAX 160	/* "add logknock4 ADDR,ipv6-icmp:255/0 timeout 2147483 -exist" */
+
+/* Opens and closes that came together: their add and del lines, one
+ * `ipset restore`. */
+static int ips_batch(void *st, const struct apply_cmd *const *c, const int *refresh, size_t n, char *msg,
+		     size_t msglen)
+{
+	struct ips *s = st;
+	static char buf[APPLY_BATCH_MAX * IPS_LINE_MAX];
+	char ents[APPLY_BATCH_MAX][96];
+	size_t len = 0;
+	if (n > APPLY_BATCH_MAX) {
+		snprintf(msg, msglen, "ipset: batch too large");
+		return -1;
+	}
+	for (size_t i = 0; i < n; i++) {
+		uint32_t t;
+		if (entry_time(c[i], ents[i], sizeof ents[i], &t, msg, msglen) < 0)
+			return -1;
+		int k = c[i]->op == APPLY_OPEN
+				? snprintf(buf + len, sizeof buf - len, "add %s %s timeout %lu -exist\n",
+					   set_of(s, c[i]->family), ents[i], (unsigned long)t)
+				: snprintf(buf + len, sizeof buf - len, "del %s %s -exist\n", set_of(s, c[i]->family),
+					   ents[i]);
+		if (k < 0 || (size_t)k >= sizeof buf - len) {
+			snprintf(msg, msglen, "ipset: batch too long");
+			return -1;
+		}
+		len += (size_t)k;
+	}
+	char *argv[] = {IPSET, "restore", NULL};
+	if (apply_run_input(argv, buf, len, s->timeout_ms, msg, msglen) < 0)
+		return -1;
+	for (size_t i = 0; i < n; i++) {
+		unsigned long long id = (unsigned long long)c[i]->id;
+		if (c[i]->op == APPLY_OPEN)
+			log_info("%s %llu: ipset restore: add %s %s", refresh[i] ? "open (refresh)" : "open", id,
+				 set_of(s, c[i]->family), ents[i]);
+		else
+			log_info("close %llu: ipset restore: del %s %s", id, set_of(s, c[i]->family), ents[i]);
+	}
+	return 0;
+}
+
 static void ips_destroy(void *st)
 {
 	free(st);	/* the sets and rules stay; the kernel expires the entries */
@@ -188,5 +247,6 @@ const struct apply_backend apply_backend_ipset = {
 	.open = ips_open,
 	.close = ips_close,
 	.flush = ips_flush,
+	.batch = ips_batch,
 	.destroy = ips_destroy,
 };

@@ -11,6 +11,7 @@
  *     chain guard {
  *       type filter hook input priority filter - 1; policy accept;
  *       ct state established,related accept
+ *       iif lo accept                                           # unless --guard-loopback
  *       meta l4proto . th dport != { tcp . 22, ... } accept      # the --guard ports
  *       ip saddr . meta l4proto . th dport @allow4 accept
  *       ip6 saddr . meta l4proto . th dport @allow6 accept
@@ -24,6 +25,14 @@
  * traverses the other base chains of the hook, and a drop anywhere is final.
  * So the admin's own ruleset simply accepts the guarded ports, and this
  * chain takes that away from everyone without a grant.
+ *
+ * Loopback: an admin's "iif lo accept" is the usual first rule of an input
+ * chain, and local programs (a monitoring check, a tunnel's local end, the
+ * admin's own ssh to localhost) rely on it. Since a drop here is final, the
+ * guard would take that away; so packets that came in on lo are left to
+ * the admin's ruleset ("accept" here decides nothing for the other base
+ * chains), unless the settings ask to guard loopback too (guard_loopback).
+ * Only a local process can send on lo: a remote source cannot use it.
  *
  * Priority filter - 1: after conntrack (-200), so that ct state is known;
  * just before the admin's chains at the usual priority filter (0), so that
@@ -63,6 +72,7 @@
 #define NFT_CREATE_MAX 8192	/* 64 guard ports take ~1 KB */
 #define NFT_CMD_MAX 512		/* one open or close */
 #define NFT_ELEM_MAX 96		/* "ADDR . udp . 65535" */
+#define NFT_BATCH_MAX (APPLY_BATCH_MAX * NFT_CMD_MAX)	/* one transaction of a batch */
 
 struct nft_state {
 	struct nft_ctx *nft;
@@ -72,6 +82,8 @@ struct nft_state {
 		uint16_t port;
 	} guard[APPLY_GUARD_MAX];
 	size_t nguard;
+	bool guard_loopback;
+	char *batch;		/* NFT_BATCH_MAX bytes: one transaction of a batch */
 };
 
 /* The protocols a set element may carry: a fixed table, never request text. */
@@ -160,6 +172,7 @@ static void nft_destroy(void *st)
 		return;
 	if (s->nft)
 		nft_ctx_free(s->nft);
+	free(s->batch);
 	free(s);
 }
 
@@ -176,6 +189,12 @@ static void *nft_create(const struct apply_options *o, char *err, size_t errlen)
 		return NULL;
 	}
 	memcpy(s->name, name, strlen(name) + 1);
+	if (!(s->batch = malloc(NFT_BATCH_MAX))) {
+		snprintf(err, errlen, "out of memory");
+		free(s);
+		return NULL;
+	}
+	s->guard_loopback = o->guard_loopback;
 	/* The guard ports, each once; ICMP types are permitted grants for
 	 * other backends, not ports this chain could guard. */
 	for (size_t i = 0; i < o->nguard && i < APPLY_GUARD_MAX; i++) {
@@ -225,8 +244,10 @@ static void *nft_create(const struct apply_options *o, char *err, size_t errlen)
 	if (s->nguard) {
 		n = snprintf(cmd + len, sizeof cmd - len,
 			     "add rule inet %s guard ct state established,related accept\n"
+			     "%s%s%s"
 			     "add rule inet %s guard meta l4proto . th dport != {",
-			     s->name, s->name);
+			     s->name, s->guard_loopback ? "" : "add rule inet ", s->guard_loopback ? "" : s->name,
+			     s->guard_loopback ? "" : " guard iif lo accept\n", s->name);
 		if (n < 0 || (size_t)n >= sizeof cmd - len)
 			goto too_long;
 		len += (size_t)n;
@@ -263,7 +284,8 @@ static void *nft_create(const struct apply_options *o, char *err, size_t errlen)
 				break;
 			pl += (size_t)n;
 		}
-		log_info("nft: table inet %s ready, guarding %s", s->name, ports);
+		log_info("nft: table inet %s ready, guarding %s%s", s->name, ports,
+			 s->guard_loopback ? ", loopback too" : " (not on loopback)");
 	} else {
 		log_warn("nft: table inet %s ready, but no --guard ports: its chain drops nothing, "
 			 "and the ports stay as open as the rest of the ruleset leaves them", s->name);
@@ -276,54 +298,102 @@ too_long:
 	return NULL;
 }
 
-static int nft_open(void *st, const struct apply_cmd *c, int refresh, char *msg, size_t msglen)
+/* The commands of an open or a close of C, appended to buf at *len (one
+ * transaction: see the top of this file); its set and element for the log.
+ * 0, or -1 with msg. */
+static int nft_cmd(const struct nft_state *s, const struct apply_cmd *c, char *buf, size_t buflen, size_t *len,
+		   char *elem, const char **set, char *msg, size_t msglen)
 {
-	struct nft_state *s = st;
-	unsigned long long id = (unsigned long long)c->id;
-	char elem[NFT_ELEM_MAX], cmd[NFT_CMD_MAX];
-	const char *set;
-	if (nft_elem(s, c, elem, sizeof elem, &set, msg, msglen) < 0)
+	if (nft_elem(s, c, elem, NFT_ELEM_MAX, set, msg, msglen) < 0)
 		return -1;
-	/* Make sure it exists, remove it, add it with the new timeout: one transaction. */
-	int n = snprintf(cmd, sizeof cmd,
-			 "add element inet %s %s { %s timeout %lus }\n"
-			 "delete element inet %s %s { %s }\n"
-			 "add element inet %s %s { %s timeout %lus }\n",
-			 s->name, set, elem, (unsigned long)c->seconds,
-			 s->name, set, elem,
-			 s->name, set, elem, (unsigned long)c->seconds);
-	if (n < 0 || (size_t)n >= sizeof cmd) {
+	int n;
+	if (c->op == APPLY_OPEN)
+		/* Make sure it exists, remove it, add it with the new timeout. */
+		n = snprintf(buf + *len, buflen - *len,
+			     "add element inet %s %s { %s timeout %lus }\n"
+			     "delete element inet %s %s { %s }\n"
+			     "add element inet %s %s { %s timeout %lus }\n",
+			     s->name, *set, elem, (unsigned long)c->seconds,
+			     s->name, *set, elem,
+			     s->name, *set, elem, (unsigned long)c->seconds);
+	else
+		/* The add makes the delete succeed when the kernel has expired
+		 * the element already; together they leave it absent either way. */
+		n = snprintf(buf + *len, buflen - *len,
+			     "add element inet %s %s { %s timeout 1s }\n"
+			     "delete element inet %s %s { %s }\n",
+			     s->name, *set, elem, s->name, *set, elem);
+	if (n < 0 || (size_t)n >= buflen - *len) {
 		snprintf(msg, msglen, "nft: command too long");
 		return -1;
 	}
-	if (nft_exec(s, cmd, msg, msglen) < 0)
+	*len += (size_t)n;
+	return 0;
+}
+
+static void nft_log_done(const struct nft_state *s, const struct apply_cmd *c, int refresh, const char *set,
+			 const char *elem)
+{
+	unsigned long long id = (unsigned long long)c->id;
+	if (c->op == APPLY_OPEN)
+		log_info("open %llu: %s inet %s %s { %s timeout %lus }", id, refresh ? "refreshed" : "added",
+			 s->name, set, elem, (unsigned long)c->seconds);
+	else
+		log_info("close %llu: removed inet %s %s { %s }", id, s->name, set, elem);
+}
+
+static int nft_open(void *st, const struct apply_cmd *c, int refresh, char *msg, size_t msglen)
+{
+	struct nft_state *s = st;
+	char elem[NFT_ELEM_MAX], cmd[NFT_CMD_MAX];
+	const char *set;
+	size_t len = 0;
+	struct apply_cmd o = *c;
+	o.op = APPLY_OPEN;
+	if (nft_cmd(s, &o, cmd, sizeof cmd, &len, elem, &set, msg, msglen) < 0 || nft_exec(s, cmd, msg, msglen) < 0)
 		return -1;
-	log_info("open %llu: %s inet %s %s { %s timeout %lus }", id, refresh ? "refreshed" : "added",
-		 s->name, set, elem, (unsigned long)c->seconds);
+	nft_log_done(s, &o, refresh, set, elem);
 	return 0;
 }
 
 static int nft_close(void *st, const struct apply_cmd *c, char *msg, size_t msglen)
 {
 	struct nft_state *s = st;
-	unsigned long long id = (unsigned long long)c->id;
 	char elem[NFT_ELEM_MAX], cmd[NFT_CMD_MAX];
 	const char *set;
-	if (nft_elem(s, c, elem, sizeof elem, &set, msg, msglen) < 0)
+	size_t len = 0;
+	struct apply_cmd o = *c;
+	o.op = APPLY_CLOSE;	/* flush of the protocol loop closes with its own copies */
+	if (nft_cmd(s, &o, cmd, sizeof cmd, &len, elem, &set, msg, msglen) < 0 || nft_exec(s, cmd, msg, msglen) < 0)
 		return -1;
-	/* The add makes the delete succeed when the kernel has expired the
-	 * element already; together they leave it absent either way. */
-	int n = snprintf(cmd, sizeof cmd,
-			 "add element inet %s %s { %s timeout 1s }\n"
-			 "delete element inet %s %s { %s }\n",
-			 s->name, set, elem, s->name, set, elem);
-	if (n < 0 || (size_t)n >= sizeof cmd) {
-		snprintf(msg, msglen, "nft: command too long");
+	nft_log_done(s, &o, 0, set, elem);
+	return 0;
+}
+
+/* Opens and closes that came together: one buffer, one transaction, one
+ * netlink round trip and one cache fetch of libnftables instead of N.
+ * All or nothing: the kernel commits a transaction whole or not at all. */
+static int nft_batch(void *st, const struct apply_cmd *const *c, const int *refresh, size_t n, char *msg,
+		     size_t msglen)
+{
+	struct nft_state *s = st;
+	char elem[NFT_ELEM_MAX];
+	const char *set;
+	size_t len = 0;
+	if (n > APPLY_BATCH_MAX) {
+		snprintf(msg, msglen, "nft: batch too large");
 		return -1;
 	}
-	if (nft_exec(s, cmd, msg, msglen) < 0)
+	for (size_t i = 0; i < n; i++)
+		if (nft_cmd(s, c[i], s->batch, NFT_BATCH_MAX, &len, elem, &set, msg, msglen) < 0)
+			return -1;
+	if (nft_exec(s, s->batch, msg, msglen) < 0)
 		return -1;
-	log_info("close %llu: removed inet %s %s { %s }", id, s->name, set, elem);
+	for (size_t i = 0; i < n; i++) {
+		char m[64];
+		if (nft_elem(s, c[i], elem, sizeof elem, &set, m, sizeof m) == 0)
+			nft_log_done(s, c[i], refresh[i], set, elem);
+	}
 	return 0;
 }
 
@@ -350,5 +420,6 @@ const struct apply_backend apply_backend_nft = {
 	.open = nft_open,
 	.close = nft_close,
 	.flush = nft_flush,
+	.batch = nft_batch,
 	.destroy = nft_destroy,
 };

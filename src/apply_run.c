@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/pidfd.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -104,19 +105,68 @@ static int sink_read(int fd, struct sink *s)
 	}
 }
 
+/* IN (INLEN bytes) as the command's stdin: a memfd written before the
+ * fork, so that no pipe can fill while we wait for it. -1 with msg. */
+static int input_fd(const char *in, size_t inlen, char *msg, size_t msglen)
+{
+	int fd = memfd_create("logknock-apply-input", MFD_CLOEXEC);
+	if (fd < 0) {
+		snprintf(msg, msglen, "cannot create the command's input: %s", strerror(errno));
+		return -1;
+	}
+	for (size_t off = 0; off < inlen;) {
+		ssize_t w = write(fd, in + off, inlen - off);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0) {
+			snprintf(msg, msglen, "cannot write the command's input: %s", strerror(errno));
+			close(fd);
+			return -1;
+		}
+		off += (size_t)w;
+	}
+	if (lseek(fd, 0, SEEK_SET) < 0) {
+		snprintf(msg, msglen, "cannot write the command's input: %s", strerror(errno));
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+static int run_full(char *const argv[], const char *in, size_t inlen, int timeout_ms, char **out, char *msg,
+		    size_t msglen);
+
 int apply_run_output(char *const argv[], int timeout_ms, char **out, char *msg, size_t msglen)
+{
+	return run_full(argv, NULL, 0, timeout_ms, out, msg, msglen);
+}
+
+int apply_run_input(char *const argv[], const char *in, size_t inlen, int timeout_ms, char *msg, size_t msglen)
+{
+	return run_full(argv, in, inlen, timeout_ms, NULL, msg, msglen) == 0 ? 0 : -1;
+}
+
+static int run_full(char *const argv[], const char *in, size_t inlen, int timeout_ms, char **out, char *msg,
+		    size_t msglen)
 {
 	int outp[2], errp[2];
 	if (out)
 		*out = NULL;
+	int infd = -1;
+	if (in && (infd = input_fd(in, inlen, msg, msglen)) < 0)
+		return -1;
 	if (pipe2(outp, O_CLOEXEC) < 0) {
 		snprintf(msg, msglen, "cannot create pipe: %s", strerror(errno));
+		if (infd >= 0)
+			close(infd);
 		return -1;
 	}
 	if (pipe2(errp, O_CLOEXEC) < 0) {
 		snprintf(msg, msglen, "cannot create pipe: %s", strerror(errno));
 		close(outp[0]);
 		close(outp[1]);
+		if (infd >= 0)
+			close(infd);
 		return -1;
 	}
 	pid_t pid = fork();
@@ -126,6 +176,8 @@ int apply_run_output(char *const argv[], int timeout_ms, char **out, char *msg, 
 		close(outp[1]);
 		close(errp[0]);
 		close(errp[1]);
+		if (infd >= 0)
+			close(infd);
 		return -1;
 	}
 	if (pid == 0) {
@@ -134,7 +186,7 @@ int apply_run_output(char *const argv[], int timeout_ms, char **out, char *msg, 
 		sigemptyset(&none);
 		sigprocmask(SIG_SETMASK, &none, NULL);
 		signal(SIGPIPE, SIG_DFL);
-		int nul = open("/dev/null", O_RDONLY);
+		int nul = infd >= 0 ? infd : open("/dev/null", O_RDONLY);
 		if (nul < 0 || dup2(nul, STDIN_FILENO) < 0 || dup2(outp[1], STDOUT_FILENO) < 0 ||
 		    dup2(errp[1], STDERR_FILENO) < 0)
 			_exit(127);
@@ -149,6 +201,8 @@ int apply_run_output(char *const argv[], int timeout_ms, char **out, char *msg, 
 	setpgid(pid, pid);
 	close(outp[1]);
 	close(errp[1]);
+	if (infd >= 0)
+		close(infd);
 	int fds[2] = {outp[0], errp[0]};
 	for (int i = 0; i < 2; i++)
 		fcntl(fds[i], F_SETFL, fcntl(fds[i], F_GETFL) | O_NONBLOCK);

@@ -202,6 +202,14 @@ int xt_setup(int family, const char *chain, const char *set, const struct apply_
 		if (run(sr, tmo, msg, msglen) < 0)
 			goto fail;
 	}
+	/* Loopback is left to the admin's INPUT rules ("-i lo -j ACCEPT"),
+	 * which come after our jump: see apply_nft.c. */
+	if (!o->guard_loopback) {
+		char *lr[] = {prog, "-w", "-A", ch, "-i", "lo", "-m", "comment", "--comment",
+			      XT_OWN_PREFIX "loopback", "-j", "RETURN", NULL};
+		if (run(lr, tmo, msg, msglen) < 0)
+			goto fail;
+	}
 	size_t nguard = 0;
 	for (size_t i = 0; i < o->nguard; i++) {
 		if (o->guard[i].proto != IPPROTO_TCP && o->guard[i].proto != IPPROTO_UDP)
@@ -224,8 +232,9 @@ int xt_setup(int family, const char *chain, const char *set, const struct apply_
 	if (old < 0)
 		goto fail;
 	free(listing);
-	log_info("%s: chain %s: %s%zu guard rule%s (%ld old rule%s replaced)", prog, chain,
-		 set ? "set rule, " : "", nguard, nguard == 1 ? "" : "s", old, old == 1 ? "" : "s");
+	log_info("%s: chain %s: %s%s%zu guard rule%s (%ld old rule%s replaced)", prog, chain,
+		 set ? "set rule, " : "", o->guard_loopback ? "" : "loopback return, ", nguard,
+		 nguard == 1 ? "" : "s", old, old == 1 ? "" : "s");
 
 	/* The jump from INPUT, where the admin may have moved it: left there. */
 	char *chk[] = {prog, "-w", "-C", "INPUT", "-j", ch, NULL};

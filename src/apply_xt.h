@@ -6,6 +6,7 @@
  *   INPUT:     -j CHAIN                         inserted at position 1, once
  *   CHAIN:     grant ACCEPT rules               "logknock:ID:DOOR"  (iptables backend)
  *              -m set --match-set SET src,dst   "logknock-set"      (ipset backend)
+ *              -i lo -j RETURN                  "logknock-loopback" (unless --guard-loopback)
  *              guard DROP rules, one per port   "logknock-guard"
  *
  * Comments tell the parts apart: "logknock:" names a grant, "logknock-" a

@@ -648,7 +648,8 @@ static int load_argv(struct ctx *c, const yaml_node_t *list, const char *where, 
 
 static int load_applier(struct ctx *c, const yaml_node_t *m)
 {
-	static const char *const keys[] = {"backend", "program", "command", "config", "open", "close", "timeout", NULL};
+	static const char *const keys[] = {"backend", "program", "command", "config", "open", "close", "timeout",
+					   "guard_loopback", NULL};
 	static const char *const backends[] = {"log", "command", "nft", "iptables", "ipset", NULL};	/* enum order */
 	struct applier_conf *a = &c->cfg->applier;
 	yaml_node_t *v, *k, *open, *close;
@@ -660,7 +661,7 @@ static int load_applier(struct ctx *c, const yaml_node_t *m)
 	/* config: the applier reads its settings from its own file (root's,
 	 * when sudo gives it more privilege than the daemon): none here. */
 	if ((v = map_get(c, m, "config", NULL))) {
-		static const char *const own[] = {"backend", "open", "close", "timeout", NULL};
+		static const char *const own[] = {"backend", "open", "close", "timeout", "guard_loopback", NULL};
 		if (!is_abs_path(v))
 			return fail(c, v, "applier: config: expected an absolute path, like %s/apply.yaml",
 				    LOGKNOCK_SYSCONFDIR);
@@ -691,6 +692,15 @@ static int load_applier(struct ctx *c, const yaml_node_t *m)
 			return -1;
 		if (a->timeout_us <= 0 || a->timeout_us > US_PER_H)
 			return fail(c, v, "applier: timeout: must be more than 0 and at most 1h");
+	}
+	/* guard_loopback: the guard drops packets that came in on lo too
+	 * (by default they are left to the admin's "iif lo accept"). */
+	if ((v = map_get(c, m, "guard_loopback", NULL))) {
+		if (get_bool(v, &a->guard_loopback) < 0)
+			return fail(c, v, "applier: guard_loopback: expected true or false");
+		if (a->guard_loopback && a->backend != BACKEND_NFT && a->backend != BACKEND_IPTABLES &&
+		    a->backend != BACKEND_IPSET)
+			return fail(c, v, "applier: guard_loopback: only for backend nft, iptables or ipset");
 	}
 	/* command: how to start the applier without root, e.g. through sudo -n;
 	 * the applier's own arguments follow. */

@@ -58,6 +58,7 @@ struct applier_conf {
 	char **command_argv;	/* run the applier through this, e.g. [/usr/bin/sudo, -n]; NULL: directly */
 	char *config;		/* the applier's own settings file (apply.yaml): passed no settings */
 	int64_t timeout_us;	/* time limit for one command (default 5 s) */
+	bool guard_loopback;	/* nft, iptables, ipset: guard packets that came in on lo too */
 };
 
 /* How a door's knocks are made (see doc/knock-codes.md). */

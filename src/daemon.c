@@ -433,6 +433,8 @@ char **daemon_applier_argv(const struct config *cfg, const char *path, int repla
 	snprintf(timeout, 24, "%lld", (long long)(a->timeout_us / 1000));
 	argv[i++] = "--timeout";
 	argv[i++] = timeout;
+	if (a->guard_loopback && be != BACKEND_COMMAND)
+		argv[i++] = "--guard-loopback";
 	if (be == BACKEND_COMMAND) {
 		for (char **p = a->open_argv; p && *p; p++) {
 			argv[i++] = "--open";

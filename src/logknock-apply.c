@@ -35,6 +35,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdio_ext.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/pidfd.h>
@@ -98,13 +99,15 @@ static long set_find(const struct app *a, uint64_t id, size_t *slotp)
 	}
 }
 
-/* Makes room for one more entry. 0, or -1 when full or out of memory. */
-static int set_reserve(struct app *a)
+/* Makes room for K more entries. 0, or -1 when full or out of memory. */
+static int set_reserve(struct app *a, size_t k)
 {
-	if (a->n >= OPEN_MAX_IDS)
+	if (a->n + k > OPEN_MAX_IDS)
 		return -1;
-	if (a->n + 1 > a->cap) {
+	if (a->n + k > a->cap) {
 		size_t ncap = a->cap ? a->cap * 2 : 64;
+		while (ncap < a->n + k)
+			ncap *= 2;
 		if (ncap > OPEN_MAX_IDS)
 			ncap = OPEN_MAX_IDS;
 		struct apply_cmd *e = realloc(a->ents, ncap * sizeof *e);
@@ -113,8 +116,10 @@ static int set_reserve(struct app *a)
 		a->ents = e;
 		a->cap = ncap;
 	}
-	if ((a->n + 1) * 2 >= a->nslots) {
+	if ((a->n + k) * 2 >= a->nslots) {
 		size_t nslots = a->nslots ? a->nslots * 2 : 128;
+		while ((a->n + k) * 2 >= nslots)
+			nslots *= 2;
 		uint32_t *s = calloc(nslots, sizeof *s);
 		if (!s)
 			return -1;
@@ -133,7 +138,7 @@ static int set_reserve(struct app *a)
 /* Adds cmd; set_reserve() must have succeeded and cmd->id must be absent. */
 static void set_add(struct app *a, const struct apply_cmd *cmd)
 {
-	size_t slot;
+	size_t slot = 0;
 	set_find(a, cmd->id, &slot);
 	a->ents[a->n] = *cmd;
 	a->slots[slot] = (uint32_t)(a->n + 1);
@@ -187,32 +192,77 @@ static int write_all(int fd, const char *buf, size_t len)
 	return 0;
 }
 
-/* Writes "ok ID" or "error ID message", cut to fit one protocol line. */
-static void reply(uint64_t id, int ok, const char *msg)
+/* "ok ID\n" or "error ID message\n", cut to fit one protocol line, into
+ * LINE (APPLY_LINE_MAX + 1 bytes). Its length. */
+static size_t reply_format(char *line, uint64_t id, int ok, const char *msg)
 {
-	char line[APPLY_LINE_MAX + 1];
 	int n;
 	if (ok) {
-		n = snprintf(line, sizeof line, "ok %llu\n", (unsigned long long)id);
-	} else {
-		n = snprintf(line, sizeof line, "error %llu ", (unsigned long long)id);
-		if (n < 0 || n >= APPLY_LINE_MAX - 2)
-			return;
-		if (!msg || !*msg || *msg == ' ')
-			msg = "failed";
-		size_t room = (size_t)(APPLY_LINE_MAX - 1 - n);	/* bytes before the newline */
-		size_t mlen = strnlen(msg, room);
-		memcpy(line + n, msg, mlen);
-		line[n + mlen] = '\0';
-		apply_sanitize(line + n);
-		line[n + mlen] = '\n';
-		line[n + mlen + 1] = '\0';
-		n += (int)mlen + 1;
+		n = snprintf(line, APPLY_LINE_MAX + 1, "ok %llu\n", (unsigned long long)id);
+		return n > 0 ? (size_t)n : 0;
 	}
-	if (write_all(STDOUT_FILENO, line, (size_t)n) < 0) {
+	n = snprintf(line, APPLY_LINE_MAX + 1, "error %llu ", (unsigned long long)id);
+	if (n < 0 || n >= APPLY_LINE_MAX - 2)
+		return 0;
+	if (!msg || !*msg || *msg == ' ')
+		msg = "failed";
+	size_t room = (size_t)(APPLY_LINE_MAX - 1 - n);	/* bytes before the newline */
+	size_t mlen = strnlen(msg, room);
+	memcpy(line + n, msg, mlen);
+	line[n + mlen] = '\0';
+	apply_sanitize(line + n);
+	line[n + mlen] = '\n';
+	line[n + mlen + 1] = '\0';
+	return (size_t)n + mlen + 1;
+}
+
+/* ---- the worker's output ------------------------------------------------------
+ *
+ * Replies are gathered and written together: when no request is left to
+ * read, and before any backend call that may take time (so that no answer
+ * waits behind a slow command). The log lines of the requests answered go
+ * out first, so that whoever reads a reply finds its log line already
+ * written. With a fast backend (log, nft) stderr is buffered the same way
+ * (out_fast); it is flushed while far from full, so that a line is never
+ * cut in two writes (lines from the daemon and the applier share stderr). */
+#define OUT_MAX (64 * 1024)
+static char out_buf[OUT_MAX];
+static size_t out_len;
+static bool out_fast;			/* stderr is buffered (out_err) */
+static char out_err[OUT_MAX];
+#define ERR_ROOM 8192			/* more than any one request logs */
+
+static void out_flush(void)
+{
+	if (out_fast)
+		fflush(stderr);
+	if (out_len && write_all(STDOUT_FILENO, out_buf, out_len) < 0) {
 		log_err("cannot write reply: %s", strerror(errno));
 		exit(1);
 	}
+	out_len = 0;
+}
+
+/* Before a request: room for what it logs and its reply. */
+static void out_room(void)
+{
+	if ((out_fast && __fpending(stderr) > OUT_MAX - ERR_ROOM) || out_len > OUT_MAX - (APPLY_LINE_MAX + 1))
+		out_flush();
+}
+
+/* One reply, written with the next out_flush(). */
+static void reply(uint64_t id, int ok, const char *msg)
+{
+	if (out_len > OUT_MAX - (APPLY_LINE_MAX + 1))
+		out_flush();
+	out_len += reply_format(out_buf + out_len, id, ok, msg);
+}
+
+/* Before a backend call: what waits goes out, unless the backend is fast. */
+static void out_before_call(void)
+{
+	if (!out_fast)
+		out_flush();
 }
 
 static bool same_rule(const struct apply_cmd *x, const struct apply_cmd *y)
@@ -290,6 +340,7 @@ static void do_open(struct app *a, const struct apply_cmd *c)
 			reply(c->id, 0, "id already open for another rule");
 			return;
 		}
+		out_before_call();
 		if (a->be->open(a->st, c, 1, msg, sizeof msg) < 0) {
 			log_err("open %llu: refresh failed: %s", id, msg);
 			reply(c->id, 0, msg);
@@ -299,12 +350,13 @@ static void do_open(struct app *a, const struct apply_cmd *c)
 		reply(c->id, 1, NULL);
 		return;
 	}
-	if (set_reserve(a) < 0) {
+	if (set_reserve(a, 1) < 0) {
 		snprintf(msg, sizeof msg, "too many open rules (at most %d)", OPEN_MAX_IDS);
 		log_err("open %llu: %s", id, msg);
 		reply(c->id, 0, msg);
 		return;
 	}
+	out_before_call();
 	if (a->be->open(a->st, c, 0, msg, sizeof msg) < 0) {
 		log_err("open %llu: %s", id, msg);
 		reply(c->id, 0, msg);
@@ -318,6 +370,7 @@ static void do_close(struct app *a, const struct apply_cmd *c)
 {
 	char msg[512] = "";
 	/* Even for an ID we do not know: the daemon may have restarted. */
+	out_before_call();
 	if (a->be->close(a->st, c, msg, sizeof msg) < 0) {
 		log_err("close %llu: %s", (unsigned long long)c->id, msg);
 		reply(c->id, 0, msg);
@@ -331,6 +384,7 @@ static void do_flush(struct app *a, const struct apply_cmd *c)
 {
 	char msg[512] = "";
 	unsigned long long id = (unsigned long long)c->id;
+	out_flush();	/* a flush may log a line per rule: from an empty buffer */
 	if (a->be->flush) {
 		if (a->be->flush(a->st, c, msg, sizeof msg) < 0) {
 			log_err("flush %llu: %s", id, msg);
@@ -348,6 +402,7 @@ static void do_flush(struct app *a, const struct apply_cmd *c)
 	for (size_t i = a->n; i-- > 0;) {
 		struct apply_cmd e = a->ents[i];
 		e.op = APPLY_CLOSE;
+		out_room();
 		if (a->be->close(a->st, &e, msg, sizeof msg) < 0)
 			failed++;
 		else
@@ -362,12 +417,116 @@ static void do_flush(struct app *a, const struct apply_cmd *c)
 	}
 }
 
-static void handle_line(struct app *a, const char *line, size_t len)
+/* ---- batches --------------------------------------------------------------------
+ *
+ * Opens and closes that arrive together (read in one go) are handed to a
+ * backend that can apply several at once (apply_backend.batch) as one
+ * change. A batch never holds two requests for the same ID, so what the set
+ * of open IDs says about each request does not depend on the others; their
+ * order is kept. When the batch fails, each request is applied alone, so
+ * that each gets its own true answer. */
+
+struct run {
+	struct apply_cmd c[APPLY_BATCH_MAX];
+	int refresh[APPLY_BATCH_MAX];
+	size_t n, nnew;		/* requests; opens of IDs not yet open (room reserved) */
+};
+
+static void dispatch(struct app *a, const struct apply_cmd *c)
 {
+	switch (c->op) {
+	case APPLY_OPEN: do_open(a, c); break;
+	case APPLY_CLOSE: do_close(a, c); break;
+	case APPLY_FLUSH: do_flush(a, c); break;
+	}
+}
+
+/* Applies what the run holds and answers each, in order. */
+static void run_flush(struct app *a, struct run *r)
+{
+	size_t n = r->n;
+	r->n = r->nnew = 0;
+	if (n == 0)
+		return;
+	if (n == 1) {
+		dispatch(a, &r->c[0]);
+		return;
+	}
+	const struct apply_cmd *cp[APPLY_BATCH_MAX];
+	for (size_t i = 0; i < n; i++)
+		cp[i] = &r->c[i];
+	char msg[512] = "";
+	out_before_call();
+	if (a->be->batch(a->st, cp, r->refresh, n, msg, sizeof msg) < 0) {
+		log_info("a batch of %zu changes failed (%s): applying them one at a time", n, msg);
+		for (size_t i = 0; i < n; i++) {
+			out_room();
+			dispatch(a, &r->c[i]);
+		}
+		return;
+	}
+	for (size_t i = 0; i < n; i++) {
+		const struct apply_cmd *c = &r->c[i];
+		if (c->op == APPLY_CLOSE) {
+			set_remove(a, c->id);
+		} else if (r->refresh[i]) {
+			long idx = set_find(a, c->id, NULL);
+			if (idx >= 0)
+				a->ents[idx].seconds = c->seconds;
+		} else {
+			set_add(a, c);	/* room reserved when it joined */
+		}
+		reply(c->id, 1, NULL);
+	}
+}
+
+/* A valid request for a guarded port: joins the run, or is applied now. */
+static void serve_cmd(struct app *a, struct run *r, const struct apply_cmd *c)
+{
+	if (!a->be->batch || c->op == APPLY_FLUSH) {
+		run_flush(a, r);
+		dispatch(a, c);
+		return;
+	}
+	for (size_t i = 0; i < r->n; i++) {
+		if (r->c[i].id == c->id) {
+			run_flush(a, r);
+			break;
+		}
+	}
+	int refresh = 0;
+	if (c->op == APPLY_OPEN) {
+		long idx = set_find(a, c->id, NULL);
+		if ((idx >= 0 && !same_rule(&a->ents[idx], c)) || (idx < 0 && set_reserve(a, r->nnew + 1) < 0)) {
+			/* Refused, or no room: answered alone, in its turn. */
+			run_flush(a, r);
+			dispatch(a, c);
+			return;
+		}
+		refresh = idx >= 0;
+		if (!refresh)
+			r->nnew++;
+	}
+	r->c[r->n] = *c;
+	r->refresh[r->n++] = refresh;
+	if (r->n == APPLY_BATCH_MAX)
+		run_flush(a, r);
+}
+
+struct serve_ctx {
+	struct app *a;
+	struct run run;
+};
+
+static void handle_line(struct serve_ctx *sc, const char *line, size_t len)
+{
+	struct app *a = sc->a;
 	struct apply_cmd c;
 	char err[256];
+	out_room();
 	if (apply_parse(line, len, &c, err, sizeof err) < 0) {
 		/* c.id is set when the ID itself could be read. */
+		run_flush(a, &sc->run);
 		log_err("rejected request: %s", err);
 		reply(c.id, 0, err);
 		return;
@@ -375,45 +534,37 @@ static void handle_line(struct app *a, const char *line, size_t len)
 	/* Only the ports the doors open, for every backend: an ACCEPT for
 	 * another port would override the admin's own rules. */
 	if (c.op != APPLY_FLUSH && !apply_guarded(&a->o, &c)) {
+		run_flush(a, &sc->run);
 		snprintf(err, sizeof err, "refused: %s/%u is not a guarded port (the doors' open: ports)",
 			 knock_proto_str(c.proto), (unsigned)c.port);
 		log_err("%s %llu: %s", c.op == APPLY_OPEN ? "open" : "close", (unsigned long long)c.id, err);
 		reply(c.id, 0, err);
 		return;
 	}
-	switch (c.op) {
-	case APPLY_OPEN: do_open(a, &c); break;
-	case APPLY_CLOSE: do_close(a, &c); break;
-	case APPLY_FLUSH: do_flush(a, &c); break;
-	}
+	serve_cmd(a, &sc->run, &c);
 }
 
 /* Request lines out of what is read: each whole line goes to FN; an
- * overlong one is answered here and skipped to its newline. */
+ * overlong one is answered by LONG_FN and skipped to its newline. */
 struct lines {
 	char line[APPLY_LINE_MAX];	/* without newline: at most APPLY_LINE_MAX - 1 */
 	size_t len;
 	bool skipping;
 };
-typedef int (*line_fn)(void *ctx, const char *line, size_t len);
+typedef void (*line_fn)(void *ctx, const char *line, size_t len);
 
-/* Feeds N bytes; returns the first non-zero result of FN (and stops). */
-static int lines_feed(struct lines *l, const char *chunk, size_t n, line_fn fn, void *ctx)
+/* Feeds N bytes. */
+static void lines_feed(struct lines *l, const char *chunk, size_t n, line_fn fn, line_fn long_fn, void *ctx)
 {
 	for (size_t i = 0; i < n; i++) {
 		char ch = chunk[i];
 		if (ch == '\n') {
-			int st = 0;
-			if (l->skipping) {
-				log_err("rejected request: line too long");
-				reply(0, 0, "line too long");
-			} else {
-				st = fn(ctx, l->line, l->len);
-			}
+			if (l->skipping)
+				long_fn(ctx, NULL, 0);
+			else
+				fn(ctx, l->line, l->len);
 			l->skipping = false;
 			l->len = 0;
-			if (st)
-				return st;
 		} else if (l->skipping) {
 			continue;
 		} else if (l->len < sizeof l->line - 1) {
@@ -423,30 +574,42 @@ static int lines_feed(struct lines *l, const char *chunk, size_t n, line_fn fn, 
 			l->len = 0;
 		}
 	}
-	return 0;
 }
 
 /* End of input: a last line without its newline still counts. */
-static int lines_end(struct lines *l, line_fn fn, void *ctx)
+static void lines_end(struct lines *l, line_fn fn, line_fn long_fn, void *ctx)
 {
-	if (l->skipping) {
-		log_err("rejected request: line too long");
-		reply(0, 0, "line too long");
-		return 0;
-	}
-	return l->len ? fn(ctx, l->line, l->len) : 0;
+	if (l->skipping)
+		long_fn(ctx, NULL, 0);
+	else if (l->len)
+		fn(ctx, l->line, l->len);
+	l->skipping = false;
+	l->len = 0;
 }
 
-static int serve_line(void *ctx, const char *line, size_t len)
+static void serve_line(void *ctx, const char *line, size_t len)
 {
 	handle_line(ctx, line, len);
-	return 0;
 }
 
+static void serve_long(void *ctx, const char *line, size_t len)
+{
+	struct serve_ctx *sc = ctx;
+	(void)line;
+	(void)len;
+	run_flush(sc->a, &sc->run);
+	log_err("rejected request: line too long");
+	reply(0, 0, "line too long");
+}
+
+/* Serves requests until stdin ends: what one read brings is handled as
+ * a whole (one batch where the backend can), then answered. */
 static void serve(struct app *a)
 {
+	static struct serve_ctx sc;
+	static char chunk[64 * 1024];
 	struct lines l = {.len = 0};
-	char chunk[4096];
+	sc.a = a;
 	for (;;) {
 		ssize_t r = read(STDIN_FILENO, chunk, sizeof chunk);
 		if (r < 0) {
@@ -457,9 +620,13 @@ static void serve(struct app *a)
 		}
 		if (r == 0)
 			break;
-		lines_feed(&l, chunk, (size_t)r, serve_line, a);
+		lines_feed(&l, chunk, (size_t)r, serve_line, serve_long, &sc);
+		run_flush(a, &sc.run);
+		out_flush();
 	}
-	lines_end(&l, serve_line, a);
+	lines_end(&l, serve_line, serve_long, &sc);
+	run_flush(a, &sc.run);
+	out_flush();
 }
 
 /* ---- start-up ------------------------------------------------------------ */
@@ -471,10 +638,12 @@ static void usage(FILE *f)
 		   "       logknock-apply --backend command [--timeout MS] --guard PORT [--guard PORT...]\n"
 		   "                      --open ARG [--open ARG...] --close ARG [--close ARG...]\n"
 		   "       logknock-apply --backend nft|iptables|ipset [--timeout MS] [--name NAME]\n"
-		   "                      --guard PORT [--guard PORT...]\n"
+		   "                      [--guard-loopback] --guard PORT [--guard PORT...]\n"
 		   "       logknock-apply --help | --version\n"
 		   "Reads requests (open/close/flush) on stdin and answers each on stdout; opens and\n"
 		   "closes only the --guard ports (tcp/N, udp/N, icmp/TYPE, icmpv6/TYPE).\n"
+		   "The guard leaves packets that came in on loopback to the rest of the ruleset,\n"
+		   "unless --guard-loopback.\n"
 		   "Without options, or with --config, the settings come from a file (default %s).\n"
 		   "Started with more privilege than its caller (sudo), it takes them from that file only.\n"
 		   "Placeholders in ARG: %%IP%% %%PROTO%% %%PORT%% %%DOOR%% %%FAMILY%% %%SECONDS%%\n",
@@ -656,12 +825,18 @@ static int work(struct app *a)
 	}
 	if (write_all(STDOUT_FILENO, "ready\n", 6) < 0)
 		return 1;
+	/* The fast backends log into a buffer, written with the replies. */
+	if (a->be == &apply_backend_log || a->be == &apply_backend_nft) {
+		out_fast = true;
+		setvbuf(stderr, out_err, _IOFBF, sizeof out_err);
+	}
 	serve(a);
 	if (a->n)
 		log_info("exiting with %zu rule%s still open", a->n, a->n == 1 ? "" : "s");
 	free(a->ents);
 	free(a->slots);
 	a->be->destroy(a->st);
+	fflush(stderr);		/* _exit() follows */
 	return 0;
 }
 
@@ -669,17 +844,31 @@ static int work(struct app *a)
  *
  * This process keeps the privileges the daemon gave up and replaces a worker
  * that crashed, so that a restarted applier can still change the firewall.
- * It hands the worker one request at a time and relays its reply: a request
- * is thus answered exactly once — by the worker, or, when the worker died on
- * it, by the keeper with an error — and nothing is left half-read. Each new
- * worker says "ready", which the keeper passes on; the daemon then sends the
- * grants that should be open again. */
+ *
+ * It relays requests to the worker as they come, up to KEEPER_WINDOW of
+ * them unanswered, and the worker's replies back, in order: the worker
+ * answers every line it is given exactly once, in order, so the Nth reply is
+ * the Nth request's. Every request relayed stays in the keeper's queue until
+ * its reply came. When the worker dies, the oldest unanswered request is the
+ * one it died on (it works in order): the keeper answers that one with an
+ * error, starts a new worker, passes its "ready" on, and sends it the rest
+ * of the queue again — requests the old worker never got to, or whose
+ * change (idempotent: open, close and flush all are) is simply made again.
+ * So each request is answered exactly once — by a worker, or by the keeper
+ * with an error — and nothing is left half-read. An overlong line is
+ * answered by the keeper itself, in its turn. The daemon sends the grants
+ * that should be open again when it sees "ready". */
+
+#define KEEPER_WINDOW 128		/* requests relayed and not yet answered */
+#define KEEPER_IN_MAX (64 * 1024)	/* one read of requests */
+#define KEEPER_OUT_MAX ((KEEPER_WINDOW + 4) * (APPLY_LINE_MAX + 1))
 
 struct worker {
 	pid_t pid;
 	int in, out;		/* its stdin (we write), its stdout (we read) */
-	char buf[APPLY_LINE_MAX + 1];
+	char buf[8192];		/* its output not yet split into lines */
 	size_t len;
+	bool in_broken;		/* its stdin is gone (EPIPE): it is dying */
 };
 
 /* Reads one line of the worker's (without newline) into w->buf, waiting at
@@ -692,7 +881,7 @@ static int worker_line(struct worker *w, int timeout_ms)
 			*nl = '\0';
 			return 1;
 		}
-		if (w->len >= APPLY_LINE_MAX)
+		if (w->len >= sizeof w->buf - 1)
 			w->len = 0;	/* cannot happen: replies are short; drop it */
 		struct pollfd p = {.fd = w->out, .events = POLLIN};
 		int r = poll(&p, 1, timeout_ms);
@@ -700,7 +889,7 @@ static int worker_line(struct worker *w, int timeout_ms)
 			continue;
 		if (r == 0)
 			return -1;
-		ssize_t n = read(w->out, w->buf + w->len, APPLY_LINE_MAX - w->len);
+		ssize_t n = read(w->out, w->buf + w->len, sizeof w->buf - 1 - w->len);
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n <= 0)
@@ -734,17 +923,186 @@ static int worker_reap(struct worker *w)
 	return WIFEXITED(status) ? WEXITSTATUS(status) : 1;
 }
 
+/* A request in the keeper's queue: the line with its newline, or (own) the
+ * keeper's own reply to a line it did not relay. */
+struct queued {
+	bool own;
+	uint16_t len;
+	char line[APPLY_LINE_MAX + 1];
+};
+
+struct keeper {
+	struct app *a;
+	struct worker w;
+	unsigned delay_ms;	/* before replacing a worker that crashed */
+	int64_t started;	/* when the current worker started */
+	/* Unanswered, in order: q[(head + i) % KEEPER_WINDOW], i < n. The
+	 * first nsent relayed ones (own ones skipped) are written to the
+	 * worker, and off bytes of the next one. */
+	struct queued q[KEEPER_WINDOW];
+	size_t head, n, nsent, off;
+	/* Requests read, not yet queued (the queue was full). */
+	char in[KEEPER_IN_MAX];
+	size_t inlen;
+	bool skipping;		/* inside an overlong request line */
+	bool eof;		/* stdin ended */
+	/* Replies for the daemon, written once per round. */
+	char out[KEEPER_OUT_MAX];
+	size_t outlen;
+};
+
+static struct queued *kq(struct keeper *k, size_t i)
+{
+	return &k->q[(k->head + i) % KEEPER_WINDOW];
+}
+
+static int keeper_flush(struct keeper *k)
+{
+	int r = k->outlen ? write_all(STDOUT_FILENO, k->out, k->outlen) : 0;
+	k->outlen = 0;
+	return r;
+}
+
+/* LINE (with its newline) for the daemon. */
+static int keeper_put(struct keeper *k, const char *line, size_t len)
+{
+	if (k->outlen + len > sizeof k->out && keeper_flush(k) < 0)
+		return -1;
+	memcpy(k->out + k->outlen, line, len);
+	k->outlen += len;
+	return 0;
+}
+
+/* Pops the head of the queue, then the keeper's own replies now first. */
+static int keeper_pop(struct keeper *k)
+{
+	k->head = (k->head + 1) % KEEPER_WINDOW;
+	k->n--;
+	while (k->n && kq(k, 0)->own) {
+		struct queued *e = kq(k, 0);
+		if (keeper_put(k, e->line, e->len) < 0)
+			return -1;
+		k->head = (k->head + 1) % KEEPER_WINDOW;
+		k->n--;
+	}
+	if (k->n == 0)
+		k->head = 0;
+	return 0;
+}
+
+/* A line read from the daemon into the queue (OWN: the keeper's answer). */
+static int keeper_queue(struct keeper *k, const char *line, size_t len, bool own)
+{
+	if (own && k->n == 0)
+		return keeper_put(k, line, len);
+	struct queued *e = kq(k, k->n++);
+	e->own = own;
+	e->len = (uint16_t)len;
+	memcpy(e->line, line, len);
+	return 0;
+}
+
+/* Splits what was read into queued requests while the queue has room. */
+static int keeper_take(struct keeper *k)
+{
+	size_t pos = 0;
+	while (k->n < KEEPER_WINDOW && pos < k->inlen) {
+		char *start = k->in + pos;
+		char *nl = memchr(start, '\n', k->inlen - pos);
+		size_t len = nl ? (size_t)(nl - start) : k->inlen - pos;
+		if (!nl && !(k->eof && len > 0)) {
+			/* No newline yet: an overlong line is dropped as it comes. */
+			if (len >= APPLY_LINE_MAX) {
+				k->skipping = true;
+				pos = k->inlen;
+			}
+			break;
+		}
+		pos += len + (nl ? 1 : 0);
+		if (k->skipping || len >= APPLY_LINE_MAX) {
+			k->skipping = false;
+			char line[APPLY_LINE_MAX + 1];
+			log_err("rejected request: line too long");
+			size_t m = reply_format(line, 0, 0, "line too long");
+			if (keeper_queue(k, line, m, true) < 0)
+				return -1;
+			continue;
+		}
+		char line[APPLY_LINE_MAX + 1];
+		memcpy(line, start, len);
+		line[len] = '\n';
+		if (keeper_queue(k, line, len + 1, false) < 0)
+			return -1;
+	}
+	memmove(k->in, k->in + pos, k->inlen - pos);
+	k->inlen -= pos;
+	/* At the end of input, a last overlong line without its newline. */
+	if (k->eof && k->skipping && k->inlen == 0 && k->n < KEEPER_WINDOW) {
+		k->skipping = false;
+		char line[APPLY_LINE_MAX + 1];
+		log_err("rejected request: line too long");
+		size_t m = reply_format(line, 0, 0, "line too long");
+		if (keeper_queue(k, line, m, true) < 0)
+			return -1;
+	}
+	return 0;
+}
+
+/* Writes what the worker has not been given yet, as much as its pipe takes. */
+static void keeper_send(struct keeper *k)
+{
+	while (!k->w.in_broken) {
+		struct iovec iov[64];
+		int niov = 0;
+		size_t skip = k->off;
+		for (size_t i = 0, relayed = 0; i < k->n && niov < 64; i++) {
+			struct queued *e = kq(k, i);
+			if (e->own)
+				continue;
+			if (relayed++ < k->nsent)
+				continue;
+			iov[niov].iov_base = e->line + skip;
+			iov[niov++].iov_len = e->len - skip;
+			skip = 0;
+		}
+		if (niov == 0)
+			return;
+		ssize_t w = writev(k->w.in, iov, niov);
+		if (w < 0) {
+			if (errno == EINTR)
+				continue;
+			if (errno != EAGAIN && errno != EWOULDBLOCK)
+				k->w.in_broken = true;	/* it died: its output ends next */
+			return;
+		}
+		/* Advance nsent/off over W bytes. */
+		size_t left = (size_t)w;
+		for (int j = 0; j < niov && left; j++) {
+			if (left >= iov[j].iov_len) {
+				left -= iov[j].iov_len;
+				k->nsent++;
+				k->off = 0;
+			} else {
+				k->off += left;
+				left = 0;
+			}
+		}
+	}
+}
+
 /* Starts a worker and passes its "ready" on. 0, or the exit status the
  * keeper must end with (the backend cannot be set up). */
-static int worker_start(struct app *a, struct worker *w, unsigned *delay_ms, int64_t *started)
+static int worker_start(struct keeper *k)
 {
+	struct app *a = k->a;
+	struct worker *w = &k->w;
 	for (;;) {
 		int in[2], out[2];
 		if (pipe2(in, O_CLOEXEC) < 0 || pipe2(out, O_CLOEXEC) < 0) {
 			log_err("cannot start a worker: %s", strerror(errno));
 			return 1;
 		}
-		*started = now_ms();
+		k->started = now_ms();
 		pid_t pid = fork();
 		if (pid < 0) {
 			log_err("cannot start a worker: %s", strerror(errno));
@@ -767,103 +1125,152 @@ static int worker_start(struct app *a, struct worker *w, unsigned *delay_ms, int
 		int r = worker_line(w, -1);
 		if (r == 1 && strcmp(w->buf, "ready") == 0) {
 			worker_consume(w);
-			if (write_all(STDOUT_FILENO, "ready\n", 6) < 0)
-				return 1;
-			return 0;
+			/* Never blocked on it: the keeper reads its replies meanwhile. */
+			fcntl(w->in, F_SETFL, fcntl(w->in, F_GETFL) | O_NONBLOCK);
+			k->nsent = k->off = 0;	/* the queue goes to it again */
+			return keeper_put(k, "ready\n", 6) < 0 ? 1 : 0;
 		}
 		int st = worker_reap(w);
 		if (st >= 0)
 			return st ? st : 1;	/* it could not set the backend up */
 		/* Crashed before it was ready: try again, slower each time. */
-		struct timespec ts = {.tv_sec = *delay_ms / 1000, .tv_nsec = (long)(*delay_ms % 1000) * 1000000};
+		keeper_flush(k);
+		struct timespec ts = {.tv_sec = k->delay_ms / 1000, .tv_nsec = (long)(k->delay_ms % 1000) * 1000000};
 		while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
 			;
-		*delay_ms = *delay_ms * 2 > KEEPER_BACKOFF_MAX_MS ? KEEPER_BACKOFF_MAX_MS : *delay_ms * 2;
+		k->delay_ms = k->delay_ms * 2 > KEEPER_BACKOFF_MAX_MS ? KEEPER_BACKOFF_MAX_MS : k->delay_ms * 2;
 	}
 }
 
-struct keeper {
-	struct app *a;
-	struct worker w;
-	unsigned delay_ms;	/* before replacing a worker that crashed */
-	int64_t started;	/* when the current worker started */
-};
-
-/* One request for the worker; its reply, or an error if it died on it. */
-static int relay(void *ctx, const char *line, size_t len)
+/* The worker's output ended: it died. The request it died on (the oldest
+ * one it was given) is answered with an error; a new worker gets the rest.
+ * 0, or the exit status the keeper must end with. */
+static int worker_died(struct keeper *k)
 {
-	struct keeper *k = ctx;
-	struct app *a = k->a;
-	struct worker *w = &k->w;
-	unsigned *delay_ms = &k->delay_ms;
-	int64_t *started = &k->started;
-	struct iovec iov[2] = {{.iov_base = (void *)line, .iov_len = len}, {.iov_base = "\n", .iov_len = 1}};
-	ssize_t n = writev(w->in, iov, 2);
-	int r = n == (ssize_t)len + 1 ? worker_line(w, -1) : 0;
-	if (r == 1) {
-		char out[APPLY_LINE_MAX + 2];
-		int m = snprintf(out, sizeof out, "%s\n", w->buf);
-		worker_consume(w);
-		return write_all(STDOUT_FILENO, out, (size_t)m) < 0 ? 1 : 0;
+	bool given = k->n > 0 && (k->nsent > 0 || k->off > 0);
+	int st = worker_reap(&k->w);
+	if (given) {
+		struct queued *e = kq(k, 0);	/* not own: those are popped at once */
+		struct apply_cmd c = {0};
+		char err[256], line[APPLY_LINE_MAX + 1];
+		apply_parse(e->line, e->len - 1, &c, err, sizeof err);
+		size_t m = reply_format(line, c.id, 0, st < 0 ? "applier worker crashed" : "applier worker stopped");
+		if (keeper_put(k, line, m) < 0 || keeper_pop(k) < 0)
+			return 1;
 	}
-	/* It died on this request: say so, for this request only. */
-	struct apply_cmd c = {0};
-	char err[256];
-	apply_parse(line, len, &c, err, sizeof err);
-	int st = worker_reap(w);
-	reply(c.id, 0, st < 0 ? "applier worker crashed" : "applier worker stopped");
 	if (st >= 0)
 		return st ? st : 1;
-	if (now_ms() - *started > KEEPER_STABLE_MS)
-		*delay_ms = KEEPER_BACKOFF_MIN_MS;
-	return worker_start(a, w, delay_ms, started);
+	if (now_ms() - k->started > KEEPER_STABLE_MS)
+		k->delay_ms = KEEPER_BACKOFF_MIN_MS;
+	return worker_start(k);
 }
 
+/* Reads what the worker wrote: each line is the oldest request's reply.
+ * 1 while it lives, 0 once its output ended. */
+static int worker_replies(struct keeper *k)
+{
+	struct worker *w = &k->w;
+	ssize_t r = read(w->out, w->buf + w->len, sizeof w->buf - w->len);
+	if (r < 0)
+		return errno == EINTR || errno == EAGAIN ? 1 : 0;
+	if (r == 0)
+		return 0;
+	w->len += (size_t)r;
+	size_t pos = 0;
+	for (char *nl; (nl = memchr(w->buf + pos, '\n', w->len - pos));) {
+		size_t len = (size_t)(nl - (w->buf + pos)) + 1;
+		if (keeper_put(k, w->buf + pos, len) < 0)
+			return -1;
+		pos += len;
+		if (k->n == 0)
+			continue;	/* cannot happen: one reply per request */
+		if (k->nsent > 0)
+			k->nsent--;
+		else
+			k->off = 0;
+		if (keeper_pop(k) < 0)
+			return -1;
+	}
+	memmove(w->buf, w->buf + pos, w->len - pos);
+	w->len -= pos;
+	if (w->len == sizeof w->buf)
+		w->len = 0;	/* cannot happen: replies are short; drop it */
+	return 1;
+}
+
+static int keep_run(struct keeper *k);
+
+/* The keeper's state is large (the queue and its buffers): static, not on
+ * the stack. */
 static int keep(struct app *a)
 {
+	static struct keeper k;
+	k.a = a;
+	k.delay_ms = KEEPER_BACKOFF_MIN_MS;
+	int st = keep_run(&k);
+	k.a = NULL;	/* the caller's, on its stack */
+	return st;
+}
+
+static int keep_run(struct keeper *k)
+{
 	signal(SIGPIPE, SIG_IGN);
-	struct keeper k = {.a = a, .delay_ms = KEEPER_BACKOFF_MIN_MS};
-	int st = worker_start(a, &k.w, &k.delay_ms, &k.started);
+	int st = worker_start(k);
 	if (st)
 		return st;
-	struct lines l = {.len = 0};
-	char chunk[4096];
 	for (;;) {
-		/* Idle: a worker that dies between requests is replaced at once. */
-		struct pollfd p[2] = {{.fd = STDIN_FILENO, .events = POLLIN}, {.fd = k.w.out, .events = POLLIN}};
-		if (poll(p, 2, -1) < 0) {
+		if (keeper_take(k) < 0)
+			return 1;
+		if (k->eof && k->inlen == 0 && !k->skipping && k->n == 0)
+			break;
+		keeper_send(k);
+		if (keeper_flush(k) < 0)
+			return 1;
+		bool unsent = false;
+		for (size_t i = 0, relayed = 0; i < k->n && !unsent; i++)
+			if (!kq(k, i)->own && relayed++ >= k->nsent)
+				unsent = true;
+		/* Idle, the worker is watched too: one that dies between
+		 * requests is replaced at once. */
+		struct pollfd p[3] = {
+			{.fd = k->w.out, .events = POLLIN},
+			{.fd = unsent && !k->w.in_broken ? k->w.in : -1, .events = POLLOUT},
+			{.fd = !k->eof && k->n < KEEPER_WINDOW && k->inlen < sizeof k->in ? STDIN_FILENO : -1,
+			 .events = POLLIN},
+		};
+		if (poll(p, 3, -1) < 0) {
 			if (errno == EINTR)
 				continue;
 			log_err("poll: %s", strerror(errno));
 			return 1;
 		}
-		if (p[1].revents) {
-			if ((st = worker_reap(&k.w)) >= 0)
-				return st ? st : 1;
-			if (now_ms() - k.started > KEEPER_STABLE_MS)
-				k.delay_ms = KEEPER_BACKOFF_MIN_MS;
-			if ((st = worker_start(a, &k.w, &k.delay_ms, &k.started)))
+		if (p[0].revents) {
+			int r = worker_replies(k);
+			if (r < 0)
+				return 1;
+			if (r == 0 && (st = worker_died(k)))
 				return st;
-			continue;
 		}
-		if (!p[0].revents)
-			continue;
-		ssize_t r = read(STDIN_FILENO, chunk, sizeof chunk);
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r <= 0)
-			break;
-		if ((st = lines_feed(&l, chunk, (size_t)r, relay, &k)))
-			return st;
+		if (p[2].revents) {
+			ssize_t r = read(STDIN_FILENO, k->in + k->inlen, sizeof k->in - k->inlen);
+			if (r < 0 && errno != EINTR && errno != EAGAIN) {
+				log_err("cannot read requests: %s", strerror(errno));
+				r = 0;
+			}
+			if (r == 0)
+				k->eof = true;
+			else if (r > 0)
+				k->inlen += (size_t)r;
+		}
 	}
-	if ((st = lines_end(&l, relay, &k)))
-		return st;
-	/* End of input: the worker ends too. */
-	close(k.w.in);
+	if (keeper_flush(k) < 0)
+		return 1;
+	/* End of input, every request answered: the worker ends too. */
+	close(k->w.in);
 	int status = 0;
-	while (waitpid(k.w.pid, &status, 0) < 0 && errno == EINTR)
+	while (waitpid(k->w.pid, &status, 0) < 0 && errno == EINTR)
 		;
-	close(k.w.out);
+	close(k->w.out);
 	return WIFEXITED(status) ? WEXITSTATUS(status) : 1;
 }
 
@@ -892,6 +1299,7 @@ int main(int argc, char **argv)
 		{"open", required_argument, NULL, 'o'},
 		{"close", required_argument, NULL, 'c'},
 		{"guard", required_argument, NULL, 'g'},
+		{"guard-loopback", no_argument, NULL, 'L'},
 		{"name", required_argument, NULL, 'n'},
 		{"config", required_argument, NULL, 'C'},
 		{"help", no_argument, NULL, 'h'},
@@ -944,6 +1352,9 @@ int main(int argc, char **argv)
 				fatal_usage("bad --guard '%s' (tcp/N, udp/N, icmp/TYPE or icmpv6/TYPE; at most %d)",
 					    optarg, APPLY_GUARD_MAX);
 			break;
+		case 'L':
+			a.o.guard_loopback = true;
+			break;
 		case 'n':
 			if (!apply_name_ok(optarg))
 				fatal_usage("bad --name '%s' (letters, digits, _ and -, at most 28)", optarg);
@@ -993,6 +1404,9 @@ int main(int argc, char **argv)
 		fatal_usage("--open and --close belong to --backend command");
 	if (a.be == &apply_backend_log && timeout_set)
 		fatal_usage("--timeout does not apply to --backend log");
+	if (a.o.guard_loopback && a.be != &apply_backend_nft && a.be != &apply_backend_iptables &&
+	    a.be != &apply_backend_ipset)
+		fatal_usage("--guard-loopback belongs to --backend nft, iptables and ipset");
 	if (a.o.nguard == 0)
 		log_warn("no guarded ports (--guard, or guard: in the settings file): every open and close will be refused");
 	int st = keep(&a);

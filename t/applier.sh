@@ -152,6 +152,57 @@ else
 	ok "# SKIP pgrep missing: keeper restart not tested"
 fi
 
+# Pipelined: ten requests sent at once, the worker killed while it runs the
+# second one's command. That one is answered with an error, once; a new
+# worker gets the eight it never reached; every ID is answered exactly
+# once, in order.
+if command -v pgrep >/dev/null 2>&1; then
+	cat >"$tmp/slow" <<'EOF'
+#!/bin/sh
+printf '%s\n' "$2" >>"$1"
+[ "$2" = d2 ] && echo $$ >"$1.pid" && exec sleep 20
+exit 0
+EOF
+	chmod +x "$tmp/slow"
+	: >"$tmp/scalls"
+	rm -f "$tmp/fifo2"
+	mkfifo "$tmp/fifo2"
+	$bound "$APPLY" --backend command $G --open "$tmp/slow" --open "$tmp/scalls" --open "%DOOR%" \
+		--close /bin/true <"$tmp/fifo2" >"$tmp/kout" 2>"$tmp/kerr" &
+	keeper=$!
+	exec 7>"$tmp/fifo2"
+	i=1
+	reqs=
+	while [ $i -le 10 ]; do
+		reqs="${reqs}open $i inet 192.0.2.$i tcp 22 30 d$i
+"
+		i=$((i + 1))
+	done
+	printf '%s' "$reqs" >&7
+	i=0
+	while [ $i -lt 250 ] && ! grep -qx d2 "$tmp/scalls"; do sleep 0.02; i=$((i + 1)); done
+	worker=$(pgrep -P "$(pgrep -P "$keeper" -x logknock-apply || echo "$keeper")" -x logknock-apply)
+	[ -n "$worker" ] && kill -KILL $worker
+	# Well before the command it was running ends (20 s).
+	i=0
+	while [ $i -lt 250 ] && ! grep -q '^ok 10$' "$tmp/kout"; do sleep 0.02; i=$((i + 1)); done
+	exec 7>&-
+	wait $keeper
+	[ -s "$tmp/scalls.pid" ] && kill "$(cat "$tmp/scalls.pid")" 2>/dev/null
+	{
+		printf 'ready\nok 1\nerror 2 applier worker crashed\nready\n'
+		i=3
+		while [ $i -le 10 ]; do echo "ok $i"; i=$((i + 1)); done
+	} >"$tmp/want"
+	same "pipelined: the worker killed on request 2 of 10: 2 fails once, the rest are answered by a new worker" \
+		"$tmp/want" "$tmp/kout"
+	check "pipelined: requests 3 to 10 ran once each, after the restart" \
+		test "$(tr '\n' ' ' <"$tmp/scalls")" = "d1 d2 d3 d4 d5 d6 d7 d8 d9 d10 "
+else
+	ok "# SKIP pgrep missing: pipelined crash not tested"
+	ok "# SKIP pgrep missing: pipelined crash not tested"
+fi
+
 # ---- command backend ------------------------------------------------------
 
 # The helper appends its arguments, each in brackets, to a file; the door
@@ -384,6 +435,33 @@ DCONF
 check "logknockd --check-config: ok, and a door's port missing from apply.yaml's guard is named" \
 	sh -c '[ $1 -eq 0 ] && grep -q "door db opens tcp/5432, which .* does not list in guard" "$2" && ! grep -q "tcp/22," "$2"' \
 	sh $? "$tmp/err"
+# applier.guard_loopback: for the firewall backends only; never with applier.config.
+for be in log nft; do
+	cat >"$tmp/lo-$be.yaml" <<DCONF
+sources:
+  - file: "-"
+prefix: "KNOCK "
+applier:
+  backend: $be
+  guard_loopback: true
+doors:
+  - name: db
+    sequence: [tcp/7000]
+    open: [tcp/22]
+DCONF
+done
+"$LOGKNOCKD" -c "$tmp/lo-nft.yaml" --check-config >/dev/null 2>&1
+check "logknockd.yaml applier.guard_loopback: true with backend nft: ok" test $? -eq 0
+"$LOGKNOCKD" -c "$tmp/lo-log.yaml" --check-config >/dev/null 2>"$tmp/err"
+check "applier.guard_loopback: true with backend log: exit 2, says where" \
+	sh -c '[ $1 -eq 2 ] && grep -q "lo-log.yaml:6:19: applier: guard_loopback: only for backend nft" "$2"' sh $? "$tmp/err"
+printf 'open 1 inet 192.0.2.2 tcp 22 30\n' | apply --backend log --guard tcp/22 --guard-loopback >/dev/null 2>"$tmp/err"
+check "--guard-loopback with --backend log: exit 2" sh -c '[ $1 -eq 2 ] && grep -q "guard-loopback belongs to" "$2"' sh $? "$tmp/err"
+sed 's|^  config: .*|&\n  guard_loopback: true|' "$tmp/d.yaml" >"$tmp/d-lo.yaml"
+"$LOGKNOCKD" -c "$tmp/d-lo.yaml" --check-config >/dev/null 2>"$tmp/err"
+check "applier.guard_loopback with applier.config: exit 2 (apply.yaml has it)" \
+	sh -c '[ $1 -eq 2 ] && grep -q "guard_loopback: not with .config." "$2"' sh $? "$tmp/err"
+
 # Errors name the place, never the file's text (a caller may name a file it cannot read).
 bad() { # bad NAME WHAT TEXT: a settings file with TEXT gives "FILE:LINE:COL: WHAT", exit 2
 	printf '%s\n' "$3" >"$tmp/$1.yaml"
@@ -409,6 +487,10 @@ name: SECRETWORD.x"
 bad bad-timeout "timeout: expected" "backend: nft
 timeout: SECRETWORD"
 bad not-a-map "expected a mapping" "SECRETWORD"
+bad bad-loopback "guard_loopback: expected true or false" "backend: nft
+guard_loopback: SECRETWORD"
+bad loopback-for-log "guard_loopback: only for backend nft" "backend: log
+guard_loopback: true"
 
 # ---- more privilege than the caller: orders from root's file only -------------
 #

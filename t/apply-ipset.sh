@@ -31,13 +31,14 @@ guard_rule='-A LOGKNOCK -p tcp -m tcp --dport 22 -m conntrack --ctstate NEW -m c
 
 set_rule4='-A LOGKNOCK -m set --match-set logknock4 src,dst -m comment --comment logknock-set -j ACCEPT'
 set_rule6='-A LOGKNOCK -m set --match-set logknock6 src,dst -m comment --comment logknock-set -j ACCEPT'
-# The chain is exactly: the set rule, then the guard (IPv4 and IPv6), and
+# The chain is exactly: the set rule, the loopback return, then the guard (IPv4 and IPv6), and
 # INPUT jumps to it once.
 # $extra_guard: a second guard rule, after the first, when the run has one.
 extra_guard=
 structure_once() {
-	printf '%s\n%s\n%s\n' "-N LOGKNOCK" "$set_rule4" "$guard_rule" >"$TMP/want4"
-	printf '%s\n%s\n%s\n' "-N LOGKNOCK" "$set_rule6" "$guard_rule" >"$TMP/want6"
+	lo_rule='-A LOGKNOCK -i lo -m comment --comment logknock-loopback -j RETURN'
+	printf '%s\n%s\n%s\n%s\n' "-N LOGKNOCK" "$set_rule4" "$lo_rule" "$guard_rule" >"$TMP/want4"
+	printf '%s\n%s\n%s\n%s\n' "-N LOGKNOCK" "$set_rule6" "$lo_rule" "$guard_rule" >"$TMP/want6"
 	[ -z "$extra_guard" ] || { echo "$extra_guard" >>"$TMP/want4" && echo "$extra_guard" >>"$TMP/want6"; }
 	for f in 4 6; do
 		xt_rules $f LOGKNOCK >"$TMP/got$f"
@@ -75,6 +76,11 @@ check "the jump to LOGKNOCK is the first rule of INPUT (IPv4, IPv6)" xt_jump_fir
 check "LOGKNOCK: the set rule, then the guard; jumped to once (IPv4, IPv6)" structure_once
 check "before a grant, 192.0.2.2 cannot connect" refused 192.0.2.1 192.0.2.2
 check "before a grant, 2001:db8::2 cannot connect" refused 2001:db8::1 2001:db8::2
+connects_lo() {
+	in_server timeout 4 "${netns_py:-python3}" "$TMP/client.py" once "$1" "$1" 0 1 >"$TMP/client.out" 2>&1
+}
+check "loopback: the server reaches its own port 22 over lo (left to the admin's -i lo -j ACCEPT)" \
+	connects_lo 192.0.2.1
 
 check "open 17 (192.0.2.2 tcp/22): ok" request_ok "open 17 inet 192.0.2.2 tcp 22 30 ssh"
 check "the entry 192.0.2.2,tcp:22 is in logknock4" in_set logknock4 192.0.2.2,tcp:22
@@ -185,6 +191,27 @@ switch_from_iptables() {
 check "switching from the iptables backend: its grant rules go, the set rule comes back" switch_from_iptables
 check "an open for more than ipset's 2147483 s is clamped, not refused" \
 	apply_once_ok "open 31 inet 192.0.2.2 tcp 22 31536000 ssh" --backend ipset --guard tcp/22
+
+# Requests that arrive together: one `ipset restore`, answered one by one.
+burst() { # burst open|close FIRST LAST
+	i=$2
+	while [ "$i" -le "$3" ]; do
+		if [ "$1" = open ]; then echo "open $((500 + i)) inet 198.51.100.$i tcp 22 60 b"; else echo "close $((500 + i)) inet 198.51.100.$i tcp 22 b"; fi
+		i=$((i + 1))
+	done
+}
+in_server "$IPSET" flush logknock4
+batch_opens() {
+	burst open 1 30 | apply_once --backend ipset --guard tcp/22 &&
+		[ "$(grep -c '^ok 5[0-9][0-9]$' "$TMP/once.out")" = 30 ] && [ "$(entries logknock4)" = 30 ]
+}
+check "batch: 30 opens at once: 30 ok, 30 entries" batch_opens
+check "batch: they went through ipset restore" grep -q "open 5[0-9]*: ipset restore: add logknock4 198.51.100" "$TMP/apply.err"
+batch_closes() {
+	burst close 1 30 | apply_once --backend ipset --guard tcp/22 &&
+		[ "$(grep -c '^ok 5[0-9][0-9]$' "$TMP/once.out")" = 30 ] && [ "$(entries logknock4)" = 0 ]
+}
+check "batch: 30 closes at once: 30 ok, no entry left" batch_closes
 
 if [ "$tap_failed" -gt 0 ] && [ -s "$TMP/apply.err" ]; then
 	echo "# applier's stderr:"

@@ -38,6 +38,10 @@ no_grants() {
 		xt_is_count 0 $f LOGKNOCK '--comment "logknock:' || return 1
 	done
 }
+# connects_lo DST: the server connects to its own DST port 22: over lo.
+connects_lo() {
+	in_server timeout 4 "${netns_py:-python3}" "$TMP/client.py" once "$1" "$1" 0 1 >"$TMP/client.out" 2>&1
+}
 g17='-A LOGKNOCK -s 192.0.2.2/32 -p tcp -m tcp --dport 22 -m comment --comment "logknock:17:ssh" -j ACCEPT'
 g18='-A LOGKNOCK -s 2001:db8::2/128 -p tcp -m tcp --dport 22 -m comment --comment "logknock:18:ssh" -j ACCEPT'
 g19='-A LOGKNOCK -s 192.0.2.2/32 -p icmp -m icmp --icmp-type 8 -m comment --comment "logknock:19:ping" -j ACCEPT'
@@ -57,6 +61,9 @@ check "the jump to LOGKNOCK is the first rule of INPUT (IPv4, IPv6)" xt_jump_fir
 check "jump and guard are there once each (IPv4, IPv6)" structure_once
 check "before a grant, 192.0.2.2 cannot connect" refused 192.0.2.1 192.0.2.2
 check "before a grant, 2001:db8::2 cannot connect" refused 2001:db8::1 2001:db8::2
+check "loopback: the server reaches its own port 22 over lo (left to the admin's -i lo -j ACCEPT)" \
+	connects_lo 192.0.2.1
+check "loopback: over IPv6 too" connects_lo 2001:db8::1
 
 check "open 17 (192.0.2.2 tcp/22): ok" request_ok "open 17 inet 192.0.2.2 tcp 22 30 ssh"
 check "after open, 192.0.2.2 connects" connects 192.0.2.1 192.0.2.2
@@ -115,6 +122,18 @@ check "close 30 without its door (another run): ok" apply_once_ok "close 30 inet
 check "close 30 without its door removed the rule named logknock:30:ssh" xt_is_count 0 4 LOGKNOCK '"logknock:30:'
 check "after close 30, 192.0.2.2 cannot connect" refused 192.0.2.1 192.0.2.2
 
+lo_rule='-A LOGKNOCK -i lo -m comment --comment logknock-loopback -j RETURN'
+no_lo_rule() { xt_is_count 0 4 LOGKNOCK "$lo_rule" && xt_is_count 0 6 LOGKNOCK "$lo_rule"; }
+one_lo_rule() { xt_is_count 1 4 LOGKNOCK "$lo_rule" && xt_is_count 1 6 LOGKNOCK "$lo_rule"; }
+refused_lo() { ! connects_lo "$@"; }
+check "by default, one loopback rule (IPv4, IPv6)" one_lo_rule
+check "--guard-loopback: a start with it exits 0" apply_start_only --backend iptables --guard tcp/22 --guard-loopback
+check "--guard-loopback: the chain holds no loopback rule (IPv4, IPv6)" no_lo_rule
+check "--guard-loopback: a connection over lo to port 22 is dropped" refused_lo 192.0.2.1
+check "--guard-loopback: over IPv6 too" refused_lo 2001:db8::1
+check "a start without it exits 0" apply_start_only --backend iptables --guard tcp/22
+lo_back() { one_lo_rule && connects_lo 192.0.2.1; }
+check "without it again: one loopback rule, and lo connects" lo_back
 udp_guard='-A LOGKNOCK -p udp -m udp --dport 53 -m conntrack --ctstate NEW -m comment --comment logknock-guard -j DROP'
 udp_guard_added() {
 	apply_start_only --backend iptables --guard tcp/22 --guard udp/53 &&

@@ -149,6 +149,9 @@ wait_until 5000 test -s "$TMP/ready" || skip_all "the test server did not start:
 # conn tcp|udp SRC DST PORT: one bounded connection attempt from the client.
 conn() { in_client timeout 3 "$PY" "$TMP/conn.py" "$@" 2>/dev/null; }
 no_conn() { ! conn "$@"; }
+# conn_lo DST PORT: a TCP connection from the server to its own address: over lo.
+conn_lo() { in_server timeout 3 "$PY" "$TMP/conn.py" tcp "$1" "$1" "$2" 2>/dev/null; }
+no_conn_lo() { ! conn_lo "$@"; }
 
 # ---- the applier, a coprocess fed through a FIFO -------------------------
 
@@ -158,7 +161,7 @@ start_applier() {
 	nreq=0
 	# ip netns exec execs the applier: $! is its PID.
 	# shellcheck disable=SC2086
-	ip netns exec "$S" "$APPLY" --backend nft $GUARD --timeout 5000 \
+	ip netns exec "$S" "$APPLY" ${APPLY_ARGS:---backend nft $GUARD --timeout 5000} \
 		<"$TMP/req" >"$TMP/rep" 2>>"$TMP/apply.err" &
 	applier_pid=$!
 	exec 3>"$TMP/req"	# blocks until the applier opens its end
@@ -229,6 +232,9 @@ check "the applier starts and answers" start_applier
 check "guard: a new connection to 192.0.2.1:22 without a grant is dropped" \
 	no_conn tcp 192.0.2.2 192.0.2.1 22
 check "guard: an unguarded port (443) is left to the admin's ruleset" conn tcp 192.0.2.2 192.0.2.1 443
+check "loopback: a connection over lo to a guarded port (22) is left to the admin's 'iif lo accept'" \
+	conn_lo 192.0.2.1 22
+check "loopback: over IPv6 too" conn_lo 2001:db8::1 22
 
 reply "a port the doors do not open (tcp/3306) is refused" "open 97 inet 192.0.2.2 tcp 3306 30 ssh" \
 	"error 97 refused: tcp/3306 is not a guarded port (the doors' open: ports)"
@@ -320,7 +326,7 @@ start_applier
 stop_applier
 check "restart: exactly one table inet logknock" \
 	test "$(in_server nft list tables | grep -cx 'table inet logknock')" = 1
-check "restart: the guard chain holds exactly its 5 rules after 3 set-ups" test "$(guard_rules)" = 5
+check "restart: the guard chain holds exactly its 6 rules after 3 set-ups" test "$(guard_rules)" = 6
 check "restart: exactly one drop rule" \
 	test "$(in_server nft list chain inet logknock guard | grep -c ' drop')" = 1
 check "restart: the grant survived the restarts" in_set 4 "192.0.2.2 . tcp . 22"
@@ -331,6 +337,75 @@ stop_applier
 check "restart: new --guard ports replace the old ones (443 now guarded)" \
 	no_conn tcp 192.0.2.2 192.0.2.1 443
 check "restart: and 5353 is no longer guarded" conn udp 192.0.2.3 192.0.2.1 5353
+
+# 13: requests that arrive together are one transaction, answered one by one.
+GUARD="--guard tcp/22 --guard udp/5353 --guard icmp/8"
+start_applier
+burst=
+i=1
+while [ $i -le 40 ]; do
+	burst="${burst}open $((100 + i)) inet 198.51.100.$i tcp 22 60 b
+"
+	i=$((i + 1))
+done
+printf '%s' "$burst" >&3
+nreq=$((nreq + 40))
+wait_until 10000 have_replies
+check "batch: 40 opens written at once, 40 replies, all ok" \
+	test "$(replies | tail -n 40 | grep -c '^ok 1[0-9][0-9]$')" = 40
+check "batch: allow4 holds the 40 elements" test "$(set4 | grep -o '198\.51\.100\.[0-9]* \. tcp \. 22' | sort -u | wc -l)" = 40
+burst=
+i=1
+while [ $i -le 40 ]; do
+	burst="${burst}close $((100 + i)) inet 198.51.100.$i tcp 22 b
+"
+	i=$((i + 1))
+done
+printf '%s' "$burst" >&3
+nreq=$((nreq + 40))
+wait_until 10000 have_replies
+check "batch: 40 closes at once, all ok" test "$(replies | tail -n 40 | grep -c '^ok 1[0-9][0-9]$')" = 40
+set4 >"$TMP/set4b" 2>&1
+check "batch: allow4 holds none of them any more" sh -c '! grep -q "198\.51\.100\." "$1"' sh "$TMP/set4b"
+# One request the set cannot hold fails the batch: each is then applied
+# alone, and gets its own answer.
+printf 'open 201 inet 192.0.2.2 tcp 22 60 a\nopen 202 inet 192.0.2.2 icmp 8 60 b\nopen 203 inet 192.0.2.3 udp 5353 60 c\n' >&3
+nreq=$((nreq + 3))
+wait_until 5000 have_replies
+replies | tail -n 3 >"$TMP/got"
+if sed -n 1p "$TMP/got" | grep -qx 'ok 201' && sed -n 2p "$TMP/got" | grep -q '^error 202 .*icmp' &&
+	sed -n 3p "$TMP/got" | grep -qx 'ok 203'; then
+	ok "batch failed: each request applied alone, with its own answer (ok, error, ok)"
+else
+	fail "batch failed: each request applied alone, with its own answer (ok, error, ok)"
+	diag "$TMP/got"
+fi
+check "batch failed: the two good ones are in allow4" \
+	sh -c 'in_set() { ip netns exec "$1" nft list set inet logknock allow4 | grep -qF "$2 timeout "; }
+		in_set "$0" "192.0.2.2 . tcp . 22" && in_set "$0" "192.0.2.3 . udp . 5353"' "$S"
+reply "batch: flush" "flush 204" "ok 204"
+stop_applier
+
+# 14: guard_loopback: true (apply.yaml) guards packets that came in on lo too.
+cat >"$TMP/apply.yaml" <<EOF
+backend: nft
+guard: [tcp/22]
+guard_loopback: true
+EOF
+APPLY_ARGS="--config $TMP/apply.yaml"
+start_applier
+check "guard_loopback: true: a connection over lo to 22 is dropped" no_conn_lo 192.0.2.1 22
+check "guard_loopback: true: no lo rule in the guard chain" \
+	sh -c '! ip netns exec "$1" nft list chain inet logknock guard | grep -q "iif \"lo\""' sh "$S"
+reply "guard_loopback: a grant for 192.0.2.1 itself" "open 300 inet 192.0.2.1 tcp 22 30 lo" "ok 300"
+check "guard_loopback: with a grant for the source, it connects over lo" conn_lo 192.0.2.1 22
+stop_applier
+APPLY_ARGS=
+start_applier
+check "default again: a connection over lo to 22 works without a grant" \
+	sh -c 'ip netns exec "$1" nft delete element inet logknock allow4 "{ 192.0.2.1 . tcp . 22 }" &&
+		ip netns exec "$1" timeout 3 "$2" "$3" tcp 192.0.2.1 192.0.2.1 22' sh "$S" "$PY" "$TMP/conn.py"
+stop_applier
 
 if [ "$tap_failed" -gt 0 ] && [ -s "$TMP/apply.err" ]; then
 	echo "# applier stderr:"
