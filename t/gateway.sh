@@ -330,9 +330,22 @@ forged() {
 }
 
 N_BE=21
-plan $(($(echo $BACKENDS | wc -w) * N_BE + 5))
+plan $(($(echo $BACKENDS | wc -w) * N_BE + 6))
 
 # ---- the applier's own refusals (nft; what a compromised daemon could ask) ---
+# Malformed --gateway specifications stop the applier at its start (exit 2).
+bad=
+for spec in tcp/22,10.0.0.1/24 icmp/8,10.0.0.2 tcp/22,10.0.0.0/33 tcp/22,2001:db8::/129 tcp/22,10.0.0.0/024 \
+	tcp/0,10.0.0.2 tcp/22 tcp/22,10.0.0.2,x; do
+	"$APPLY" --backend log --gateway "$spec" </dev/null >/dev/null 2>&1
+	[ $? = 2 ] || bad="$bad $spec"
+done
+"$APPLY" --backend log --gateway tcp/22,10.0.0.0/24 --gateway udp/53,2001:db8::/64 </dev/null >/dev/null 2>&1 || bad="$bad (the good ones)"
+if [ -z "$bad" ]; then
+	ok "applier: --gateway with host bits past the prefix, icmp, a bad prefix or port is a usage error"
+else
+	fail "applier: --gateway with host bits past the prefix, icmp, a bad prefix or port is a usage error:$bad"
+fi
 gw_reset
 start_applier --backend nft --name lkgwt --gateway tcp/22,198.51.100.2 --gateway tcp/22,2001:db8:9::/64
 check "applier: a forward to a listed host and port is applied" \
