@@ -1548,6 +1548,8 @@ static inline int json_key_at(const char *line, const char *q)
 #define JK(name, id)                                                                                       \
 	((size_t)(q - line) >= sizeof(name) && memcmp(q - sizeof(name), "\"" name, sizeof(name)) == 0 ? (id) \
 												       : -1)
+	if (q == line)
+		return -1;	/* (an entry starts with '{': not reached) */
 	switch (q[-1]) {
 	case 'T': return JK("_TRANSPORT", JK_TRANSPORT);
 	case 'Y': return JK("SYSLOG_FACILITY", JK_FACILITY);

@@ -18,7 +18,7 @@
 /* scan_find_by's loop, 32 candidate starts at a time, for the CPUs that
  * have AVX2 (checked at run time: the build targets plain x86-64). Sets
  * *AT to where it stopped when it found nothing. */
-__attribute__((target("avx2"))) static const char *scan_find_by_avx2(const char *hay, size_t len,
+__attribute__((target("avx2"))) static inline const char *scan_find_by_avx2(const char *hay, size_t len,
 								     const char *needle, size_t n, size_t i,
 								     size_t j, size_t *at_out)
 {
