@@ -69,6 +69,7 @@ struct applier {
 	applier_restart_fn restart_cb;
 	applier_restart_fn ready_cb;	/* every "ready", the first too (fleet) */
 	bool is_ready;		/* the running process said "ready" */
+	char name[80];		/* in messages: "applier", or a fleet host's link */
 
 	char line[APPLY_LINE_MAX];
 	size_t linelen;
@@ -199,7 +200,7 @@ static void dispatch_line(struct applier *a, const char *line, size_t len, bool 
 			a->ready_cb(a->ctx);
 		if (a->readies++ == 0)
 			return;
-		log_warn("the applier restarted");
+		log_warn("the %s restarted", a->name);
 		if (a->restart_cb)
 			a->restart_cb(a->ctx);
 		return;
@@ -386,14 +387,14 @@ static int on_io(sd_event_source *s, int fd, uint32_t revents, void *userdata)
 	return 0;
 }
 
-static void describe_status(char *buf, size_t len, int code, int status)
+static void describe_status(const struct applier *a, char *buf, size_t len, int code, int status)
 {
 	if (code == CLD_EXITED)
-		snprintf(buf, len, "applier exited with status %d", status);
+		snprintf(buf, len, "%s exited with status %d", a->name, status);
 	else if (code == CLD_KILLED || code == CLD_DUMPED)
-		snprintf(buf, len, "applier killed by signal %d", status);
+		snprintf(buf, len, "%s killed by signal %d", a->name, status);
 	else
-		snprintf(buf, len, "applier stopped");
+		snprintf(buf, len, "%s stopped", a->name);
 }
 
 static int on_timer(sd_event_source *s, uint64_t usec, void *userdata)
@@ -420,8 +421,8 @@ static int on_child(sd_event_source *s, const siginfo_t *si, void *userdata)
 {
 	(void)s;
 	struct applier *a = userdata;
-	char why[96];
-	describe_status(why, sizeof why, si->si_code, si->si_status);
+	char why[160];
+	describe_status(a, why, sizeof why, si->si_code, si->si_status);
 	log_err("%s (pid %d)", why, (int)a->pid);
 	a->pid = 0;	/* sd-event reaps it when we return */
 	if (a->rfd >= 0)
@@ -441,7 +442,7 @@ static int on_child(sd_event_source *s, const siginfo_t *si, void *userdata)
 	if (r < 0)
 		log_err("cannot schedule the applier's restart: %s", strerror(-r));
 	else
-		log_info("restarting the applier in %llu s", (unsigned long long)(delay / 1000000));
+		log_info("restarting the %s in %llu s", a->name, (unsigned long long)(delay / 1000000));
 	return 0;
 }
 
@@ -577,6 +578,7 @@ struct applier *applier_new(sd_event *ev, char *const argv[], applier_reply_fn c
 	a->ctx = ctx;
 	a->wfd = a->rfd = -1;
 	a->backoff_us = BACKOFF_MIN_US;
+	snprintf(a->name, sizeof a->name, "applier");
 	size_t n = 0;
 	while (argv[n])
 		n++;
@@ -701,6 +703,11 @@ int applier_drain(struct applier *a, int timeout_ms)
 void applier_on_ready(struct applier *a, applier_restart_fn fn)
 {
 	a->ready_cb = fn;
+}
+
+void applier_set_name(struct applier *a, const char *name)
+{
+	snprintf(a->name, sizeof a->name, "%s", name);
 }
 
 void applier_set_backoff_max(struct applier *a, uint64_t us)

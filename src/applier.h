@@ -42,6 +42,8 @@ void applier_on_ready(struct applier *a, applier_restart_fn fn);
 int applier_link(const struct applier *a);
 /* The longest wait between restarts (default 30 s). */
 void applier_set_backoff_max(struct applier *a, uint64_t us);
+/* What messages call it (default "applier"). */
+void applier_set_name(struct applier *a, const char *name);
 
 /* Waits until the applier said "ready" (its backend is set up): 0, or -1
  * when it did not within timeout_ms or stopped. */

@@ -229,6 +229,9 @@ struct fleet *fleet_new(sd_event *ev, const struct config *cfg, int *err)
 		fleet_argv_free(argv);
 		f->n++;
 		applier_set_backoff_max(l->ap, FLEET_BACKOFF_MAX_US);
+		char what[CONFIG_HOST_MAX + 32];
+		snprintf(what, sizeof what, "ssh link to %s", l->name);
+		applier_set_name(l->ap, what);
 		applier_on_ready(l->ap, on_ready);
 		send_flush(l);
 		log_info("fleet: %s: connecting to %s%s%s", l->name, cfg->hosts[i].user ? cfg->hosts[i].user : "",

@@ -278,7 +278,7 @@ fi
 
 # ---- one host down ---------------------------------------------------------------
 stop_sshd 2
-wait_for "$TMP/d.log" "fleet: web2: link down\|web2.*exited\|restarting the applier" 5 >/dev/null
+wait_for "$TMP/d.log" "fleet: web2: link down\|ssh link to web2 exited" 5 >/dev/null
 t0=$(date +%s%N)
 netns_knock tcp 7201
 netns_knock tcp 7202
