@@ -733,6 +733,44 @@ static void test_applier_info(void **state)
 	applier_free(ap);
 }
 
+static void nop_grant(void *ctx, enum grant_event ev, const struct grant *g, int64_t now)
+{
+	(void)ctx, (void)ev, (void)g, (void)now;
+}
+
+/* Fleet (issue 16): the host is part of a grant's key and of its saved
+ * line; a file of an older version (no host=) loads as the local applier's. */
+static void test_fleet_grants_saved(void **state)
+{
+	(void)state;
+	struct grants *t = grants_new(16, nop_grant, NULL), *u = grants_new(16, nop_grant, NULL);
+	assert_non_null(t);
+	assert_non_null(u);
+	struct port_spec p = {.proto = IPPROTO_TCP, .port = 22};
+	uint8_t src[16] = {192, 0, 2, 2};
+	grants_set_host(t, "web1");
+	grants_open(t, "ssh", &p, 1, 30 * SEC, AF_INET, src, T0);
+	grants_set_host(t, NULL);
+	grants_open(t, "ssh", &p, 1, 30 * SEC, AF_INET, src, T0);
+	assert_int_equal(grants_count(t), 2);
+	char buf[1024], err[256];
+	ssize_t n = grants_dump(t, buf, sizeof buf);
+	assert_true(n > 0);
+	assert_non_null(strstr(buf, " ssh host=web1\n"));
+	assert_int_equal(grants_restore(u, buf, err, sizeof err), 2);
+	int hosted = 0;
+	for (size_t i = 0; i < grants_count(u); i++)
+		hosted += strcmp(grants_at(u, i)->host, "web1") == 0;
+	assert_int_equal(hosted, 1);
+	grants_free(u);
+	u = grants_new(16, nop_grant, NULL);
+	assert_int_equal(grants_restore(u, "7 inet 192.0.2.2 tcp 22 1 2 ssh\n", err, sizeof err), 1);
+	assert_string_equal(grants_at(u, 0)->host, "");
+	assert_int_equal(grants_restore(u, "8 inet 192.0.2.3 tcp 22 1 2 ssh host=a\"b\n", err, sizeof err), -1);
+	grants_free(t);
+	grants_free(u);
+}
+
 int main(void)
 {
 	log_verbosity = LOG_LVL_ERR;	/* the engine's messages are not the subject here */
@@ -751,6 +789,7 @@ int main(void)
 		T(test_evictions_counted_across_reload),
 		T(test_in_progress_random),
 		T(test_applier_info),
+		cmocka_unit_test(test_fleet_grants_saved),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
