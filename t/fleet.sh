@@ -32,11 +32,11 @@ GW=$NETNS_SERVER CL=$NETNS_CLIENT
 COL=fl${fid}c W1=fl${fid}1 W2=fl${fid}2
 GWNAME=gw-$fid
 PREFIX="FK$fid"
-daemon_pid= rs_gw_pid= rs_col_pid= sshd1_pid= sshd2_pid= lis1_pid= lis2_pid=
+gwd_pid= lisg_pid= daemon_pid= rs_gw_pid= rs_col_pid= sshd1_pid= sshd2_pid= lis1_pid= lis2_pid=
 
 cleanup() {
 	stop_pid "$daemon_pid"
-	for p in $rs_gw_pid $rs_col_pid $lis1_pid $lis2_pid; do stop_pid "$p"; done
+	for p in $gwd_pid $lisg_pid $rs_gw_pid $rs_col_pid $lis1_pid $lis2_pid; do stop_pid "$p"; done
 	stop_sshd 1
 	stop_sshd 2
 	for ns in $COL $W1 $W2; do ip netns del "$ns" 2>/dev/null; done
@@ -193,7 +193,7 @@ rs_col_pid=$!
 sleep 0.5
 ip netns exec "$GW" rsyslogd -n -f "$TMP/rsgw/rsyslog.conf" -i "$TMP/rsgw/pid" -M "$RSMOD" 2>"$TMP/rsgw/err" &
 rs_gw_pid=$!
-netns_log_rule "$PREFIX" 7101 7102 7201 7202
+netns_log_rule "$PREFIX" 7101 7102 7201 7202 7301 7302
 
 # ---- the collector's daemon -------------------------------------------------
 cat >"$TMP/d.yaml" <<EOF
@@ -215,6 +215,12 @@ doors:
     duration: 4s
     at: [$GWNAME]
     open: [tcp/22]
+    on: [web1, web2]
+  - name: bench          # bench/fleet-knock-to-open (FLEET_BENCH_ROUNDS)
+    sequence: [tcp/7301, tcp/7302]
+    duration: 1s
+    open: [tcp/22]
+    at: [$GWNAME]
     on: [web1, web2]
   - name: long
     sequence: [tcp/7201, tcp/7202]
@@ -274,6 +280,44 @@ if wait_for "$TMP/d.log" "door short: closed tcp/22 for 192.0.2.2 on web2" 8 &&
 else
 	fail "expiry closes on both"
 	diag "$TMP/d.log"
+fi
+
+# ---- bench/fleet-knock-to-open: FLEET_BENCH_ROUNDS=N -----------------------------
+# Each round: two SYNs from the client to the gateway, then connects every
+# 1 ms (a fresh SYN each) to tcp/22 of the gateway itself (a logknockd of
+# its own on kmsg with nft: the single-host figure, same knocks, same run),
+# web1 and web2 (the fleet: imkmsg, RELP, the collector's file, ssh), until
+# each answers; milliseconds from the last knock's SYN. Then the 1 s grants
+# close. Figures as diagnostics ("# bench ..."), no test of their own.
+if [ -n "${FLEET_BENCH_ROUNDS:-}" ]; then
+	cat >"$TMP/gw.yaml" <<EOF
+sources: [{kmsg: true}]
+prefix: "$PREFIX "
+accept_nf_log_all_netns: true
+state_dir: $TMP/gwstate
+control: {socket: ""}
+applier: {backend: nft}
+doors:
+  - {name: bench, sequence: [tcp/7301, tcp/7302], open: [tcp/22], duration: 1s}
+EOF
+	mkdir "$TMP/gwstate"
+	ip netns exec "$GW" "$TMP/bin/logknockd" -c "$TMP/gw.yaml" >/dev/null 2>"$TMP/gw.log" &
+	gwd_pid=$!
+	listener "$GW" 192.0.2.1
+	lisg_pid=$!
+	wait_for "$TMP/gw.log" "following 1 sources" 10 || diag "$TMP/gw.log"
+	cp "$top_srcdir/t/fleet-round.py" "$TMP/round.py"
+	: >"$TMP/bench.txt"
+	r=0
+	while [ $r -lt "$FLEET_BENCH_ROUNDS" ]; do
+		ip netns exec "$CL" python3 "$TMP/round.py" 192.0.2.2 192.0.2.1 192.0.2.1 198.18.2.2 198.18.3.2 >>"$TMP/bench.txt"
+		sleep 2.5	# the grants (1 s) close everywhere
+		r=$((r + 1))
+	done
+	python3 "$top_srcdir/t/fleet-round.py" --table "$TMP/bench.txt" | sed 's/^/# bench /'
+	stop_pid "$gwd_pid"
+	stop_pid "$lisg_pid"
+	gwd_pid= lisg_pid=
 fi
 
 # ---- one host down ---------------------------------------------------------------
