@@ -613,8 +613,7 @@ size_t engine_resend_host(struct engine *e, const char *host, int64_t now)
 		const struct grant *g = grants_at(e->grants, i);
 		if (strcmp(g->host, host) != 0)
 			continue;
-		send_cmd(e, APPLY_CLOSE, g, now);
-		send_cmd(e, APPLY_OPEN, g, now);
+		send_cmd(e, APPLY_OPEN, g, now);	/* after the caller's flush: no close first */
 		n++;
 	}
 	return n;
@@ -843,10 +842,15 @@ int engine_open_by_hand(struct engine *e, const char *door, int family, const ui
 	const struct door_conf *dc = &e->door[j];
 	uint64_t changes = e->stats.opened + e->stats.extended;
 	e->by_hand = who && *who ? who : "unknown";
-	size_t refused = grants_open(e->grants, dc->name, dc->open, dc->nopen, duration_us ? duration_us : dc->duration_us,
-				     family, src, now);
-	refused += grants_open_gw(e->grants, dc->name, dc->gw, dc->ngw, dc->keep_established,
-				  duration_us ? duration_us : dc->duration_us, family, src, now);
+	size_t refused = 0;
+	for (size_t h = 0; h < (dc->non ? dc->non : 1); h++) {	/* on: every host, as a knock does */
+		grants_set_host(e->grants, dc->non ? dc->on[h] : NULL);
+		refused += grants_open(e->grants, dc->name, dc->open, dc->nopen,
+				       duration_us ? duration_us : dc->duration_us, family, src, now);
+		refused += grants_open_gw(e->grants, dc->name, dc->gw, dc->ngw, dc->keep_established,
+					  duration_us ? duration_us : dc->duration_us, family, src, now);
+	}
+	grants_set_host(e->grants, NULL);
 	e->by_hand = NULL;
 	int done = (int)(e->stats.opened + e->stats.extended - changes);
 	if (refused) {

@@ -93,9 +93,9 @@ void engine_resend_grants(struct engine *e, int64_t now);
  * on:) go to FN with the host's name; without FN they are not sent. */
 typedef int (*engine_host_send_fn)(void *ctx, const char *host, const struct apply_cmd *cmd);
 void engine_set_host_sender(struct engine *e, engine_host_send_fn fn, void *ctx);
-/* Sends every open grant of HOST again (its link came back): close, then
- * open for the time it has left. Returns how many. engine_resend_grants
- * sends the local applier's only. */
+/* Sends every open grant of HOST again (its link came back, and the
+ * caller flushed it): an open for the time it has left. Returns how many.
+ * engine_resend_grants sends the local applier's only. */
 size_t engine_resend_host(struct engine *e, const char *host, int64_t now);
 /* The host of the lines that follow (a journal-remote entry's _HOSTNAME);
  * NULL: the line's own (syslog HOSTNAME) if any. Must stay valid while used. */

@@ -253,11 +253,10 @@ else
 fi
 
 # ---- knock -> both ------------------------------------------------------------
-t0=$(date +%s%N)
 netns_knock tcp 7101
 netns_knock tcp 7102
 if reach_within 5 192.0.2.2 198.18.2.2 && reach_within 5 192.0.2.2 198.18.3.2; then
-	ok "a knock at the gateway opens tcp/22 on web1 and web2 ($(( ($(date +%s%N) - t0) / 1000000 )) ms)"
+	ok "a knock at the gateway opens tcp/22 on web1 and web2"
 else
 	fail "a knock at the gateway opens tcp/22 on web1 and web2"
 	diag "$TMP/d.log" "$TMP/remote.log"
@@ -315,6 +314,11 @@ EOF
 		r=$((r + 1))
 	done
 	python3 "$top_srcdir/t/fleet-round.py" --table "$TMP/bench.txt" | sed 's/^/# bench /'
+	if grep -q -- '-' "$TMP/bench.txt"; then	# a round that did not open somewhere: what happened
+		diag "$TMP/bench.txt"
+		grep "door bench" "$TMP/d.log" | tail -20 | sed 's/^/# /'
+		grep -c "$PREFIX" "$TMP/remote.log" | sed 's/^/# forwarded lines: /'
+	fi
 	stop_pid "$gwd_pid"
 	stop_pid "$lisg_pid"
 	gwd_pid= lisg_pid=
@@ -323,12 +327,10 @@ fi
 # ---- one host down ---------------------------------------------------------------
 stop_sshd 2
 wait_for "$TMP/d.log" "fleet: web2: link down\|ssh link to web2 exited" 5 >/dev/null
-t0=$(date +%s%N)
 netns_knock tcp 7201
 netns_knock tcp 7202
-if reach_within 5 192.0.2.2 198.18.2.2; then
-	ms=$(( ($(date +%s%N) - t0) / 1000000 ))
-	ok "web2's sshd stopped: web1 still opens ($ms ms)"
+if reach_within 2 192.0.2.2 198.18.2.2; then
+	ok "web2's sshd stopped: web1 still opens"
 else
 	fail "web2's sshd stopped: web1 still opens"
 	diag "$TMP/d.log"
