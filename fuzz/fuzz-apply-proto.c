@@ -49,13 +49,21 @@ static void one_request(const char *line, size_t len)
 		FUZZ_CHECK(back.family == c.family && back.proto == c.proto && back.port == c.port &&
 			   back.seconds == c.seconds && strcmp(back.door, c.door) == 0);
 		FUZZ_CHECK(memcmp(back.addr, c.addr, c.family == AF_INET ? 4 : 16) == 0);
+		/* forward and dnat keys (issue 15) */
+		FUZZ_CHECK(back.via == c.via && back.toport == c.toport && back.masq == c.masq &&
+			   back.nokeep == c.nokeep);
+		FUZZ_CHECK(c.via <= APPLY_VIA_DNAT && (c.via == APPLY_VIA_DNAT) == (c.toport != 0));
+		FUZZ_CHECK(c.via == APPLY_VIA_LOCAL || memcmp(back.to, c.to, c.family == AF_INET ? 4 : 16) == 0);
 	}
 	/* Canonical spelling: the line itself, when its address is how
 	 * inet_ntop prints it. */
 	if (c.op != APPLY_FLUSH) {
 		char a[INET6_ADDRSTRLEN];
 		FUZZ_CHECK(inet_ntop(c.family, c.addr, a, sizeof a));
-		if (memmem(line, len, a, strlen(a)) && (size_t)n - 1 == len)
+		char t[INET6_ADDRSTRLEN + 3] = "to=";
+		FUZZ_CHECK(c.via == APPLY_VIA_LOCAL || inet_ntop(c.family, c.to, t + 3, sizeof t - 3));
+		if (memmem(line, len, a, strlen(a)) && (c.via == APPLY_VIA_LOCAL || memmem(line, len, t, strlen(t))) &&
+		    (size_t)n - 1 == len)
 			FUZZ_CHECK(memcmp(buf, line, len) == 0);
 	} else {
 		FUZZ_CHECK((size_t)n - 1 == len && memcmp(buf, line, len) == 0);

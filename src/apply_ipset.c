@@ -46,7 +46,26 @@ struct ips {
 	/* forward and dnat grants: iptables rules (apply_xt_gw.c), as a DNAT
 	 * needs its own target anyway; NULL without --gateway */
 	struct xt_gw *gw;
+	char name[IPSET_NAME_MAX + 1];	/* the forward sets' prefix (o->name) */
 };
+
+/* The forward grants' sets after the name: keep 4, 6, then keep=0 4, 6. */
+static const char *const fwsets[] = {"fk4", "fk6", "fx4", "fx6"};
+
+/* The forward set of C and its entry "192.0.2.2,tcp:22,10.0.0.2". */
+static int fw_entry(const struct ips *s, const struct apply_cmd *c, char *set, size_t setlen, char *ent,
+		    size_t entlen, char *msg, size_t msglen)
+{
+	char src[INET6_ADDRSTRLEN], to[INET6_ADDRSTRLEN];
+	if (!inet_ntop(c->family, c->addr, src, sizeof src) || !inet_ntop(c->family, c->to, to, sizeof to) ||
+	    (c->proto != IPPROTO_TCP && c->proto != IPPROTO_UDP)) {
+		snprintf(msg, msglen, "ipset: bad forward request");
+		return -1;
+	}
+	snprintf(set, setlen, "%s%s", s->name, fwsets[(c->nokeep ? 2 : 0) + (c->family == AF_INET6)]);
+	snprintf(ent, entlen, "%s,%s:%u,%s", src, c->proto == IPPROTO_TCP ? "tcp" : "udp", (unsigned)c->port, to);
+	return 0;
+}
 
 static const char *set_of(const struct ips *s, int family)
 {
@@ -140,9 +159,29 @@ static void *ips_create(const struct apply_options *o, char *err, size_t errlen)
 			log_warn("%s: removed %ld grant rule%s of the iptables backend from %s", xt_program(fams[f]),
 				 n, n == 1 ? "" : "s", s->chain);
 	}
-	if (o->ngw && !(s->gw = xt_gw_create(o, s->chain, err, errlen))) {
-		free(s);
-		return NULL;
+	if (o->ngw) {
+		/* forward grants: entries of sets of their own (dnat: iptables rules) */
+		for (size_t i = 0; i < 4; i++) {
+			char set[IPSET_NAME_MAX + 8];
+			int n = snprintf(set, sizeof set, "%s%s", o->name, fwsets[i]);
+			if (n < 0 || n > IPSET_NAME_MAX) {
+				snprintf(err, errlen, "ipset: set name '%s%s' too long", o->name, fwsets[i]);
+				free(s);
+				return NULL;
+			}
+			char *mk[] = {IPSET, "create", set, "hash:ip,port,ip", "family", i % 2 ? "inet6" : "inet",
+				      "timeout", "0", "-exist", NULL};
+			if (run(mk, s->timeout_ms, NULL, 0, msg, sizeof msg) < 0) {
+				snprintf(err, errlen, "ipset: cannot create set %s: %s", set, msg);
+				free(s);
+				return NULL;
+			}
+		}
+		snprintf(s->name, sizeof s->name, "%s", o->name);
+		if (!(s->gw = xt_gw_create(o, s->chain, s->name, err, errlen))) {
+			free(s);
+			return NULL;
+		}
 	}
 	return s;
 }
@@ -170,6 +209,15 @@ static int ips_open(void *st, const struct apply_cmd *c, int refresh, char *msg,
 	uint32_t t;
 	struct apply_cmd o = *c;
 	o.op = APPLY_OPEN;
+	if (c->via == APPLY_VIA_FORWARD && s->gw) {
+		char set[IPSET_NAME_MAX + 8], fe[128];
+		if (fw_entry(s, c, set, sizeof set, fe, sizeof fe, msg, msglen) < 0)
+			return -1;
+		snprintf(secs, sizeof secs, "%lu",
+			 (unsigned long)(c->seconds > IPSET_TIMEOUT_MAX ? IPSET_TIMEOUT_MAX : c->seconds));
+		char *argv[] = {IPSET, "add", set, fe, "timeout", secs, "-exist", NULL};
+		return run(argv, s->timeout_ms, refresh ? "open (refresh)" : "open", id, msg, msglen);
+	}
 	if (c->via != APPLY_VIA_LOCAL)
 		return xt_gw_open(s->gw, c, refresh, msg, msglen);
 	if (entry_time(&o, ent, sizeof ent, &t, msg, msglen) < 0)
@@ -183,6 +231,13 @@ static int ips_close(void *st, const struct apply_cmd *c, char *msg, size_t msgl
 {
 	struct ips *s = st;
 	char ent[96];
+	if (c->via == APPLY_VIA_FORWARD && s->gw) {
+		char set[IPSET_NAME_MAX + 8], fe[128];
+		if (fw_entry(s, c, set, sizeof set, fe, sizeof fe, msg, msglen) < 0)
+			return -1;
+		char *argv[] = {IPSET, "del", set, fe, "-exist", NULL};
+		return run(argv, s->timeout_ms, "close", (unsigned long long)c->id, msg, msglen);
+	}
 	if (c->via != APPLY_VIA_LOCAL)
 		return xt_gw_close(s->gw, c, msg, msglen);
 	if (entry(c, ent, sizeof ent, msg, msglen) < 0)
@@ -198,6 +253,13 @@ static int ips_flush(void *st, const struct apply_cmd *c, char *msg, size_t msgl
 	static const int fams[] = {AF_INET, AF_INET6};
 	for (size_t f = 0; f < 2; f++) {
 		char *argv[] = {IPSET, "flush", (char *)set_of(s, fams[f]), NULL};
+		if (run(argv, s->timeout_ms, "flush", (unsigned long long)c->id, msg, msglen) < 0)
+			return -1;
+	}
+	for (size_t i = 0; s->gw && i < 4; i++) {
+		char set[IPSET_NAME_MAX + 8];
+		snprintf(set, sizeof set, "%s%s", s->name, fwsets[i]);
+		char *argv[] = {IPSET, "flush", set, NULL};
 		if (run(argv, s->timeout_ms, "flush", (unsigned long long)c->id, msg, msglen) < 0)
 			return -1;
 	}

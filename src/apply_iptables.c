@@ -114,7 +114,7 @@ static void *ipt_create(const struct apply_options *o, char *err, size_t errlen)
 			return NULL;
 		}
 	}
-	if (o->ngw && !(t->gw = xt_gw_create(o, t->chain, err, errlen))) {
+	if (o->ngw && !(t->gw = xt_gw_create(o, t->chain, NULL, err, errlen))) {
 		free(t);
 		return NULL;
 	}

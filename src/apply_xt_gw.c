@@ -27,6 +27,10 @@
  * At start the structure is appended anew and the old copy deleted after,
  * so no moment lacks a guard; grants a previous run left stay.
  *
+ * The ipset backend keeps its forward grants as entries of its own sets
+ * (NAMEfk4/6, NAMEfx4/6: hash:ip,port,ip, with timeouts the kernel keeps),
+ * matched here ahead of the guard; its dnat grants are rules as above.
+ *
  * iptables rules have no timeout: the daemon's close ends a grant. Every
  * word of a rule is a parsed field or fixed text; argument vectors, no shell. */
 #include "apply_xt_gw.h"
@@ -46,6 +50,7 @@
 
 struct xt_gw {
 	char fwd[XT_CHAIN_MAX + 1], dnat[XT_CHAIN_MAX + 1], masq[XT_CHAIN_MAX + 1];
+	char fwset[32];		/* the ipset backend's forward sets' prefix; "" for none */
 	int timeout_ms;
 };
 
@@ -138,6 +143,20 @@ static int append_structure(struct xt_gw *g, int family, const struct apply_opti
 			"--comment", XT_OWN_PREFIX "keep", "-j", "RETURN", NULL};
 	if (run(reply, tmo, msg, msglen) < 0 || run(keep, tmo, msg, msglen) < 0)
 		return -1;
+	if (g->fwset[0]) {
+		/* the ipset backend's forward grants: entries SRC,PROTO:PORT,TO */
+		char keepset[40], nokeepset[40];
+		snprintf(keepset, sizeof keepset, "%sfk%c", g->fwset, family == AF_INET ? '4' : '6');
+		snprintf(nokeepset, sizeof nokeepset, "%sfx%c", g->fwset, family == AF_INET ? '4' : '6');
+		char *mark[] = {prog, "-w", "-A", g->fwd, "-m", "set", "--match-set", keepset, "src,dst,dst", "-m",
+				"comment", "--comment", XT_OWN_PREFIX "fwset", "-j", "CONNMARK", "--or-mark", GW_MARK, NULL};
+		char *ret[] = {prog, "-w", "-A", g->fwd, "-m", "set", "--match-set", keepset, "src,dst,dst", "-m",
+			       "comment", "--comment", XT_OWN_PREFIX "fwset", "-j", "RETURN", NULL};
+		char *retx[] = {prog, "-w", "-A", g->fwd, "-m", "set", "--match-set", nokeepset, "src,dst,dst", "-m",
+				"comment", "--comment", XT_OWN_PREFIX "fwset", "-j", "RETURN", NULL};
+		if (run(mark, tmo, msg, msglen) < 0 || run(ret, tmo, msg, msglen) < 0 || run(retx, tmo, msg, msglen) < 0)
+			return -1;
+	}
 	size_t n = 0;
 	for (size_t i = 0; i < o->ngw; i++) {
 		const struct apply_gw_allow *e = &o->gw[i];
@@ -184,11 +203,17 @@ static int delete_old(int family, char *listing, int tmo, char *msg, size_t msgl
 	return 0;
 }
 
-struct xt_gw *xt_gw_create(const struct apply_options *o, const char *chain, char *err, size_t errlen)
+struct xt_gw *xt_gw_create(const struct apply_options *o, const char *chain, const char *fwset, char *err,
+			   size_t errlen)
 {
 	struct xt_gw *g = calloc(1, sizeof *g);
 	if (!g) {
 		snprintf(err, errlen, "out of memory");
+		return NULL;
+	}
+	if (fwset && (size_t)snprintf(g->fwset, sizeof g->fwset, "%s", fwset) >= sizeof g->fwset - 3) {
+		snprintf(err, errlen, "set name '%s' too long for its forward sets", fwset);
+		free(g);
 		return NULL;
 	}
 	g->timeout_ms = o->timeout_ms;

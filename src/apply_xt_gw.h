@@ -10,8 +10,12 @@
 struct xt_gw;
 
 /* Sets up the chains (CHAIN is the backend's, uppercased) for o->gw, in
- * both families, idempotently: grants a previous run left stay. NULL with err. */
-struct xt_gw *xt_gw_create(const struct apply_options *o, const char *chain, char *err, size_t errlen);
+ * both families, idempotently: grants a previous run left stay. FWSET (the
+ * ipset backend; NULL: none) names the ipset sets of forward grants, FWSET
+ * + fk4, fk6 (keep) and fx4, fx6 (keep=0), which the forward chain then
+ * matches ahead of its guard. NULL with err. */
+struct xt_gw *xt_gw_create(const struct apply_options *o, const char *chain, const char *fwset, char *err,
+			   size_t errlen);
 /* A forward or dnat request (c->via): 0, or -1 with msg. */
 int xt_gw_open(struct xt_gw *g, const struct apply_cmd *c, int refresh, char *msg, size_t msglen);
 int xt_gw_close(struct xt_gw *g, const struct apply_cmd *c, char *msg, size_t msglen);

@@ -14,7 +14,7 @@
 #          DOCKER-USER -j RETURN
 # Published ports bypass INPUT: a guard there would not see them. The door
 # names the container (forward: [{to: 203.0.113.2, port: tcp/80}]); the
-# iptables backend puts its guard in DOCKER-USER, the nft backend in its own
+# iptables and ipset backends put their guard in DOCKER-USER, the nft backend in its own
 # forward chain. Before the knock the published port is unreachable from
 # outside, after it A reaches the container and B still does not, and after
 # the door's duration A does not again.
@@ -23,7 +23,7 @@
 
 NSENTER=/usr/bin/nsenter
 DURATION=3
-BACKENDS=${GATEWAY_BACKENDS:-nft iptables}
+BACKENDS=${GATEWAY_BACKENDS:-nft iptables ipset}
 
 daemon_pid=
 inner_pid=
@@ -186,7 +186,7 @@ EOF
 		skip_n $((N_BE - 1)) "$be: the daemon did not start"
 		continue
 	fi
-	if [ "$be" = iptables ] && in_server "$IPT" -w -S DOCKER-USER | grep -q -- "-A DOCKER-USER -j LOGKNOCK-FWD"; then
+	if [ "$be" != nft ] && in_server "$IPT" -w -S DOCKER-USER | grep -q -- "-A DOCKER-USER -j LOGKNOCK-FWD"; then
 		ok "$be: the guard is in DOCKER-USER"
 	elif [ "$be" = nft ] && in_server nft list chain inet logknock_gw forward >/dev/null 2>&1; then
 		ok "$be: the guard is in its own forward chain"
