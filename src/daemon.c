@@ -973,7 +973,7 @@ static int sources_trusted(const struct config *cfg, const char *what)
 				 "'kernel_only: true', or read 'kmsg: true' or 'journal: kernel'",
 				 what, cfg->path, s->line, s->col, s->kind == SOURCE_FILE && strcmp(s->arg, "-") == 0 ?
 				 "file: - (standard input)" : source_name(s, name, sizeof name));
-		if (s->forwarded && !s->kernel_only)
+		if (s->forwarded && !s->kernel_only && s->kind == SOURCE_FILE)
 			log_warn("%s%s:%d:%d: %s: forwarded lines: the collector cannot tell a line the sending "
 				 "host's kernel wrote from one any user there sent to its /dev/log, nor is the "
 				 "HOSTNAME field proof of the sender. Forward only the kernel's log (imklog/imkmsg "

@@ -327,6 +327,12 @@ static int journal_position(struct journal_source *js, int64_t warm_us)
 			uint64_t rt = 0;
 			sd_journal_get_realtime_usec(js->j, &rt);
 			journal_mark(js, rt);	/* saved on the first batch: a restart resumes from here */
+		} else if (r == 0) {
+			/* No entry yet (a journal-remote directory before its
+			 * first sender): whatever comes is new, from its first
+			 * entry on; from the tail, sd_journal_next would give the
+			 * last entry of the first file to appear. */
+			sd_journal_seek_head(js->j);
 		}
 		return 0;
 	}
