@@ -441,7 +441,7 @@ static int load_source(struct ctx *c, const yaml_node_t *m, size_t index)
 	struct config *cfg = c->cfg;
 	struct source_conf s = {.format = FORMAT_SYSLOG};
 	yaml_node_t *kind_val = NULL, *v, *k;
-	const char *arg = NULL;
+	const char *arg = NULL, *dir = NULL;
 	bool enabled = true;
 	char where[32];
 
@@ -483,13 +483,10 @@ static int load_source(struct ctx *c, const yaml_node_t *m, size_t index)
 				return -1;
 			if (!(v = map_get(c, kind_val, "directory", NULL)) || !is_abs_path(v))
 				return fail(c, v ? v : kind_val, "%sdirectory: expected an absolute path", jwhere);
-			if (!(s.directory = strdup(scalar(v))))
-				return fail_oom(c);
+			dir = scalar(v);
 			if ((v = map_get(c, kind_val, "transport", NULL)) &&
-			    (!is_string(v) || strcmp(scalar(v), "kernel") != 0)) {
-				free(s.directory);
+			    (!is_string(v) || strcmp(scalar(v), "kernel") != 0))
 				return fail(c, v, "%stransport: expected kernel", jwhere);
-			}
 			s.forwarded = true;	/* journal-remote's: every entry names its host */
 			arg = "kernel";
 			break;
@@ -527,28 +524,25 @@ static int load_source(struct ctx *c, const yaml_node_t *m, size_t index)
 
 	if ((v = map_get(c, m, "forwarded", &k))) {
 		bool fw;
-		if (s.kind != SOURCE_FILE || get_bool(v, &fw) < 0) {
-			free(s.directory);
+		if (s.kind != SOURCE_FILE || get_bool(v, &fw) < 0)
 			return fail(c, s.kind != SOURCE_FILE ? k : v, "%sforwarded: %s", where,
 				    s.kind != SOURCE_FILE ? "only file sources have it (a journal-remote directory is "
 							    "forwarded by itself)" : "expected true or false");
-		}
 		s.forwarded = fw;
 	}
 
 	for (size_t i = 0; i < cfg->nsources; i++) {
 		const struct source_conf *o = &cfg->sources[i];
 		if (o->kind == s.kind && (o->arg == arg || (o->arg && arg && strcmp(o->arg, arg) == 0)) &&
-		    (o->directory == s.directory ||
-		     (o->directory && s.directory && strcmp(o->directory, s.directory) == 0))) {
-			free(s.directory);
+		    ((!o->directory && !dir) || (o->directory && dir && strcmp(o->directory, dir) == 0)))
 			return fail(c, m, "%sthe same source as at %d:%d", where, o->line, o->col);
-		}
 	}
 	if (!enabled)
 		return 0;	/* kmsg: false */
-	if (arg && !(s.arg = strdup(arg))) {
-		free(s.directory);
+	if (arg && !(s.arg = strdup(arg)))
+		return fail_oom(c);
+	if (dir && !(s.directory = strdup(dir))) {
+		free(s.arg);
 		return fail_oom(c);
 	}
 	cfg->sources[cfg->nsources++] = s;
@@ -1069,7 +1063,7 @@ static int load_hosts(struct ctx *c, const yaml_node_t *list, const char *where,
 					    show(name, shown));
 		}
 		for (size_t j = 0; j < *nout; j++)
-			if (strcasecmp((*out)[j], stored) == 0)
+			if ((*out)[j] && strcasecmp((*out)[j], stored) == 0)
 				return fail(c, it, "%s%s: '%s' twice", where, key, show(name, shown));
 		if (!((*out)[(*nout)++] = strdup(stored)))
 			return fail_oom(c);
@@ -1109,7 +1103,7 @@ static int load_appliers(struct ctx *c, const yaml_node_t *m)
 				    KNOCK_HOST_MAX);
 		snprintf(where, sizeof where, "appliers: %s: ", name);
 		for (size_t j = 0; j < cfg->nhosts; j++)
-			if (strcmp(cfg->hosts[j].name, name) == 0)
+			if (cfg->hosts[j].name && strcmp(cfg->hosts[j].name, name) == 0)
 				return fail(c, k, "%sgiven twice", where);
 		if (is_string(v) && strcmp(scalar(v), "local") == 0) {
 			if (is_local_alias(c, name) || c->nlocal == CONFIG_MAX_HOSTS)

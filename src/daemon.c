@@ -604,8 +604,8 @@ static void notify_status(struct daemon *d, const char *what)
 	char links[512] = "";
 	if (d->fleet) {
 		/* fleet: each host's link */
-		memcpy(links, "; hosts: ", 9);
-		fleet_summary(d->fleet, links + 9, sizeof links - 9);
+		int w = snprintf(links, sizeof links, "; hosts: ");
+		fleet_summary(d->fleet, links + w, sizeof links - (size_t)w);
 	}
 	sd_notifyf(0, "%sSTATUS=following %zu sources: %llu lines, %llu knocks, %llu skipped, %zu attempts, "
 		   "%llu opened, %zu grants open, %llu records lost%s",

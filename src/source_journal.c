@@ -460,7 +460,7 @@ struct source *source_journal_new(sd_event *ev, const struct source_conf *sc, st
 	if (state_file_init(&js->state, store, "journal", arg, what, 0, journal_format_state, js) < 0)
 		goto fail;
 
-	int r = js->remote ? sd_journal_open_directory(&js->j, sc->directory, 0)
+	int r = js->remote && sc ? sd_journal_open_directory(&js->j, sc->directory, 0)
 			   : sd_journal_open(&js->j, SD_JOURNAL_LOCAL_ONLY | SD_JOURNAL_SYSTEM);
 	if (r < 0) {
 		js->j = NULL;
