@@ -350,6 +350,8 @@ static void grant_line(struct conn *k, const struct grant *g, int64_t now)
 	if (k->req.json) {
 		mbuf_add(b, "{", 1);
 		json_str(b, "door", g->door, 0);
+		if (g->host[0])	/* fleet: the appliers: host that holds it, as replay says */
+			json_str(b, "host", g->host, 1);
 		mbuf_printf(b, ",\"src\":\"%s\",\"proto\":\"%s\",\"port\":%u", a, knock_proto_str(g->proto),
 			    (unsigned)g->port);
 		if (g->via != APPLY_VIA_LOCAL) {	/* forward and dnat grants: where to, as replay says */
@@ -363,7 +365,7 @@ static void grant_line(struct conn *k, const struct grant *g, int64_t now)
 			    knock_time_str(g->expires_us, t2), (unsigned)g->extended);
 		return;
 	}
-	char port[80], to[KNOCK_ADDRSTRLEN];
+	char port[80 + 1 + GRANT_HOST_MAX], to[KNOCK_ADDRSTRLEN];
 	if (g->via == APPLY_VIA_DNAT)	/* "tcp/2222->10.0.0.2:22", "tcp/22->[2001:db8::2]:22" */
 		snprintf(port, sizeof port, g->family == AF_INET6 ? "%s/%u->[%s]:%u" : "%s/%u->%s:%u",
 			 knock_proto_str(g->proto), (unsigned)g->port, knock_addr_str(g->family, g->to, to),
@@ -373,6 +375,10 @@ static void grant_line(struct conn *k, const struct grant *g, int64_t now)
 			 knock_addr_str(g->family, g->to, to));
 	else
 		snprintf(port, sizeof port, "%s/%u", knock_proto_str(g->proto), (unsigned)g->port);
+	if (g->host[0]) {	/* fleet: "tcp/22@web1" */
+		size_t l = strlen(port);
+		snprintf(port + l, sizeof port - l, "@%s", g->host);
+	}
 	mbuf_printf(b, "%-*s  %-*s  %-10s  %-19s  ", k->w_door, g->door, k->w_src, a, port, local_time(g->opened_us, lt));
 	char left[32];
 	mbuf_printf(b, "%-19s  %-7s  %u\n", local_time(g->expires_us, lt), age_str(g->expires_us - now, left),

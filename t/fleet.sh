@@ -57,7 +57,7 @@ RSMOD=$(dirname "$(find /usr/lib -name imkmsg.so 2>/dev/null | head -1)")
 [ -n "$RSMOD" ] && [ -f "$RSMOD/imkmsg.so" ] || skip_all "no rsyslog imkmsg module"
 if [ -f "$RSMOD/omrelp.so" ] && [ -f "$RSMOD/imrelp.so" ]; then TRANSPORT=relp; else TRANSPORT=tcp; fi
 
-plan 15
+plan 16
 
 # ---- the network ----------------------------------------------------------
 link() { # link NS_A ADDR_A NS_B ADDR_B NAME: a veth pair, a /24 each side
@@ -260,6 +260,14 @@ if reach_within 5 192.0.2.2 198.18.2.2 && reach_within 5 192.0.2.2 198.18.3.2; t
 else
 	fail "a knock at the gateway opens tcp/22 on web1 and web2"
 	diag "$TMP/d.log" "$TMP/remote.log"
+fi
+gr=$(ip netns exec "$COL" "$LOGKNOCKCTL" --socket "$TMP/ctl" --json grants 2>&1)
+if echo "$gr" | grep -q '"door":"short","host":"web1","src":"192.0.2.2"' &&
+	echo "$gr" | grep -q '"door":"short","host":"web2","src":"192.0.2.2"'; then
+	ok "logknockctl grants lists one grant per host"
+else
+	fail "logknockctl grants lists one grant per host"
+	echo "$gr" | sed 's/^/# /'
 fi
 if grep -q "host $GWNAME\|$GWNAME kernel: $PREFIX" "$TMP/remote.log"; then
 	ok "the forwarded lines carry the gateway's name ($TRANSPORT)"
