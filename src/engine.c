@@ -104,13 +104,16 @@ static char *put_uint(char *p, unsigned v)
  * addresses, a protocol and flag names. */
 static void print_knock(struct engine *e, const struct knock *k, int print)
 {
-	char buf[320], t[KNOCK_TIMESTRLEN], s[KNOCK_ADDRSTRLEN], d[KNOCK_ADDRSTRLEN], f[40];
+	/* The time and the addresses are written in place (at most
+	 * KNOCK_TIMESTRLEN and KNOCK_ADDRSTRLEN bytes each): 25 + 48 + 9 +
+	 * 46 + 9 + 46 + 11 + 6 + 29 + 40 bytes at most. */
+	char buf[320], f[40];
 	char *p = PUT_LIT(buf, "{\"event\":\"knock\",\"time\":\"");
-	p = put_str(p, knock_time_str(k->time_us, t));
+	p = knock_time_put(p, k->time_us);
 	p = PUT_LIT(p, "\",\"src\":\"");
-	p = put_str(p, knock_addr_str(k->family, k->src, s));
+	p = knock_addr_put(p, k->family, k->src);
 	p = PUT_LIT(p, "\",\"dst\":\"");
-	p = put_str(p, knock_addr_str(k->family, k->dst, d));
+	p = knock_addr_put(p, k->family, k->dst);
 	p = PUT_LIT(p, "\",\"proto\":\"");
 	p = put_str(p, knock_proto_str(k->proto));
 	if (k->proto == IPPROTO_ICMP || k->proto == IPPROTO_ICMPV6) {

@@ -4,6 +4,7 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <stdio.h>
+#include <stdint.h>
 #include <string.h>
 #include <sys/socket.h>
 
@@ -18,7 +19,7 @@ static char *put_u8(char *p, unsigned v)
 	return p;
 }
 
-const char *knock_addr_str(int family, const uint8_t *addr, char buf[KNOCK_ADDRSTRLEN])
+char *knock_addr_put(char *buf, int family, const uint8_t *addr)
 {
 	if (family == AF_INET) {
 		/* By hand: replay's --print-events writes two per knock. */
@@ -29,7 +30,7 @@ const char *knock_addr_str(int family, const uint8_t *addr, char buf[KNOCK_ADDRS
 			p = put_u8(p, addr[i]);
 		}
 		*p = '\0';
-		return buf;
+		return p;
 	}
 	if (family == AF_INET6) {
 		/* glibc's inet_ntop (RFC 5952 form), by hand: it formats each
@@ -72,24 +73,28 @@ const char *knock_addr_str(int family, const uint8_t *addr, char buf[KNOCK_ADDRS
 					p = put_u8(p, addr[j]);
 				}
 				*p = '\0';
-				return buf;
+				return p;
 			}
-			int started = 0;
-			for (int sh = 12; sh >= 0; sh -= 4) {
-				unsigned d = w[i] >> sh & 15;
-				if (d || started || sh == 0) {
-					*p++ = hex[d];
-					started = 1;
-				}
-			}
+			/* %x: as many digits as the group needs, at least one. */
+			unsigned v = w[i];
+			int nd = v >= 0x1000 ? 4 : v >= 0x100 ? 3 : v >= 0x10 ? 2 : 1;
+			for (int j = nd - 1; j >= 0; j--, v >>= 4)
+				p[j] = hex[v & 15];
+			p += nd;
 		}
 		if (best >= 0 && best + best_len == 8)
 			*p++ = ':';
 		*p = '\0';
-		return buf;
+		return p;
 	}
 	if (!inet_ntop(family, addr, buf, KNOCK_ADDRSTRLEN))
 		snprintf(buf, KNOCK_ADDRSTRLEN, "?");
+	return buf + strlen(buf);
+}
+
+const char *knock_addr_str(int family, const uint8_t *addr, char buf[KNOCK_ADDRSTRLEN])
+{
+	knock_addr_put(buf, family, addr);
 	return buf;
 }
 
@@ -117,12 +122,27 @@ static void civil_from_days(int64_t z, int64_t *y, unsigned *m, unsigned *d)
 	*y = (int64_t)yoe + era * 400 + (*m <= 2);
 }
 
-const char *knock_time_str(int64_t t, char buf[KNOCK_TIMESTRLEN])
+char *knock_time_put(char *buf, int64_t t)
 {
 	int64_t secs = t / 1000000, us = t % 1000000;
 	if (us < 0) {
 		us += 1000000;
 		secs--;
+	}
+	/* Replay's --print-events formats many stamps of one second in a
+	 * row: the text up to the fraction is kept, per thread. */
+	static _Thread_local int64_t last_secs = INT64_MIN;
+	static _Thread_local char last[19];
+	if (secs == last_secs) {
+		memcpy(buf, last, sizeof last);
+		char *p = buf + sizeof last;
+		*p++ = '.';
+		unsigned u = (unsigned)us;
+		for (int i = 5; i >= 0; i--, u /= 10)
+			p[i] = (char)('0' + u % 10);
+		p[6] = 'Z';
+		p[7] = '\0';
+		return p + 7;
 	}
 	int64_t days = secs / 86400, sod = secs % 86400;
 	if (sod < 0) {
@@ -147,16 +167,24 @@ const char *knock_time_str(int64_t t, char buf[KNOCK_TIMESTRLEN])
 			*p++ = (char)('0' + f[i] / 10);
 			*p++ = (char)('0' + f[i] % 10);
 		}
+		memcpy(last, buf, sizeof last);
+		last_secs = secs;
 		*p++ = '.';
 		unsigned u = (unsigned)us;
 		for (int i = 5; i >= 0; i--, u /= 10)
 			p[i] = (char)('0' + u % 10);
 		p[6] = 'Z';
 		p[7] = '\0';
-		return buf;
+		return p + 7;
 	}
 	snprintf(buf, KNOCK_TIMESTRLEN, "%04lld-%02u-%02uT%02u:%02u:%02u.%06uZ", (long long)y, m, d,
 		 (unsigned)(sod / 3600), (unsigned)(sod / 60 % 60), (unsigned)(sod % 60), (unsigned)us);
+	return buf + strlen(buf);
+}
+
+const char *knock_time_str(int64_t t, char buf[KNOCK_TIMESTRLEN])
+{
+	knock_time_put(buf, t);
 	return buf;
 }
 

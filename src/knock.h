@@ -33,10 +33,14 @@ struct knock {
 /* Address of a knock as text: "192.0.2.2", "2001:db8::2" (RFC 5952). */
 #define KNOCK_ADDRSTRLEN 46
 const char *knock_addr_str(int family, const uint8_t *addr, char buf[KNOCK_ADDRSTRLEN]);
+/* The same text at BUF (room for KNOCK_ADDRSTRLEN bytes); its end (the NUL). */
+char *knock_addr_put(char *buf, int family, const uint8_t *addr);
 
 /* RFC 3339 UTC with microseconds: "2026-11-26T14:47:35.758063Z". */
 #define KNOCK_TIMESTRLEN 48
 const char *knock_time_str(int64_t time_us, char buf[KNOCK_TIMESTRLEN]);
+/* The same text at BUF (room for KNOCK_TIMESTRLEN bytes); its end (the NUL). */
+char *knock_time_put(char *buf, int64_t time_us);
 
 /* "tcp", "udp", "icmp", "icmpv6" */
 const char *knock_proto_str(int proto);

@@ -188,7 +188,10 @@ static int replay_fd(struct engine *e, int fd, const char *name, enum source_for
 					}
 				}
 			}
-			if (!(nl = memchr(p, '\n', (size_t)(end - p))))
+			/* The line's end: no newline before the prefix found in
+			 * it, so from there. */
+			const char *from = cand && p == cand_line && cand < end ? cand : p;
+			if (!(nl = memchr(from, '\n', (size_t)(end - from))))
 				break;
 			lineno++;
 			size_t len = (size_t)(nl - p);
@@ -233,6 +236,10 @@ static int run_replay(const struct config *cfg, const struct options *o)
 		}
 		/* Year-less stamps are placed before the file's last change. */
 		ref = (int64_t)st.st_mtim.tv_sec * 1000000 + st.st_mtim.tv_nsec / 1000;
+		/* Read once, front to back: no reason to promote its pages in
+		 * the page cache's lists (a hint; errors do not matter). */
+		(void)posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
+		(void)posix_fadvise(fd, 0, 0, POSIX_FADV_NOREUSE);
 	}
 
 	char pathbuf[PATH_MAX];

@@ -52,6 +52,7 @@ struct parser {
 	int64_t cache_key;
 	int64_t cache_base_s;
 	char why[128];		/* where a line left the kernel's grammar */
+	size_t header_len;	/* of the last line parse_builtin took apart: up to "IN=" */
 };
 
 /* ---- small checked scanners ------------------------------------------- */
@@ -222,14 +223,27 @@ static int parse_time_iso(struct parser *p, const char *s, size_t n, int64_t *ou
 /* RFC 3164: "Nov 26 14:47:33[.785597]", local time, year inferred. */
 static int parse_time_3164(struct parser *p, const char *s, size_t n, int64_t ref_us, int64_t *out)
 {
-	static const char months[] = "JanFebMarAprMayJunJulAugSepOctNovDec";
 	const char *end = s + n;
 	if (n < 14)	/* "Nov 2 14:47:35": a one-digit day after one space */
 		return -1;
-	unsigned mo = 0;
-	for (unsigned i = 0; i < 12; i++)
-		if (s[0] == months[3 * i] && s[1] == months[3 * i + 1] && s[2] == months[3 * i + 2])
-			mo = i + 1;
+	unsigned mo;
+#define W(a, b, c) ((uint32_t)(a) << 16 | (uint32_t)(b) << 8 | (uint32_t)(c))
+	switch (W((unsigned char)s[0], (unsigned char)s[1], (unsigned char)s[2])) {
+	case W('J', 'a', 'n'): mo = 1; break;
+	case W('F', 'e', 'b'): mo = 2; break;
+	case W('M', 'a', 'r'): mo = 3; break;
+	case W('A', 'p', 'r'): mo = 4; break;
+	case W('M', 'a', 'y'): mo = 5; break;
+	case W('J', 'u', 'n'): mo = 6; break;
+	case W('J', 'u', 'l'): mo = 7; break;
+	case W('A', 'u', 'g'): mo = 8; break;
+	case W('S', 'e', 'p'): mo = 9; break;
+	case W('O', 'c', 't'): mo = 10; break;
+	case W('N', 'o', 'v'): mo = 11; break;
+	case W('D', 'e', 'c'): mo = 12; break;
+	default: mo = 0; break;
+	}
+#undef W
 	if (!mo || s[3] != ' ')
 		return -1;
 	const char *q = s + 4;
@@ -343,13 +357,10 @@ struct pkt {
 #define LIT(c, s) lit((c), (s), sizeof(s) - 1)
 static inline int lit(struct cur *c, const char *s, size_t n)
 {
-	/* Byte by byte: with the literal's length known where it is inlined,
-	 * this is a few compares, not a call to memcmp. */
-	if ((size_t)(c->e - c->p) < n)
+	/* With the literal's length known where it is inlined, memcmp is a
+	 * few wide loads and compares, not a call nor a loop. */
+	if ((size_t)(c->e - c->p) < n || memcmp(c->p, s, n) != 0)
 		return 0;
-	for (size_t i = 0; i < n; i++)
-		if (c->p[i] != s[i])
-			return 0;
 	c->p += n;
 	return 1;
 }
@@ -394,18 +405,33 @@ static inline int hexval(char ch)
 	return hex_digit[(unsigned char)ch];
 }
 
-/* %u: digits, no leading zero, at most max. */
+/* %u: digits, no leading zero, at most max (which is below 10^10: eleven
+ * digits without a leading zero are always too many). One compare a digit,
+ * the range checked once at the end. */
 static inline int dec(struct cur *c, uint64_t max, uint64_t *v)
 {
 	const char *p = c->p;
-	uint64_t x = 0;
-	if (p == c->e || !isdig(*p) || (*p == '0' && p + 1 < c->e && isdig(p[1])))
+	if (p == c->e)
 		return -1;
-	do {
-		x = x * 10 + (uint64_t)(*p++ - '0');
-		if (x > max)
+	unsigned d = (unsigned)(unsigned char)*p - '0';
+	if (d > 9)
+		return -1;
+	uint64_t x = d;
+	p++;
+	if (x == 0) {
+		if (p < c->e && isdig(*p))
 			return -1;
-	} while (p < c->e && isdig(*p));
+	} else {
+		const char *lim = c->e - p > 10 ? p + 10 : c->e;
+		while (p < lim && (d = (unsigned)(unsigned char)*p - '0') <= 9) {
+			x = x * 10 + d;
+			p++;
+		}
+		if (p < c->e && isdig(*p))
+			return -1;	/* eleven digits or more */
+	}
+	if (x > max)
+		return -1;
 	c->p = p;
 	*v = x;
 	return 0;
@@ -466,12 +492,20 @@ static inline int ip4(struct cur *c, uint8_t out[4])
 				return -1;
 			p++;
 		}
-		if (p == c->e || !isdig(*p))
+		unsigned d;
+		if (p == c->e || (d = (unsigned)(unsigned char)*p - '0') > 9)
 			return -1;
-		unsigned v = 0;
-		const char *s = p;
-		while (p < c->e && isdig(*p) && p - s < 3)
-			v = v * 10 + (unsigned)(*p++ - '0');
+		unsigned v = d;
+		const char *s = p++;
+		/* At most three digits: a fourth is left for the '.' check. */
+		if (p < c->e && (d = (unsigned)(unsigned char)*p - '0') <= 9) {
+			v = v * 10 + d;
+			p++;
+			if (p < c->e && (d = (unsigned)(unsigned char)*p - '0') <= 9) {
+				v = v * 10 + d;
+				p++;
+			}
+		}
 		if (v > 255 || (*s == '0' && p - s > 1))
 			return -1;
 		out[i] = (uint8_t)v;
@@ -558,10 +592,20 @@ static int link_header(struct cur *c)
 {
 	if (LIT(c, "MAC=")) {
 		if (c->p < c->e && *c->p != ' ') {
-			do {
-				if (hexn(c, 2))
+			/* hh:hh:...:hh, a pair and a test a byte; a bad pair
+			 * is reported where it starts. */
+			const char *q = c->p;
+			for (;;) {
+				if (c->e - q < 2 || (hexval(q[0]) | hexval(q[1])) < 0) {
+					c->p = q;
 					return bad(c, "MAC=");
-			} while (LIT(c, ":"));
+				}
+				q += 2;
+				if (q == c->e || *q != ':')
+					break;
+				q++;
+			}
+			c->p = q;
 			uint8_t a[4];
 			if (LIT(c, " TUNNEL=") && (ip4(c, a) || !LIT(c, "->") || ip4(c, a)))
 				return bad(c, "TUNNEL=");
@@ -582,9 +626,6 @@ static int link_header(struct cur *c)
 	return 0;
 }
 
-static const char *const tcp_flag_name[] = {"AE ", "CWR ", "ECE ", "URG ", "ACK ", "PSH ", "RST ", "SYN ", "FIN "};
-static const uint8_t tcp_flag_len[] = {3, 4, 4, 4, 4, 4, 4, 4, 4};
-static const uint8_t tcp_flag_bit[] = {0, KNOCK_CWR, KNOCK_ECE, KNOCK_URG, KNOCK_ACK, KNOCK_PSH, KNOCK_RST, KNOCK_SYN, KNOCK_FIN};
 
 /* After "PROTO=TCP ". 1: the kernel stopped the packet here. */
 static int tcp(struct cur *c, struct pkt *k, int later_frag)
@@ -604,10 +645,28 @@ static int tcp(struct cur *c, struct pkt *k, int later_frag)
 		return -1;
 	if (!c->ulogd && (!LIT(c, "RES=0x") || hexn(c, 2) || !sp(c)))
 		return bad(c, "RES=");
+	/* Each name at most once, in the kernel's order; unrolled, so that
+	 * each is one compare of a known length. */
 	uint8_t flags = 0;
-	for (size_t i = c->ulogd ? 3 : 0; i < sizeof tcp_flag_bit; i++)
-		if (lit(c, tcp_flag_name[i], tcp_flag_len[i]))
-			flags |= tcp_flag_bit[i];
+	if (!c->ulogd) {
+		LIT(c, "AE ");
+		if (LIT(c, "CWR "))
+			flags |= KNOCK_CWR;
+		if (LIT(c, "ECE "))
+			flags |= KNOCK_ECE;
+	}
+	if (LIT(c, "URG "))
+		flags |= KNOCK_URG;
+	if (LIT(c, "ACK "))
+		flags |= KNOCK_ACK;
+	if (LIT(c, "PSH "))
+		flags |= KNOCK_PSH;
+	if (LIT(c, "RST "))
+		flags |= KNOCK_RST;
+	if (LIT(c, "SYN "))
+		flags |= KNOCK_SYN;
+	if (LIT(c, "FIN "))
+		flags |= KNOCK_FIN;
 	if (KV_DEC(c, "URGP=", 65535, &v))
 		return -1;
 	k->sport = (uint16_t)a;
@@ -1306,6 +1365,7 @@ static enum parse_result parse_builtin(struct parser *p, enum source_format fmt,
 	size_t tsn = 0;
 	if (!(in = header(p, fmt == FORMAT_ULOGD, line, line + len, &ts, &tsn)))
 		return PARSE_NONE;
+	p->header_len = (size_t)(in - line);
 	k->time_us = ref_us;
 	if (ts && parse_time(p, ts, tsn, ref_us, &k->time_us)) {
 		*why = "bad timestamp";
@@ -1419,44 +1479,100 @@ const char *parse_needle(const struct parser *p, size_t *len)
 	return p->prefix[0];
 }
 
-/* journalctl -o json: take MESSAGE, the kernel transport and the realtime stamp. */
-static const char *json_string(const char *line, size_t len, const char *key, size_t *n)
+/* journalctl -o json: take MESSAGE, the kernel transport and the realtime
+ * stamp. Each is the value after the first `"NAME":"` in the entry, up to
+ * the next quote (no quote: the key counts as absent). */
+enum { JK_TRANSPORT, JK_FACILITY, JK_MESSAGE, JK_REALTIME, JK_N };
+
+/* `"NAME` ending at Q (the quote of `":"`), for the key whose name ends
+ * with Q[-1]: which key, or -1. */
+static inline int json_key_at(const char *line, const char *q)
 {
-	/* KEY is "NAME":" — sifted by the first and the last letter of NAME,
-	 * not by quotes, which are everywhere in JSON. */
-	size_t kl = strlen(key);
-	const char *v = scan_find_by(line, len, key, kl, 1, kl - 4);
-	if (!v)
-		return NULL;
-	v += kl;
-	const char *e = memchr(v, '"', (size_t)(line + len - v));
-	if (!e)
-		return NULL;
-	*n = (size_t)(e - v);
-	return v;
+#define JK(name, id)                                                                                       \
+	((size_t)(q - line) >= sizeof(name) && memcmp(q - sizeof(name), "\"" name, sizeof(name)) == 0 ? (id) \
+												       : -1)
+	if (q == line)
+		return -1;	/* (an entry starts with '{': not reached) */
+	switch (q[-1]) {
+	case 'T': return JK("_TRANSPORT", JK_TRANSPORT);
+	case 'Y': return JK("SYSLOG_FACILITY", JK_FACILITY);
+	case 'E': return JK("MESSAGE", JK_MESSAGE);
+	case 'P': return JK("__REALTIME_TIMESTAMP", JK_REALTIME);
+	default: return -1;
+	}
+#undef JK
+}
+
+/* The first `":"` at or after P, or NULL: where a key with a string value
+ * ends. */
+static inline const char *json_colon(const char *p, const char *e)
+{
+#ifdef __SSE2__
+	const __m128i qt = _mm_set1_epi8('"'), co = _mm_set1_epi8(':');
+	for (; e - p >= 18; p += 16) {
+		__m128i a = _mm_loadu_si128((const __m128i *)(const void *)p);
+		__m128i b = _mm_loadu_si128((const __m128i *)(const void *)(p + 1));
+		__m128i c = _mm_loadu_si128((const __m128i *)(const void *)(p + 2));
+		unsigned m = (unsigned)_mm_movemask_epi8(_mm_and_si128(
+			_mm_and_si128(_mm_cmpeq_epi8(a, qt), _mm_cmpeq_epi8(b, co)), _mm_cmpeq_epi8(c, qt)));
+		if (m)
+			return p + __builtin_ctz(m);
+	}
+#endif
+	for (; e - p >= 3; p++)
+		if (p[0] == '"' && p[1] == ':' && p[2] == '"')
+			return p;
+	return NULL;
 }
 
 static enum parse_result parse_json(struct parser *p, const char *line, size_t len, int64_t ref_us,
 				    struct knock *k, const char **why)
 {
-	size_t tn, fn, mn, rn;
-	/* Most entries are not knocks: no prefix anywhere, no key looked up. */
-	if (!has_prefix(p, line, len))
+	/* One pass over the entry's `":"`, in order, for the first of each of
+	 * the four keys; most entries leave early (another transport). A
+	 * value holds no quote, so the search goes on from its end. */
+	const char *v[JK_N] = {NULL}, *end = line + len, *q = line;
+	size_t vn[JK_N] = {0};
+	unsigned found = 0;
+	while (found != (1u << JK_N) - 1 && (q = json_colon(q, end))) {
+		int id = json_key_at(line, q);
+		if (id < 0 || found & (1u << id)) {
+			q++;
+			continue;
+		}
+		found |= 1u << id;
+		const char *s = q + 3, *e = memchr(s, '"', (size_t)(end - s));
+		if (!e)
+			break;	/* no quote left: no later key either */
+		v[id] = s;
+		vn[id] = (size_t)(e - s);
+		switch (id) {
+		case JK_TRANSPORT:
+			if (vn[id] != 6 || memcmp(s, "kernel", 6) != 0)
+				return PARSE_NONE;
+			break;
+		case JK_FACILITY:
+			/* The kernel's own messages only, as the journal
+			 * source reads them: root may write other facilities
+			 * to /dev/kmsg. */
+			if (vn[id] != 1 || s[0] != '0')
+				return PARSE_NONE;
+			break;
+		case JK_MESSAGE:
+			/* The message ends at the first quote; a message with
+			 * escapes (a backslash) is not one the kernel's LOG
+			 * target writes for a knock. Most entries are not
+			 * knocks: no prefix in the message. */
+			if (memchr(s, '\\', vn[id]) || !has_prefix(p, s, vn[id]))
+				return PARSE_NONE;
+			break;
+		}
+		q = e;
+	}
+	if (!v[JK_TRANSPORT] || !v[JK_FACILITY] || !v[JK_MESSAGE])
 		return PARSE_NONE;
-	const char *t = json_string(line, len, "\"_TRANSPORT\":\"", &tn);
-	if (!t || tn != 6 || memcmp(t, "kernel", 6) != 0)
-		return PARSE_NONE;
-	/* The kernel's own messages only, as the journal source reads them:
-	 * root may write other facilities to /dev/kmsg. */
-	const char *f = json_string(line, len, "\"SYSLOG_FACILITY\":\"", &fn);
-	if (!f || fn != 1 || f[0] != '0')
-		return PARSE_NONE;
-	/* The message ends at the first quote; a message with escapes (a
-	 * backslash) is not one the kernel's LOG target writes for a knock. */
-	const char *m = json_string(line, len, "\"MESSAGE\":\"", &mn);
-	if (!m || memchr(m, '\\', mn) || !has_prefix(p, m, mn))
-		return PARSE_NONE;
-	const char *r = json_string(line, len, "\"__REALTIME_TIMESTAMP\":\"", &rn);
+	const char *r = v[JK_REALTIME];
+	size_t rn = vn[JK_REALTIME];
 	unsigned long long rt = 0;
 	if (r) {
 		/* Digits only (up to a NUL byte, as strtoull read them before),
@@ -1474,7 +1590,7 @@ static enum parse_result parse_json(struct parser *p, const char *line, size_t l
 		}
 		ref_us = (int64_t)rt;
 	}
-	return parse_builtin(p, FORMAT_SYSLOG, m, mn, ref_us, k, why);
+	return parse_builtin(p, FORMAT_SYSLOG, v[JK_MESSAGE], vn[JK_MESSAGE], ref_us, k, why);
 bad:
 	*why = "bad __REALTIME_TIMESTAMP";
 	return PARSE_BAD;
@@ -1488,17 +1604,25 @@ enum parse_result parse_line(struct parser *p, enum source_format fmt, const cha
 	if (len && line[len - 1] == '\r')
 		len--;
 	enum parse_result r = PARSE_NONE;
+	size_t scan = len;	/* where a NUL byte may be in a knock line */
 	if (p->nprefixes) {
-		if (len && line[0] == '{' && fmt == FORMAT_SYSLOG)
+		if (len && line[0] == '{' && fmt == FORMAT_SYSLOG) {
 			r = parse_json(p, line, len, ref_us, out, why);
-		else
+		} else {
 			r = parse_builtin(p, fmt, line, len, ref_us, out, why);
+			/* The kernel's fields take no NUL byte (ifname
+			 * refuses it, every other field is digits, hex or
+			 * literals): only the header may hold one, its host. */
+			scan = p->header_len;
+		}
 	}
-	if (r == PARSE_NONE && *why == none && p->nuser)
+	if (r == PARSE_NONE && *why == none && p->nuser) {
 		r = parse_user(p, line, len, ref_us, out, why);
+		scan = len;
+	}
 	/* A NUL byte: whatever a pipeline made of the line, it is not one the
 	 * kernel wrote (checked for knocks only: the rest need no scan). */
-	if (r == PARSE_KNOCK && memchr(line, '\0', len)) {
+	if (r == PARSE_KNOCK && memchr(line, '\0', scan)) {
 		*why = "a NUL byte in the line";
 		r = PARSE_BAD;
 	}

@@ -14,6 +14,7 @@
 #include <time.h>
 
 #include "parse.h"
+#include "scan.h"
 
 /* 2026-11-26T15:00:00Z: the reference time of most cases. */
 #define REF ((int64_t)1795705200 * 1000000)
@@ -952,6 +953,64 @@ static void user_patterns(void **st)
 	assert_true(strncmp(err, "c.yaml:7:5: pattern", 19) == 0);
 }
 
+/* The buffer searches (SSE2, AVX2 where the CPU has it, memmem for the
+ * tail) against memmem and a plain count, at every alignment and length
+ * around their block sizes, with the needle placed at every offset. */
+static void buffer_scans(void **st)
+{
+	(void)st;
+	static const char *const needles[] = {"KNOCK ", "K", "ab", "\"MESSAGE\":\"", "xyzxyzxyzxyzxyzxyzxyzxyzxyzxyzxyzxyz"};
+	char hay[200];
+	unsigned seed = 7;
+	for (size_t t = 0; t < sizeof needles / sizeof *needles; t++) {
+		const char *nd = needles[t];
+		size_t n = strlen(nd);
+		for (size_t len = 0; len <= 130; len++) {
+			for (size_t off = 0; off < 8; off++) {
+				for (size_t k = 0; k < len + 1; k += 1 + len / 40) {
+					for (size_t i = 0; i < len; i++) {
+						seed = seed * 1103515245 + 12345;
+						/* Near misses: bytes of the needle, newlines. */
+						hay[off + i] = (seed >> 16) % 3 ? nd[(seed >> 8) % n] : "\n x"[(seed >> 20) % 3];
+					}
+					if (k + n <= len)
+						memcpy(hay + off + k, nd, n);
+					const char *want = memmem(hay + off, len, nd, n);
+					assert_ptr_equal(scan_find(hay + off, len, nd, n), want);
+					if (n > 2)
+						assert_ptr_equal(scan_find_by(hay + off, len, nd, n, 1, n - 2), want);
+					size_t c = 0;
+					for (size_t i = 0; i < len; i++)
+						c += hay[off + i] == '\n';
+					assert_int_equal(scan_count_nl(hay + off, len), c);
+				}
+			}
+		}
+	}
+}
+
+/* knock_time_str keeps the text of the last second: stamps in and out of
+ * it, forwards and backwards, against gmtime_r and snprintf. */
+static void time_text(void **st)
+{
+	(void)st;
+	char got[KNOCK_TIMESTRLEN], want[64];
+	int64_t t = 1795704453000000LL;
+	srand(3);
+	for (int i = 0; i < 200000; i++) {
+		int r = rand() % 4;
+		t += r == 0 ? rand() % 1000 : r == 1 ? -(int64_t)(rand() % 3000000) : r == 2 ? (int64_t)rand() * 1000 : 1;
+		time_t s = (time_t)(t / 1000000);
+		struct tm tm;
+		assert_non_null(gmtime_r(&s, &tm));
+		snprintf(want, sizeof want, "%04d-%02d-%02dT%02d:%02d:%02d.%06dZ", tm.tm_year + 1900, tm.tm_mon + 1,
+			 tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (int)(t % 1000000));
+		assert_string_equal(knock_time_str(t, got), want);
+		char *e = knock_time_put(got, t);
+		assert_int_equal((size_t)(e - got), strlen(want));
+	}
+}
+
 int main(void)
 {
 	setenv("TZ", "UTC", 1);
@@ -975,6 +1034,8 @@ int main(void)
 		cmocka_unit_test(header_language),
 		cmocka_unit_test(address_text),
 		cmocka_unit_test(user_patterns),
+		cmocka_unit_test(buffer_scans),
+		cmocka_unit_test(time_text),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
