@@ -254,7 +254,8 @@ static void fmt_status(struct conn *k)
 	for (size_t i = 0; i < s.nsources; i++)
 		if ((int)strlen(s.sources[i].name) > wn)
 			wn = (int)strlen(s.sources[i].name);
-	mbuf_printf(b, "sources   %-*s  %-20s  %-9s  %10s  %8s\n", wn, "SOURCE", "POSITION", "LAG", "LINES", "SKIPPED");
+	mbuf_printf(b, "sources   %-*s  %-20s  %-9s  %10s  %8s  %8s\n", wn, "SOURCE", "POSITION", "LAG", "LINES", "SKIPPED",
+		    "LOST");
 	for (size_t i = 0; i < s.nsources; i++) {
 		const struct metrics_source *ms = &s.sources[i];
 		char lag[32];
@@ -264,9 +265,10 @@ static void fmt_status(struct conn *k)
 			snprintf(lag, sizeof lag, "%lld ms", (long long)(ms->st.lag / 1000));
 		else
 			snprintf(lag, sizeof lag, "%lld B", (long long)ms->st.lag);
-		mbuf_printf(b, "          %-*s  %-20s  %-9s  %10llu  %8llu\n", wn, ms->name, ms->st.pos[0] ? ms->st.pos : "-",
-			    lag, (unsigned long long)ms->lines,
-			    (unsigned long long)ms->malformed + ms->future + ms->too_long);
+		/* LOST: records the source knows it missed (the kernel's ring overran) */
+		mbuf_printf(b, "          %-*s  %-20s  %-9s  %10llu  %8llu  %8llu\n", wn, ms->name,
+			    ms->st.pos[0] ? ms->st.pos : "-", lag, (unsigned long long)ms->lines,
+			    (unsigned long long)ms->malformed + ms->future + ms->too_long, (unsigned long long)ms->lost);
 	}
 	int wd = 4;	/* "DOOR" */
 	for (size_t i = 0, n = engine_ndoors(e); i < n; i++) {
