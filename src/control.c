@@ -55,7 +55,7 @@ struct conn {
 	struct control_req req;
 	int listing;		/* 0: done */
 	size_t cursor;		/* items already formatted */
-	int w_door, w_src;	/* text column widths */
+	int w_door, w_src, w_port;	/* text column widths */
 	int in_list;		/* a JSON array item was written */
 	int knocks;		/* watch: knock lines too */
 	int eof;		/* the client shut its side: nothing more to read */
@@ -270,7 +270,8 @@ static void fmt_status(struct conn *k)
 	for (size_t i = 0; i < s.nsources; i++)
 		if ((int)strlen(s.sources[i].name) > wn)
 			wn = (int)strlen(s.sources[i].name);
-	mbuf_printf(b, "sources   %-*s  %-20s  %-9s  %10s  %8s\n", wn, "SOURCE", "POSITION", "LAG", "LINES", "SKIPPED");
+	mbuf_printf(b, "sources   %-*s  %-20s  %-9s  %10s  %8s  %8s\n", wn, "SOURCE", "POSITION", "LAG", "LINES", "SKIPPED",
+		    "LOST");
 	for (size_t i = 0; i < s.nsources; i++) {
 		const struct metrics_source *ms = &s.sources[i];
 		char lag[32];
@@ -280,9 +281,10 @@ static void fmt_status(struct conn *k)
 			snprintf(lag, sizeof lag, "%lld ms", (long long)(ms->st.lag / 1000));
 		else
 			snprintf(lag, sizeof lag, "%lld B", (long long)ms->st.lag);
-		mbuf_printf(b, "          %-*s  %-20s  %-9s  %10llu  %8llu\n", wn, ms->name, ms->st.pos[0] ? ms->st.pos : "-",
-			    lag, (unsigned long long)ms->lines,
-			    (unsigned long long)ms->malformed + ms->future + ms->too_long);
+		/* LOST: records the source knows it missed (the kernel's ring overran) */
+		mbuf_printf(b, "          %-*s  %-20s  %-9s  %10llu  %8llu  %8llu\n", wn, ms->name,
+			    ms->st.pos[0] ? ms->st.pos : "-", lag, (unsigned long long)ms->lines,
+			    (unsigned long long)ms->malformed + ms->future + ms->too_long, (unsigned long long)ms->lost);
 	}
 	int wd = 4;	/* "DOOR" */
 	for (size_t i = 0, n = engine_ndoors(e); i < n; i++) {
@@ -341,6 +343,29 @@ static void list_item_start(struct conn *k)
 	k->in_list = 1;
 }
 
+/* A grant's PORT column: "tcp/22", "tcp/22->10.0.0.2" (forward),
+ * "tcp/2222->10.0.0.2:22" or "tcp/22->[2001:db8::2]:22" (dnat); a fleet
+ * grant's with "@HOST". LEN: GRANT_PORT_STR bytes. */
+#define GRANT_PORT_STR (80 + 1 + GRANT_HOST_MAX)
+static const char *grant_port_str(const struct grant *g, char *port, size_t len)
+{
+	char to[KNOCK_ADDRSTRLEN];
+	if (g->via == APPLY_VIA_DNAT)
+		snprintf(port, len, g->family == AF_INET6 ? "%s/%u->[%s]:%u" : "%s/%u->%s:%u",
+			 knock_proto_str(g->proto), (unsigned)g->port, knock_addr_str(g->family, g->to, to),
+			 (unsigned)g->toport);
+	else if (g->via == APPLY_VIA_FORWARD)
+		snprintf(port, len, "%s/%u->%s", knock_proto_str(g->proto), (unsigned)g->port,
+			 knock_addr_str(g->family, g->to, to));
+	else
+		snprintf(port, len, "%s/%u", knock_proto_str(g->proto), (unsigned)g->port);
+	if (g->host[0]) {	/* fleet: "tcp/22@web1" */
+		size_t l = strlen(port);
+		snprintf(port + l, len - l, "@%s", g->host);
+	}
+	return port;
+}
+
 static void grant_line(struct conn *k, const struct grant *g, int64_t now)
 {
 	struct mbuf *b = &k->out;
@@ -365,21 +390,10 @@ static void grant_line(struct conn *k, const struct grant *g, int64_t now)
 			    knock_time_str(g->expires_us, t2), (unsigned)g->extended);
 		return;
 	}
-	char port[80 + 1 + GRANT_HOST_MAX], to[KNOCK_ADDRSTRLEN];
-	if (g->via == APPLY_VIA_DNAT)	/* "tcp/2222->10.0.0.2:22", "tcp/22->[2001:db8::2]:22" */
-		snprintf(port, sizeof port, g->family == AF_INET6 ? "%s/%u->[%s]:%u" : "%s/%u->%s:%u",
-			 knock_proto_str(g->proto), (unsigned)g->port, knock_addr_str(g->family, g->to, to),
-			 (unsigned)g->toport);
-	else if (g->via == APPLY_VIA_FORWARD)	/* "tcp/22->10.0.0.2" */
-		snprintf(port, sizeof port, "%s/%u->%s", knock_proto_str(g->proto), (unsigned)g->port,
-			 knock_addr_str(g->family, g->to, to));
-	else
-		snprintf(port, sizeof port, "%s/%u", knock_proto_str(g->proto), (unsigned)g->port);
-	if (g->host[0]) {	/* fleet: "tcp/22@web1" */
-		size_t l = strlen(port);
-		snprintf(port + l, sizeof port - l, "@%s", g->host);
-	}
-	mbuf_printf(b, "%-*s  %-*s  %-10s  %-19s  ", k->w_door, g->door, k->w_src, a, port, local_time(g->opened_us, lt));
+	char port[GRANT_PORT_STR];
+	grant_port_str(g, port, sizeof port);
+	mbuf_printf(b, "%-*s  %-*s  %-*s  %-19s  ", k->w_door, g->door, k->w_src, a, k->w_port, port,
+		    local_time(g->opened_us, lt));
 	char left[32];
 	mbuf_printf(b, "%-19s  %-7s  %u\n", local_time(g->expires_us, lt), age_str(g->expires_us - now, left),
 		    (unsigned)g->extended);
@@ -471,8 +485,9 @@ static void start_list(struct conn *k)
 	k->cursor = 0;
 	k->w_door = 4;	/* DOOR */
 	k->w_src = 6;	/* SOURCE */
+	k->w_port = 10;	/* tcp/65535 */
 	if (k->req.cmd == CTL_GRANTS) {
-		char a[KNOCK_ADDRSTRLEN];
+		char a[KNOCK_ADDRSTRLEN], port[GRANT_PORT_STR];
 		for (size_t i = 0, n = engine_open_grants(e); i < n; i++) {
 			const struct grant *g = engine_grant_at(e, i);
 			if (!g || !grant_match(k, g))
@@ -481,6 +496,8 @@ static void start_list(struct conn *k)
 				k->w_door = (int)strlen(g->door);
 			if ((int)strlen(knock_addr_str(g->family, g->src, a)) > k->w_src)
 				k->w_src = (int)strlen(a);
+			if ((int)strlen(grant_port_str(g, port, sizeof port)) > k->w_port)
+				k->w_port = (int)strlen(port);
 		}
 	} else {
 		struct each_ctx x = {.k = k, .measure = 1};
@@ -489,8 +506,8 @@ static void start_list(struct conn *k)
 	if (k->req.json)
 		mbuf_add(&k->out, "[", 1);
 	else if (k->req.cmd == CTL_GRANTS)
-		mbuf_printf(&k->out, "%-*s  %-*s  %-10s  %-19s  %-19s  %-7s  %s\n", k->w_door, "DOOR", k->w_src, "SOURCE",
-			    "PORT", "OPENED", "EXPIRES", "LEFT", "EXTENDED");
+		mbuf_printf(&k->out, "%-*s  %-*s  %-*s  %-19s  %-19s  %-7s  %s\n", k->w_door, "DOOR", k->w_src, "SOURCE",
+			    k->w_port, "PORT", "OPENED", "EXPIRES", "LEFT", "EXTENDED");
 	else
 		mbuf_printf(&k->out, "%-*s  %-*s  %-7s  %-7s  %s\n", k->w_door, "DOOR", k->w_src, "SOURCE", "STEP", "AGE",
 			    "LAST");
