@@ -64,7 +64,8 @@ def one(src, gw, addrs):
         for s in socks:
             s.close()
         time.sleep(max(0, end - time.monotonic()))
-    print(" ".join("%.1f" % res[t] if t in res else "-" for t in targets))
+    # and the wall clock of the last SYN: to find a round that missed in the logs
+    print(" ".join("%.1f" % res[t] if t in res else "-" for t in targets), "%.6f" % (time.time() - (time.monotonic() - t_last)))
 
 
 if sys.argv[1] == "--table":

@@ -324,8 +324,13 @@ EOF
 	python3 "$top_srcdir/t/fleet-round.py" --table "$TMP/bench.txt" | sed 's/^/# bench /'
 	if grep -q -- '-' "$TMP/bench.txt"; then	# a round that did not open somewhere: what happened
 		diag "$TMP/bench.txt"
-		grep "door bench" "$TMP/d.log" | tail -20 | sed 's/^/# /'
 		grep -c "$PREFIX" "$TMP/remote.log" | sed 's/^/# forwarded lines: /'
+		for w in $(awk '$2 == "-" || $3 == "-" { print $NF }' "$TMP/bench.txt"); do
+			s=$(date -u -d "@$w" +%Y-%m-%dT%H:%M:%S)
+			echo "# missed round at $s ($w): its forwarded lines and the daemon's words"
+			grep -- "$s" "$TMP/remote.log" | cut -c1-120 | sed 's/^/#   /'
+			grep -- "${s%?}" "$TMP/d.log" | sed 's/^/#   /'
+		done
 	fi
 	stop_pid "$gwd_pid"
 	stop_pid "$lisg_pid"
@@ -371,14 +376,15 @@ fi
 # ---- the key can do nothing but the protocol -----------------------------------
 sshc() { ip netns exec "$COL" "$SSH" -F none -T -o BatchMode=yes -o StrictHostKeyChecking=yes \
 	-o UserKnownHostsFile="$TMP/known_hosts" -o IdentitiesOnly=yes -i "$TMP/fleet_key" -p 2222 -l root 198.18.2.2 "$@"; }
-out=$(printf 'id\ntouch %s/pwned\n' "$TMP" | sshc "id; touch $TMP/pwned" 2>&1)
+# stdout only: the applier's messages on stderr would interleave with its answers
+out=$(printf 'id\ntouch %s/pwned\n' "$TMP" | sshc "id; touch $TMP/pwned" 2>/dev/null)
 if ! echo "$out" | grep -q "uid=" && [ ! -e "$TMP/pwned" ] && echo "$out" | grep -q "^error 0"; then
 	ok "the forced command runs logknock-apply whatever is asked, and it refuses anything but the protocol"
 else
 	fail "the forced command runs logknock-apply whatever is asked, and it refuses anything but the protocol"
 	echo "$out" | sed 's/^/# /'
 fi
-out=$(echo 'open 9 inet 192.0.2.9 tcp 22 30 x' | sshc 2>&1)
+out=$(echo 'open 9 inet 192.0.2.9 tcp 22 30 x' | sshc 2>/dev/null)
 if echo "$out" | grep -q "^ok 9"; then
 	ok "the protocol itself is answered"
 else
