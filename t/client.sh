@@ -180,7 +180,7 @@ check "unresolvable host: exit 1 with a message" sh -c '[ "$1" -eq 1 ] && grep -
 # kmsg_lines: the kernel's (facility 0) records with this run's prefix, as
 # "SECONDS.MICRO;MESSAGE", seconds since boot.
 kmsg_lines() {
-	dd if=/dev/kmsg bs=16384 iflag=nonblock 2>/dev/null |
+	kmsg_dump |
 		awk -F';' -v p="$PREFIX " 'index($2, p) == 1 { split($1, h, ","); if (h[1] < 8) { t = sprintf("%07s", h[3]); gsub(/ /, "0", t); printf "%s.%s;%s\n", substr(t, 1, length(t) - 6), substr(t, length(t) - 5), substr($0, length($1) + 2) } }'
 }
 # wait_kmsg PATTERN N: at most 3 s until N records match PATTERN; the records in $TMP/kmsg.

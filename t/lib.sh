@@ -126,4 +126,26 @@ need_binaries() {
 	[ -x "$LOGKNOCK_APPLY" ] || skip_all "logknock-apply not built ($LOGKNOCK_APPLY)"
 }
 
+# kmsg_dump: every record of the kernel's log buffer, raw
+# ("PRI,SEQ,TS,FLAGS;MESSAGE" and its continuation lines). A read of
+# /dev/kmsg fails with EPIPE when the record it was at has been overwritten
+# (other tests log at the same time); dd would stop there with half a dump,
+# this goes on from the oldest record still there.
+kmsg_dump() {
+	python3 -c '
+import errno, os, sys
+fd = os.open("/dev/kmsg", os.O_RDONLY | os.O_NONBLOCK)
+out = sys.stdout.buffer
+while True:
+    try:
+        r = os.read(fd, 16384)
+    except OSError as e:
+        if e.errno == errno.EPIPE:
+            continue
+        if e.errno == errno.EAGAIN:
+            break
+        raise
+    out.write(r)
+'
+}
 done_testing() { exit $((tap_failed > 0)); }

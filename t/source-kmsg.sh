@@ -27,8 +27,6 @@ netns_log_rule "$PREFIX" 7001 7002 7003 7004 7005 7006 7007 7008 7009 ||
 
 plan 18
 
-# kmsg_dump: every record of the kernel log buffer, raw ("PRI,SEQ,TS,FLAGS;MESSAGE").
-kmsg_dump() { dd if=/dev/kmsg bs=16384 iflag=nonblock 2>/dev/null; }
 # in_kmsg PATTERN: a record of the kernel log buffer (any facility) matches.
 in_kmsg() { kmsg_dump | grep -q "$1"; }
 
@@ -133,7 +131,10 @@ fi
 
 # (d) kill -9 once the position is saved.
 s8=$(seq_of "$PREFIX IN=.*DPT=7008 ")
-check "(d) the position is saved within the staleness (record $s8)" kmsg_saved "${s8:-0}"
+# (An empty s8 would let the check pass at once and the kill come before
+# the save: the record must be found.)
+s8_saved() { [ -n "$s8" ] && kmsg_saved "$s8"; }
+check "(d) the position is saved within the staleness (record $s8)" s8_saved
 stop_driver KILL
 netns_knock udp 7009
 in_kmsg "$PREFIX IN=.*DPT=7009 " || :
