@@ -182,10 +182,16 @@ module(load="imkmsg")
 $fwdmod
 if \$syslogfacility-text == "kern" and \$msg contains "$PREFIX " then { $fwd }
 EOF
+# The collector stamps each line with the time it received it
+# (TIMEGENERATED), not the sender's stamp: imkmsg's conversion of the
+# kernel's monotonic stamp to a time of day ran a second behind here (a 1 s
+# grant then closed as it opened), and senders' clocks differ. A grant's
+# time counts from its knock's stamp.
 cat >"$TMP/rscol/rsyslog.conf" <<EOF
 global(workDirectory="$TMP/rscol")
+template(name="LKFile" type="string" string="%TIMEGENERATED:::date-rfc3339% %HOSTNAME% %syslogtag%%msg:::sp-if-no-1st-sp%%msg:::drop-last-lf%\n")
 $inp
-if \$fromhost-ip != "127.0.0.1" then { action(type="omfile" file="$TMP/remote.log" template="RSYSLOG_FileFormat") }
+if \$fromhost-ip != "127.0.0.1" then { action(type="omfile" file="$TMP/remote.log" template="LKFile") }
 EOF
 : >"$TMP/remote.log"
 ip netns exec "$COL" rsyslogd -n -f "$TMP/rscol/rsyslog.conf" -i "$TMP/rscol/pid" -M "$RSMOD" 2>"$TMP/rscol/err" &
