@@ -12,6 +12,7 @@
  * knock is one datagram of one byte from a new socket. Profiles come from a
  * YAML file read with libyaml; its errors are "FILE:LINE:COL: message".
  * Exit status: 0 fine, 1 runtime failure, 2 usage or profile error. */
+#include "cli.h"
 #include "config.h"
 #include "knockcode.h"
 #include "apply_proto.h"
@@ -89,28 +90,6 @@ struct settings {
 
 /* ---- messages --------------------------------------------------------- */
 
-__attribute__((format(printf, 1, 2)))
-static void errmsg(const char *fmt, ...)
-{
-	char buf[1024];
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(buf, sizeof buf, fmt, ap);
-	va_end(ap);
-	fprintf(stderr, PROG ": %s\n", buf);
-}
-
-__attribute__((format(printf, 1, 2), noreturn))
-static void usage_error(const char *fmt, ...)
-{
-	char buf[1024];
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(buf, sizeof buf, fmt, ap);
-	va_end(ap);
-	fprintf(stderr, PROG ": %s\nTry '" PROG " --help' for more information.\n", buf);
-	exit(EXIT_USAGE);
-}
 
 /* A user's string made safe to quote in a one-line message. */
 typedef char show_buf[SHOW_MAX + 4];
@@ -728,7 +707,7 @@ static int resolve(const char *host, int family, struct sockaddr_storage *out, s
 	int r = getaddrinfo(host, NULL, &hints, &res);
 
 	if (r != 0) {
-		errmsg("cannot resolve %s%s: %s", show(host, shown),
+		cli_err("cannot resolve %s%s: %s", show(host, shown),
 		       family == AF_INET ? " (IPv4)" : family == AF_INET6 ? " (IPv6)" : "",
 		       r == EAI_SYSTEM ? strerror(errno) : gai_strerror(r));
 		return -1;
@@ -764,18 +743,18 @@ static int send_knock(struct sockaddr_storage *sa, socklen_t salen, const struct
 	int rc = 0;
 
 	if (fd < 0) {
-		errmsg("socket: %s", strerror(errno));
+		cli_err("socket: %s", strerror(errno));
 		return -1;
 	}
 	set_port(sa, st->port);
 	if (st->proto == IPPROTO_UDP) {
 		if (sendto(fd, "k", 1, 0, (struct sockaddr *)sa, salen) != 1) {
-			errmsg("udp %s %u: cannot send: %s", addr, (unsigned)st->port, strerror(errno));
+			cli_err("udp %s %u: cannot send: %s", addr, (unsigned)st->port, strerror(errno));
 			rc = -1;
 		}
 	} else if (connect(fd, (struct sockaddr *)sa, salen) < 0 && errno != EINPROGRESS &&
 		   errno != ECONNREFUSED) {
-		errmsg("tcp %s %u: cannot send: %s", addr, (unsigned)st->port, strerror(errno));
+		cli_err("tcp %s %u: cannot send: %s", addr, (unsigned)st->port, strerror(errno));
 		rc = -1;
 	}
 	close(fd);
@@ -814,7 +793,7 @@ static int attempt_start(struct attempt at[WAIT_INFLIGHT], const struct sockaddr
 	attempt_close(a);
 	a->fd = socket(sa->ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (a->fd < 0) {
-		errmsg("socket: %s", strerror(errno));
+		cli_err("socket: %s", strerror(errno));
 		return -1;
 	}
 	a->start = now;
@@ -867,7 +846,7 @@ static int wait_open(struct sockaddr_storage *sa, socklen_t salen, const struct 
 		}
 		int r = poll(pfd, n, (int)((wake - now + 999) / 1000));
 		if (r < 0 && errno != EINTR) {
-			errmsg("poll: %s", strerror(errno));
+			cli_err("poll: %s", strerror(errno));
 			rc = EXIT_RUNTIME;
 		}
 		for (nfds_t i = 0; r > 0 && i < n; i++) {
@@ -890,7 +869,7 @@ static int wait_open(struct sockaddr_storage *sa, socklen_t salen, const struct 
 		return 0;
 	}
 	if (rc < 0)
-		errmsg("port %u did not open within %ld s: check the sequence, the window and that the firewall logs "
+		cli_err("port %u did not open within %ld s: check the sequence, the window and that the firewall logs "
 		       "the knock ports", (unsigned)s->wait_port, s->timeout_s);
 	return EXIT_RUNTIME;
 }
@@ -907,7 +886,7 @@ static int bind_address(const struct settings *s, const struct sockaddr_storage 
 	memset(out, 0, 16);
 	if (s->code.address) {
 		if (inet_pton(sa->ss_family, s->code.address, out) != 1) {
-			errmsg("address %s is not an IPv%d address, as %s is", show(s->code.address, shown),
+			cli_err("address %s is not an IPv%d address, as %s is", show(s->code.address, shown),
 			       sa->ss_family == AF_INET ? 4 : 6, s->host);
 			return -1;
 		}
@@ -921,7 +900,7 @@ static int bind_address(const struct settings *s, const struct sockaddr_storage 
 	int fd = socket(sa->ss_family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
 	if (fd < 0 || connect(fd, (struct sockaddr *)&to, salen) < 0 || getsockname(fd, (struct sockaddr *)&me, &len) < 0) {
 		addr_string(sa, buf, sizeof buf);
-		errmsg("cannot find this host's address towards %s: %s", buf, strerror(errno));
+		cli_err("cannot find this host's address towards %s: %s", buf, strerror(errno));
 		if (fd >= 0)
 			close(fd);
 		return -1;
@@ -944,7 +923,7 @@ static int make_code(struct settings *s, const struct sockaddr_storage *sa, sock
 	struct kc_bind b = {0};
 
 	if (kc_key_load(s->code.key_path, key, err, sizeof err) < 0) {
-		errmsg("%s", err);
+		cli_err("%s", err);
 		return EXIT_USAGE;
 	}
 	if (s->code.bind_source) {
@@ -964,7 +943,7 @@ static int make_code(struct settings *s, const struct sockaddr_storage *sa, sock
 	} else {
 		if (kc_enc_encode(key, s->code.door, step, &b, &s->code.req, bytes) < 0) {
 			explicit_bzero(key, sizeof key);
-			errmsg("the request cannot be encrypted");
+			cli_err("the request cannot be encrypted");
 			return EXIT_USAGE;
 		}
 		s->nsteps = KC_ENC_KNOCKS;
@@ -985,6 +964,7 @@ static int make_code(struct settings *s, const struct sockaddr_storage *sa, sock
 
 int main(int argc, char **argv)
 {
+	cli_prog = PROG;
 	static const struct option longopts[] = {
 		{"ipv4", no_argument, NULL, '4'},
 		{"ipv6", no_argument, NULL, '6'},
@@ -1033,14 +1013,14 @@ int main(int argc, char **argv)
 		case OPT_TOTP:
 		case OPT_ENCRYPTED:
 			if (cli_kind != KIND_SEQUENCE)
-				usage_error("--totp and --encrypted: one of them");
+				cli_usage_error("--totp and --encrypted: one of them");
 			cli_kind = opt == OPT_TOTP ? KIND_TOTP : KIND_ENCRYPTED;
 			cli_key = optarg;
 			break;
 		case OPT_TIME: {
 			long t;
 			if (parse_number(optarg, 0, INT32_MAX * 4L, &t) < 0)
-				usage_error("bad --time '%s': expected seconds since 1970", show(optarg, shown));
+				cli_usage_error("bad --time '%s': expected seconds since 1970", show(optarg, shown));
 			time_us = (int64_t)t * 1000000;
 			have_time = true;
 			break;
@@ -1050,7 +1030,7 @@ int main(int argc, char **argv)
 			break;
 		case OPT_CODE:
 			if (ncode_opts == sizeof code_opts / sizeof code_opts[0])
-				usage_error("too many options");
+				cli_usage_error("too many options");
 			code_opts[ncode_opts].name = longopts[li].name;
 			code_opts[ncode_opts++].value = optarg;
 			break;
@@ -1061,7 +1041,7 @@ int main(int argc, char **argv)
 			break;
 		case 'd':
 			if ((s.delay_ms = parse_delay(optarg)) < 0)
-				usage_error("bad --delay '%s': expected milliseconds 0-%d", show(optarg, shown), MAX_DELAY_MS);
+				cli_usage_error("bad --delay '%s': expected milliseconds 0-%d", show(optarg, shown), MAX_DELAY_MS);
 			s.have_delay = true;
 			break;
 		case 'n':
@@ -1069,12 +1049,12 @@ int main(int argc, char **argv)
 			break;
 		case 'w':
 			if (parse_wait_port(optarg, &s.wait_port) < 0)
-				usage_error("bad --wait '%s': expected a TCP port 1-65535", show(optarg, shown));
+				cli_usage_error("bad --wait '%s': expected a TCP port 1-65535", show(optarg, shown));
 			s.have_wait = true;
 			break;
 		case 't':
 			if (parse_number(optarg, 1, MAX_TIMEOUT_S, &s.timeout_s) < 0)
-				usage_error("bad --timeout '%s': expected seconds 1-%d", show(optarg, shown), MAX_TIMEOUT_S);
+				cli_usage_error("bad --timeout '%s': expected seconds 1-%d", show(optarg, shown), MAX_TIMEOUT_S);
 			s.have_timeout = true;
 			break;
 		case 'p':
@@ -1090,11 +1070,11 @@ int main(int argc, char **argv)
 			printf(PROG " " PACKAGE_VERSION "\n");
 			return 0;
 		case ':':
-			usage_error("option '%s' needs an argument", show(argv[optind - 1], shown));
+			cli_usage_error("option '%s' needs an argument", show(argv[optind - 1], shown));
 		default:
 			if (optopt)
-				usage_error("unknown option '-%c'", optopt);
-			usage_error("unknown option '%s'", show(argv[optind - 1], shown));
+				cli_usage_error("unknown option '-%c'", optopt);
+			cli_usage_error("unknown option '%s'", show(argv[optind - 1], shown));
 		}
 	}
 
@@ -1102,9 +1082,9 @@ int main(int argc, char **argv)
 	if (nargs >= 1 && strcmp(argv[optind], "keygen") == 0) {
 		char err[1024];
 		if (nargs != 2)
-			usage_error("keygen takes one FILE (or - for standard output)");
+			cli_usage_error("keygen takes one FILE (or - for standard output)");
 		if (kc_key_generate(argv[optind + 1], err, sizeof err) < 0) {
-			errmsg("%s", err);
+			cli_err("%s", err);
 			return EXIT_RUNTIME;
 		}
 		if (strcmp(argv[optind + 1], "-") != 0)
@@ -1113,59 +1093,59 @@ int main(int argc, char **argv)
 		return 0;
 	}
 	if (nargs == 0)
-		usage_error("expected HOST SEQUENCE... or PROFILE");
+		cli_usage_error("expected HOST SEQUENCE... or PROFILE");
 	if (nargs == 1 && cli_kind != KIND_SEQUENCE) {
 		if (argv[optind][0] == '\0')
-			usage_error("empty HOST");
+			cli_usage_error("empty HOST");
 		if (!(s.host = strdup(argv[optind])))
 			return EXIT_RUNTIME;
 		s.code.kind = cli_kind;
 	} else if (nargs == 1) {
 		char *def = NULL, err[1024];
 		if (!profile_path && !(profile_path = def = default_profile_path()))
-			usage_error("no SEQUENCE after '%s', and no profile file to look it up in "
+			cli_usage_error("no SEQUENCE after '%s', and no profile file to look it up in "
 				    "(set HOME or XDG_CONFIG_HOME, or give --profile FILE)", show(argv[optind], shown));
 		/* One word and no profile file at the default place: most likely
 		 * a HOST whose sequence was forgotten, not a profile name. */
 		if (def && access(def, F_OK) != 0 && errno == ENOENT) {
 			show_buf shown_path;
-			usage_error("no SEQUENCE after '%s' (and no profile file %s to find a profile '%s' in): "
+			cli_usage_error("no SEQUENCE after '%s' (and no profile file %s to find a profile '%s' in): "
 				    "expected HOST SEQUENCE... or PROFILE", show(argv[optind], shown),
 				    show(def, shown_path), show(argv[optind], shown));
 		}
 		if (profile_load(profile_path, argv[optind], &s, err, sizeof err) < 0) {
-			errmsg("%s", err);
+			cli_err("%s", err);
 			free(def);
 			return EXIT_USAGE;
 		}
 		free(def);
 	} else {
 		if (cli_kind != KIND_SEQUENCE)
-			usage_error("a time-based or encrypted knock takes HOST only, no SEQUENCE");
+			cli_usage_error("a time-based or encrypted knock takes HOST only, no SEQUENCE");
 		if (argv[optind][0] == '\0')
-			usage_error("empty HOST");
+			cli_usage_error("empty HOST");
 		if (!(s.host = strdup(argv[optind])))
 			return EXIT_RUNTIME;
 		for (int i = optind + 1; i < argc; i++) {
 			const char *why;
 			if (s.nsteps == MAX_STEPS)
-				usage_error("at most %d knocks in a sequence", MAX_STEPS);
+				cli_usage_error("at most %d knocks in a sequence", MAX_STEPS);
 			if ((why = parse_step(argv[i], &s.steps[s.nsteps])) != NULL)
-				usage_error("bad knock '%s': %s", show(argv[i], shown), why);
+				cli_usage_error("bad knock '%s': %s", show(argv[i], shown), why);
 			s.nsteps++;
 		}
 	}
 	if (cli_key && set_code(&s, "key", cli_key))
-		usage_error("bad key '%s'", show(cli_key, shown));
+		cli_usage_error("bad key '%s'", show(cli_key, shown));
 	for (size_t i = 0; i < ncode_opts; i++) {
 		const char *why = set_code(&s, code_opts[i].name, code_opts[i].value);
 		if (why)
-			usage_error("bad --%s '%s': %s", code_opts[i].name, show(code_opts[i].value, shown), why);
+			cli_usage_error("bad --%s '%s': %s", code_opts[i].name, show(code_opts[i].value, shown), why);
 	}
 	if (no_bind)
 		s.code.bind_source = false;
 	if (s.code.kind == KIND_SEQUENCE && (ncode_opts || no_bind || have_time))
-		usage_error("--%s goes with --totp or --encrypted", ncode_opts ? code_opts[0].name
+		cli_usage_error("--%s goes with --totp or --encrypted", ncode_opts ? code_opts[0].name
 								   : no_bind ? "no-bind" : "time");
 	if (s.code.kind != KIND_SEQUENCE) {
 		const char *miss = !s.code.door ? "--door (the door's name in logknockd.yaml)"
@@ -1174,14 +1154,14 @@ int main(int argc, char **argv)
 				   : s.code.kind == KIND_ENCRYPTED && !s.code.have_request ? "--request (the port to open, like tcp/22)"
 										 : NULL;
 		if (miss)
-			usage_error("missing %s", miss);
+			cli_usage_error("missing %s", miss);
 		if (s.code.kind == KIND_TOTP && (s.code.have_base || s.code.have_request || s.code.have_duration))
-			usage_error("--base, --request and --duration go with --encrypted");
+			cli_usage_error("--base, --request and --duration go with --encrypted");
 		if (s.code.kind == KIND_ENCRYPTED && (s.code.have_range || s.code.have_knocks))
-			usage_error("--range and --knocks go with --totp");
+			cli_usage_error("--range and --knocks go with --totp");
 	}
 	if (s.have_timeout && !s.wait_port)
-		usage_error("--timeout goes with --wait");
+		cli_usage_error("--timeout goes with --wait");
 
 	struct sockaddr_storage sa;
 	socklen_t salen;
@@ -1225,7 +1205,7 @@ int main(int argc, char **argv)
 	free(s.host);
 	settings_free_code(&s);
 	if (fflush(stdout) != 0 || ferror(stdout)) {
-		errmsg("cannot write to standard output");
+		cli_err("cannot write to standard output");
 		rc = EXIT_RUNTIME;
 	}
 	return rc;

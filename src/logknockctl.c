@@ -11,6 +11,7 @@
  * never costs the daemon a connection.
  * Exit status: 0 fine; 1 the daemon answered an error (notfound, failed);
  * 2 usage; 3 cannot connect; 4 denied. */
+#include "cli.h"
 #include "apply_proto.h"
 
 #include <arpa/inet.h>
@@ -70,28 +71,6 @@ static const char *show(const char *s, show_buf buf)
 	return buf;
 }
 
-__attribute__((format(printf, 1, 2)))
-static void errmsg(const char *fmt, ...)
-{
-	char buf[1024];
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(buf, sizeof buf, fmt, ap);
-	va_end(ap);
-	fprintf(stderr, PROG ": %s\n", buf);
-}
-
-__attribute__((format(printf, 1, 2), noreturn))
-static void usage_error(const char *fmt, ...)
-{
-	char buf[1024];
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(buf, sizeof buf, fmt, ap);
-	va_end(ap);
-	fprintf(stderr, PROG ": %s\nTry '" PROG " --help' for more information.\n", buf);
-	exit(EXIT_USAGE);
-}
 
 static void usage(void)
 {
@@ -174,7 +153,7 @@ static void req_add(struct request *r, const char *key, const char *value)
 	int n = snprintf(r->line + r->len, sizeof r->line - r->len, "%s%s%s%s", r->len ? " " : "",
 			 key ? key : "", key ? "=" : "", value);
 	if (n < 0 || (size_t)n >= sizeof r->line - r->len || strlen(value) > VALUE_MAX)
-		usage_error("the request is too long");
+		cli_usage_error("the request is too long");
 	r->len += (size_t)n;
 }
 
@@ -215,7 +194,7 @@ static bool out_write(const char *buf, size_t len, bool *failed)
 				continue;
 			if (w < 0) {
 				if (errno != EPIPE) {
-					errmsg("cannot write to standard output: %s", strerror(errno));
+					cli_err("cannot write to standard output: %s", strerror(errno));
 					*failed = true;
 				}
 				return false;
@@ -275,7 +254,7 @@ static int read_answer(int fd, const char *sock_path, bool stream, const sigset_
 		if (w < 0)
 			return 0;	/* interrupted before the answer: nothing to say */
 		if (w == 0) {
-			errmsg("no answer from logknockd on %s within %d s", show(sock_path, shown),
+			cli_err("no answer from logknockd on %s within %d s", show(sock_path, shown),
 			       ANSWER_TIMEOUT_MS / 1000);
 			return EXIT_FAILED;
 		}
@@ -283,17 +262,17 @@ static int read_answer(int fd, const char *sock_path, bool stream, const sigset_
 		if (r < 0 && errno == EINTR)
 			continue;
 		if (r < 0) {
-			errmsg("cannot read the answer of logknockd on %s: %s", show(sock_path, shown), strerror(errno));
+			cli_err("cannot read the answer of logknockd on %s: %s", show(sock_path, shown), strerror(errno));
 			return EXIT_FAILED;
 		}
 		if (r == 0) {
-			errmsg("logknockd on %s closed the connection without an answer", show(sock_path, shown));
+			cli_err("logknockd on %s closed the connection without an answer", show(sock_path, shown));
 			return EXIT_FAILED;
 		}
 		have += (size_t)r;
 		nl = memchr(buf, '\n', have);
 		if (!nl && have == HEADER_MAX) {
-			errmsg("the answer of %s is not logknockd's: no header line in %d bytes",
+			cli_err("the answer of %s is not logknockd's: no header line in %d bytes",
 			       show(sock_path, shown), HEADER_MAX);
 			return EXIT_FAILED;
 		}
@@ -315,13 +294,13 @@ static int read_answer(int fd, const char *sock_path, bool stream, const sigset_
 			for (char *p = buf; *p; p++)
 				if ((unsigned char)*p < 0x20 || (unsigned char)*p >= 0x7f)
 					*p = '?';
-			errmsg("%s", msg);
+			cli_err("%s", msg);
 			int st = code_status(code, clen);
 			if (st == EXIT_USAGE)
 				fputs("Try '" PROG " --help' for more information.\n", stderr);
 			return st;
 		}
-		errmsg("the answer of %s is not logknockd's: '%s'", show(sock_path, shown), show(buf, shown));
+		cli_err("the answer of %s is not logknockd's: '%s'", show(sock_path, shown), show(buf, shown));
 		return EXIT_FAILED;
 	}
 
@@ -349,7 +328,7 @@ static int read_answer(int fd, const char *sock_path, bool stream, const sigset_
 		if (w < 0)
 			return 0;	/* SIGINT, SIGTERM: the user has seen enough */
 		if (w == 0) {
-			errmsg("logknockd on %s stopped answering (nothing for %d s)", show(sock_path, shown),
+			cli_err("logknockd on %s stopped answering (nothing for %d s)", show(sock_path, shown),
 			       ANSWER_TIMEOUT_MS / 1000);
 			return EXIT_FAILED;
 		}
@@ -357,7 +336,7 @@ static int read_answer(int fd, const char *sock_path, bool stream, const sigset_
 		if (r < 0 && errno == EINTR)
 			continue;
 		if (r < 0) {
-			errmsg("cannot read the answer of logknockd on %s: %s", show(sock_path, shown), strerror(errno));
+			cli_err("cannot read the answer of logknockd on %s: %s", show(sock_path, shown), strerror(errno));
 			return EXIT_FAILED;
 		}
 		if (r == 0)
@@ -368,8 +347,8 @@ static int read_answer(int fd, const char *sock_path, bool stream, const sigset_
 		/* The daemon ends a watch only when it stops, or when this
 		 * client did not keep up with its events. */
 		if (have > 0)
-			errmsg("the last event was cut off (%zu bytes): left out", have);
-		errmsg("logknockd ended the watch (it stopped, or this client read too slowly)");
+			cli_err("the last event was cut off (%zu bytes): left out", have);
+		cli_err("logknockd ended the watch (it stopped, or this client read too slowly)");
 		return EXIT_FAILED;
 	}
 	return 0;
@@ -384,11 +363,11 @@ static int connect_to(const char *path)
 	int fd;
 
 	if (strlen(path) >= sizeof sa.sun_path)
-		usage_error("socket path '%s' is too long (at most %zu bytes)", show(path, shown),
+		cli_usage_error("socket path '%s' is too long (at most %zu bytes)", show(path, shown),
 			    sizeof sa.sun_path - 1);
 	memcpy(sa.sun_path, path, strlen(path) + 1);
 	if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) < 0) {
-		errmsg("socket: %s", strerror(errno));
+		cli_err("socket: %s", strerror(errno));
 		return -1;
 	}
 	while (connect(fd, (struct sockaddr *)&sa, sizeof sa) < 0) {
@@ -396,10 +375,10 @@ static int connect_to(const char *path)
 			continue;
 		int e = errno;
 		if (e == ENOENT || e == ECONNREFUSED)
-			errmsg("cannot connect to %s: %s (is logknockd running, with its control socket there?)",
+			cli_err("cannot connect to %s: %s (is logknockd running, with its control socket there?)",
 			       show(path, shown), strerror(e));
 		else
-			errmsg("cannot connect to %s: %s", show(path, shown), strerror(e));
+			cli_err("cannot connect to %s: %s", show(path, shown), strerror(e));
 		close(fd);
 		return -1;
 	}
@@ -426,6 +405,7 @@ static const char *const commands[] = {"status", "grants", "close", "open", "att
 
 int main(int argc, char **argv)
 {
+	cli_prog = PROG;
 	static const struct option longopts[] = {
 		{"json", no_argument, NULL, OPT_JSON},
 		{"socket", required_argument, NULL, OPT_SOCKET},
@@ -449,18 +429,18 @@ int main(int argc, char **argv)
 			break;
 		case OPT_SOCKET:
 			if (!*optarg)
-				usage_error("empty --socket");
+				cli_usage_error("empty --socket");
 			sock_path = optarg;
 			break;
 		case OPT_DOOR:
 			if (!apply_door_name_valid(optarg))
-				usage_error("bad --door '%s': a door name is 1 to %d letters, digits, '_', '.' "
+				cli_usage_error("bad --door '%s': a door name is 1 to %d letters, digits, '_', '.' "
 					    "and '-', the first not '.' or '-'", show(optarg, shown), APPLY_DOOR_MAX);
 			door = optarg;
 			break;
 		case OPT_FOR:
 			if (!duration_valid(optarg))
-				usage_error("bad --for '%s': expected a duration like 90s, 10m or 2h, "
+				cli_usage_error("bad --for '%s': expected a duration like 90s, 10m or 2h, "
 					    "from 1s to 1d", show(optarg, shown));
 			dur = optarg;
 			break;
@@ -474,16 +454,16 @@ int main(int argc, char **argv)
 			printf(PROG " " PACKAGE_VERSION "\n");
 			return fflush(stdout) == 0 ? 0 : EXIT_FAILED;
 		case ':':
-			usage_error("option '%s' needs an argument", show(argv[optind - 1], shown));
+			cli_usage_error("option '%s' needs an argument", show(argv[optind - 1], shown));
 		default:
 			if (optopt)
-				usage_error("unknown option '-%c'", optopt);
-			usage_error("unknown option '%s'", show(argv[optind - 1], shown));
+				cli_usage_error("unknown option '-%c'", optopt);
+			cli_usage_error("unknown option '%s'", show(argv[optind - 1], shown));
 		}
 	}
 
 	if (optind == argc)
-		usage_error("expected a command: status, grants, close, open, attempts, reload, watch or metrics");
+		cli_usage_error("expected a command: status, grants, close, open, attempts, reload, watch or metrics");
 	const char *cmd = argv[optind++];
 	char **args = argv + optind;
 	int nargs = argc - optind;
@@ -491,26 +471,26 @@ int main(int argc, char **argv)
 	for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
 		known |= strcmp(cmd, commands[i]) == 0;
 	if (!known)
-		usage_error("unknown command '%s'", show(cmd, shown));
+		cli_usage_error("unknown command '%s'", show(cmd, shown));
 
 	bool is_open = strcmp(cmd, "open") == 0, is_close = strcmp(cmd, "close") == 0;
 	bool is_watch = strcmp(cmd, "watch") == 0, is_metrics = strcmp(cmd, "metrics") == 0;
 	int want_args = is_open ? 2 : is_close ? 1 : 0;
 	if (nargs != want_args) {
 		if (is_open)
-			usage_error("open takes DOOR and ADDR");
+			cli_usage_error("open takes DOOR and ADDR");
 		if (is_close)
-			usage_error("close takes one ADDR");
-		usage_error("%s takes no argument ('%s')", cmd, show(args[0], shown));
+			cli_usage_error("close takes one ADDR");
+		cli_usage_error("%s takes no argument ('%s')", cmd, show(args[0], shown));
 	}
 	if (door && !(is_close || strcmp(cmd, "grants") == 0 || strcmp(cmd, "attempts") == 0))
-		usage_error("--door goes with grants, close and attempts");
+		cli_usage_error("--door goes with grants, close and attempts");
 	if (dur && !is_open)
-		usage_error("--for goes with open");
+		cli_usage_error("--for goes with open");
 	if (knocks && !is_watch)
-		usage_error("--knocks goes with watch");
+		cli_usage_error("--knocks goes with watch");
 	if (json && is_metrics)
-		usage_error("metrics are in the Prometheus text format only: --json does not apply");
+		cli_usage_error("metrics are in the Prometheus text format only: --json does not apply");
 
 	/* FORMAT COMMAND *(KEY=VALUE): watch is JSON lines whatever the
 	 * format, metrics the exposition format. */
@@ -519,10 +499,10 @@ int main(int argc, char **argv)
 	req_add(&r, NULL, cmd);
 	if (is_open) {
 		if (!apply_door_name_valid(args[0]))
-			usage_error("bad DOOR '%s': a door name is 1 to %d letters, digits, '_', '.' and '-', "
+			cli_usage_error("bad DOOR '%s': a door name is 1 to %d letters, digits, '_', '.' and '-', "
 				    "the first not '.' or '-'", show(args[0], shown), APPLY_DOOR_MAX);
 		if (!addr_valid(args[1]))
-			usage_error("bad ADDR '%s': expected an IPv4 or IPv6 address", show(args[1], shown));
+			cli_usage_error("bad ADDR '%s': expected an IPv4 or IPv6 address", show(args[1], shown));
 		req_add(&r, "door", args[0]);
 		req_add(&r, "addr", args[1]);
 		if (dur)
@@ -530,7 +510,7 @@ int main(int argc, char **argv)
 	}
 	if (is_close) {
 		if (!addr_valid(args[0]))
-			usage_error("bad ADDR '%s': expected an IPv4 or IPv6 address", show(args[0], shown));
+			cli_usage_error("bad ADDR '%s': expected an IPv4 or IPv6 address", show(args[0], shown));
 		req_add(&r, "addr", args[0]);
 	}
 	if (door && !is_open)
@@ -572,7 +552,7 @@ int main(int argc, char **argv)
 		/* The daemon may have refused us already (busy, denied):
 		 * its answer says why better than EPIPE would. */
 		if (errno != EPIPE && errno != ECONNRESET) {
-			errmsg("cannot send to %s: %s", show(sock_path, shown), strerror(errno));
+			cli_err("cannot send to %s: %s", show(sock_path, shown), strerror(errno));
 			close(fd);
 			return EXIT_CONNECT;
 		}

@@ -76,7 +76,8 @@ doors:
     duration: 10m
 EOF
 if ! "$D" -c "$TMP/nft.yaml" --check-config >"$TMP/cc.out" 2>&1; then
-	skip_all "this logknockd has no control socket: $(head -1 "$TMP/cc.out")"
+	echo "Bail out! the test's configuration does not load: $(head -1 "$TMP/cc.out")"
+	exit 1
 fi
 
 plan 15
