@@ -352,12 +352,14 @@ if [ "$(id -u)" != 0 ] || ! command -v setpriv >/dev/null 2>&1 || ! id nobody >/
 else
 	chmod 755 "$TMP"
 	D=$TMP/eacces && mkdir -m 755 "$D"
-	as_nobody() { setpriv --reuid=nobody --regid="$(id -g nobody)" --clear-groups "$@"; }
+	# setpriv execs the driver: $! is the driver itself, stopped by its pid
+	# (through a shell function, $! would be a subshell and the driver outlive it)
+	NOBODY_GID=$(id -g nobody)
 	# the one that stays unreadable, first: its 10 s run while the other is tried
-	SOURCE_DRIVER_DEBUG=1 as_nobody "$DRIVER" "$D/stays" >"$TMP/stays.out" 2>"$TMP/stays.err" &
+	SOURCE_DRIVER_DEBUG=1 setpriv --reuid=nobody --regid="$NOBODY_GID" --clear-groups "$DRIVER" "$D/stays" >"$TMP/stays.out" 2>"$TMP/stays.err" &
 	SPID=$!
 	OUT=$TMP/eacces.out ERR=$TMP/eacces.err
-	SOURCE_DRIVER_DEBUG=1 as_nobody "$DRIVER" "$D/log" >"$OUT" 2>"$ERR" &
+	SOURCE_DRIVER_DEBUG=1 setpriv --reuid=nobody --regid="$NOBODY_GID" --clear-groups "$DRIVER" "$D/log" >"$OUT" 2>"$ERR" &
 	DPID=$! BROKEN=
 	wait_for "$ERR" "source-driver: ready" && wait_for "$TMP/stays.err" "source-driver: ready" || BROKEN=1
 	t0=$(date +%s)
