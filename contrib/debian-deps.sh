@@ -14,9 +14,12 @@ libyaml-dev libpcre2-dev libsystemd-dev libinotifytools0-dev libnftables-dev lib
 # python3-yaml (t/doc-snippets.sh), debootstrap and systemd-container (the
 # unit in a container), sudo (t/privsep.sh), dpkg-dev, debhelper and lintian
 # (t/debian-package.sh builds and checks the Debian package; fakeroot is not
-# needed: debian/control says Rules-Requires-Root: no).
+# needed: debian/control says Rules-Requires-Root: no), openssh-server,
+# rsyslog-relp and systemd-journal-remote (t/fleet.sh: a private sshd per
+# server, RELP forwarding; t/fleet-journal.sh: journal-remote files).
 test_pkgs="libcmocka-dev python3 python3-yaml clang iproute2 nftables iptables ipset logrotate systemd bsdutils
-sudo knockd rsyslog ulogd2 debootstrap systemd-container strace dpkg-dev debhelper lintian"
+sudo knockd rsyslog ulogd2 debootstrap systemd-container strace dpkg-dev debhelper lintian
+openssh-server openssh-client rsyslog-relp systemd-journal-remote"
 case "${1:-}" in
 --test) pkgs="$pkgs $test_pkgs" ;;
 "") ;;

@@ -29,7 +29,7 @@ doors:
 EOF
 "$LOGKNOCKD" -c "$TMP/c.yaml" -v >/dev/null 2>"$TMP/err" &
 daemon_pid=$!
-wait_for "$TMP/err" "following 1 sources" 10 || { diag "$TMP/err"; skip_all "the daemon did not start"; }
+wait_for "$TMP/err" "following 1 sources" 10 || { diag "$TMP/err"; echo "Bail out! the daemon did not start"; exit 1; }
 
 L='IN=eth0 OUT= MAC=00:00:00:00:00:00:00:00:00:00:00:00:08:00 SRC=%s DST=192.0.2.1 LEN=60 TOS=0x00 PREC=0x00 TTL=64 ID=1 DF PROTO=TCP SPT=40000 DPT=%d WINDOW=64240 RES=0x00 SYN URGP=0'
 bid=$(tr -d - </proc/sys/kernel/random/boot_id)

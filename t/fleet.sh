@@ -3,12 +3,12 @@
 #
 #   client (192.0.2.2, and 192.0.2.3: "another client")
 #     | veth
-#   gateway (192.0.2.1; routes to 198.18.1-3.0/24): its nft logs and drops
+#   gateway (192.0.2.1; routes to 198.51.100.16/28, .32/28, .48/28): its nft logs and drops
 #     | knocks; its own rsyslogd (imkmsg, hostname gw-ID) forwards them over
 #     | RELP (TCP when rsyslog-relp is missing) to
-#   collector (198.18.1.2): rsyslogd writes them to a file; logknockd reads
+#   collector (198.51.100.18): rsyslogd writes them to a file; logknockd reads
 #     | it (forwarded: true, at: [gw-ID]) and drives, through the ssh binary,
-#   web1 (198.18.2.2), web2 (198.18.3.2): each runs its own sshd on port
+#   web1 (198.51.100.34), web2 (198.51.100.50): each runs its own sshd on port
 #     2222 with host keys made here, whose authorized_keys runs
 #     logknock-apply (nft, guard tcp/22) as a forced command; a listener on
 #     tcp/22.
@@ -60,9 +60,9 @@ if [ -f "$RSMOD/omrelp.so" ] && [ -f "$RSMOD/imrelp.so" ]; then TRANSPORT=relp; 
 plan 16
 
 # ---- the network ----------------------------------------------------------
-link() { # link NS_A ADDR_A NS_B ADDR_B NAME: a veth pair, a /24 each side
+link() { # link NS_A ADDR_A NS_B ADDR_B NAME: a veth pair, a /28 each side
 	ip link add "$5a" netns "$1" type veth peer name "$5b" netns "$3" &&
-		ip -n "$1" addr add "$2/24" dev "$5a" && ip -n "$3" addr add "$4/24" dev "$5b" &&
+		ip -n "$1" addr add "$2/28" dev "$5a" && ip -n "$3" addr add "$4/28" dev "$5b" &&
 		ip -n "$1" link set "$5a" up && ip -n "$3" link set "$5b" up
 }
 for ns in $COL $W1 $W2; do
@@ -70,12 +70,12 @@ for ns in $COL $W1 $W2; do
 done
 n=1
 for ns in $COL $W1 $W2; do
-	link "$GW" "198.18.$n.1" "$ns" "198.18.$n.2" "fl${fid}$n" || skip_all "cannot link $ns"
-	ip -n "$ns" route add default via "198.18.$n.1" || skip_all "no route in $ns"
+	link "$GW" "198.51.100.$((16 * n + 1))" "$ns" "198.51.100.$((16 * n + 2))" "fl${fid}$n" || skip_all "cannot link $ns"
+	ip -n "$ns" route add default via "198.51.100.$((16 * n + 1))" || skip_all "no route in $ns"
 	n=$((n + 1))
 done
 ip netns exec "$GW" sysctl -q -w net.ipv4.ip_forward=1 >/dev/null
-ip -n "$CL" route add 198.18.0.0/16 via 192.0.2.1
+ip -n "$CL" route add 198.51.100.0/24 via 192.0.2.1
 ip -n "$CL" addr add 192.0.2.3/24 dev "$netns_veth_c"	# the other client
 
 # ---- the servers: sshd, logknock-apply, a listener ------------------------
@@ -88,7 +88,7 @@ for i in 1 2; do
 	d=$TMP/web$i
 	mkdir "$d"
 	ssh-keygen -q -t ed25519 -N '' -f "$d/host_key"
-	echo "[198.18.$((i + 1)).2]:2222 $(cut -d' ' -f1-2 "$d/host_key.pub")" >>"$TMP/known_hosts"
+	echo "[198.51.100.$((16 * (i + 1) + 2))]:2222 $(cut -d' ' -f1-2 "$d/host_key.pub")" >>"$TMP/known_hosts"
 	cat >"$d/apply.yaml" <<EOF
 backend: nft
 guard: [tcp/22]
@@ -99,7 +99,7 @@ EOF
 		>"$d/authorized_keys"
 	cat >"$d/sshd_config" <<EOF
 Port 2222
-ListenAddress 198.18.$((i + 1)).2
+ListenAddress 198.51.100.$((16 * (i + 1) + 2))
 HostKey $d/host_key
 PidFile $d/sshd.pid
 AuthorizedKeysFile $d/authorized_keys
@@ -118,7 +118,7 @@ start_sshd() { # start_sshd N
 	ip netns exec "$(eval echo \$W$1)" "$SSHD" -D -e -f "$TMP/web$1/sshd_config" 2>>"$TMP/web$1/sshd.log" &
 	eval "sshd$1_pid=$!"
 	for _ in $(seq 50); do
-		ip netns exec "$(eval echo \$W$1)" bash -c 'exec 3<>/dev/tcp/$0/2222' "198.18.$(($1 + 1)).2" 2>/dev/null && return 0
+		ip netns exec "$(eval echo \$W$1)" bash -c 'exec 3<>/dev/tcp/$0/2222' "198.51.100.$((16 * ($1 + 1) + 2))" 2>/dev/null && return 0
 		sleep 0.1
 	done
 	return 1
@@ -142,9 +142,9 @@ s.bind((sys.argv[1], 22)); s.listen(64)
 while True:
     c, _ = s.accept(); c.close()' "$2" &
 }
-listener "$W1" 198.18.2.2
+listener "$W1" 198.51.100.34
 lis1_pid=$!
-listener "$W2" 198.18.3.2
+listener "$W2" 198.51.100.50
 lis2_pid=$!
 # reach FROM ADDR [SECONDS]: whether FROM (192.0.2.2 or .3) can connect to ADDR:22 (1 s)
 reach() {
@@ -170,10 +170,10 @@ mkdir "$TMP/rsgw" "$TMP/rscol"
 fwdmod=
 if [ $TRANSPORT = relp ]; then
 	fwdmod='module(load="omrelp")'
-	fwd="action(type=\"omrelp\" target=\"198.18.1.2\" port=\"20514\" template=\"RSYSLOG_ForwardFormat\")"
+	fwd="action(type=\"omrelp\" target=\"198.51.100.18\" port=\"20514\" template=\"RSYSLOG_ForwardFormat\")"
 	inp="module(load=\"imrelp\") input(type=\"imrelp\" port=\"20514\")"
 else
-	fwd="action(type=\"omfwd\" target=\"198.18.1.2\" port=\"20514\" protocol=\"tcp\" template=\"RSYSLOG_ForwardFormat\")"
+	fwd="action(type=\"omfwd\" target=\"198.51.100.18\" port=\"20514\" protocol=\"tcp\" template=\"RSYSLOG_ForwardFormat\")"
 	inp="module(load=\"imtcp\") input(type=\"imtcp\" port=\"20514\")"
 fi
 cat >"$TMP/rsgw/rsyslog.conf" <<EOF
@@ -213,8 +213,8 @@ state_dir: $TMP/state
 control: {socket: $TMP/ctl}
 applier: {backend: log}
 appliers:
-  web1: {ssh: {host: 198.18.2.2, port: 2222, user: root, key: $TMP/fleet_key, known_hosts: $TMP/known_hosts}}
-  web2: {ssh: {host: 198.18.3.2, port: 2222, user: root, key: $TMP/fleet_key, known_hosts: $TMP/known_hosts}}
+  web1: {ssh: {host: 198.51.100.34, port: 2222, user: root, key: $TMP/fleet_key, known_hosts: $TMP/known_hosts}}
+  web2: {ssh: {host: 198.51.100.50, port: 2222, user: root, key: $TMP/fleet_key, known_hosts: $TMP/known_hosts}}
 doors:
   - name: short
     sequence: [tcp/7101, tcp/7102]
@@ -252,7 +252,7 @@ else
 	echo "$st" | sed 's/^/# /'
 fi
 
-if ! reach 192.0.2.2 198.18.2.2 && ! reach 192.0.2.2 198.18.3.2; then
+if ! reach 192.0.2.2 198.51.100.34 && ! reach 192.0.2.2 198.51.100.50; then
 	ok "before a knock the client reaches neither server"
 else
 	fail "before a knock the client reaches neither server"
@@ -261,7 +261,7 @@ fi
 # ---- knock -> both ------------------------------------------------------------
 netns_knock tcp 7101
 netns_knock tcp 7102
-if reach_within 5 192.0.2.2 198.18.2.2 && reach_within 5 192.0.2.2 198.18.3.2; then
+if reach_within 5 192.0.2.2 198.51.100.34 && reach_within 5 192.0.2.2 198.51.100.50; then
 	ok "a knock at the gateway opens tcp/22 on web1 and web2"
 else
 	fail "a knock at the gateway opens tcp/22 on web1 and web2"
@@ -281,14 +281,14 @@ else
 	fail "the forwarded lines carry the gateway's name ($TRANSPORT)"
 	diag "$TMP/remote.log" "$TMP/rsgw/err" "$TMP/rscol/err"
 fi
-if ! reach 192.0.2.3 198.18.2.2 && ! reach 192.0.2.3 198.18.3.2; then
+if ! reach 192.0.2.3 198.51.100.34 && ! reach 192.0.2.3 198.51.100.50; then
 	ok "another client reaches neither server"
 else
 	fail "another client reaches neither server"
 fi
 if wait_for "$TMP/d.log" "door short: closed tcp/22 for 192.0.2.2 on web2" 8 &&
 	wait_for "$TMP/d.log" "door short: closed tcp/22 for 192.0.2.2 on web1" 2 &&
-	! reach 192.0.2.2 198.18.2.2 && ! reach 192.0.2.2 198.18.3.2; then
+	! reach 192.0.2.2 198.51.100.34 && ! reach 192.0.2.2 198.51.100.50; then
 	ok "expiry closes on both"
 else
 	fail "expiry closes on both"
@@ -323,7 +323,7 @@ EOF
 	: >"$TMP/bench.txt"
 	r=0
 	while [ $r -lt "$FLEET_BENCH_ROUNDS" ]; do
-		ip netns exec "$CL" python3 "$TMP/round.py" 192.0.2.2 192.0.2.1 192.0.2.1 198.18.2.2 198.18.3.2 >>"$TMP/bench.txt"
+		ip netns exec "$CL" python3 "$TMP/round.py" 192.0.2.2 192.0.2.1 192.0.2.1 198.51.100.34 198.51.100.50 >>"$TMP/bench.txt"
 		sleep 2.5	# the grants (1 s) close everywhere
 		r=$((r + 1))
 	done
@@ -348,13 +348,13 @@ stop_sshd 2
 wait_for "$TMP/d.log" "fleet: web2: link down\|ssh link to web2 exited" 5 >/dev/null
 netns_knock tcp 7201
 netns_knock tcp 7202
-if reach_within 2 192.0.2.2 198.18.2.2; then
+if reach_within 2 192.0.2.2 198.51.100.34; then
 	ok "web2's sshd stopped: web1 still opens"
 else
 	fail "web2's sshd stopped: web1 still opens"
 	diag "$TMP/d.log"
 fi
-if ! reach 192.0.2.2 198.18.3.2; then
+if ! reach 192.0.2.2 198.51.100.50; then
 	ok "web2 stays closed while its link is down"
 else
 	fail "web2 stays closed while its link is down"
@@ -367,13 +367,13 @@ else
 	echo "$st" | sed 's/^/# /'
 fi
 start_sshd 2 || fail "sshd of web2 restarts"
-if wait_for "$TMP/d.log" "fleet: web2: link up again" 15 && reach_within 5 192.0.2.2 198.18.3.2; then
+if wait_for "$TMP/d.log" "fleet: web2: link up again" 15 && reach_within 5 192.0.2.2 198.51.100.50; then
 	ok "web2 catches up when its sshd is back"
 else
 	fail "web2 catches up when its sshd is back"
 	diag "$TMP/d.log"
 fi
-if reach 192.0.2.2 198.18.2.2 && ! reach 192.0.2.3 198.18.3.2; then
+if reach 192.0.2.2 198.51.100.34 && ! reach 192.0.2.3 198.51.100.50; then
 	ok "after the catch-up: web1 still open, web2 open for the knocker only"
 else
 	fail "after the catch-up: web1 still open, web2 open for the knocker only"
@@ -381,7 +381,7 @@ fi
 
 # ---- the key can do nothing but the protocol -----------------------------------
 sshc() { ip netns exec "$COL" "$SSH" -F none -T -o BatchMode=yes -o StrictHostKeyChecking=yes \
-	-o UserKnownHostsFile="$TMP/known_hosts" -o IdentitiesOnly=yes -i "$TMP/fleet_key" -p 2222 -l root 198.18.2.2 "$@"; }
+	-o UserKnownHostsFile="$TMP/known_hosts" -o IdentitiesOnly=yes -i "$TMP/fleet_key" -p 2222 -l root 198.51.100.34 "$@"; }
 # stdout only: the applier's messages on stderr would interleave with its answers
 out=$(printf 'id\ntouch %s/pwned\n' "$TMP" | sshc "id; touch $TMP/pwned" 2>/dev/null)
 if ! echo "$out" | grep -q "uid=" && [ ! -e "$TMP/pwned" ] && echo "$out" | grep -q "^error 0"; then
@@ -399,7 +399,7 @@ else
 fi
 timeout 5 ip netns exec "$COL" "$SSH" -F none -o BatchMode=yes -o UserKnownHostsFile="$TMP/known_hosts" \
 	-o IdentitiesOnly=yes -i "$TMP/fleet_key" -p 2222 -l root -o ExitOnForwardFailure=yes \
-	-N -R 127.0.0.1:2999:127.0.0.1:22 198.18.2.2 >/dev/null 2>&1
+	-N -R 127.0.0.1:2999:127.0.0.1:22 198.51.100.34 >/dev/null 2>&1
 fw=$?
 if [ $fw = 255 ]; then	# refused by the server: ssh gives up at once (124 would be a timeout)
 	ok "the key cannot forward ports"
