@@ -10,24 +10,11 @@
 # the compiler has them, and SKIPs when it cannot compile.
 . "${top_srcdir:-$(cd "$(dirname "$0")/.." && pwd)}/t/lib.sh"
 
-targets="parse config apply-proto kmsg grants knockd-import knockcode control"
 fz=$top_srcdir/fuzz
 [ -f "$fz/standalone.c" ] || skip_all "no fuzz/ directory"
 
-# sources T: the src/*.c files target T needs (as in fuzz/run)
-sources() {
-	common="knock.c log.c apply_proto.c knockcode.c onetime.c"
-	case $1 in
-	parse) echo $common parse.c doors.c grants.c ;;
-	config) echo $common config.c parse.c ;;
-	apply-proto) echo apply_proto.c ;;
-	kmsg) echo log.c state.c ;;
-	grants) echo $common grants.c ;;
-	knockd-import) echo $common knockd_import.c config.c parse.c ;;
-	knockcode) echo knock.c log.c knockcode.c onetime.c doors.c ;;
-	control) echo control_proto.c ;;
-	esac
-}
+. "$fz/sources.sh"
+targets=$fuzz_targets
 
 need_build=
 for t in $targets; do
@@ -48,7 +35,7 @@ if [ -n "$need_build" ]; then
 	$cc $base $san -o "$TMP/probe" "$TMP/probe.c" 2>/dev/null && "$TMP/probe" 2>/dev/null || san=
 	[ -n "$san" ] || echo "# no ASan/UBSan with $cc: replaying without sanitizers"
 	# Each source once, then one link per target.
-	for s in $(for t in $targets; do sources "$t"; done | tr ' ' '\n' | sort -u) standalone.c; do
+	for s in $(for t in $targets; do fuzz_sources "$t"; done | tr ' ' '\n' | sort -u) standalone.c; do
 		src=$top_srcdir/src/$s
 		[ "$s" = standalone.c ] && src=$fz/$s
 		# shellcheck disable=SC2086
@@ -57,7 +44,7 @@ if [ -n "$need_build" ]; then
 	done
 	for t in $targets; do
 		objs="$TMP/obj/standalone.c.o"
-		for s in $(sources "$t"); do objs="$objs $TMP/obj/$s.o"; done
+		for s in $(fuzz_sources "$t"); do objs="$objs $TMP/obj/$s.o"; done
 		# shellcheck disable=SC2086
 		$cc $base $san -o "$bin/replay-$t" "$fz/fuzz-$t.c" $objs $pc 2>"$TMP/cc.err" ||
 			{ diag "$TMP/cc.err"; skip_all "$cc cannot build fuzz-$t"; }
