@@ -81,13 +81,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		FUZZ_CHECK(gr->proto == IPPROTO_TCP || gr->proto == IPPROTO_UDP || gr->proto == IPPROTO_ICMP ||
 			   gr->proto == IPPROTO_ICMPV6);
 		FUZZ_CHECK(memchr(gr->door, '\0', sizeof gr->door) != NULL);
-		/* one grant per ID and per (source, protocol, port[, via, to, toport]) */
+		/* one grant per ID and per (host, source, protocol, port[, via, to, toport]) */
 		FUZZ_CHECK(gr->via == APPLY_VIA_LOCAL || gr->via == APPLY_VIA_FORWARD || gr->via == APPLY_VIA_DNAT);
 		FUZZ_CHECK(gr->via != APPLY_VIA_LOCAL || (!gr->toport && !gr->masq && !gr->nokeep));
 		for (size_t j = 0; j < i; j++) {
 			const struct grant *o = grants_at(g, j);
 			FUZZ_CHECK(o->id != gr->id);
-			FUZZ_CHECK(!(o->family == gr->family && o->proto == gr->proto && o->port == gr->port &&
+			FUZZ_CHECK(!(strcmp(o->host, gr->host) == 0 && o->family == gr->family && o->proto == gr->proto &&
+				     o->port == gr->port &&
 				     memcmp(o->src, gr->src, 16) == 0 && o->via == gr->via &&
 				     (gr->via == APPLY_VIA_LOCAL ||
 				      (memcmp(o->to, gr->to, 16) == 0 && o->toport == gr->toport))));
