@@ -390,7 +390,10 @@ fi
 gw_reset
 
 for be in $BACKENDS; do
-	if "$APPLY" --backend "$be" --gateway tcp/22,198.51.100.2 </dev/null 2>&1 | grep -q "unknown backend"; then
+	# The probe sets the backend up: in the gateway's namespace (gw_reset
+	# below clears it), never in this machine's own.
+	if ip netns exec "$S" "$APPLY" --backend "$be" --gateway tcp/22,198.51.100.2 </dev/null 2>&1 |
+		grep -q "unknown backend"; then
 		skip_n $N_BE "$be: no $be backend"
 		continue
 	fi
