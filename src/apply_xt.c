@@ -165,7 +165,7 @@ long xt_delete_by_comment(int family, const char *chain, const char *prefix, int
 
 /* ---- setting the chain up ----------------------------------------------------- */
 
-static int run(char *const argv[], int timeout_ms, char *msg, size_t msglen)
+int apply_xt_run(char *const argv[], int timeout_ms, char *msg, size_t msglen)
 {
 	char desc[512];
 	apply_describe_argv(argv, desc, sizeof desc);
@@ -185,7 +185,7 @@ int xt_setup(int family, const char *chain, const char *set, const struct apply_
 	/* The chain: -N fails when it exists, and then the listing works. */
 	char nmsg[256];
 	char *mk[] = {prog, "-w", "-N", ch, NULL};
-	bool made = run(mk, tmo, nmsg, sizeof nmsg) == 0;
+	bool made = apply_xt_run(mk, tmo, nmsg, sizeof nmsg) == 0;
 	char *listing;
 	if (list_chain(family, chain, tmo, &listing, msg, msglen) < 0) {
 		if (!made)
@@ -199,7 +199,7 @@ int xt_setup(int family, const char *chain, const char *set, const struct apply_
 	if (set) {
 		char *sr[] = {prog, "-w", "-A", ch, "-m", "set", "--match-set", (char *)set, "src,dst",
 			      "-m", "comment", "--comment", XT_OWN_PREFIX "set", "-j", "ACCEPT", NULL};
-		if (run(sr, tmo, msg, msglen) < 0)
+		if (apply_xt_run(sr, tmo, msg, msglen) < 0)
 			goto fail;
 	}
 	/* Loopback is left to the admin's INPUT rules ("-i lo -j ACCEPT"),
@@ -207,7 +207,7 @@ int xt_setup(int family, const char *chain, const char *set, const struct apply_
 	if (!o->guard_loopback) {
 		char *lr[] = {prog, "-w", "-A", ch, "-i", "lo", "-m", "comment", "--comment",
 			      XT_OWN_PREFIX "loopback", "-j", "RETURN", NULL};
-		if (run(lr, tmo, msg, msglen) < 0)
+		if (apply_xt_run(lr, tmo, msg, msglen) < 0)
 			goto fail;
 	}
 	size_t nguard = 0;
@@ -221,7 +221,7 @@ int xt_setup(int family, const char *chain, const char *set, const struct apply_
 		char *gr[] = {prog, "-w", "-A", ch, "-p", proto, "--dport", port, "-m", "conntrack",
 			      "--ctstate", "NEW", "-m", "comment", "--comment", XT_OWN_PREFIX "guard",
 			      "-j", "DROP", NULL};
-		if (run(gr, tmo, msg, msglen) < 0)
+		if (apply_xt_run(gr, tmo, msg, msglen) < 0)
 			goto fail;
 	}
 	/* ...then those of the listing taken before, the old ones, deleted:
@@ -241,7 +241,7 @@ int xt_setup(int family, const char *chain, const char *set, const struct apply_
 	int st = apply_run_output(chk, tmo, NULL, msg, msglen);
 	if (st == 1) {
 		char *ins[] = {prog, "-w", "-I", "INPUT", "1", "-j", ch, NULL};
-		if (run(ins, tmo, msg, msglen) < 0)
+		if (apply_xt_run(ins, tmo, msg, msglen) < 0)
 			return -1;
 		log_info("%s: inserted -j %s at the top of INPUT", prog, chain);
 	} else if (st != 0) {

@@ -44,4 +44,8 @@ int xt_setup(int family, const char *chain, const char *set, const struct apply_
 long xt_delete_by_comment(int family, const char *chain, const char *prefix, int timeout_ms, char *msg,
 			  size_t msglen);
 
+/* Runs ARGV (iptables, ip6tables, ipset) with apply_run(), said at -v -v
+ * when it worked. */
+int apply_xt_run(char *const argv[], int timeout_ms, char *msg, size_t msglen);
+
 #endif

@@ -54,15 +54,6 @@ struct xt_gw {
 	int timeout_ms;
 };
 
-static int run(char *const argv[], int timeout_ms, char *msg, size_t msglen)
-{
-	char desc[512];
-	apply_describe_argv(argv, desc, sizeof desc);
-	int r = apply_run(argv, timeout_ms, msg, msglen);
-	if (r == 0)
-		log_debug("ran %s", desc);
-	return r;
-}
 
 /* -N CHAIN in TABLE, where missing; 0, or -1 with msg. */
 static int make_chain(int family, const char *table, const char *chain, int tmo, char *msg, size_t msglen)
@@ -70,7 +61,7 @@ static int make_chain(int family, const char *table, const char *chain, int tmo,
 	char *prog = (char *)xt_program(family);
 	char *mk[] = {prog, "-w", "-t", (char *)table, "-N", (char *)chain, NULL};
 	char nmsg[256];
-	if (run(mk, tmo, nmsg, sizeof nmsg) == 0)
+	if (apply_xt_run(mk, tmo, nmsg, sizeof nmsg) == 0)
 		return 0;
 	char *ls[] = {prog, "-w", "-t", (char *)table, "-S", (char *)chain, NULL};
 	if (apply_run_output(ls, tmo, NULL, msg, msglen) == 0)
@@ -91,7 +82,7 @@ static int jump(int family, const char *table, const char *parent, const char *c
 	if (st != 1)
 		return -1;
 	char *ins[] = {prog, "-w", "-t", (char *)table, "-I", (char *)parent, "1", "-j", (char *)chain, NULL};
-	return run(ins, tmo, msg, msglen);
+	return apply_xt_run(ins, tmo, msg, msglen);
 }
 
 static int append_structure(struct xt_gw *g, int family, const struct apply_options *o, char *msg, size_t msglen);
@@ -141,7 +132,7 @@ static int append_structure(struct xt_gw *g, int family, const struct apply_opti
 			 "--comment", XT_OWN_PREFIX "reply", "-j", "RETURN", NULL};
 	char *keep[] = {prog, "-w", "-A", g->fwd, "-m", "connmark", "--mark", GW_MARK "/" GW_MARK, "-m", "comment",
 			"--comment", XT_OWN_PREFIX "keep", "-j", "RETURN", NULL};
-	if (run(reply, tmo, msg, msglen) < 0 || run(keep, tmo, msg, msglen) < 0)
+	if (apply_xt_run(reply, tmo, msg, msglen) < 0 || apply_xt_run(keep, tmo, msg, msglen) < 0)
 		return -1;
 	if (g->fwset[0]) {
 		/* the ipset backend's forward grants: entries SRC,PROTO:PORT,TO */
@@ -154,7 +145,8 @@ static int append_structure(struct xt_gw *g, int family, const struct apply_opti
 			       "comment", "--comment", XT_OWN_PREFIX "fwset", "-j", "RETURN", NULL};
 		char *retx[] = {prog, "-w", "-A", g->fwd, "-m", "set", "--match-set", nokeepset, "src,dst,dst", "-m",
 				"comment", "--comment", XT_OWN_PREFIX "fwset", "-j", "RETURN", NULL};
-		if (run(mark, tmo, msg, msglen) < 0 || run(ret, tmo, msg, msglen) < 0 || run(retx, tmo, msg, msglen) < 0)
+		if (apply_xt_run(mark, tmo, msg, msglen) < 0 || apply_xt_run(ret, tmo, msg, msglen) < 0 ||
+		    apply_xt_run(retx, tmo, msg, msglen) < 0)
 			return -1;
 	}
 	size_t n = 0;
@@ -169,7 +161,7 @@ static int append_structure(struct xt_gw *g, int family, const struct apply_opti
 		snprintf(port, sizeof port, "%u", (unsigned)e->port);
 		char *gr[] = {prog, "-w", "-A", g->fwd, "-d", addr, "-p", e->proto == IPPROTO_UDP ? "udp" : "tcp",
 			      "--dport", port, "-m", "comment", "--comment", XT_OWN_PREFIX "gwguard", "-j", "DROP", NULL};
-		if (run(gr, tmo, msg, msglen) < 0)
+		if (apply_xt_run(gr, tmo, msg, msglen) < 0)
 			return -1;
 		n++;
 	}
@@ -197,7 +189,7 @@ static int delete_old(int family, char *listing, int tmo, char *msg, size_t msgl
 		     w = strtok_r(NULL, " ", &save))
 			argv[n++] = w;
 		argv[n] = NULL;
-		if (run(argv, tmo, msg, msglen) < 0)
+		if (apply_xt_run(argv, tmo, msg, msglen) < 0)
 			return -1;
 	}
 	return 0;
@@ -414,7 +406,7 @@ int xt_gw_flush(struct xt_gw *g, char *msg, size_t msglen)
 		total += n;
 		char *fd[] = {prog, "-w", "-t", "nat", "-F", g->dnat, NULL};
 		char *fm[] = {prog, "-w", "-t", "nat", "-F", g->masq, NULL};
-		if (run(fd, g->timeout_ms, msg, msglen) < 0 || run(fm, g->timeout_ms, msg, msglen) < 0)
+		if (apply_xt_run(fd, g->timeout_ms, msg, msglen) < 0 || apply_xt_run(fm, g->timeout_ms, msg, msglen) < 0)
 			return -1;
 	}
 	log_info("flush: removed %ld forward grant rule%s from %s, emptied %s and %s", total, total == 1 ? "" : "s",
