@@ -8,7 +8,7 @@
  * SOCK_SEQPACKET socket pair, which keeps record boundaries as /dev/kmsg
  * does, to kmsg_on_io, the function that reads and hands out lines. The
  * first byte's low bit makes it resume after a saved position (warm lines). */
-#include "../src/source_kmsg.c"
+#include "../src/daemon/source_kmsg.c"
 
 #include <sys/socket.h>
 

@@ -2,18 +2,22 @@
 # the two build every target from one list.
 # fuzz_targets: every target (fuzz/fuzz-T.c).
 fuzz_targets="parse config apply-proto kmsg grants knockd-import knockcode control"
-# fuzz_sources T: the src/*.c files target T links (besides fuzz/fuzz-T.c)
+# fuzz_sources T: the files under src/ that target T links (besides fuzz/fuzz-T.c)
 fuzz_sources() {
-	common="knock.c log.c apply_proto.c knockcode.c onetime.c"
+	common="common/knock.c common/log.c common/apply_proto.c common/knockcode.c common/onetime.c"
 	case $1 in
-	parse) echo $common parse.c doors.c grants.c config.c ;;
-	config) echo $common config.c parse.c ;;
-	apply-proto) echo apply_proto.c ;;
-	kmsg) echo log.c state.c ;;	# fuzz-kmsg.c includes source_kmsg.c
-	grants) echo $common grants.c ;;
-	knockd-import) echo $common knockd_import.c config.c parse.c ;;
-	knockcode) echo $common doors.c config.c parse.c ;;
-	control) echo control_proto.c ;;
+	parse) echo $common daemon/parse.c daemon/doors.c daemon/grants.c common/config.c ;;
+	config) echo $common common/config.c daemon/parse.c ;;
+	apply-proto) echo common/apply_proto.c ;;
+	kmsg) echo common/log.c daemon/state.c ;;	# fuzz-kmsg.c includes daemon/source_kmsg.c
+	grants) echo $common daemon/grants.c ;;
+	knockd-import) echo $common daemon/knockd_import.c common/config.c daemon/parse.c ;;
+	knockcode) echo $common daemon/doors.c common/config.c daemon/parse.c ;;
+	control) echo daemon/control_proto.c ;;
 	*) return 1 ;;
 	esac
+}
+# fuzz_includes TOP: the -I flags of src/'s folders (src/README.md)
+fuzz_includes() {
+	for d in common daemon apply; do printf ' -I%s/src/%s' "$1" "$d"; done
 }

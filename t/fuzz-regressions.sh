@@ -24,11 +24,11 @@ done
 bin=$top_builddir/fuzz
 if [ -n "$need_build" ]; then
 	bin=$TMP/bin
-	mkdir -p "$bin" "$TMP/obj"
+	mkdir -p "$bin" "$TMP/obj/common" "$TMP/obj/daemon" "$TMP/obj/apply"
 	cc=${CC:-cc}
 	pc=$(pkg-config --cflags --libs yaml-0.1 libpcre2-8 libsystemd libsodium 2>/dev/null) ||
 		skip_all "pkg-config cannot find yaml-0.1, libpcre2-8, libsystemd, libsodium"
-	base="-g -O1 -std=c11 -D_GNU_SOURCE -I$top_srcdir/src -I$fz"
+	base="-g -O1 -std=c11 -D_GNU_SOURCE $(fuzz_includes "$top_srcdir") -I$fz"
 	san="-fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer"
 	echo 'int main(void){return 0;}' >"$TMP/probe.c"
 	# shellcheck disable=SC2086

@@ -1,5 +1,5 @@
 #!/bin/sh
-# static-analysis.sh — cppcheck and clang-tidy over src/*.c, one TAP point
+# static-analysis.sh — cppcheck and clang-tidy over src/*/*.c, one TAP point
 # each; a tool that is missing is a SKIP. Configuration: .clang-tidy (checks
 # and why some are off) and t/cppcheck-suppressions.txt (false positives).
 # LOGKNOCK_STATIC_ANALYSIS=0 skips both (e.g. for a quick make check);
@@ -15,7 +15,7 @@ cd "$top_srcdir" || exit 1
 {
 	echo -std=c11
 	echo -D_GNU_SOURCE
-	echo -Isrc
+	for d in common daemon apply; do echo "-Isrc/$d"; done
 	echo '-DPACKAGE_VERSION="0"'
 	echo '-DLOGKNOCK_SYSCONFDIR="/etc/logknock"'
 	echo '-DLOGKNOCK_LIBEXECDIR="/usr/libexec/logknock"'
@@ -61,7 +61,7 @@ set --
 while IFS= read -r a; do set -- "$@" "$a"; done <"$flags"
 "$tidy" --quiet "$file" -- "$@" >"$out" 2>&1
 EOS
-	ls src/*.c | xargs -n 1 -P "$jobs" sh "$TMP/tidy1" "$tidy" "$TMP/flags" "$TMP/tidy.d"
+	ls src/*/*.c | xargs -n 1 -P "$jobs" sh "$TMP/tidy1" "$tidy" "$TMP/flags" "$TMP/tidy.d"
 	cat "$TMP"/tidy.d/*.out >"$TMP/tidy"
 	if grep -q -E ': (warning|error): ' "$TMP/tidy"; then
 		fail "clang-tidy: no findings"
