@@ -6,13 +6,13 @@ fuzz_targets="parse config apply-proto kmsg grants knockd-import knockcode contr
 fuzz_sources() {
 	common="common/knock.c common/log.c common/apply_proto.c common/knockcode.c common/onetime.c"
 	case $1 in
-	parse) echo $common daemon/parse.c daemon/doors.c daemon/grants.c common/config.c ;;
-	config) echo $common common/config.c daemon/parse.c ;;
+	parse) echo $common daemon/parse.c daemon/doors.c daemon/grants.c common/config.c common/config_yaml.c ;;
+	config) echo $common common/config.c common/config_yaml.c daemon/parse.c ;;
 	apply-proto) echo common/apply_proto.c ;;
 	kmsg) echo common/log.c daemon/state.c ;;	# fuzz-kmsg.c includes daemon/source_kmsg.c
 	grants) echo $common daemon/grants.c ;;
-	knockd-import) echo $common daemon/knockd_import.c common/config.c daemon/parse.c ;;
-	knockcode) echo $common daemon/doors.c common/config.c daemon/parse.c ;;
+	knockd-import) echo $common daemon/knockd_import.c common/config.c common/config_yaml.c daemon/parse.c ;;
+	knockcode) echo $common daemon/doors.c common/config.c common/config_yaml.c daemon/parse.c ;;
 	control) echo daemon/control_proto.c ;;
 	*) return 1 ;;
 	esac
