@@ -11,7 +11,7 @@ fuzz_sources() {
 	apply-proto) echo common/apply_proto.c ;;
 	kmsg) echo common/log.c daemon/state.c ;;	# fuzz-kmsg.c includes daemon/source_kmsg.c
 	grants) echo $common daemon/grants.c ;;
-	knockd-import) echo $common daemon/knockd_import.c common/config.c common/config_yaml.c daemon/parse.c ;;
+	knockd-import) echo $common daemon/knockd_import.c daemon/knockd_import_yaml.c common/config.c common/config_yaml.c daemon/parse.c ;;
 	knockcode) echo $common daemon/doors.c common/config.c common/config_yaml.c daemon/parse.c ;;
 	control) echo daemon/control_proto.c ;;
 	*) return 1 ;;
