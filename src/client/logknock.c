@@ -960,11 +960,26 @@ static int make_code(struct settings *s, const struct sockaddr_storage *sa, sock
 	return 0;
 }
 
-/* ---- main ------------------------------------------------------------- */
+/* ---- main: the command line, the settings, the knock -------------------- */
 
-int main(int argc, char **argv)
+/* The command line beyond what goes straight into the settings. */
+struct cmdline {
+	const char *profile_path;
+	bool dry_run, verbose, have_time, no_bind;
+	int64_t time_us;
+	enum kind cli_kind;
+	const char *cli_key;
+	/* Code settings of the command line, applied over the profile's. */
+	struct {
+		const char *name, *value;
+	} code_opts[16];
+	size_t ncode_opts;
+};
+
+/* The options, into S and O (optind then at the first argument). -1 to go
+ * on, else the exit status (--help, --version). */
+static int parse_options(int argc, char **argv, struct settings *s, struct cmdline *o)
 {
-	cli_prog = PROG;
 	static const struct option longopts[] = {
 		{"ipv4", no_argument, NULL, '4'},
 		{"ipv6", no_argument, NULL, '6'},
@@ -992,18 +1007,6 @@ int main(int argc, char **argv)
 		{"address", required_argument, NULL, OPT_CODE},
 		{NULL, 0, NULL, 0},
 	};
-	struct settings s = {.family = AF_UNSPEC, .delay_ms = DEFAULT_DELAY_MS, .timeout_s = DEFAULT_TIMEOUT_S,
-			     .code.bind_source = true};
-	const char *profile_path = NULL;
-	bool dry_run = false, verbose = false, have_time = false, no_bind = false;
-	int64_t time_us = 0;
-	enum kind cli_kind = KIND_SEQUENCE;
-	const char *cli_key = NULL;
-	/* Code settings of the command line, applied over the profile's. */
-	struct {
-		const char *name, *value;
-	} code_opts[16];
-	size_t ncode_opts = 0;
 	show_buf shown;
 	int opt, li;
 
@@ -1012,56 +1015,56 @@ int main(int argc, char **argv)
 		switch (opt) {
 		case OPT_TOTP:
 		case OPT_ENCRYPTED:
-			if (cli_kind != KIND_SEQUENCE)
+			if (o->cli_kind != KIND_SEQUENCE)
 				cli_usage_error("--totp and --encrypted: one of them");
-			cli_kind = opt == OPT_TOTP ? KIND_TOTP : KIND_ENCRYPTED;
-			cli_key = optarg;
+			o->cli_kind = opt == OPT_TOTP ? KIND_TOTP : KIND_ENCRYPTED;
+			o->cli_key = optarg;
 			break;
 		case OPT_TIME: {
 			long t;
 			if (parse_number(optarg, 0, INT32_MAX * 4L, &t) < 0)
 				cli_usage_error("bad --time '%s': expected seconds since 1970", show(optarg, shown));
-			time_us = (int64_t)t * 1000000;
-			have_time = true;
+			o->time_us = (int64_t)t * 1000000;
+			o->have_time = true;
 			break;
 		}
 		case OPT_NO_BIND:
-			no_bind = true;
+			o->no_bind = true;
 			break;
 		case OPT_CODE:
-			if (ncode_opts == sizeof code_opts / sizeof code_opts[0])
+			if (o->ncode_opts == sizeof o->code_opts / sizeof o->code_opts[0])
 				cli_usage_error("too many options");
-			code_opts[ncode_opts].name = longopts[li].name;
-			code_opts[ncode_opts++].value = optarg;
+			o->code_opts[o->ncode_opts].name = longopts[li].name;
+			o->code_opts[o->ncode_opts++].value = optarg;
 			break;
 		case '4':
 		case '6':
-			s.family = opt == '4' ? AF_INET : AF_INET6;
-			s.have_family = true;
+			s->family = opt == '4' ? AF_INET : AF_INET6;
+			s->have_family = true;
 			break;
 		case 'd':
-			if ((s.delay_ms = parse_delay(optarg)) < 0)
+			if ((s->delay_ms = parse_delay(optarg)) < 0)
 				cli_usage_error("bad --delay '%s': expected milliseconds 0-%d", show(optarg, shown), MAX_DELAY_MS);
-			s.have_delay = true;
+			s->have_delay = true;
 			break;
 		case 'n':
-			dry_run = true;
+			o->dry_run = true;
 			break;
 		case 'w':
-			if (parse_wait_port(optarg, &s.wait_port) < 0)
+			if (parse_wait_port(optarg, &s->wait_port) < 0)
 				cli_usage_error("bad --wait '%s': expected a TCP port 1-65535", show(optarg, shown));
-			s.have_wait = true;
+			s->have_wait = true;
 			break;
 		case 't':
-			if (parse_number(optarg, 1, MAX_TIMEOUT_S, &s.timeout_s) < 0)
+			if (parse_number(optarg, 1, MAX_TIMEOUT_S, &s->timeout_s) < 0)
 				cli_usage_error("bad --timeout '%s': expected seconds 1-%d", show(optarg, shown), MAX_TIMEOUT_S);
-			s.have_timeout = true;
+			s->have_timeout = true;
 			break;
 		case 'p':
-			profile_path = optarg;
+			o->profile_path = optarg;
 			break;
 		case 'v':
-			verbose = true;
+			o->verbose = true;
 			break;
 		case 'h':
 			usage();
@@ -1077,6 +1080,17 @@ int main(int argc, char **argv)
 			cli_usage_error("unknown option '%s'", show(argv[optind - 1], shown));
 		}
 	}
+	return -1;
+}
+
+/* The arguments after the options: keygen FILE, HOST SEQUENCE..., HOST with
+ * --totp or --encrypted, or PROFILE (from the profile file); then the code
+ * options over the profile's, and what goes with what. -1 to go on, else
+ * the exit status. */
+static int settings_from_args(int argc, char **argv, struct settings *s, const struct cmdline *o)
+{
+	show_buf shown;
+	const char *profile_path = o->profile_path;
 
 	int nargs = argc - optind;
 	if (nargs >= 1 && strcmp(argv[optind], "keygen") == 0) {
@@ -1094,12 +1108,12 @@ int main(int argc, char **argv)
 	}
 	if (nargs == 0)
 		cli_usage_error("expected HOST SEQUENCE... or PROFILE");
-	if (nargs == 1 && cli_kind != KIND_SEQUENCE) {
+	if (nargs == 1 && o->cli_kind != KIND_SEQUENCE) {
 		if (argv[optind][0] == '\0')
 			cli_usage_error("empty HOST");
-		if (!(s.host = strdup(argv[optind])))
+		if (!(s->host = strdup(argv[optind])))
 			return EXIT_RUNTIME;
-		s.code.kind = cli_kind;
+		s->code.kind = o->cli_kind;
 	} else if (nargs == 1) {
 		char *def = NULL, err[1024];
 		if (!profile_path && !(profile_path = def = default_profile_path()))
@@ -1113,100 +1127,120 @@ int main(int argc, char **argv)
 				    "expected HOST SEQUENCE... or PROFILE", show(argv[optind], shown),
 				    show(def, shown_path), show(argv[optind], shown));
 		}
-		if (profile_load(profile_path, argv[optind], &s, err, sizeof err) < 0) {
+		if (profile_load(profile_path, argv[optind], s, err, sizeof err) < 0) {
 			cli_err("%s", err);
 			free(def);
 			return EXIT_USAGE;
 		}
 		free(def);
 	} else {
-		if (cli_kind != KIND_SEQUENCE)
+		if (o->cli_kind != KIND_SEQUENCE)
 			cli_usage_error("a time-based or encrypted knock takes HOST only, no SEQUENCE");
 		if (argv[optind][0] == '\0')
 			cli_usage_error("empty HOST");
-		if (!(s.host = strdup(argv[optind])))
+		if (!(s->host = strdup(argv[optind])))
 			return EXIT_RUNTIME;
 		for (int i = optind + 1; i < argc; i++) {
 			const char *why;
-			if (s.nsteps == MAX_STEPS)
+			if (s->nsteps == MAX_STEPS)
 				cli_usage_error("at most %d knocks in a sequence", MAX_STEPS);
-			if ((why = parse_step(argv[i], &s.steps[s.nsteps])) != NULL)
+			if ((why = parse_step(argv[i], &s->steps[s->nsteps])) != NULL)
 				cli_usage_error("bad knock '%s': %s", show(argv[i], shown), why);
-			s.nsteps++;
+			s->nsteps++;
 		}
 	}
-	if (cli_key && set_code(&s, "key", cli_key))
-		cli_usage_error("bad key '%s'", show(cli_key, shown));
-	for (size_t i = 0; i < ncode_opts; i++) {
-		const char *why = set_code(&s, code_opts[i].name, code_opts[i].value);
+	if (o->cli_key && set_code(s, "key", o->cli_key))
+		cli_usage_error("bad key '%s'", show(o->cli_key, shown));
+	for (size_t i = 0; i < o->ncode_opts; i++) {
+		const char *why = set_code(s, o->code_opts[i].name, o->code_opts[i].value);
 		if (why)
-			cli_usage_error("bad --%s '%s': %s", code_opts[i].name, show(code_opts[i].value, shown), why);
+			cli_usage_error("bad --%s '%s': %s", o->code_opts[i].name, show(o->code_opts[i].value, shown), why);
 	}
-	if (no_bind)
-		s.code.bind_source = false;
-	if (s.code.kind == KIND_SEQUENCE && (ncode_opts || no_bind || have_time))
-		cli_usage_error("--%s goes with --totp or --encrypted", ncode_opts ? code_opts[0].name
-								   : no_bind ? "no-bind" : "time");
-	if (s.code.kind != KIND_SEQUENCE) {
-		const char *miss = !s.code.door ? "--door (the door's name in logknockd.yaml)"
-				   : s.code.kind == KIND_TOTP && !s.code.have_range ? "--range (the door's totp range)"
-				   : s.code.kind == KIND_ENCRYPTED && !s.code.have_base ? "--base (the door's encrypted base)"
-				   : s.code.kind == KIND_ENCRYPTED && !s.code.have_request ? "--request (the port to open, like tcp/22)"
+	if (o->no_bind)
+		s->code.bind_source = false;
+	if (s->code.kind == KIND_SEQUENCE && (o->ncode_opts || o->no_bind || o->have_time))
+		cli_usage_error("--%s goes with --totp or --encrypted", o->ncode_opts ? o->code_opts[0].name
+								   : o->no_bind ? "no-bind" : "time");
+	if (s->code.kind != KIND_SEQUENCE) {
+		const char *miss = !s->code.door ? "--door (the door's name in logknockd.yaml)"
+				   : s->code.kind == KIND_TOTP && !s->code.have_range ? "--range (the door's totp range)"
+				   : s->code.kind == KIND_ENCRYPTED && !s->code.have_base ? "--base (the door's encrypted base)"
+				   : s->code.kind == KIND_ENCRYPTED && !s->code.have_request ? "--request (the port to open, like tcp/22)"
 										 : NULL;
 		if (miss)
 			cli_usage_error("missing %s", miss);
-		if (s.code.kind == KIND_TOTP && (s.code.have_base || s.code.have_request || s.code.have_duration))
+		if (s->code.kind == KIND_TOTP && (s->code.have_base || s->code.have_request || s->code.have_duration))
 			cli_usage_error("--base, --request and --duration go with --encrypted");
-		if (s.code.kind == KIND_ENCRYPTED && (s.code.have_range || s.code.have_knocks))
+		if (s->code.kind == KIND_ENCRYPTED && (s->code.have_range || s->code.have_knocks))
 			cli_usage_error("--range and --knocks go with --totp");
 	}
-	if (s.have_timeout && !s.wait_port)
+	if (s->have_timeout && !s->wait_port)
 		cli_usage_error("--timeout goes with --wait");
+	return -1;
+}
 
+/* Resolves the host, sends the knocks (or prints them: --dry-run), then
+ * waits for the port (--wait). The exit status. */
+static int knock(struct settings *s, const struct cmdline *o)
+{
 	struct sockaddr_storage sa;
 	socklen_t salen;
 	char addr[INET6_ADDRSTRLEN];
-	if (resolve(s.host, s.family, &sa, &salen) < 0) {
-		free(s.host);
+	if (resolve(s->host, s->family, &sa, &salen) < 0) {
+		free(s->host);
 		return EXIT_RUNTIME;
 	}
 	addr_string(&sa, addr, sizeof addr);
 
 	int rc = 0;
-	if (s.code.kind != KIND_SEQUENCE) {
+	if (s->code.kind != KIND_SEQUENCE) {
 		struct timespec ts;
 		clock_gettime(CLOCK_REALTIME, &ts);
-		rc = make_code(&s, &sa, salen,
-			       have_time ? time_us : (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000, verbose);
+		rc = make_code(s, &sa, salen,
+			       o->have_time ? o->time_us : (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000, o->verbose);
 		if (rc) {
-			free(s.host);
-			settings_free_code(&s);
+			free(s->host);
+			settings_free_code(s);
 			return rc;
 		}
 	}
-	for (size_t i = 0; i < s.nsteps; i++) {
-		if (dry_run) {
-			printf("%s %s %u\n", proto_name(s.steps[i].proto), addr, (unsigned)s.steps[i].port);
+	for (size_t i = 0; i < s->nsteps; i++) {
+		if (o->dry_run) {
+			printf("%s %s %u\n", proto_name(s->steps[i].proto), addr, (unsigned)s->steps[i].port);
 			continue;
 		}
-		if (i > 0 && s.delay_ms > 0)
-			sleep_ms(s.delay_ms);
-		if (send_knock(&sa, salen, &s.steps[i], addr) < 0) {
+		if (i > 0 && s->delay_ms > 0)
+			sleep_ms(s->delay_ms);
+		if (send_knock(&sa, salen, &s->steps[i], addr) < 0) {
 			rc = EXIT_RUNTIME;
 			break;
 		}
-		if (verbose) {
-			printf("%s %s %u\n", proto_name(s.steps[i].proto), addr, (unsigned)s.steps[i].port);
+		if (o->verbose) {
+			printf("%s %s %u\n", proto_name(s->steps[i].proto), addr, (unsigned)s->steps[i].port);
 			fflush(stdout);
 		}
 	}
-	if (rc == 0 && !dry_run && s.wait_port)
-		rc = wait_open(&sa, salen, &s);
-	free(s.host);
-	settings_free_code(&s);
+	if (rc == 0 && !o->dry_run && s->wait_port)
+		rc = wait_open(&sa, salen, s);
+	free(s->host);
+	settings_free_code(s);
 	if (fflush(stdout) != 0 || ferror(stdout)) {
 		cli_err("cannot write to standard output");
 		rc = EXIT_RUNTIME;
 	}
+	return rc;
+}
+
+int main(int argc, char **argv)
+{
+	cli_prog = PROG;
+	struct settings s = {.family = AF_UNSPEC, .delay_ms = DEFAULT_DELAY_MS, .timeout_s = DEFAULT_TIMEOUT_S,
+			     .code.bind_source = true};
+	struct cmdline o = {.cli_kind = KIND_SEQUENCE};
+	int rc = parse_options(argc, argv, &s, &o);
+	if (rc < 0)
+		rc = settings_from_args(argc, argv, &s, &o);
+	if (rc < 0)
+		rc = knock(&s, &o);
 	return rc;
 }
