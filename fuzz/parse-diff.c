@@ -1,5 +1,6 @@
 /* parse-diff.c — the parser of another revision (old_*, built by fuzz/parse-diff
- * from `git show REV:src/parse.c` with its symbols renamed) against this
+ * from `git show REV:src/daemon/parse.c` (src/parse.c before
+ * the split) with its symbols renamed) against this
  * tree's, line by line: the same verdict, the same reason and, for a knock,
  * the same fields, for six sets of prefixes (among them "", one starting
  * with a space, several) and both formats. Built with -DFUZZ it is a

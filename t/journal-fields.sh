@@ -27,7 +27,7 @@ ensure_journald || skip_all "$journald_error"
 
 plan 14
 
-# The ids of src/log.c (and systemd/logknock.catalog).
+# The ids of src/common/log.c (and systemd/logknock.catalog).
 ID_OPEN=a901cf0091b542ebb09a14512bd88a8c
 ID_CLOSE=55a2bfc6a2f84297afac343964066a51
 DOOR=jf$netns_id	# this run's: the journal keeps earlier runs' entries

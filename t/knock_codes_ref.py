@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """knock_codes_ref.py — a second, independent implementation of logknock's
 time-based ("totp") and encrypted knocks, written from their description
-(src/knockcode.h, doc/knock-codes.md), to produce the known answers that
-src/knockcode.c must reproduce (t/unit-knockcode.c reads them).
+(src/common/knockcode.h, doc/knock-codes.md), to produce the known answers that
+src/common/knockcode.c must reproduce (t/unit-knockcode.c reads them).
 
     python3 t/knock_codes_ref.py > t/fixtures/knock-codes.kat
 

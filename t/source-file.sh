@@ -1,5 +1,5 @@
 #!/bin/sh
-# The file source (src/source_file.c) through t/source-driver: it starts at
+# The file source (src/daemon/source_file.c) through t/source-driver: it starts at
 # the end, hands out whole lines only, skips overlong ones, survives rotation
 # (the real logrotate, create and copytruncate), deletion, a file or a
 # directory that appears late, and restarts (SIGTERM and kill -9) without
@@ -77,7 +77,7 @@ want() {
 
 # saved STATE_DIR LOG: until the saved offset is LOG's size (the position is
 # saved at most a second after the lines are handed out, by the state
-# store's writer thread: src/state.h). At most 3 s, room for a loaded machine.
+# store's writer thread: src/daemon/state.h). At most 3 s, room for a loaded machine.
 saved() {
 	i=0
 	while [ $i -lt 150 ]; do

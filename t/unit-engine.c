@@ -1,5 +1,5 @@
 /* unit-engine.c — the engine's API for the control socket and metrics
- * (src/engine.h, "for the control socket and metrics"): the event sink gets
+ * (src/daemon/engine.h, "for the control socket and metrics"): the event sink gets
  * the bytes replay prints, revoke closes through the path of an expiry,
  * grants opened by hand, per-door counts across a reload, the attempts in
  * progress, and the applier's latency histogram.

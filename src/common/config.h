@@ -135,7 +135,7 @@ struct control_conf {
 	gid_t group_gid, read_group_gid;	/* resolved when loaded: an unknown group is an error */
 };
 
-/* metrics: Prometheus text written every interval (src/metrics.h). */
+/* metrics: Prometheus text written every interval (src/daemon/metrics.h). */
 struct metrics_conf {
 	char *file;		/* NULL: none */
 	int64_t interval_us;	/* default 15 s, at least 1 s */
