@@ -28,7 +28,7 @@
 /* ---- numbers ---------------------------------------------------------- */
 
 /* S[0..LEN) as a decimal number of digits only, at most MAX. */
-int parse_decimal(const char *s, size_t len, uint64_t max, uint64_t *out)
+int config_yaml_parse_decimal(const char *s, size_t len, uint64_t max, uint64_t *out)
 {
 	uint64_t v = 0;
 
@@ -47,7 +47,7 @@ int parse_decimal(const char *s, size_t len, uint64_t max, uint64_t *out)
 }
 
 /* The unit of a duration, as microseconds; 0 if UNIT is none of ours. */
-int64_t duration_unit(const char *unit)
+int64_t config_yaml_duration_unit(const char *unit)
 {
 	if (strcmp(unit, "ms") == 0)
 		return US_PER_MS;
@@ -65,13 +65,13 @@ int64_t config_parse_duration(const char *s)
 	if (!s)
 		return -1;
 	size_t ndigits = strspn(s, "0123456789");
-	int64_t unit = duration_unit(s + ndigits);
+	int64_t unit = config_yaml_duration_unit(s + ndigits);
 	uint64_t v;
 
 	if (unit == 0)
 		return -1;
 	/* Bounding the number by max/unit keeps the product in range. */
-	if (parse_decimal(s, ndigits, (uint64_t)(US_MAX_DURATION / unit), &v) < 0)
+	if (config_yaml_parse_decimal(s, ndigits, (uint64_t)(US_MAX_DURATION / unit), &v) < 0)
 		return -1;
 	return (int64_t)v * unit;
 }
@@ -80,8 +80,8 @@ int config_parse_range(const char *s, uint16_t *lo, uint16_t *hi)
 {
 	const char *dash = s ? strchr(s, '-') : NULL;
 	uint64_t a, b;
-	if (!dash || parse_decimal(s, (size_t)(dash - s), 65535, &a) < 0 ||
-	    parse_decimal(dash + 1, strlen(dash + 1), 65535, &b) < 0 || a == 0 || a >= b)
+	if (!dash || config_yaml_parse_decimal(s, (size_t)(dash - s), 65535, &a) < 0 ||
+	    config_yaml_parse_decimal(dash + 1, strlen(dash + 1), 65535, &b) < 0 || a == 0 || a >= b)
 		return -1;
 	*lo = (uint16_t)a;
 	*hi = (uint16_t)b;
@@ -109,7 +109,7 @@ int config_parse_port_spec(const char *s, struct port_spec *out)
 		size_t len = strlen(protos[i].name);
 		if ((size_t)(slash - s) != len || memcmp(s, protos[i].name, len) != 0)
 			continue;
-		if (parse_decimal(slash + 1, strlen(slash + 1), protos[i].max, &v) < 0 ||
+		if (config_yaml_parse_decimal(slash + 1, strlen(slash + 1), protos[i].max, &v) < 0 ||
 		    v < protos[i].min)
 			return -1;
 		out->proto = protos[i].proto;
@@ -131,7 +131,7 @@ static int vfail_at(struct ctx *c, yaml_mark_t m, const char *fmt, va_list ap)
 }
 
 __attribute__((format(printf, 3, 4)))
-int fail_at(struct ctx *c, yaml_mark_t m, const char *fmt, ...)
+int config_yaml_fail_at(struct ctx *c, yaml_mark_t m, const char *fmt, ...)
 {
 	va_list ap;
 	va_start(ap, fmt);
@@ -142,7 +142,7 @@ int fail_at(struct ctx *c, yaml_mark_t m, const char *fmt, ...)
 
 /* Reports an error at NODE's first character; returns -1. */
 __attribute__((format(printf, 3, 4)))
-int fail(struct ctx *c, const yaml_node_t *node, const char *fmt, ...)
+int config_yaml_fail(struct ctx *c, const yaml_node_t *node, const char *fmt, ...)
 {
 	va_list ap;
 	va_start(ap, fmt);
@@ -153,7 +153,7 @@ int fail(struct ctx *c, const yaml_node_t *node, const char *fmt, ...)
 
 /* Errors that have no position in the file. */
 __attribute__((format(printf, 2, 3)))
-int fail_file(struct ctx *c, const char *fmt, ...)
+int config_yaml_fail_file(struct ctx *c, const char *fmt, ...)
 {
 	va_list ap;
 	int n = snprintf(c->err, c->errlen, "%s: ", c->path);
@@ -165,14 +165,14 @@ int fail_file(struct ctx *c, const char *fmt, ...)
 	return -1;
 }
 
-int fail_oom(struct ctx *c)
+int config_yaml_fail_oom(struct ctx *c)
 {
-	return fail_file(c, "out of memory");
+	return config_yaml_fail_file(c, "out of memory");
 }
 
 /* A user's string made safe to quote in a one-line message: control bytes
  * become '?', and long values are cut with "...". */
-const char *show(const char *s, show_buf buf)
+const char *config_yaml_show(const char *s, show_buf buf)
 {
 	size_t i;
 	for (i = 0; i < SHOW_MAX && s[i]; i++)
@@ -181,20 +181,20 @@ const char *show(const char *s, show_buf buf)
 	return buf;
 }
 
-const char *scalar(const yaml_node_t *n)
+const char *config_yaml_scalar(const yaml_node_t *n)
 {
 	return (const char *)n->data.scalar.value;
 }
 
 bool config_yaml_is_string(const yaml_node_t *n)
 {
-	if (!n || n->type != YAML_SCALAR_NODE || strlen(scalar(n)) != n->data.scalar.length)
+	if (!n || n->type != YAML_SCALAR_NODE || strlen(config_yaml_scalar(n)) != n->data.scalar.length)
 		return false;
 	if (n->data.scalar.style != YAML_PLAIN_SCALAR_STYLE)
 		return true;
 	static const char *const nulls[] = {"", "~", "null", "Null", "NULL"};
 	for (size_t i = 0; i < sizeof nulls / sizeof nulls[0]; i++)
-		if (strcmp(scalar(n), nulls[i]) == 0)
+		if (strcmp(config_yaml_scalar(n), nulls[i]) == 0)
 			return false;
 	return true;
 }
@@ -220,14 +220,14 @@ static int fail_yaml(struct ctx *c, const yaml_parser_t *p, const unsigned char 
 
 	/* libyaml's loader leaves error unset when some allocations fail. */
 	if (p->error == YAML_MEMORY_ERROR || p->error == YAML_NO_ERROR)
-		return fail_oom(c);
+		return config_yaml_fail_oom(c);
 	if (p->error == YAML_READER_ERROR)
-		return fail_at(c, mark_of_offset(buf, len, p->problem_offset), "%s (byte 0x%X)", problem,
+		return config_yaml_fail_at(c, mark_of_offset(buf, len, p->problem_offset), "%s (byte 0x%X)", problem,
 			       (unsigned)p->problem_value & 0xff);
 	if (p->context)
-		return fail_at(c, p->problem_mark, "%s (%s at %zu:%zu)", problem, p->context,
+		return config_yaml_fail_at(c, p->problem_mark, "%s (%s at %zu:%zu)", problem, p->context,
 			       p->context_mark.line + 1, p->context_mark.column + 1);
-	return fail_at(c, p->problem_mark, "%s", problem);
+	return config_yaml_fail_at(c, p->problem_mark, "%s", problem);
 }
 
 /* The whole file, at most CONFIG_MAX_BYTES, in a buffer that grows as it
@@ -236,7 +236,7 @@ static int read_file(struct ctx *c, unsigned char **out, size_t *outlen)
 {
 	int fd = open(c->path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
 	if (fd < 0)
-		return fail_file(c, "cannot open: %s", strerror(errno));
+		return config_yaml_fail_file(c, "cannot open: %s", strerror(errno));
 	size_t len = 0, cap = 0;
 	unsigned char *buf = NULL;
 	for (;;) {
@@ -250,7 +250,7 @@ static int read_file(struct ctx *c, unsigned char **out, size_t *outlen)
 			if (!b) {
 				close(fd);
 				free(buf);
-				return fail_oom(c);
+				return config_yaml_fail_oom(c);
 			}
 			buf = b;
 			cap = want;
@@ -262,7 +262,7 @@ static int read_file(struct ctx *c, unsigned char **out, size_t *outlen)
 			int e = errno;
 			close(fd);
 			free(buf);
-			return fail_file(c, "cannot read: %s", strerror(e));
+			return config_yaml_fail_file(c, "cannot read: %s", strerror(e));
 		}
 		if (r == 0)
 			break;
@@ -271,7 +271,7 @@ static int read_file(struct ctx *c, unsigned char **out, size_t *outlen)
 	close(fd);
 	if (len > CONFIG_MAX_BYTES) {
 		free(buf);
-		return fail_file(c, "too large (more than %d bytes)", CONFIG_MAX_BYTES);
+		return config_yaml_fail_file(c, "too large (more than %d bytes)", CONFIG_MAX_BYTES);
 	}
 	*out = buf;
 	*outlen = len;
@@ -289,7 +289,7 @@ static int check_shape(struct ctx *c, const unsigned char *buf, size_t len)
 	bool done = false;
 
 	if (!yaml_parser_initialize(&parser))
-		return fail_oom(c);
+		return config_yaml_fail_oom(c);
 	yaml_parser_set_input_string(&parser, buf, len);
 	do {
 		if (!yaml_parser_parse(&parser, &ev)) {
@@ -300,7 +300,7 @@ static int check_shape(struct ctx *c, const unsigned char *buf, size_t len)
 		case YAML_SEQUENCE_START_EVENT:
 		case YAML_MAPPING_START_EVENT:
 			if (++depth > CONFIG_MAX_DEPTH)
-				rc = fail_at(c, ev.start_mark, "nested more than %d levels deep", CONFIG_MAX_DEPTH);
+				rc = config_yaml_fail_at(c, ev.start_mark, "nested more than %d levels deep", CONFIG_MAX_DEPTH);
 			anchors += (ev.type == YAML_SEQUENCE_START_EVENT ? ev.data.sequence_start.anchor
 					: ev.data.mapping_start.anchor) != NULL;
 			break;
@@ -318,7 +318,7 @@ static int check_shape(struct ctx *c, const unsigned char *buf, size_t len)
 			break;
 		}
 		if (rc == 0 && anchors > CONFIG_MAX_ANCHORS)
-			rc = fail_at(c, ev.start_mark, "too many anchors and aliases (at most %d)",
+			rc = config_yaml_fail_at(c, ev.start_mark, "too many anchors and aliases (at most %d)",
 				     CONFIG_MAX_ANCHORS);
 		done = ev.type == YAML_STREAM_END_EVENT;
 		yaml_event_delete(&ev);
@@ -335,7 +335,7 @@ static int load_document(struct ctx *c, const unsigned char *buf, size_t len, ya
 	int rc = -1;
 
 	if (!yaml_parser_initialize(&parser))
-		return fail_oom(c);
+		return config_yaml_fail_oom(c);
 	yaml_parser_set_input_string(&parser, buf, len);
 	if (!yaml_parser_load(&parser, doc)) {
 		fail_yaml(c, &parser, buf, len);
@@ -347,7 +347,7 @@ static int load_document(struct ctx *c, const unsigned char *buf, size_t len, ya
 		goto out_parser;
 	}
 	if (yaml_document_get_root_node(&extra)) {
-		fail_at(c, extra.start_mark, "expected a single YAML document");
+		config_yaml_fail_at(c, extra.start_mark, "expected a single YAML document");
 		yaml_document_delete(doc);
 	} else {
 		rc = 0;
@@ -360,7 +360,7 @@ out_parser:
 
 /* Read, bounded, checked for its shape and loaded: the one way every YAML
  * file of logknock is read. */
-int read_document(struct ctx *c, yaml_document_t *doc)
+int config_yaml_read_document(struct ctx *c, yaml_document_t *doc)
 {
 	unsigned char *buf = NULL;
 	size_t len = 0;
@@ -378,5 +378,5 @@ int config_yaml_load(const char *path, struct yaml_document_s *doc, char *err, s
 	struct ctx c = {.path = path, .err = err, .errlen = err ? errlen : 0};
 	if (c.errlen)
 		err[0] = '\0';
-	return read_document(&c, doc);
+	return config_yaml_read_document(&c, doc);
 }

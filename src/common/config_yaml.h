@@ -19,7 +19,7 @@
 #define US_PER_H (60 * US_PER_M)
 #define US_MAX_DURATION (365 * 24 * US_PER_H)
 
-/* Room for a user's value quoted in a message (see show()). */
+/* Room for a user's value quoted in a message (see config_yaml_show()). */
 #define SHOW_MAX 64
 typedef char show_buf[SHOW_MAX + 4];
 
@@ -33,35 +33,25 @@ struct ctx {
 	size_t nlocal;
 };
 
-/* The helpers the two files share keep the short names they had inside
- * config.c; their symbols say where they come from. */
-#define parse_decimal(...) config_yaml_parse_decimal(__VA_ARGS__)
-#define duration_unit(...) config_yaml_duration_unit(__VA_ARGS__)
-#define fail_at(...) config_yaml_fail_at(__VA_ARGS__)
-#define fail(...) config_yaml_fail(__VA_ARGS__)
-#define fail_file(...) config_yaml_fail_file(__VA_ARGS__)
-#define fail_oom(...) config_yaml_fail_oom(__VA_ARGS__)
-#define show(...) config_yaml_show(__VA_ARGS__)
-#define scalar(...) config_yaml_scalar(__VA_ARGS__)
-#define read_document(...) config_yaml_read_document(__VA_ARGS__)
+/* The helpers config.c and config_yaml.c share, named for where they live. */
 
 /* S[0..LEN) as a decimal number of digits only, at most MAX. */
-int parse_decimal(const char *s, size_t len, uint64_t max, uint64_t *out);
+int config_yaml_parse_decimal(const char *s, size_t len, uint64_t max, uint64_t *out);
 /* "ms", "s", "m", "h" in microseconds; -1 for anything else. */
-int64_t duration_unit(const char *unit);
+int64_t config_yaml_duration_unit(const char *unit);
 
 /* Report an error ("FILE:LINE:COL: message" or "FILE: message"); -1. */
 __attribute__((format(printf, 3, 4)))
-int fail_at(struct ctx *c, yaml_mark_t m, const char *fmt, ...);
+int config_yaml_fail_at(struct ctx *c, yaml_mark_t m, const char *fmt, ...);
 __attribute__((format(printf, 3, 4)))
-int fail(struct ctx *c, const yaml_node_t *node, const char *fmt, ...);
+int config_yaml_fail(struct ctx *c, const yaml_node_t *node, const char *fmt, ...);
 __attribute__((format(printf, 2, 3)))
-int fail_file(struct ctx *c, const char *fmt, ...);
-int fail_oom(struct ctx *c);
+int config_yaml_fail_file(struct ctx *c, const char *fmt, ...);
+int config_yaml_fail_oom(struct ctx *c);
 /* A user's string made safe to quote in a one-line message. */
-const char *show(const char *s, show_buf buf);
-const char *scalar(const yaml_node_t *n);
+const char *config_yaml_show(const char *s, show_buf buf);
+const char *config_yaml_scalar(const yaml_node_t *n);
 /* Read, bounded, checked for its shape and loaded. */
-int read_document(struct ctx *c, yaml_document_t *doc);
+int config_yaml_read_document(struct ctx *c, yaml_document_t *doc);
 
 #endif

@@ -636,7 +636,7 @@ static int daemon_reload(struct daemon *d, char *err, size_t errlen)
 		notify_status(d, "READY=1\n");
 		return -1;
 	}
-	if (sources_trusted(&next, "reload: ") < 0) {
+	if (daemon_sources_trusted(&next, "reload: ") < 0) {
 		log_err("reload: refused (above); keeping the running configuration");
 		snprintf(err, errlen, "a source reads the kernel's log and net.netfilter.nf_log_all_netns is 1 (see "
 			 "the daemon's log); keeping the running configuration");
@@ -646,7 +646,7 @@ static int daemon_reload(struct daemon *d, char *err, size_t errlen)
 	}
 	/* Changed since the start (a chmod, a file put there): said again,
 	 * and nothing of the new configuration taken until it is mended. */
-	if (d->state_dir && state_dir_trusted(d->state_dir, geteuid()) < 0) {
+	if (d->state_dir && daemon_state_dir_trusted(d->state_dir, geteuid()) < 0) {
 		log_err("reload: the state directory is not safe (above); keeping the running configuration");
 		snprintf(err, errlen, "the state directory %s is not safe (see the daemon's log); keeping the running "
 			 "configuration", d->state_dir);
@@ -880,14 +880,14 @@ int daemon_run(struct config *cfg, const struct daemon_opts *o)
 		config_free(&d.cfg);
 		return 2;
 	}
-	if (sources_trusted(&d.cfg, "") < 0) {
+	if (daemon_sources_trusted(&d.cfg, "") < 0) {
 		config_free(&d.cfg);
 		return 2;
 	}
 	/* A copy: the configuration it may come from is replaced by a reload. */
 	snprintf(d.state_dir_buf, sizeof d.state_dir_buf, "%s", o->state_dir ? o->state_dir : d.cfg.state_dir);
 	int unclean = 0;
-	switch (prepare_state_dir(d.state_dir_buf, d.cfg.user, &d.lock_fd, &unclean)) {
+	switch (daemon_prepare_state_dir(d.state_dir_buf, d.cfg.user, &d.lock_fd, &unclean)) {
 	case 1: d.state_dir = d.state_dir_buf; break;
 	case 0: break;
 	case -1:	/* as a configuration error: a restart does not fix it */
@@ -969,7 +969,7 @@ int daemon_run(struct config *cfg, const struct daemon_opts *o)
 					    grants_format, &d) < 0))
 		goto out;
 	grants_load(&d);
-	if (sources_start(&d, 0) < 0 || drop_privileges(&d.cfg) < 0)
+	if (sources_start(&d, 0) < 0 || daemon_drop_privileges(&d.cfg) < 0)
 		goto out;
 	check_door_files(&d.cfg);
 	/* As the daemon's user: the socket is its own, removed at the end. */

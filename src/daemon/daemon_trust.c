@@ -48,7 +48,7 @@
  * (effective, permitted, inheritable, ambient) is dropped — also the
  * CAP_NET_ADMIN a systemd unit grants as an ambient capability, which the
  * applier inherited. */
-int drop_privileges(const struct config *cfg)
+int daemon_drop_privileges(const struct config *cfg)
 {
 	if (geteuid() == 0 && cfg->user) {
 		struct passwd *pw = getpwnam(cfg->user);
@@ -132,7 +132,7 @@ static const char *source_name(const struct source_conf *s, char *buf, size_t le
  * accepts that (a warning each time). A syslog file not stated kernel_only
  * may hold what any user sent to /dev/log: warned. WHAT begins each message
  * ("" or "reload: "). 0, or -1 after saying why. */
-int sources_trusted(const struct config *cfg, const char *what)
+int daemon_sources_trusted(const struct config *cfg, const char *what)
 {
 	const struct source_conf *kern = NULL;
 	char name[PATH_MAX + 8];
@@ -205,7 +205,7 @@ int sources_trusted(const struct config *cfg, const char *what)
  * user may change it, nor any directory above it (as for followed files,
  * src/common/perm.c), and nothing in it may belong to another user. 0, or -1
  * after saying why. */
-int state_dir_trusted(const char *dir, uid_t uid)
+int daemon_state_dir_trusted(const char *dir, uid_t uid)
 {
 	struct perm_report r;
 	int rc = perm_others_may_write(dir, 1, 1, uid, &r);
@@ -298,7 +298,7 @@ static int state_dir_lock(const char *dir, const struct passwd *pw, int *unclean
  * holds the lock); 0: keep no state (it cannot be created or written:
  * said); -1: refused, others may change it; -2: cannot lock it, another
  * daemon uses it (both said). */
-int prepare_state_dir(const char *dir, const char *user, int *lock_fd, int *unclean)
+int daemon_prepare_state_dir(const char *dir, const char *user, int *lock_fd, int *unclean)
 {
 	*lock_fd = -1;
 	if (!dir)
@@ -323,7 +323,7 @@ int prepare_state_dir(const char *dir, const char *user, int *lock_fd, int *uncl
 	}
 	/* Started as root, the daemon writes its state as the user it becomes. */
 	struct passwd *pw = user && geteuid() == 0 ? getpwnam(user) : NULL;
-	if (state_dir_trusted(dir, pw ? pw->pw_uid : geteuid()) < 0)
+	if (daemon_state_dir_trusted(dir, pw ? pw->pw_uid : geteuid()) < 0)
 		return -1;
 	if (pw && chown(dir, pw->pw_uid, pw->pw_gid) < 0)
 		log_warn("state directory %s: chown: %s", dir, strerror(errno));

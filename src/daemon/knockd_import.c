@@ -117,7 +117,7 @@ static void warnings_flush(struct imp *im)
 
 /* A copy of S safe for a message or a YAML comment: printable ASCII only,
  * at most MAX bytes shown. Never NULL unless out of memory. */
-char *printable(const char *s, size_t max)
+char *knockd_import_printable(const char *s, size_t max)
 {
 	size_t n = strlen(s);
 	size_t shown = n < max ? n : max;
@@ -198,7 +198,7 @@ static void skip(struct door *d, int line, const char *fmt, ...)
 	d->skip_line = line ? line : d->line;	/* marks the door even if strdup failed */
 }
 
-bool skipped(const struct door *d)
+bool knockd_import_skipped(const struct door *d)
 {
 	return d->skip != NULL || d->skip_line != 0;
 }
@@ -242,7 +242,7 @@ static struct door *new_door(struct imp *im, const char *section, int line)
 	}
 	struct door *d = &im->doors[im->ndoors];
 	memset(d, 0, sizeof *d);
-	if (!(d->orig = printable(section, 80)))
+	if (!(d->orig = knockd_import_printable(section, 80)))
 		return NULL;
 	d->line = line;
 	im->ndoors++;
@@ -252,7 +252,7 @@ static struct door *new_door(struct imp *im, const char *section, int line)
 static int set_kv(struct imp *im, struct kv *kv, const char *key, const char *val, int line)
 {
 	if (kv->s) {
-		char *k = printable(key, 40);
+		char *k = knockd_import_printable(key, 40);
 		warnl(im, line, "'%s' given again (first at line %d): the last one counts, as in knockd", k ? k : "?",
 		      kv->line);
 		free(k);
@@ -288,7 +288,7 @@ static int door_key(struct imp *im, struct door *d, const char *key, const char 
 	for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++)
 		if (strcasecmp(key, keys[i].name) == 0)
 			return set_kv(im, (struct kv *)((char *)d + keys[i].off), key, val, line);
-	char *k = printable(key, 40);
+	char *k = knockd_import_printable(key, 40);
 	warnl(im, line, "door '%s': unknown directive '%s' (knockd refuses it too): ignored", d->orig,
 	      k ? k : "?");
 	free(k);
@@ -308,7 +308,7 @@ static void options_key(struct imp *im, const char *key, int line)
 		warnl(im, line, "Interface: not carried over: logknockd reads the firewall's log, not an interface; "
 		      "restrict the firewall's knock log rule to that interface instead (iifname/-i)");
 	else {
-		char *k = printable(key, 40);
+		char *k = knockd_import_printable(key, 40);
 		warnl(im, line, "[options]: unknown directive '%s': ignored", k ? k : "?");
 		free(k);
 	}
@@ -363,7 +363,7 @@ static int parse_file(struct imp *im, FILE *f)
 			if (in_options)
 				continue;
 			if (im->ndoors == KI_MAX_DOORS) {
-				char *p = printable(name, 40);
+				char *p = knockd_import_printable(name, 40);
 				warnl(im, line, "door '%s': more than %d doors: not carried over", p ? p : "?",
 				      KI_MAX_DOORS);
 				free(p);
@@ -450,7 +450,7 @@ static int name_door(struct imp *im, struct door *d)
 	return 0;
 }
 
-bool all_printable(const char *s)
+bool knockd_import_all_printable(const char *s)
 {
 	for (; *s; s++)
 		if ((unsigned char)*s < 0x20 || (unsigned char)*s >= 0x7f)
@@ -464,7 +464,7 @@ bool all_printable(const char *s)
 static void parse_one_time(struct imp *im, struct door *d)
 {
 	const char *path = d->one_time.s;
-	char *shown = printable(path, 200), err[512];
+	char *shown = knockd_import_printable(path, 200), err[512];
 	const char *p = shown ? shown : "?";
 
 	if (d->sequence.s)
@@ -473,12 +473,12 @@ static void parse_one_time(struct imp *im, struct door *d)
 	if (path[0] != '/') {
 		skip(d, d->one_time.line, "one_time_sequences '%s' is not an absolute path, which logknock's "
 		     "one_time: needs: give the file's absolute path", p);
-	} else if (!all_printable(path)) {
+	} else if (!knockd_import_all_printable(path)) {
 		/* A YAML string is text: other bytes would name another file. */
 		skip(d, d->one_time.line, "one_time_sequences: the path has bytes that are not printable ASCII");
 	} else {
 		struct onetime *ot = onetime_load(path, err, sizeof err);
-		char *e = printable(err, 300);
+		char *e = knockd_import_printable(err, 300);
 		/* Carried over all the same: the file may be made or fixed later
 		 * (or on another machine), but the configuration will not load
 		 * until then. */
@@ -525,7 +525,7 @@ static void parse_sequence(struct imp *im, struct door *d)
 	char item[64];
 	size_t n = strcspn(s + from, ",");
 	snprintf(item, sizeof item, "%.*s", (int)(n < sizeof item - 1 ? n : sizeof item - 1), s + from);
-	char *p = printable(trim(item), 40);
+	char *p = knockd_import_printable(trim(item), 40);
 	skip(d, d->sequence.line, "sequence: step %zu ('%s'): %s", step, p ? p : "?", why);
 	free(p);
 	d->nseq = 0;
@@ -857,13 +857,13 @@ static int load_command(struct imp *im, struct door *d, const struct kv *kv, con
 	if (c->argv[0][0] != '/') {
 		char *abs = resolve_program(c->argv[0]);
 		if (!abs) {
-			char *p = printable(c->argv[0], 60);
+			char *p = knockd_import_printable(c->argv[0], 60);
 			skip(d, kv->line, "%s: program '%s' not found in /usr/local/sbin /usr/local/bin /usr/sbin "
 			     "/usr/bin /sbin /bin; logknock needs an absolute path", what, p ? p : "?");
 			free(p);
 			return 0;
 		}
-		char *p = printable(abs, 100);
+		char *p = knockd_import_printable(abs, 100);
 		warnl(im, kv->line, "door '%s': %s: program '%s' is written as %s (logknock needs an absolute path)",
 		      d->orig, what, c->argv[0], p ? p : "?");
 		free(p);
@@ -875,7 +875,7 @@ static int load_command(struct imp *im, struct door *d, const struct kv *kv, con
 	return 1;
 }
 
-void describe(const struct cmd *c, char *buf, size_t len)
+void knockd_import_describe(const struct cmd *c, char *buf, size_t len)
 {
 	size_t at = 0;
 	buf[0] = '\0';
@@ -970,11 +970,11 @@ static void pair_doors(struct imp *im)
 	for (size_t i = 0; i < im->ndoors; i++) {
 		struct door *a = &im->doors[i];
 		size_t at;
-		if (skipped(a) || a->has_close || a->closes || !add_op(&a->open, &at))
+		if (knockd_import_skipped(a) || a->has_close || a->closes || !add_op(&a->open, &at))
 			continue;
 		for (size_t j = 0; j < im->ndoors; j++) {
 			struct door *b = &im->doors[j];
-			if (j == i || skipped(b) || b->has_close || b->closer || b->closes || !undoes(&a->open, &b->open))
+			if (j == i || knockd_import_skipped(b) || b->has_close || b->closer || b->closes || !undoes(&a->open, &b->open))
 				continue;
 			a->closer = b;
 			b->closes = a;
@@ -1003,7 +1003,7 @@ static int same_group(const struct door *a, const struct door *b)
 
 int knockd_import(const char *path, FILE *out, FILE *warn)
 {
-	char *shown = printable(path, 200);	/* the name in messages and comments */
+	char *shown = knockd_import_printable(path, 200);	/* the name in messages and comments */
 	struct imp im = {.path = shown ? shown : "knockd.conf", .warn = warn};
 	int rc = 2;
 
@@ -1031,7 +1031,7 @@ int knockd_import(const char *path, FILE *out, FILE *warn)
 		parse_sequence(&im, d);
 		parse_times(&im, d);
 		parse_flags(&im, d);
-		if (!skipped(d) && map_commands(&im, d) < 0)
+		if (!knockd_import_skipped(d) && map_commands(&im, d) < 0)
 			goto oom;
 	}
 	pair_doors(&im);
@@ -1041,11 +1041,11 @@ int knockd_import(const char *path, FILE *out, FILE *warn)
 	size_t best = 0;
 	for (size_t i = 0; i < im.ndoors; i++) {
 		struct door *d = &im.doors[i];
-		if (skipped(d) || d->closes)
+		if (knockd_import_skipped(d) || d->closes)
 			continue;
 		size_t n = 0;
 		for (size_t j = 0; j < im.ndoors; j++)
-			if (!skipped(&im.doors[j]) && !im.doors[j].closes && same_group(d, &im.doors[j]))
+			if (!knockd_import_skipped(&im.doors[j]) && !im.doors[j].closes && same_group(d, &im.doors[j]))
 				n++;
 		if (n > best) {
 			best = n;
@@ -1056,12 +1056,12 @@ int knockd_import(const char *path, FILE *out, FILE *warn)
 	char a[200], b[200];
 	for (size_t i = 0; i < im.ndoors; i++) {
 		struct door *d = &im.doors[i];
-		if (skipped(d) || d->closes)
+		if (knockd_import_skipped(d) || d->closes)
 			continue;
 		if (!same_group(d, tmpl)) {
-			describe(&tmpl->open, a, sizeof a);
-			describe(&d->open, b, sizeof b);
-			char *pa = printable(a, 120), *pb = printable(b, 120);
+			knockd_import_describe(&tmpl->open, a, sizeof a);
+			knockd_import_describe(&d->open, b, sizeof b);
+			char *pa = knockd_import_printable(a, 120), *pb = knockd_import_printable(b, 120);
 			skip(d, d->start.line, "its commands differ from the applier's (those of door '%s': %s; this "
 			     "door: %s), and logknock runs one applier for all doors; write a wrapper program that "
 			     "chooses by %%DOOR%%", tmpl->name, pa ? pa : "?", pb ? pb : "?");
@@ -1083,12 +1083,12 @@ int knockd_import(const char *path, FILE *out, FILE *warn)
 	}
 	for (size_t i = 0; i < im.ndoors; i++) {
 		struct door *d = &im.doors[i];
-		if (skipped(d))
+		if (knockd_import_skipped(d))
 			warnl(&im, d->skip_line, "door '%s': not carried over: %s", d->orig,
 			      d->skip ? d->skip : "out of memory");
 	}
 	warnings_flush(&im);
-	write_config(out, &im, nactive ? tmpl : NULL, nactive);
+	knockd_import_write_config(out, &im, nactive ? tmpl : NULL, nactive);
 	if (fflush(out) != 0 || ferror(out)) {
 		fprintf(warn, "%s: cannot write the configuration: %s\n", im.path, strerror(errno));
 		goto out;

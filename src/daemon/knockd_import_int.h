@@ -82,18 +82,12 @@ static const struct {
 	{"FIN", KF_FIN}, {"SYN", KF_SYN}, {"RST", KF_RST}, {"PSH", KF_PSH}, {"ACK", KF_ACK}, {"URG", KF_URG},
 };
 
-/* The helpers the two files share keep the short names they had inside
- * knockd_import.c; their symbols say where they come from. */
-#define all_printable(...) knockd_import_all_printable(__VA_ARGS__)
-#define describe(...) knockd_import_describe(__VA_ARGS__)
-#define printable(...) knockd_import_printable(__VA_ARGS__)
-#define skipped(...) knockd_import_skipped(__VA_ARGS__)
-#define write_config(...) knockd_import_write_config(__VA_ARGS__)
+/* The helpers both halves of the import share. */
 
-bool all_printable(const char *s);
-void describe(const struct cmd *c, char *buf, size_t len);
-char *printable(const char *s, size_t max);
-bool skipped(const struct door *d);
-void write_config(FILE *out, struct imp *im, const struct door *tmpl, size_t nactive);
+bool knockd_import_all_printable(const char *s);
+void knockd_import_describe(const struct cmd *c, char *buf, size_t len);
+char *knockd_import_printable(const char *s, size_t max);
+bool knockd_import_skipped(const struct door *d);
+void knockd_import_write_config(FILE *out, struct imp *im, const struct door *tmpl, size_t nactive);
 
 #endif

@@ -112,7 +112,7 @@ static void write_door(FILE *out, const struct imp *im, const struct door *d, co
 		const char *why = "one_time_sequences: knockd's file, as it is";
 		if (d->one_time.s[0] != '/')
 			why = "TODO: the file's absolute path";
-		else if (!all_printable(d->one_time.s))
+		else if (!knockd_import_all_printable(d->one_time.s))
 			why = "TODO: a path of printable ASCII";
 		fprintf(out, "%s  one_time: ", pfx);
 		yaml_str(out, d->one_time.s);
@@ -170,13 +170,13 @@ static void write_door(FILE *out, const struct imp *im, const struct door *d, co
 		for (size_t i = 0; i < 2; i++) {
 			if (!kvs[i]->s)
 				continue;
-			char *p = printable(kvs[i]->s, 200);
+			char *p = knockd_import_printable(kvs[i]->s, 200);
 			fprintf(out, "%s  # knockd %s = %s\n", pfx, names[i], p ? p : "?");
 			free(p);
 		}
 	} else if (d->open.argv && !d->open.nports) {
-		describe(&d->open, cmdbuf, sizeof cmdbuf);
-		char *p = printable(cmdbuf, 200);
+		knockd_import_describe(&d->open, cmdbuf, sizeof cmdbuf);
+		char *p = knockd_import_printable(cmdbuf, 200);
 		fprintf(out, "%s  # runs: %s\n", pfx, p ? p : "?");
 		free(p);
 	}
@@ -191,7 +191,7 @@ static void write_rules_hint(FILE *out, const struct imp *im)
 		size_t n = 0;
 		for (size_t i = 0; i < im->ndoors; i++) {
 			const struct door *d = &im->doors[i];
-			if (skipped(d))
+			if (knockd_import_skipped(d))
 				continue;
 			for (size_t k = 0; k < d->nseq; k++) {
 				if (d->seq[k].proto != proto)
@@ -212,13 +212,13 @@ static void write_rules_hint(FILE *out, const struct imp *im)
 	}
 	for (size_t i = 0; i < im->ndoors; i++) {
 		const struct door *d = &im->doors[i];
-		if (!skipped(d) && d->one_time.s)
+		if (!knockd_import_skipped(d) && d->one_time.s)
 			fprintf(out, "#   (door %s: every port of its one-time sequences, in %s)\n", d->name,
 				d->one_time.s);
 	}
 }
 
-void write_config(FILE *out, struct imp *im, const struct door *tmpl, size_t nactive)
+void knockd_import_write_config(FILE *out, struct imp *im, const struct door *tmpl, size_t nactive)
 {
 	fprintf(out,
 		"# logknockd.yaml, imported from %s by logknockd --import-knockd.\n"
@@ -265,7 +265,7 @@ void write_config(FILE *out, struct imp *im, const struct door *tmpl, size_t nac
 		const struct door *d = &im->doors[i];
 		if (d->closes)
 			continue;	/* folded into the door it closes */
-		if (!skipped(d)) {
+		if (!knockd_import_skipped(d)) {
 			write_door(out, im, d, "  ");
 			continue;
 		}
